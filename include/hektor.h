@@ -1,0 +1,339 @@
+/*
+ * hektor.h — the whole public contract of libhektor, an embeddable vector database.
+ *
+ * Conventions (after sqlite3.h and lua.h):
+ *  - Opaque handles: hk_db, hk_collection, hk_filter, hk_query, hk_result.
+ *  - Every fallible call returns an hk_status. On failure, hk_errmsg() returns a message
+ *    that names the problem; the message belongs to the calling thread and stays valid
+ *    until that thread's next failing call.
+ *  - Whoever allocates frees: objects returned through an out-parameter have a matching
+ *    _free / _close. Passing NULL to any _free / _close is harmless.
+ *  - A failed call changes nothing: validation happens before any state is touched.
+ *  - Strings are UTF-8. JSON passed in is text; JSON returned is text owned by its result.
+ */
+#ifndef HEKTOR_H
+#define HEKTOR_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#define HEKTOR_VERSION_MAJOR 0
+#define HEKTOR_VERSION_MINOR 1
+#define HEKTOR_VERSION_PATCH 0
+#define HEKTOR_VERSION "0.1.0"
+#define HEKTOR_VERSION_NUMBER (HEKTOR_VERSION_MAJOR * 1000000 + HEKTOR_VERSION_MINOR * 1000 + HEKTOR_VERSION_PATCH)
+
+/* Runtime twins of the macros: compare them to detect a header/library mismatch. */
+const char *hk_version(void);
+int hk_version_number(void);
+
+/* ---- status ------------------------------------------------------------------------ */
+
+typedef enum hk_status {
+    HK_OK = 0,
+    HK_ERROR = 1,     /* internal error */
+    HK_INVALID = 2,   /* an argument is malformed (bad JSON, NaN, bad name, bad option) */
+    HK_DIMENSION = 3, /* a vector's dimension differs from the collection's */
+    HK_NOT_FOUND = 4, /* unknown collection, id or file */
+    HK_EXISTS = 5,    /* the collection (or payload index) already exists */
+    HK_LOCKED = 6,    /* another process holds the database for writing */
+    HK_CORRUPT = 7,   /* a data file fails its checks: the message names file and offset */
+    HK_IO = 8,        /* the operating system refused a read, write or sync */
+    HK_NOMEM = 9,     /* the allocator returned NULL */
+    HK_READONLY = 10, /* a write through a read-only handle */
+    HK_CANCELLED = 11 /* a long operation was cancelled by its callback */
+} hk_status;
+
+/* Short constant name of a status ("HK_DIMENSION"). */
+const char *hk_status_name(hk_status st);
+/* Message of the calling thread's last failure (never NULL; "" when none). */
+const char *hk_errmsg(void);
+
+/* ---- allocator --------------------------------------------------------------------- */
+
+/* Every allocation libhektor makes goes through these. Install once, before any other
+ * call (it is process-wide); NULL restores malloc/realloc/free. Memory must be aligned
+ * for any type, as malloc's is; libhektor over-allocates itself where it needs more. */
+typedef struct hk_allocator {
+    void *(*malloc_fn)(void *ud, size_t size);
+    void *(*realloc_fn)(void *ud, void *ptr, size_t size);
+    void (*free_fn)(void *ud, void *ptr);
+    void *ud;
+} hk_allocator;
+hk_status hk_set_allocator(const hk_allocator *alloc);
+
+/* Memory returned to the caller by libhektor that has no other _free function. */
+void hk_free(void *ptr);
+
+/* ---- database ---------------------------------------------------------------------- */
+
+typedef struct hk_db hk_db;
+typedef struct hk_collection hk_collection;
+
+enum {
+    HK_OPEN_CREATE = 1u << 0,   /* create the directory if it does not exist */
+    HK_OPEN_READONLY = 1u << 1, /* no lock, no writes: reads the latest durable state */
+    HK_OPEN_NOSYNC = 1u << 2    /* skip fsync: for tests and bulk loads you can redo */
+};
+
+typedef struct hk_db_options {
+    uint32_t flags;                 /* HK_OPEN_* */
+    uint32_t threads;               /* worker threads for search; 0 = number of cores */
+    uint64_t checkpoint_wal_bytes;  /* checkpoint a collection when its log passes this;
+                                       0 = default (64 MiB) */
+} hk_db_options;
+
+void hk_db_options_init(hk_db_options *opt);
+/* Opens (or with HK_OPEN_CREATE creates) the database in directory `path`. A writer takes
+ * an exclusive file lock: a second writer gets HK_LOCKED ("database is locked"). */
+hk_status hk_db_open(const char *path, const hk_db_options *opt, hk_db **out);
+/* Checkpoints every collection that has unsaved log records, then frees. */
+hk_status hk_db_close(hk_db *db);
+const char *hk_db_path(const hk_db *db);
+/* Receives notices: events that are not errors but that an operator should see, such as
+ * a torn log record (an unacknowledged write cut short by a crash) dropped at open. */
+void hk_db_set_notice(hk_db *db, void (*fn)(void *ud, const char *msg), void *ud);
+
+/* Names of the collections, sorted; free with hk_strings_free(names, n). */
+hk_status hk_db_list(hk_db *db, char ***names, size_t *n);
+void hk_strings_free(char **strings, size_t n);
+
+/* Writes a consistent copy of the whole database into `dest_dir` (which must not exist
+ * or be empty) while the database stays in use. */
+hk_status hk_db_backup(hk_db *db, const char *dest_dir);
+/* Verifies the backup in `src_dir` (every checksum) and copies it to `dest_dir`, which
+ * must not exist or be empty. */
+hk_status hk_db_restore(const char *src_dir, const char *dest_dir);
+
+/* ---- collections ------------------------------------------------------------------- */
+
+typedef enum hk_metric { HK_METRIC_L2 = 0, HK_METRIC_IP = 1, HK_METRIC_COSINE = 2 } hk_metric;
+typedef enum hk_index_kind { HK_INDEX_FLAT = 0, HK_INDEX_HNSW = 1 } hk_index_kind;
+
+#define HK_MAX_DIM 65536
+#define HK_MAX_NAME 128
+
+typedef struct hk_collection_config {
+    uint32_t dim;          /* 1 .. HK_MAX_DIM */
+    hk_metric metric;      /* default HK_METRIC_L2 */
+    hk_index_kind index;   /* HK_INDEX_FLAT until the HNSW index lands */
+    uint32_t hnsw_m;       /* reserved for the HNSW index */
+    uint32_t hnsw_ef_construction;
+    uint32_t reserved[8];  /* zero: room for codes, text analysis settings */
+} hk_collection_config;
+
+void hk_collection_config_init(hk_collection_config *cfg);
+const char *hk_metric_name(hk_metric m);               /* "l2", "ip", "cosine" */
+hk_status hk_metric_parse(const char *s, hk_metric *out); /* also "euclid", "dot" */
+
+/* Collection names: 1..HK_MAX_NAME characters from [A-Za-z0-9_.-], not starting with '.'.
+ * The handle is reference counted: close it when done. A dropped collection's handles
+ * answer HK_NOT_FOUND. */
+hk_status hk_collection_create(hk_db *db, const char *name, const hk_collection_config *cfg,
+                               hk_collection **out);
+hk_status hk_collection_open(hk_db *db, const char *name, hk_collection **out);
+void hk_collection_close(hk_collection *c);
+hk_status hk_collection_drop(hk_db *db, const char *name);
+
+const char *hk_collection_name(const hk_collection *c);
+hk_status hk_collection_get_config(hk_collection *c, hk_collection_config *cfg);
+
+typedef struct hk_collection_stats {
+    uint64_t count;          /* live points */
+    uint32_t dim;
+    hk_metric metric;
+    hk_index_kind index;
+    uint64_t bytes_memory;   /* heap bytes held by vectors, ids, payloads, text, indexes */
+    uint64_t bytes_disk;     /* snapshot + log on disk */
+    uint64_t wal_bytes;      /* log bytes since the last checkpoint */
+    uint64_t lsn;            /* last applied log sequence number */
+    uint64_t next_id;        /* the id an auto-assigned point would receive */
+    uint32_t payload_indexes;
+} hk_collection_stats;
+hk_status hk_collection_stats_get(hk_collection *c, hk_collection_stats *out);
+
+/* Writes a snapshot of the collection and truncates its log. */
+hk_status hk_collection_checkpoint(hk_collection *c);
+
+/* ---- points ------------------------------------------------------------------------ */
+
+enum {
+    HK_POINT_AUTO_ID = 1u << 0 /* ignore .id: assign the next free id */
+};
+
+typedef struct hk_point {
+    uint64_t id;
+    uint32_t flags;             /* HK_POINT_* */
+    const float *vector;        /* dim floats, finite */
+    const char *payload;        /* JSON object text, or NULL for none */
+    size_t payload_len;         /* 0 = strlen(payload) */
+    const char *text;           /* UTF-8 text, or NULL */
+    size_t text_len;            /* 0 = strlen(text) */
+} hk_point;
+
+/* Inserts or replaces n points as one durable batch: when it returns HK_OK every point
+ * survives a crash; when it fails none was applied. ids_out (may be NULL) receives each
+ * point's id, assigned or given. */
+hk_status hk_upsert(hk_collection *c, const hk_point *points, size_t n, uint64_t *ids_out);
+
+typedef struct hk_filter hk_filter;
+
+/* Deletes the given ids (unknown ids are ignored); *deleted (may be NULL) counts them. */
+hk_status hk_delete(hk_collection *c, const uint64_t *ids, size_t n, uint64_t *deleted);
+hk_status hk_delete_by_filter(hk_collection *c, const hk_filter *f, uint64_t *deleted);
+
+/* Counts live points, all of them when f is NULL. */
+hk_status hk_count(hk_collection *c, const hk_filter *f, uint64_t *out);
+
+typedef enum hk_payload_mode {
+    HK_PAYLOAD_SET = 0,      /* merge the given keys into the existing payload */
+    HK_PAYLOAD_OVERWRITE = 1 /* replace the whole payload */
+} hk_payload_mode;
+
+/* Targets are the given ids (unknown ones are an error: HK_NOT_FOUND) or, when ids is
+ * NULL, the points matching f (all points when f is NULL too). */
+hk_status hk_payload_set(hk_collection *c, const uint64_t *ids, size_t n, const hk_filter *f,
+                         const char *json_object, hk_payload_mode mode);
+/* Removes keys (top-level names or dotted paths) from the targets' payloads. */
+hk_status hk_payload_delete(hk_collection *c, const uint64_t *ids, size_t n,
+                            const hk_filter *f, const char *const *keys, size_t nkeys);
+
+/* ---- payload indexes --------------------------------------------------------------- */
+
+typedef enum hk_field_type {
+    HK_FIELD_KEYWORD = 0,
+    HK_FIELD_INTEGER = 1,
+    HK_FIELD_FLOAT = 2,
+    HK_FIELD_BOOL = 3
+} hk_field_type;
+const char *hk_field_type_name(hk_field_type t);            /* "keyword", ... */
+hk_status hk_field_type_parse(const char *s, hk_field_type *out);
+
+/* Declares an index on a payload key (dotted paths allowed); filters on it then read the
+ * index instead of every payload. Durable like any write. */
+hk_status hk_payload_index_create(hk_collection *c, const char *key, hk_field_type type);
+hk_status hk_payload_index_drop(hk_collection *c, const char *key);
+/* The i-th declared index (0 <= i < stats.payload_indexes). The key stays valid until the
+ * index is dropped. */
+hk_status hk_payload_index_get(hk_collection *c, uint32_t i, const char **key,
+                               hk_field_type *type);
+
+/* ---- filters ----------------------------------------------------------------------- */
+
+/* Parses a filter in the Qdrant grammar: {"must": [...], "should": [...], "must_not":
+ * [...]} with conditions {"key", "match": {"value"|"any"|"except"}}, {"key", "range":
+ * {"gt","gte","lt","lte"}}, {"is_empty": {"key"}}, {"is_null": {"key"}}, {"has_id": [...]}
+ * and nested filters. A filter is immutable and may be shared between threads. */
+hk_status hk_filter_parse(const char *json, size_t len, hk_filter **out);
+void hk_filter_free(hk_filter *f);
+
+/* ---- results ----------------------------------------------------------------------- */
+
+/* A result holds one list of records per query (get and scroll produce one list). */
+typedef struct hk_result hk_result;
+
+size_t hk_result_queries(const hk_result *r);
+size_t hk_result_count(const hk_result *r, size_t q);
+uint64_t hk_result_id(const hk_result *r, size_t q, size_t i);
+/* l2: Euclidean distance (lower is better); ip: dot product; cosine: cosine similarity. */
+float hk_result_score(const hk_result *r, size_t q, size_t i);
+/* These are NULL unless requested with HK_WITH_* (or absent on the point). */
+const float *hk_result_vector(const hk_result *r, size_t q, size_t i);
+const char *hk_result_payload(const hk_result *r, size_t q, size_t i); /* JSON object */
+const char *hk_result_text(const hk_result *r, size_t q, size_t i);
+/* Scroll: the id to pass as the next offset; returns 0 when there is no next page. */
+int hk_result_next_offset(const hk_result *r, uint64_t *next);
+void hk_result_free(hk_result *r);
+
+enum {
+    HK_WITH_PAYLOAD = 1u << 0,
+    HK_WITH_VECTOR = 1u << 1,
+    HK_WITH_TEXT = 1u << 2
+};
+
+/* Records for the given ids, in the given order; unknown ids are left out. */
+hk_status hk_get(hk_collection *c, const uint64_t *ids, size_t n, uint32_t with,
+                 hk_result **out);
+
+typedef struct hk_scroll_params {
+    uint64_t offset;      /* first id to return (inclusive) when has_offset */
+    int has_offset;
+    uint32_t limit;       /* page size; 0 = 10 */
+    const hk_filter *filter;
+    uint32_t with;        /* HK_WITH_* */
+} hk_scroll_params;
+/* Pages through live points in ascending id order. */
+hk_status hk_scroll(hk_collection *c, const hk_scroll_params *p, hk_result **out);
+
+/* ---- search ------------------------------------------------------------------------ */
+
+/* A query carries everything a search needs; later indexes read more of its settings
+ * (ef, text, fusion) without changing hk_search's signature. */
+typedef struct hk_query hk_query;
+
+hk_status hk_query_new(hk_query **out);
+void hk_query_free(hk_query *q);
+/* nq query vectors of dim floats each, copied. nq > 1 makes a batch query. */
+hk_status hk_query_set_vectors(hk_query *q, const float *vectors, size_t nq, uint32_t dim);
+hk_status hk_query_set_k(hk_query *q, uint32_t k);  /* default 10 */
+/* The filter is borrowed: keep it alive until the last search with this query. */
+hk_status hk_query_set_filter(hk_query *q, const hk_filter *f);
+/* Range query: every point with l2 distance <= r, or ip/cosine score >= r. k still caps
+ * the number of results unless it is 0 (then all are returned). */
+hk_status hk_query_set_radius(hk_query *q, float r);
+hk_status hk_query_set_exact(hk_query *q, int exact);
+hk_status hk_query_set_ef(hk_query *q, uint32_t ef);
+hk_status hk_query_set_with(hk_query *q, uint32_t with);  /* HK_WITH_* */
+hk_status hk_query_set_offset(hk_query *q, uint32_t offset); /* skip the first results */
+
+/* Runs the query: one result list per query vector, best first. */
+hk_status hk_search(hk_collection *c, const hk_query *q, hk_result **out);
+
+/* ---- import ----------------------------------------------------------------------- */
+
+typedef struct hk_import_options {
+    const char *format;        /* "fvecs", "bvecs", "npy", "jsonl", "csv"; NULL = from the
+                                  file name's extension */
+    const char *id_column;     /* csv: default "id" */
+    const char *vector_column; /* csv: default "vector" */
+    const char *text_column;   /* csv: default "text" */
+    const char *text_field;    /* jsonl: default "text" */
+    uint64_t start_id;         /* fvecs/bvecs/npy: id of the first row (default 0) */
+    uint32_t batch;            /* points per durable batch; 0 = 4096 */
+    /* Called after each batch; return nonzero to stop (the call then returns
+     * HK_CANCELLED, with every batch before it imported). */
+    int (*progress)(void *ud, uint64_t bytes_done, uint64_t bytes_total, uint64_t points);
+    void *ud;
+} hk_import_options;
+
+typedef struct hk_import_stats {
+    uint64_t points;  /* imported (acknowledged) points */
+    uint64_t batches;
+    double seconds;
+} hk_import_stats;
+
+void hk_import_options_init(hk_import_options *o);
+/* Streams a file into the collection in durable batches. A malformed record stops the
+ * import with an error naming the file and the line or record; the batch it is in is
+ * not applied, and the batches before it are (stats->points says how many points). */
+hk_status hk_import(hk_collection *c, const char *path, const hk_import_options *o,
+                    hk_import_stats *stats);
+
+/* Reads a whole file of vectors (fvecs, bvecs or npy; format NULL = from the extension),
+ * e.g. query sets. *vectors (n * dim floats) is freed with hk_free. */
+hk_status hk_read_vectors(const char *path, const char *format, float **vectors, size_t *n,
+                          uint32_t *dim);
+
+/* ---- introspection ----------------------------------------------------------------- */
+
+/* Name of the distance kernel the CPU dispatch chose: "avx512", "avx2", "neon", "scalar". */
+const char *hk_kernel_name(void);
+
+#ifdef __cplusplus
+}
+#endif
+#endif /* HEKTOR_H */

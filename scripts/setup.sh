@@ -1,0 +1,32 @@
+#!/usr/bin/env bash
+# Installs what a fresh Debian 12 machine lacks to build, test and benchmark HEKTOR.
+# Idempotent: it asks apt-get only for packages that are not installed yet, and does
+# nothing at all when everything is there. Run as root (or with sudo available).
+set -euo pipefail
+
+PACKAGES=(
+  build-essential cmake pkg-config    # compiler and build
+  clang libclang-rt-14-dev            # libFuzzer targets and their runtime
+  libroaring-dev                      # CRoaring: id sets for filters
+  libopenblas-dev                     # BLAS: batched exact search
+  libcmocka-dev                       # unit tests
+  python3 python3-numpy               # integration tests (reference computations)
+  python3-faiss python3-hnswlib       # benchmark peers
+)
+
+missing=()
+for p in "${PACKAGES[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+
+if [ ${#missing[@]} -eq 0 ]; then
+  echo "setup: all ${#PACKAGES[@]} packages are installed"
+  exit 0
+fi
+
+echo "setup: installing ${missing[*]}"
+SUDO=""
+if [ "$(id -u)" -ne 0 ]; then SUDO="sudo"; fi
+export DEBIAN_FRONTEND=noninteractive
+$SUDO apt-get update -q
+$SUDO apt-get install -y -q --no-install-recommends "${missing[@]}"

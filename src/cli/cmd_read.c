@@ -1,0 +1,437 @@
+/*
+ * cmd_read.c — commands that only read: search, get, count, info, list, scroll, backup.
+ * They open the database read-only (no lock), so they work while another process, such
+ * as a server, holds it for writing; they see its latest durable state.
+ */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cli.h"
+
+/* Parses "0.1,0.2,-3" into floats. */
+static int parse_vector(const char *s, float **out, uint32_t *dim) {
+    size_t cap = 16, n = 0;
+    float *v = malloc(cap * sizeof *v);
+    if (!v) return 0;
+    const char *p = s;
+    for (;;) {
+        while (*p == ' ' || *p == '[') p++;
+        char *end;
+        errno = 0;
+        float x = strtof(p, &end);
+        if (end == p || errno) {
+            free(v);
+            return 0;
+        }
+        if (n == cap) {
+            cap *= 2;
+            float *nv = realloc(v, cap * sizeof *nv);
+            if (!nv) {
+                free(v);
+                return 0;
+            }
+            v = nv;
+        }
+        v[n++] = x;
+        p = end;
+        while (*p == ' ' || *p == ']') p++;
+        if (*p == 0) break;
+        if (*p != ',') {
+            free(v);
+            return 0;
+        }
+        p++;
+    }
+    *out = v;
+    *dim = (uint32_t)n;
+    return 1;
+}
+
+/* Reads an .ivecs file: rows of int32 count then ids. */
+static int read_ivecs(const char *path, int32_t ***rows, uint32_t **lens, size_t *n) {
+    FILE *f = fopen(path, "rb");
+    if (!f) return cli_fail("cannot open '%s': %s", path, strerror(errno));
+    size_t cap = 0, m = 0;
+    int32_t **r = NULL;
+    uint32_t *l = NULL;
+    int rc = 0;
+    for (;;) {
+        int32_t cnt;
+        size_t got = fread(&cnt, 4, 1, f);
+        if (got != 1) break;
+        if (cnt < 0 || cnt > (1 << 24)) {
+            rc = cli_fail("%s: row %zu has an invalid length %d", path, m, cnt);
+            break;
+        }
+        if (m == cap) {
+            cap = cap ? cap * 2 : 64;
+            int32_t **nr = realloc(r, cap * sizeof *nr);
+            uint32_t *nl = realloc(l, cap * sizeof *nl);
+            if (nr) r = nr;
+            if (nl) l = nl;
+            if (!nr || !nl) {
+                rc = cli_fail("out of memory");
+                break;
+            }
+        }
+        r[m] = malloc((size_t)(cnt ? cnt : 1) * 4);
+        if (!r[m] || fread(r[m], 4, (size_t)cnt, f) != (size_t)cnt) {
+            free(r[m]);
+            rc = cli_fail("%s: row %zu is truncated", path, m);
+            break;
+        }
+        l[m++] = (uint32_t)cnt;
+    }
+    fclose(f);
+    if (rc) {
+        for (size_t i = 0; i < m; i++) free(r[i]);
+        free(r);
+        free(l);
+        return rc;
+    }
+    *rows = r;
+    *lens = l;
+    *n = m;
+    return 0;
+}
+
+static void print_hit_json(const hk_result *r, size_t q, size_t i, int with_payload) {
+    printf("{\"id\":%llu,\"score\":", (unsigned long long)hk_result_id(r, q, i));
+    cli_json_float(stdout, hk_result_score(r, q, i));
+    const char *p = hk_result_payload(r, q, i);
+    if (with_payload && p) printf(",\"payload\":%s", p);
+    putchar('}');
+}
+
+int cmd_search(cli_ctx *ctx, int argc, char **argv) {
+    const char *vec_s = NULL, *queries_s = NULL, *k_s = NULL, *filter_s = NULL, *radius_s = NULL,
+               *out_s = NULL, *truth_s = NULL, *ef_s = NULL;
+    int exact = 0, json = 0, with_payload = 0;
+    cli_opt opts[] = {{"--vector", &vec_s, NULL},    {"--queries", &queries_s, NULL},
+                      {"--k", &k_s, NULL},           {"--filter", &filter_s, NULL},
+                      {"--radius", &radius_s, NULL}, {"--out", &out_s, NULL},
+                      {"--truth", &truth_s, NULL},   {"--ef", &ef_s, NULL},
+                      {"--exact", NULL, &exact},     {"--json", NULL, &json},
+                      {"--with-payload", NULL, &with_payload}, {NULL, NULL, NULL}};
+    char *pos[1];
+    int npos, rc = cli_parse("search", argc, argv, opts, pos, &npos, 1);
+    if (rc) return rc;
+    if (npos != 1) return cli_usage("search", "expected a collection NAME");
+    if (!vec_s == !queries_s) return cli_usage("search", "give exactly one of --vector and --queries");
+    uint32_t k = 10, ef = 0;
+    float radius = 0;
+    if (k_s && !cli_parse_u32(k_s, &k)) return cli_usage("search", "--k must be a non-negative integer, not '%s'", k_s);
+    if (k == 0 && !radius_s) return cli_usage("search", "--k 0 is only meaningful with --radius");
+    if (radius_s && !cli_parse_float(radius_s, &radius)) return cli_usage("search", "--radius must be a number, not '%s'", radius_s);
+    if (ef_s && !cli_parse_u32(ef_s, &ef)) return cli_usage("search", "--ef must be a non-negative integer, not '%s'", ef_s);
+
+    float *qv = NULL;
+    size_t nq = 0;
+    uint32_t dim = 0;
+    if (vec_s) {
+        if (!parse_vector(vec_s, &qv, &dim)) return cli_usage("search", "--vector must be comma-separated numbers");
+        nq = 1;
+    } else {
+        float *hv;
+        hk_status st = hk_read_vectors(queries_s, NULL, &hv, &nq, &dim);
+        if (st) return cli_hk_fail(st);
+        qv = malloc(nq * dim * sizeof *qv);
+        if (qv) memcpy(qv, hv, nq * dim * sizeof *qv);
+        hk_free(hv);
+        if (!qv) return cli_fail("out of memory");
+    }
+    hk_filter *f = NULL;
+    hk_query *q = NULL;
+    hk_result *res = NULL;
+    hk_db *db = NULL;
+    hk_collection *c = NULL;
+    hk_status st = HK_OK;
+    if (filter_s) st = hk_filter_parse(filter_s, strlen(filter_s), &f);
+    if (!st) st = cli_open_collection(ctx, pos[0], 0, &db, &c);
+    if (!st) st = hk_query_new(&q);
+    if (!st) st = hk_query_set_vectors(q, qv, nq, dim);
+    if (!st) st = hk_query_set_k(q, k);
+    if (!st) st = hk_query_set_filter(q, f);
+    if (!st && radius_s) st = hk_query_set_radius(q, radius);
+    if (!st) st = hk_query_set_exact(q, exact);
+    if (!st && ef) st = hk_query_set_ef(q, ef);
+    if (!st) st = hk_query_set_with(q, with_payload ? HK_WITH_PAYLOAD : 0);
+    uint64_t t0 = cli_now_ns();
+    if (!st) st = hk_search(c, q, &res);
+    double secs = (double)(cli_now_ns() - t0) / 1e9;
+    if (st) rc = cli_hk_fail(st);
+
+    for (size_t qi = 0; !rc && qi < nq; qi++) {
+        size_t cnt = hk_result_count(res, qi);
+        if (json) {
+            putchar('[');
+            for (size_t i = 0; i < cnt; i++) {
+                if (i) putchar(',');
+                print_hit_json(res, qi, i, with_payload);
+            }
+            puts("]");
+        } else if (!out_s && !truth_s) {
+            if (nq > 1) printf("query %zu:\n", qi);
+            for (size_t i = 0; i < cnt; i++) {
+                printf("%s%llu\t", nq > 1 ? "  " : "", (unsigned long long)hk_result_id(res, qi, i));
+                cli_json_float(stdout, hk_result_score(res, qi, i));
+                const char *p = hk_result_payload(res, qi, i);
+                if (with_payload && p) printf("\t%s", p);
+                putchar('\n');
+            }
+        }
+    }
+    if (!rc && out_s) {
+        FILE *o = fopen(out_s, "wb");
+        if (!o) rc = cli_fail("cannot create '%s': %s", out_s, strerror(errno));
+        for (size_t qi = 0; !rc && qi < nq; qi++) {
+            int32_t cnt = (int32_t)hk_result_count(res, qi);
+            fwrite(&cnt, 4, 1, o);
+            for (int32_t i = 0; i < cnt; i++) {
+                int32_t id = (int32_t)hk_result_id(res, qi, (size_t)i);
+                fwrite(&id, 4, 1, o);
+            }
+        }
+        if (o && fclose(o) != 0 && !rc) rc = cli_fail("writing '%s' failed", out_s);
+    }
+    if (!rc && truth_s) {
+        int32_t **rows = NULL;
+        uint32_t *lens = NULL;
+        size_t nt = 0;
+        rc = read_ivecs(truth_s, &rows, &lens, &nt);
+        if (!rc && nt < nq) rc = cli_fail("%s has %zu rows but there are %zu queries", truth_s, nt, nq);
+        if (!rc) {
+            double sum = 0;
+            for (size_t qi = 0; qi < nq; qi++) {
+                size_t kk = k < lens[qi] ? k : lens[qi];
+                size_t hit = 0, cnt = hk_result_count(res, qi);
+                for (size_t i = 0; i < cnt && i < kk; i++)
+                    for (size_t j = 0; j < kk; j++)
+                        if ((uint64_t)rows[qi][j] == hk_result_id(res, qi, i)) {
+                            hit++;
+                            break;
+                        }
+                sum += kk ? (double)hit / (double)kk : 1.0;
+            }
+            printf("recall@%u = %.4f over %zu queries\n", k, sum / (double)nq, nq);
+        }
+        for (size_t i = 0; i < nt; i++) free(rows[i]);
+        free(rows);
+        free(lens);
+    }
+    if (!rc)
+        fprintf(stderr, "%zu %s in %.4f s (%.1f queries/s)\n", nq, nq == 1 ? "query" : "queries",
+                secs, secs > 0 ? (double)nq / secs : 0.0);
+    hk_result_free(res);
+    hk_query_free(q);
+    hk_filter_free(f);
+    free(qv);
+    if (db) cli_done(db, c);
+    return rc;
+}
+
+static void print_record(const hk_result *r, size_t i, int with_vector, uint32_t dim) {
+    printf("{\"id\":%llu", (unsigned long long)hk_result_id(r, 0, i));
+    const float *v = hk_result_vector(r, 0, i);
+    if (with_vector && v) {
+        fputs(",\"vector\":[", stdout);
+        for (uint32_t d = 0; d < dim; d++) {
+            if (d) putchar(',');
+            cli_json_float(stdout, v[d]);
+        }
+        putchar(']');
+    }
+    const char *p = hk_result_payload(r, 0, i);
+    if (p) printf(",\"payload\":%s", p);
+    const char *t = hk_result_text(r, 0, i);
+    if (t) {
+        fputs(",\"text\":", stdout);
+        cli_json_string(stdout, t);
+    }
+    puts("}");
+}
+
+int cmd_get(cli_ctx *ctx, int argc, char **argv) {
+    int no_vector = 0;
+    cli_opt opts[] = {{"--no-vector", NULL, &no_vector}, {NULL, NULL, NULL}};
+    char **pos = calloc((size_t)argc + 1, sizeof *pos);
+    uint64_t *ids = calloc((size_t)argc + 1, sizeof *ids);
+    if (!pos || !ids) return cli_fail("out of memory");
+    int npos, rc = cli_parse("get", argc, argv, opts, pos, &npos, argc);
+    if (!rc && npos < 2) rc = cli_usage("get", "expected NAME and at least one ID");
+    for (int i = 1; !rc && i < npos; i++)
+        if (!cli_parse_u64(pos[i], &ids[i - 1])) rc = cli_usage("get", "'%s' is not an id", pos[i]);
+    hk_db *db = NULL;
+    hk_collection *c = NULL;
+    hk_result *r = NULL;
+    hk_status st;
+    if (!rc && (st = cli_open_collection(ctx, pos[0], 0, &db, &c))) rc = cli_hk_fail(st);
+    uint32_t with = HK_WITH_PAYLOAD | HK_WITH_TEXT | (no_vector ? 0 : HK_WITH_VECTOR);
+    if (!rc && (st = hk_get(c, ids, (size_t)npos - 1, with, &r))) rc = cli_hk_fail(st);
+    if (!rc) {
+        hk_collection_config cfg;
+        hk_collection_get_config(c, &cfg);
+        size_t n = hk_result_count(r, 0);
+        for (size_t i = 0; i < n; i++) print_record(r, i, !no_vector, cfg.dim);
+        if (n < (size_t)npos - 1) {
+            for (int i = 1; i < npos; i++) {
+                int found = 0;
+                for (size_t j = 0; j < n; j++) found |= hk_result_id(r, 0, j) == ids[i - 1];
+                if (!found) {
+                    rc = cli_fail("collection '%s' has no point with id %s", pos[0], pos[i]);
+                    break;
+                }
+            }
+        }
+    }
+    hk_result_free(r);
+    if (db) cli_done(db, c);
+    free(ids);
+    free(pos);
+    return rc;
+}
+
+int cmd_count(cli_ctx *ctx, int argc, char **argv) {
+    const char *filter_s = NULL;
+    cli_opt opts[] = {{"--filter", &filter_s, NULL}, {NULL, NULL, NULL}};
+    char *pos[1];
+    int npos, rc = cli_parse("count", argc, argv, opts, pos, &npos, 1);
+    if (rc) return rc;
+    if (npos != 1) return cli_usage("count", "expected a collection NAME");
+    hk_filter *f = NULL;
+    hk_status st = filter_s ? hk_filter_parse(filter_s, strlen(filter_s), &f) : HK_OK;
+    if (st) return cli_hk_fail(st);
+    hk_db *db = NULL;
+    hk_collection *c = NULL;
+    uint64_t n = 0;
+    if ((st = cli_open_collection(ctx, pos[0], 0, &db, &c)) || (st = hk_count(c, f, &n)))
+        rc = cli_hk_fail(st);
+    else printf("%llu\n", (unsigned long long)n);
+    hk_filter_free(f);
+    if (db) cli_done(db, c);
+    return rc;
+}
+
+int cmd_info(cli_ctx *ctx, int argc, char **argv) {
+    int json = 0;
+    cli_opt opts[] = {{"--json", NULL, &json}, {NULL, NULL, NULL}};
+    char *pos[1];
+    int npos, rc = cli_parse("info", argc, argv, opts, pos, &npos, 1);
+    if (rc) return rc;
+    if (npos != 1) return cli_usage("info", "expected a collection NAME");
+    hk_db *db;
+    hk_collection *c;
+    hk_status st = cli_open_collection(ctx, pos[0], 0, &db, &c);
+    if (st) return cli_hk_fail(st);
+    hk_collection_stats s;
+    if ((st = hk_collection_stats_get(c, &s))) {
+        rc = cli_hk_fail(st);
+        cli_done(db, c);
+        return rc;
+    }
+    const char *index = s.index == HK_INDEX_FLAT ? "flat" : "hnsw";
+    if (json) {
+        printf("{\"name\":");
+        cli_json_string(stdout, pos[0]);
+        printf(",\"count\":%llu,\"dim\":%u,\"metric\":\"%s\",\"index\":\"%s\",\"bytes_disk\":%llu,"
+               "\"bytes_memory\":%llu,\"wal_bytes\":%llu,\"lsn\":%llu,\"next_id\":%llu,"
+               "\"payload_indexes\":[",
+               (unsigned long long)s.count, s.dim, hk_metric_name(s.metric), index,
+               (unsigned long long)s.bytes_disk, (unsigned long long)s.bytes_memory,
+               (unsigned long long)s.wal_bytes, (unsigned long long)s.lsn,
+               (unsigned long long)s.next_id);
+    } else {
+        printf("name          %s\ncount         %llu\ndimension     %u\nmetric        %s\n"
+               "index         %s\nbytes on disk %llu (log %llu)\nbytes in mem  %llu\n",
+               pos[0], (unsigned long long)s.count, s.dim, hk_metric_name(s.metric), index,
+               (unsigned long long)s.bytes_disk, (unsigned long long)s.wal_bytes,
+               (unsigned long long)s.bytes_memory);
+    }
+    for (uint32_t i = 0; i < s.payload_indexes; i++) {
+        const char *key;
+        hk_field_type t;
+        if (hk_payload_index_get(c, i, &key, &t)) continue;
+        if (json) {
+            printf("%s{\"key\":", i ? "," : "");
+            cli_json_string(stdout, key);
+            printf(",\"type\":\"%s\"}", hk_field_type_name(t));
+        } else {
+            printf("payload index %s (%s)\n", key, hk_field_type_name(t));
+        }
+    }
+    if (json) puts("]}");
+    cli_done(db, c);
+    return EXIT_OK;
+}
+
+int cmd_list(cli_ctx *ctx, int argc, char **argv) {
+    char *pos[1];
+    int npos, rc = cli_parse("list", argc, argv, NULL, pos, &npos, 0);
+    if (rc) return rc;
+    hk_db *db;
+    hk_status st = cli_open_db(ctx, 0, 0, &db);
+    if (st) return cli_hk_fail(st);
+    char **names;
+    size_t n;
+    if ((st = hk_db_list(db, &names, &n))) rc = cli_hk_fail(st);
+    for (size_t i = 0; !rc && i < n; i++) puts(names[i]);
+    if (!rc) hk_strings_free(names, n);
+    cli_done(db, NULL);
+    return rc;
+}
+
+int cmd_scroll(cli_ctx *ctx, int argc, char **argv) {
+    const char *limit_s = NULL, *offset_s = NULL, *filter_s = NULL;
+    int with_vector = 0;
+    cli_opt opts[] = {{"--limit", &limit_s, NULL}, {"--offset", &offset_s, NULL},
+                      {"--filter", &filter_s, NULL}, {"--with-vector", NULL, &with_vector},
+                      {NULL, NULL, NULL}};
+    char *pos[1];
+    int npos, rc = cli_parse("scroll", argc, argv, opts, pos, &npos, 1);
+    if (rc) return rc;
+    if (npos != 1) return cli_usage("scroll", "expected a collection NAME");
+    hk_scroll_params p = {0};
+    p.limit = 10;
+    p.with = HK_WITH_PAYLOAD | HK_WITH_TEXT | (with_vector ? HK_WITH_VECTOR : 0);
+    if (limit_s && (!cli_parse_u32(limit_s, &p.limit) || !p.limit))
+        return cli_usage("scroll", "--limit must be a positive integer");
+    if (offset_s) {
+        if (!cli_parse_u64(offset_s, &p.offset)) return cli_usage("scroll", "--offset must be an id");
+        p.has_offset = 1;
+    }
+    hk_filter *f = NULL;
+    hk_status st = filter_s ? hk_filter_parse(filter_s, strlen(filter_s), &f) : HK_OK;
+    if (st) return cli_hk_fail(st);
+    p.filter = f;
+    hk_db *db = NULL;
+    hk_collection *c = NULL;
+    hk_result *r = NULL;
+    if ((st = cli_open_collection(ctx, pos[0], 0, &db, &c)) || (st = hk_scroll(c, &p, &r))) {
+        rc = cli_hk_fail(st);
+    } else {
+        hk_collection_config cfg;
+        hk_collection_get_config(c, &cfg);
+        for (size_t i = 0; i < hk_result_count(r, 0); i++) print_record(r, i, with_vector, cfg.dim);
+        uint64_t next;
+        if (hk_result_next_offset(r, &next)) fprintf(stderr, "next offset: %llu\n", (unsigned long long)next);
+    }
+    hk_result_free(r);
+    hk_filter_free(f);
+    if (db) cli_done(db, c);
+    return rc;
+}
+
+int cmd_backup(cli_ctx *ctx, int argc, char **argv) {
+    char *pos[1];
+    int npos, rc = cli_parse("backup", argc, argv, NULL, pos, &npos, 1);
+    if (rc) return rc;
+    if (npos != 1) return cli_usage("backup", "expected the destination directory DEST");
+    hk_db *db;
+    hk_status st = cli_open_db(ctx, 0, 0, &db);
+    if (st) return cli_hk_fail(st);
+    if ((st = hk_db_backup(db, pos[0]))) rc = cli_hk_fail(st);
+    else printf("backed up '%s' to '%s'\n", ctx->db_path, pos[0]);
+    cli_done(db, NULL);
+    return rc;
+}

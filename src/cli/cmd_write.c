@@ -1,0 +1,218 @@
+/*
+ * cmd_write.c — commands that change a database: create, import, delete, drop, index,
+ * restore, checkpoint. Each opens the database for writing (taking its lock), makes one
+ * library call (or a stream of them for import) and reports.
+ */
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "cli.h"
+
+int cmd_create(cli_ctx *ctx, int argc, char **argv) {
+    const char *dim_s = NULL, *metric_s = "l2", *index_s = "flat";
+    cli_opt opts[] = {{"--dim", &dim_s, NULL}, {"--metric", &metric_s, NULL},
+                      {"--index", &index_s, NULL}, {NULL, NULL, NULL}};
+    char *pos[1];
+    int npos, rc = cli_parse("create", argc, argv, opts, pos, &npos, 1);
+    if (rc) return rc;
+    if (npos != 1) return cli_usage("create", "expected a collection NAME");
+    if (!dim_s) return cli_usage("create", "--dim is required");
+    hk_collection_config cfg;
+    hk_collection_config_init(&cfg);
+    if (!cli_parse_u32(dim_s, &cfg.dim) || cfg.dim < 1 || cfg.dim > HK_MAX_DIM)
+        return cli_usage("create", "--dim must be an integer from 1 to %d, not '%s'", HK_MAX_DIM, dim_s);
+    if (hk_metric_parse(metric_s, &cfg.metric)) return cli_usage("create", "%s", hk_errmsg());
+    if (strcmp(index_s, "flat") != 0)
+        return cli_usage("create", "unknown index '%s' (this version has flat)", index_s);
+    hk_db *db;
+    hk_status st = cli_open_db(ctx, 1, 1, &db);
+    if (st) return cli_hk_fail(st);
+    st = hk_collection_create(db, pos[0], &cfg, NULL);
+    if (st) {
+        int r = cli_hk_fail(st);
+        hk_db_close(db);
+        return r;
+    }
+    cli_done(db, NULL);
+    printf("created collection '%s' (dim %u, metric %s, index flat)\n", pos[0], cfg.dim,
+           hk_metric_name(cfg.metric));
+    return EXIT_OK;
+}
+
+typedef struct progress {
+    int enabled;
+    uint64_t t0;
+} progress;
+
+static int show_progress(void *ud, uint64_t done, uint64_t total, uint64_t points) {
+    progress *p = ud;
+    if (!p->enabled) return 0;
+    double secs = (double)(cli_now_ns() - p->t0) / 1e9;
+    double rate = secs > 0 ? (double)points / secs : 0;
+    if (total) {
+        int width = 30, fill = (int)((double)done / (double)total * width);
+        if (fill > width) fill = width;
+        fprintf(stderr, "\r[%.*s%*s] %3d%%  %llu points  %.0f points/s ", fill,
+                "##############################", width - fill, "",
+                (int)(100.0 * (double)done / (double)total), (unsigned long long)points, rate);
+    } else {
+        fprintf(stderr, "\r%llu points  %.0f points/s ", (unsigned long long)points, rate);
+    }
+    fflush(stderr);
+    return 0;
+}
+
+int cmd_import(cli_ctx *ctx, int argc, char **argv) {
+    hk_import_options o;
+    hk_import_options_init(&o);
+    const char *batch_s = NULL, *start_s = NULL;
+    int quiet = 0;
+    cli_opt opts[] = {{"--format", &o.format, NULL},
+                      {"--batch", &batch_s, NULL},
+                      {"--start-id", &start_s, NULL},
+                      {"--id-column", &o.id_column, NULL},
+                      {"--vector-column", &o.vector_column, NULL},
+                      {"--text-column", &o.text_column, NULL},
+                      {"--text-field", &o.text_field, NULL},
+                      {"--quiet", NULL, &quiet},
+                      {NULL, NULL, NULL}};
+    char *pos[2];
+    int npos, rc = cli_parse("import", argc, argv, opts, pos, &npos, 2);
+    if (rc) return rc;
+    if (npos != 2) return cli_usage("import", "expected NAME and FILE");
+    if (batch_s && (!cli_parse_u32(batch_s, &o.batch) || o.batch == 0))
+        return cli_usage("import", "--batch must be a positive integer, not '%s'", batch_s);
+    if (start_s && !cli_parse_u64(start_s, &o.start_id))
+        return cli_usage("import", "--start-id must be a non-negative integer, not '%s'", start_s);
+    if (access(pos[1], R_OK) != 0 && strcmp(pos[1], "-") != 0)
+        return cli_fail("cannot read '%s'", pos[1]);
+    hk_db *db;
+    hk_collection *c;
+    hk_status st = cli_open_collection(ctx, pos[0], 1, &db, &c);
+    if (st) return cli_hk_fail(st);
+    progress p = {!quiet && isatty(2), cli_now_ns()};
+    o.progress = show_progress;
+    o.ud = &p;
+    hk_import_stats stats;
+    st = hk_import(c, pos[1], &o, &stats);
+    if (p.enabled) fputc('\n', stderr);
+    int ret = EXIT_OK;
+    if (st) {
+        ret = cli_fail("%s; %llu points before it were imported", hk_errmsg(),
+                       (unsigned long long)stats.points);
+    } else {
+        printf("imported %llu points into '%s' in %.2f s (%.0f points/s)\n",
+               (unsigned long long)stats.points, pos[0], stats.seconds,
+               stats.seconds > 0 ? (double)stats.points / stats.seconds : 0.0);
+    }
+    cli_done(db, c);
+    return ret;
+}
+
+int cmd_delete(cli_ctx *ctx, int argc, char **argv) {
+    const char *filter_s = NULL;
+    cli_opt opts[] = {{"--filter", &filter_s, NULL}, {NULL, NULL, NULL}};
+    char **pos = calloc((size_t)argc + 1, sizeof *pos);
+    if (!pos) return cli_fail("out of memory");
+    int npos, rc = cli_parse("delete", argc, argv, opts, pos, &npos, argc);
+    uint64_t *ids = NULL;
+    if (!rc && npos < 1) rc = cli_usage("delete", "expected a collection NAME");
+    if (!rc && npos == 1 && !filter_s) rc = cli_usage("delete", "give ids or --filter");
+    if (!rc && npos > 1 && filter_s) rc = cli_usage("delete", "give ids or --filter, not both");
+    if (!rc) ids = calloc((size_t)npos, sizeof *ids);
+    for (int i = 1; !rc && i < npos; i++)
+        if (!cli_parse_u64(pos[i], &ids[i - 1])) rc = cli_usage("delete", "'%s' is not an id", pos[i]);
+    hk_filter *f = NULL;
+    if (!rc && filter_s && hk_filter_parse(filter_s, strlen(filter_s), &f)) rc = cli_fail("%s", hk_errmsg());
+    hk_db *db = NULL;
+    hk_collection *c = NULL;
+    hk_status st;
+    uint64_t deleted = 0;
+    if (!rc && (st = cli_open_collection(ctx, pos[0], 1, &db, &c))) rc = cli_hk_fail(st);
+    if (!rc) {
+        st = f ? hk_delete_by_filter(c, f, &deleted) : hk_delete(c, ids, (size_t)npos - 1, &deleted);
+        if (st) rc = cli_hk_fail(st);
+        else printf("deleted %llu points\n", (unsigned long long)deleted);
+        cli_done(db, c);
+    }
+    hk_filter_free(f);
+    free(ids);
+    free(pos);
+    return rc;
+}
+
+int cmd_drop(cli_ctx *ctx, int argc, char **argv) {
+    char *pos[1];
+    int npos, rc = cli_parse("drop", argc, argv, NULL, pos, &npos, 1);
+    if (rc) return rc;
+    if (npos != 1) return cli_usage("drop", "expected a collection NAME");
+    hk_db *db;
+    hk_status st = cli_open_db(ctx, 1, 0, &db);
+    if (st) return cli_hk_fail(st);
+    st = hk_collection_drop(db, pos[0]);
+    if (st) rc = cli_hk_fail(st);
+    else printf("dropped collection '%s'\n", pos[0]);
+    cli_done(db, NULL);
+    return rc;
+}
+
+int cmd_index(cli_ctx *ctx, int argc, char **argv) {
+    const char *type_s = NULL;
+    int drop = 0;
+    cli_opt opts[] = {{"--type", &type_s, NULL}, {"--drop", NULL, &drop}, {NULL, NULL, NULL}};
+    char *pos[2];
+    int npos, rc = cli_parse("index", argc, argv, opts, pos, &npos, 2);
+    if (rc) return rc;
+    if (npos != 2) return cli_usage("index", "expected NAME and KEY");
+    if (!drop && !type_s) return cli_usage("index", "give --type or --drop");
+    hk_field_type type = HK_FIELD_KEYWORD;
+    if (!drop && hk_field_type_parse(type_s, &type)) return cli_usage("index", "%s", hk_errmsg());
+    hk_db *db;
+    hk_collection *c;
+    hk_status st = cli_open_collection(ctx, pos[0], 1, &db, &c);
+    if (st) return cli_hk_fail(st);
+    st = drop ? hk_payload_index_drop(c, pos[1]) : hk_payload_index_create(c, pos[1], type);
+    if (st) rc = cli_hk_fail(st);
+    else if (drop) printf("dropped the index on '%s'\n", pos[1]);
+    else printf("indexed '%s' as %s\n", pos[1], hk_field_type_name(type));
+    cli_done(db, c);
+    return rc;
+}
+
+int cmd_restore(cli_ctx *ctx, int argc, char **argv) {
+    char *pos[1];
+    int npos, rc = cli_parse("restore", argc, argv, NULL, pos, &npos, 1);
+    if (rc) return rc;
+    if (npos != 1) return cli_usage("restore", "expected the backup directory SRC");
+    hk_status st = hk_db_restore(pos[0], ctx->db_path);
+    if (st) return cli_hk_fail(st);
+    printf("restored '%s' into '%s'\n", pos[0], ctx->db_path);
+    return EXIT_OK;
+}
+
+int cmd_checkpoint(cli_ctx *ctx, int argc, char **argv) {
+    char **pos = calloc((size_t)argc + 1, sizeof *pos);
+    if (!pos) return cli_fail("out of memory");
+    int npos, rc = cli_parse("checkpoint", argc, argv, NULL, pos, &npos, argc);
+    hk_db *db = NULL;
+    hk_status st;
+    if (!rc && (st = cli_open_db(ctx, 1, 0, &db))) rc = cli_hk_fail(st);
+    char **names = NULL;
+    size_t n = 0;
+    if (!rc && npos == 0) {
+        if ((st = hk_db_list(db, &names, &n))) rc = cli_hk_fail(st);
+    }
+    size_t total = npos ? (size_t)npos : n;
+    for (size_t i = 0; !rc && i < total; i++) {
+        const char *name = npos ? pos[i] : names[i];
+        hk_collection *c;
+        if ((st = hk_collection_open(db, name, &c)) || (st = hk_collection_checkpoint(c))) rc = cli_hk_fail(st);
+        else printf("checkpointed '%s'\n", name);
+        hk_collection_close(c);
+    }
+    hk_strings_free(names, n);
+    if (db) cli_done(db, NULL);
+    free(pos);
+    return rc;
+}

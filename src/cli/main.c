@@ -1,0 +1,316 @@
+/*
+ * main.c — `hektor`: global options, command dispatch, help, and the helpers every
+ * command shares. Errors are one line on stderr ("hektor: error: ...") with exit
+ * status 1 when the operation failed and 2 when the command line is wrong.
+ */
+#include <errno.h>
+#include <math.h>
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "cli.h"
+
+static const char *k_global_help =
+    "usage: hektor [--db DIR] COMMAND [ARGS...]\n"
+    "\n"
+    "HEKTOR vector database command line.\n"
+    "\n"
+    "Global options:\n"
+    "  --db DIR      database directory (default ./hektor-data)\n"
+    "  --help, -h    this help; `hektor COMMAND --help` for a command's help\n"
+    "  --version     print the version\n"
+    "\n"
+    "Commands:\n";
+
+int cli_fail(const char *fmt, ...) {
+    va_list ap;
+    va_start(ap, fmt);
+    fputs("hektor: error: ", stderr);
+    vfprintf(stderr, fmt, ap);
+    fputc('\n', stderr);
+    va_end(ap);
+    return EXIT_FAIL;
+}
+
+int cli_usage(const char *cmd, const char *fmt, ...) {
+    va_list ap;
+    va_start(ap, fmt);
+    fputs("hektor: error: ", stderr);
+    vfprintf(stderr, fmt, ap);
+    fprintf(stderr, " (see 'hektor %s --help')\n", cmd);
+    va_end(ap);
+    return EXIT_USAGE;
+}
+
+int cli_hk_fail(hk_status st) {
+    (void)st;
+    return cli_fail("%s", hk_errmsg());
+}
+
+int cli_parse(const char *cmd, int argc, char **argv, const cli_opt *opts, char **pos,
+              int *npos, int maxpos) {
+    *npos = 0;
+    for (int i = 0; i < argc; i++) {
+        const char *a = argv[i];
+        if (a[0] == '-' && a[1] == '-' && a[2]) {
+            const char *eq = strchr(a, '=');
+            size_t nl = eq ? (size_t)(eq - a) : strlen(a);
+            const cli_opt *o = opts;
+            for (; o && o->name; o++)
+                if (strlen(o->name) == nl && !strncmp(o->name, a, nl)) break;
+            if (!o || !o->name) return cli_usage(cmd, "unknown option '%.*s'", (int)nl, a);
+            if (o->flag) {
+                if (eq) return cli_usage(cmd, "option '%s' takes no value", o->name);
+                *o->flag = 1;
+            } else if (eq) {
+                *o->value = eq + 1;
+            } else {
+                if (i + 1 >= argc) return cli_usage(cmd, "option '%s' needs a value", o->name);
+                *o->value = argv[++i];
+            }
+        } else {
+            if (*npos >= maxpos) return cli_usage(cmd, "unexpected argument '%s'", a);
+            pos[(*npos)++] = argv[i];
+        }
+    }
+    return 0;
+}
+
+int cli_is_help(int argc, char **argv) {
+    for (int i = 0; i < argc; i++)
+        if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) return 1;
+    return 0;
+}
+
+int cli_parse_u64(const char *s, uint64_t *out) {
+    if (!s || !*s || *s == '-' || *s == '+') return 0;
+    char *end;
+    errno = 0;
+    unsigned long long v = strtoull(s, &end, 10);
+    if (errno || *end) return 0;
+    *out = v;
+    return 1;
+}
+
+int cli_parse_u32(const char *s, uint32_t *out) {
+    uint64_t v;
+    if (!cli_parse_u64(s, &v) || v > UINT32_MAX) return 0;
+    *out = (uint32_t)v;
+    return 1;
+}
+
+int cli_parse_float(const char *s, float *out) {
+    if (!s || !*s) return 0;
+    char *end;
+    errno = 0;
+    float v = strtof(s, &end);
+    if (errno || *end || !isfinite(v)) return 0;
+    *out = v;
+    return 1;
+}
+
+uint64_t cli_now_ns(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+}
+
+static void notice(void *ud, const char *msg) {
+    (void)ud;
+    fprintf(stderr, "hektor: notice: %s\n", msg);
+}
+
+hk_status cli_open_db(cli_ctx *ctx, int write, int create, hk_db **db) {
+    hk_db_options o;
+    hk_db_options_init(&o);
+    if (!write) o.flags |= HK_OPEN_READONLY;
+    if (create) o.flags |= HK_OPEN_CREATE;
+    if (getenv("HEKTOR_NOSYNC")) o.flags |= HK_OPEN_NOSYNC;
+    hk_status st = hk_db_open(ctx->db_path, &o, db);
+    if (!st) hk_db_set_notice(*db, notice, NULL);
+    return st;
+}
+
+hk_status cli_open_collection(cli_ctx *ctx, const char *name, int write, hk_db **db,
+                              hk_collection **c) {
+    *c = NULL;
+    hk_status st = cli_open_db(ctx, write, 0, db);
+    if (st) return st;
+    if ((st = hk_collection_open(*db, name, c))) {
+        hk_db_close(*db);
+        *db = NULL;
+    }
+    return st;
+}
+
+void cli_done(hk_db *db, hk_collection *c) {
+    hk_collection_close(c);
+    hk_status st = hk_db_close(db);
+    if (st) fprintf(stderr, "hektor: error: closing the database: %s\n", hk_errmsg());
+}
+
+hk_status cli_filter(const char *json, hk_filter **f) {
+    hk_status st = hk_filter_parse(json, strlen(json), f);
+    return st;
+}
+
+void cli_json_string(FILE *out, const char *s) {
+    fputc('"', out);
+    for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
+        switch (*p) {
+        case '"': fputs("\\\"", out); break;
+        case '\\': fputs("\\\\", out); break;
+        case '\n': fputs("\\n", out); break;
+        case '\r': fputs("\\r", out); break;
+        case '\t': fputs("\\t", out); break;
+        default:
+            if (*p < 0x20) fprintf(out, "\\u%04x", *p);
+            else fputc(*p, out);
+        }
+    }
+    fputc('"', out);
+}
+
+void cli_json_float(FILE *out, float v) {
+    char buf[32];
+    /* Shortest text that reads back to the same float. */
+    for (int prec = 6; prec <= 9; prec++) {
+        snprintf(buf, sizeof buf, "%.*g", prec, (double)v);
+        if (strtof(buf, NULL) == v) break;
+    }
+    fputs(buf, out);
+}
+
+const cli_cmd cli_commands[] = {
+    {"create", cmd_create, "create a collection",
+     "usage: hektor [--db DIR] create NAME --dim D [--metric l2|ip|cosine] [--index flat]\n"
+     "\n"
+     "Creates collection NAME for vectors of D dimensions (1 to 65536). The database\n"
+     "directory is created when it does not exist.\n"
+     "  --dim D       vector dimension (required)\n"
+     "  --metric M    l2 (Euclidean, default), ip (inner product) or cosine\n"
+     "  --index I     flat (exact search; the only index in this version)\n"},
+    {"import", cmd_import, "import vectors from a file",
+     "usage: hektor [--db DIR] import NAME FILE [--format fvecs|bvecs|npy|jsonl|csv] [options]\n"
+     "\n"
+     "Streams FILE into collection NAME in durable batches. The format defaults from the\n"
+     "extension (.fvecs .bvecs .npy .jsonl .ndjson .csv). fvecs, bvecs and npy rows get ids\n"
+     "0..n-1 in file order (plus --start-id). A jsonl line is\n"
+     "  {\"id\": 7, \"vector\": [0.1, ...], \"payload\": {...}, \"text\": \"...\"}\n"
+     "A csv file has a header row; the id, vector and text columns are named by options,\n"
+     "every other column becomes a payload key. A bad line stops the import with its line\n"
+     "number; batches before it stay imported, the batch holding it is not applied.\n"
+     "  --format F          input format\n"
+     "  --batch N           points per durable batch (default 4096)\n"
+     "  --start-id N        id of the first row for fvecs/bvecs/npy (default 0)\n"
+     "  --id-column C       csv id column (default id)\n"
+     "  --vector-column C   csv vector column (default vector)\n"
+     "  --text-column C     csv text column (default text)\n"
+     "  --text-field F      jsonl text field (default text)\n"
+     "  --quiet             no progress bar\n"},
+    {"search", cmd_search, "k-nearest-neighbour and range search",
+     "usage: hektor [--db DIR] search NAME (--vector V | --queries FILE) [options]\n"
+     "\n"
+     "  --vector V        one query: comma-separated numbers, e.g. 0.1,0.2,0.3\n"
+     "  --queries FILE    many queries from an fvecs, bvecs or npy file (one batch)\n"
+     "  --k K             results per query (default 10)\n"
+     "  --filter JSON     Qdrant-style filter, e.g. '{\"must\":[{\"key\":\"color\",\n"
+     "                    \"match\":{\"value\":\"red\"}}]}'\n"
+     "  --radius R        range query: l2 distance <= R, or ip/cosine score >= R; with\n"
+     "                    --k 0 every point in range is returned\n"
+     "  --exact           force exact (brute-force) search\n"
+     "  --ef N            search breadth for approximate indexes (flat ignores it)\n"
+     "  --json            one line per query: [{\"id\":..,\"score\":..}, ...] best first\n"
+     "  --with-payload    include each hit's payload (text output and --json)\n"
+     "  --out FILE.ivecs  write each query's result ids as one .ivecs row\n"
+     "  --truth FILE.ivecs  print recall@k against ground-truth ids (e.g. *_groundtruth.ivecs)\n"
+     "Scores: l2 = Euclidean distance (lower is better), ip = dot product, cosine =\n"
+     "cosine similarity (higher is better). Timing goes to stderr.\n"},
+    {"get", cmd_get, "print points by id",
+     "usage: hektor [--db DIR] get NAME ID... [--no-vector]\n"
+     "\n"
+     "Prints one JSON line per found point: {\"id\", \"vector\", \"payload\", \"text\"}.\n"
+     "Exits 1 when an id does not exist (after printing the ones that do).\n"},
+    {"delete", cmd_delete, "delete points by id or filter",
+     "usage: hektor [--db DIR] delete NAME (ID... | --filter JSON)\n"
+     "\n"
+     "Deletes the given ids (unknown ids are ignored) or every point matching the filter,\n"
+     "durably, and prints how many were deleted.\n"},
+    {"count", cmd_count, "count points",
+     "usage: hektor [--db DIR] count NAME [--filter JSON]\n"},
+    {"info", cmd_info, "describe a collection",
+     "usage: hektor [--db DIR] info NAME [--json]\n"
+     "\n"
+     "Prints count, dimension, metric, index, bytes on disk and in memory, the log size and\n"
+     "the payload indexes.\n"},
+    {"list", cmd_list, "list collections", "usage: hektor [--db DIR] list\n"},
+    {"drop", cmd_drop, "drop a collection and all its data",
+     "usage: hektor [--db DIR] drop NAME\n"},
+    {"scroll", cmd_scroll, "page through points in id order",
+     "usage: hektor [--db DIR] scroll NAME [--limit N] [--offset ID] [--filter JSON]\n"
+     "                               [--with-vector]\n"
+     "\n"
+     "Prints one JSON line per point (id, payload, text) in ascending id order, then on\n"
+     "stderr the offset of the next page when there is one.\n"},
+    {"index", cmd_index, "create or drop a payload index",
+     "usage: hektor [--db DIR] index NAME KEY --type keyword|integer|float|bool\n"
+     "       hektor [--db DIR] index NAME KEY --drop\n"
+     "\n"
+     "Indexes the values of payload KEY (dotted paths allowed) so filters on it read the\n"
+     "index instead of every payload.\n"},
+    {"backup", cmd_backup, "write a consistent copy of the database",
+     "usage: hektor [--db DIR] backup DEST\n"
+     "\n"
+     "Writes a consistent copy of every collection into DEST (absent or empty), while the\n"
+     "database stays usable by other processes.\n"},
+    {"restore", cmd_restore, "restore a backup into --db",
+     "usage: hektor [--db DIR] restore SRC\n"
+     "\n"
+     "Verifies every checksum of the backup in SRC and copies it into DIR, which must not\n"
+     "exist or be empty.\n"},
+    {"checkpoint", cmd_checkpoint, "write snapshots and truncate the logs",
+     "usage: hektor [--db DIR] checkpoint [NAME...]\n"},
+    {NULL, NULL, NULL, NULL}};
+
+static void print_global_help(FILE *out) {
+    fputs(k_global_help, out);
+    for (const cli_cmd *c = cli_commands; c->name; c++) fprintf(out, "  %-11s %s\n", c->name, c->summary);
+}
+
+int main(int argc, char **argv) {
+    cli_ctx ctx = {"./hektor-data"};
+    int i = 1;
+    for (; i < argc && argv[i][0] == '-'; i++) {
+        if (!strcmp(argv[i], "--db")) {
+            if (i + 1 >= argc) return cli_fail("--db needs a directory");
+            ctx.db_path = argv[++i];
+        } else if (!strncmp(argv[i], "--db=", 5)) {
+            ctx.db_path = argv[i] + 5;
+        } else if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) {
+            print_global_help(stdout);
+            return EXIT_OK;
+        } else if (!strcmp(argv[i], "--version")) {
+            printf("hektor %s (kernel %s)\n", hk_version(), hk_kernel_name());
+            return EXIT_OK;
+        } else {
+            fprintf(stderr, "hektor: error: unknown option '%s' (see 'hektor --help')\n", argv[i]);
+            return EXIT_USAGE;
+        }
+    }
+    if (i >= argc) {
+        print_global_help(stderr);
+        return EXIT_USAGE;
+    }
+    for (const cli_cmd *c = cli_commands; c->name; c++)
+        if (!strcmp(c->name, argv[i])) {
+            if (cli_is_help(argc - i - 1, argv + i + 1)) {
+                fputs(c->help, stdout);
+                return EXIT_OK;
+            }
+            return c->run(&ctx, argc - i - 1, argv + i + 1);
+        }
+    fprintf(stderr, "hektor: error: unknown command '%s' (see 'hektor --help')\n", argv[i]);
+    return EXIT_USAGE;
+}

@@ -1,0 +1,627 @@
+/*
+ * json.c — the strict JSON parser (text -> arena tree) and the JSON writer. The binary
+ * payload encoding lives in hkb.c.
+ *
+ * Decisions:
+ *  - Recursive descent with an explicit depth limit. Children of the container being
+ *    parsed are collected on two scratch stacks (values, members) and copied into the
+ *    arena once the container closes, so the tree is flat arrays without realloc waste.
+ *  - Repeated keys are resolved when an object closes: the member keeps the position of
+ *    its first occurrence and the value of its last. Small objects compare pairwise,
+ *    large ones sort (key, position) so hostile input cannot make this quadratic.
+ *  - Numbers are converted with strtod_l in the "C" locale, and doubles are printed under
+ *    uselocale("C"), so a host program's setlocale() cannot change what we read or write.
+ *  - The writer replaces bytes that are not valid UTF-8 with U+FFFD, so whatever it is
+ *    given, its output parses.
+ */
+#include "json.h"
+
+#include <float.h>
+#include <locale.h>
+#include <math.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* ---- "C" locale for number conversion ---- */
+
+static locale_t json_c_locale;
+static pthread_once_t json_c_locale_once = PTHREAD_ONCE_INIT;
+
+static void json_c_locale_init(void) {
+    json_c_locale = newlocale(LC_ALL_MASK, "C", (locale_t)0);
+}
+
+static locale_t json_locale(void) {
+    pthread_once(&json_c_locale_once, json_c_locale_init);
+    return json_c_locale;
+}
+
+static double json_strtod(const char *s, char **end) {
+    locale_t loc = json_locale();
+    return loc ? strtod_l(s, end, loc) : strtod(s, end);
+}
+
+/* ---- UTF-8 ---- */
+
+size_t hj_utf8_seq(const uint8_t *p, const uint8_t *end) {
+    uint8_t c = p[0];
+    if (c < 0x80) return 1;
+    size_t n;
+    uint8_t lo = 0x80, hi = 0xBF;
+    if (c >= 0xC2 && c <= 0xDF) {
+        n = 2;
+    } else if (c >= 0xE0 && c <= 0xEF) {
+        n = 3;
+        if (c == 0xE0) lo = 0xA0;
+        if (c == 0xED) hi = 0x9F; /* no UTF-16 surrogates */
+    } else if (c >= 0xF0 && c <= 0xF4) {
+        n = 4;
+        if (c == 0xF0) lo = 0x90;
+        if (c == 0xF4) hi = 0x8F; /* nothing above U+10FFFF */
+    } else {
+        return 0;
+    }
+    if ((size_t)(end - p) < n) return 0;
+    if (p[1] < lo || p[1] > hi) return 0;
+    for (size_t i = 2; i < n; i++)
+        if ((p[i] & 0xC0) != 0x80) return 0;
+    return n;
+}
+
+int hj_utf8_valid(const char *s, size_t len) {
+    const uint8_t *p = (const uint8_t *)s, *end = p + len;
+    while (p < end) {
+        if (*p < 0x80) {
+            p++;
+            continue;
+        }
+        size_t n = hj_utf8_seq(p, end);
+        if (!n) return 0;
+        p += n;
+    }
+    return 1;
+}
+
+static size_t utf8_put(uint8_t *o, uint32_t cp) {
+    if (cp < 0x80) {
+        o[0] = (uint8_t)cp;
+        return 1;
+    }
+    if (cp < 0x800) {
+        o[0] = (uint8_t)(0xC0 | cp >> 6);
+        o[1] = (uint8_t)(0x80 | (cp & 0x3F));
+        return 2;
+    }
+    if (cp < 0x10000) {
+        o[0] = (uint8_t)(0xE0 | cp >> 12);
+        o[1] = (uint8_t)(0x80 | (cp >> 6 & 0x3F));
+        o[2] = (uint8_t)(0x80 | (cp & 0x3F));
+        return 3;
+    }
+    o[0] = (uint8_t)(0xF0 | cp >> 18);
+    o[1] = (uint8_t)(0x80 | (cp >> 12 & 0x3F));
+    o[2] = (uint8_t)(0x80 | (cp >> 6 & 0x3F));
+    o[3] = (uint8_t)(0x80 | (cp & 0x3F));
+    return 4;
+}
+
+/* ---- parser ---- */
+
+typedef struct hj_parser {
+    const char *start, *p, *end;
+    hk_arena *arena;
+    hk_buf vals;  /* scratch stack of hj_value */
+    hk_buf mems;  /* scratch stack of hj_member */
+    hk_buf str;   /* unescaped string being built */
+    unsigned depth;
+} hj_parser;
+
+static hk_status perr_at(const hj_parser *ps, const char *at, const char *what) {
+    return hk_fail(HK_INVALID, "%s at offset %zu", what, (size_t)(at - ps->start));
+}
+
+static hk_status perr(const hj_parser *ps, const char *what) {
+    return perr_at(ps, ps->p, what);
+}
+
+static hk_status nomem(void) {
+    return hk_fail(HK_NOMEM, "out of memory while parsing JSON");
+}
+
+static void skip_ws(hj_parser *ps) {
+    while (ps->p < ps->end &&
+           (*ps->p == ' ' || *ps->p == '\t' || *ps->p == '\n' || *ps->p == '\r'))
+        ps->p++;
+}
+
+static hk_status parse_value(hj_parser *ps, hj_value *out);
+
+static int hex4(const char *s, uint32_t *out) {
+    uint32_t v = 0;
+    for (int i = 0; i < 4; i++) {
+        char c = s[i];
+        v <<= 4;
+        if (c >= '0' && c <= '9') v |= (uint32_t)(c - '0');
+        else if (c >= 'a' && c <= 'f') v |= (uint32_t)(c - 'a' + 10);
+        else if (c >= 'A' && c <= 'F') v |= (uint32_t)(c - 'A' + 10);
+        else return 0;
+    }
+    *out = v;
+    return 1;
+}
+
+/* Reads a \uXXXX escape (ps->p at the backslash) and any low surrogate that must follow. */
+static hk_status parse_u_escape(hj_parser *ps, uint32_t *cp) {
+    const char *esc = ps->p;
+    if (ps->end - ps->p < 6 || !hex4(ps->p + 2, cp))
+        return perr(ps, "expected 4 hex digits after \\u");
+    ps->p += 6;
+    if (*cp >= 0xDC00 && *cp <= 0xDFFF) return perr_at(ps, esc, "lone low surrogate");
+    if (*cp < 0xD800 || *cp > 0xDBFF) return HK_OK;
+    uint32_t lo;
+    if (ps->end - ps->p < 6 || ps->p[0] != '\\' || ps->p[1] != 'u' || !hex4(ps->p + 2, &lo) ||
+        lo < 0xDC00 || lo > 0xDFFF)
+        return perr_at(ps, esc, "high surrogate without a low surrogate");
+    ps->p += 6;
+    *cp = 0x10000 + ((*cp - 0xD800) << 10) + (lo - 0xDC00);
+    return HK_OK;
+}
+
+/* ps->p is at the opening quote. */
+static hk_status parse_string(hj_parser *ps, const char **s, uint32_t *len) {
+    const char *open = ps->p++;
+    hk_buf_reset(&ps->str);
+    for (;;) {
+        const char *run = ps->p;
+        while (ps->p < ps->end) {
+            uint8_t c = (uint8_t)*ps->p;
+            if (c == '"' || c == '\\' || c < 0x20 || c >= 0x80) break;
+            ps->p++;
+        }
+        if (ps->p > run && hk_buf_append(&ps->str, run, (size_t)(ps->p - run))) return nomem();
+        if (ps->p >= ps->end) return perr_at(ps, open, "unterminated string");
+        uint8_t c = (uint8_t)*ps->p;
+        if (c == '"') {
+            ps->p++;
+            break;
+        }
+        if (c < 0x20) return perr(ps, "unescaped control character in string");
+        if (c >= 0x80) {
+            size_t n = hj_utf8_seq((const uint8_t *)ps->p, (const uint8_t *)ps->end);
+            if (!n) return perr(ps, "invalid UTF-8 in string");
+            if (hk_buf_append(&ps->str, ps->p, n)) return nomem();
+            ps->p += n;
+            continue;
+        }
+        if (ps->end - ps->p < 2) return perr_at(ps, open, "unterminated string");
+        char e = ps->p[1], lit;
+        switch (e) {
+        case '"': lit = '"'; break;
+        case '\\': lit = '\\'; break;
+        case '/': lit = '/'; break;
+        case 'b': lit = '\b'; break;
+        case 'f': lit = '\f'; break;
+        case 'n': lit = '\n'; break;
+        case 'r': lit = '\r'; break;
+        case 't': lit = '\t'; break;
+        case 'u': {
+            uint32_t cp;
+            hk_status st = parse_u_escape(ps, &cp);
+            if (st) return st;
+            uint8_t enc[4];
+            if (hk_buf_append(&ps->str, enc, utf8_put(enc, cp))) return nomem();
+            continue;
+        }
+        default: return perr(ps, "invalid escape in string");
+        }
+        if (hk_buf_putc(&ps->str, lit)) return nomem();
+        ps->p += 2;
+    }
+    if (ps->str.len > UINT32_MAX) return perr_at(ps, open, "string longer than 4 GiB");
+    char *copy = hk_arena_alloc(ps->arena, ps->str.len + 1);
+    if (!copy) return nomem();
+    if (ps->str.len) memcpy(copy, ps->str.data, ps->str.len);
+    copy[ps->str.len] = '\0';
+    *s = copy;
+    *len = (uint32_t)ps->str.len;
+    return HK_OK;
+}
+
+static hk_status parse_number(hj_parser *ps, hj_value *out) {
+    const char *s = ps->p, *q = ps->p;
+    int neg = 0, is_int = 1;
+    if (q < ps->end && *q == '-') {
+        neg = 1;
+        q++;
+    }
+    if (q >= ps->end || *q < '0' || *q > '9') return perr_at(ps, q, "expected a digit");
+    if (*q == '0') {
+        q++;
+        if (q < ps->end && *q >= '0' && *q <= '9')
+            return perr_at(ps, q, "leading zero in number");
+    } else {
+        while (q < ps->end && *q >= '0' && *q <= '9') q++;
+    }
+    const char *int_end = q;
+    if (q < ps->end && *q == '.') {
+        is_int = 0;
+        q++;
+        if (q >= ps->end || *q < '0' || *q > '9')
+            return perr_at(ps, q, "expected a digit after '.'");
+        while (q < ps->end && *q >= '0' && *q <= '9') q++;
+    }
+    if (q < ps->end && (*q == 'e' || *q == 'E')) {
+        is_int = 0;
+        q++;
+        if (q < ps->end && (*q == '+' || *q == '-')) q++;
+        if (q >= ps->end || *q < '0' || *q > '9')
+            return perr_at(ps, q, "expected a digit in exponent");
+        while (q < ps->end && *q >= '0' && *q <= '9') q++;
+    }
+    ps->p = q;
+    if (is_int) {
+        uint64_t mag = 0, limit = neg ? (uint64_t)INT64_MAX + 1 : (uint64_t)INT64_MAX;
+        int fits = 1;
+        for (const char *d = s + neg; d < int_end && fits; d++) {
+            uint64_t digit = (uint64_t)(*d - '0');
+            if (mag > (limit - digit) / 10) fits = 0;
+            else mag = mag * 10 + digit;
+        }
+        if (fits) {
+            out->type = HJ_INT;
+            out->u.i = neg ? (int64_t)(0 - mag) : (int64_t)mag;
+            return HK_OK;
+        }
+    }
+    size_t n = (size_t)(q - s);
+    char small[64], *tmp = small;
+    if (n >= sizeof small && !(tmp = hk_malloc(n + 1))) return nomem();
+    memcpy(tmp, s, n);
+    tmp[n] = '\0';
+    double d = json_strtod(tmp, NULL);
+    if (tmp != small) hk_free(tmp);
+    if (!isfinite(d)) return perr_at(ps, s, "number out of range");
+    out->type = HJ_DOUBLE;
+    out->u.d = d;
+    return HK_OK;
+}
+
+static hk_status parse_literal(hj_parser *ps, const char *word, hj_type t, hj_value *out) {
+    size_t n = strlen(word);
+    if ((size_t)(ps->end - ps->p) < n || memcmp(ps->p, word, n) != 0)
+        return perr(ps, "expected a value");
+    ps->p += n;
+    out->type = t;
+    return HK_OK;
+}
+
+static hk_status enter(hj_parser *ps) {
+    if (++ps->depth > HJ_MAX_DEPTH) return perr(ps, "nesting deeper than 64 levels");
+    ps->p++;
+    skip_ws(ps);
+    return HK_OK;
+}
+
+static hk_status parse_array(hj_parser *ps, hj_value *out) {
+    hk_status st = enter(ps);
+    if (st) return st;
+    size_t base = ps->vals.len;
+    if (ps->p < ps->end && *ps->p == ']') {
+        ps->p++;
+    } else {
+        for (;;) {
+            hj_value v;
+            memset(&v, 0, sizeof v);
+            if ((st = parse_value(ps, &v))) return st;
+            if (hk_buf_append(&ps->vals, &v, sizeof v)) return nomem();
+            skip_ws(ps);
+            if (ps->p < ps->end && *ps->p == ',') {
+                ps->p++;
+                continue;
+            }
+            if (ps->p < ps->end && *ps->p == ']') {
+                ps->p++;
+                break;
+            }
+            return perr(ps, "expected ',' or ']'");
+        }
+    }
+    size_t bytes = ps->vals.len - base, n = bytes / sizeof(hj_value);
+    if (n > UINT32_MAX) return perr(ps, "array has more than 4294967295 items");
+    out->type = HJ_ARRAY;
+    out->n = (uint32_t)n;
+    out->u.items = NULL;
+    if (n) {
+        if (!(out->u.items = hk_arena_alloc(ps->arena, bytes))) return nomem();
+        memcpy(out->u.items, ps->vals.data + base, bytes);
+    }
+    ps->vals.len = base;
+    ps->depth--;
+    return HK_OK;
+}
+
+typedef struct member_ref {
+    const char *key;
+    uint32_t len, pos;
+} member_ref;
+
+static int member_ref_cmp(const void *a, const void *b) {
+    const member_ref *x = a, *y = b;
+    size_t n = x->len < y->len ? x->len : y->len;
+    int c = memcmp(x->key, y->key, n);
+    if (c) return c;
+    if (x->len != y->len) return x->len < y->len ? -1 : 1;
+    return x->pos < y->pos ? -1 : x->pos > y->pos;
+}
+
+static int same_key(const hj_member *a, const hj_member *b) {
+    return a->key_len == b->key_len && memcmp(a->key, b->key, a->key_len) == 0;
+}
+
+/* Resolves repeated keys in m[0..n) in place; returns the new count. */
+static hk_status dedupe_members(hj_member *m, size_t n, size_t *out_n) {
+    size_t k = 0;
+    if (n <= 32) {
+        for (size_t i = 0; i < n; i++) {
+            size_t j = 0;
+            while (j < k && !same_key(&m[j], &m[i])) j++;
+            if (j < k) m[j].value = m[i].value;
+            else m[k++] = m[i];
+        }
+        *out_n = k;
+        return HK_OK;
+    }
+    member_ref *refs = hk_calloc(n, sizeof *refs);
+    uint8_t *drop = hk_calloc(n, 1);
+    if (!refs || !drop) {
+        hk_free(refs);
+        hk_free(drop);
+        return nomem();
+    }
+    for (size_t i = 0; i < n; i++)
+        refs[i] = (member_ref){m[i].key, m[i].key_len, (uint32_t)i};
+    qsort(refs, n, sizeof *refs, member_ref_cmp);
+    for (size_t g = 0; g < n;) {
+        size_t e = g + 1;
+        while (e < n && refs[e].len == refs[g].len && memcmp(refs[e].key, refs[g].key, refs[g].len) == 0)
+            e++;
+        if (e - g > 1) {
+            m[refs[g].pos].value = m[refs[e - 1].pos].value;
+            for (size_t i = g + 1; i < e; i++) drop[refs[i].pos] = 1;
+        }
+        g = e;
+    }
+    for (size_t i = 0; i < n; i++)
+        if (!drop[i]) m[k++] = m[i];
+    hk_free(refs);
+    hk_free(drop);
+    *out_n = k;
+    return HK_OK;
+}
+
+static hk_status parse_object(hj_parser *ps, hj_value *out) {
+    hk_status st = enter(ps);
+    if (st) return st;
+    size_t base = ps->mems.len;
+    if (ps->p < ps->end && *ps->p == '}') {
+        ps->p++;
+    } else {
+        for (;;) {
+            hj_member m;
+            memset(&m, 0, sizeof m);
+            if (ps->p >= ps->end || *ps->p != '"') return perr(ps, "expected a string key");
+            if ((st = parse_string(ps, &m.key, &m.key_len))) return st;
+            skip_ws(ps);
+            if (ps->p >= ps->end || *ps->p != ':') return perr(ps, "expected ':'");
+            ps->p++;
+            if ((st = parse_value(ps, &m.value))) return st;
+            if (hk_buf_append(&ps->mems, &m, sizeof m)) return nomem();
+            skip_ws(ps);
+            if (ps->p < ps->end && *ps->p == ',') {
+                ps->p++;
+                skip_ws(ps);
+                continue;
+            }
+            if (ps->p < ps->end && *ps->p == '}') {
+                ps->p++;
+                break;
+            }
+            return perr(ps, "expected ',' or '}'");
+        }
+    }
+    size_t n = (ps->mems.len - base) / sizeof(hj_member);
+    if (n > UINT32_MAX) return perr(ps, "object has more than 4294967295 members");
+    if ((st = dedupe_members((hj_member *)(ps->mems.data + base), n, &n))) return st;
+    out->type = HJ_OBJECT;
+    out->n = (uint32_t)n;
+    out->u.members = NULL;
+    if (n) {
+        size_t bytes = n * sizeof(hj_member);
+        if (!(out->u.members = hk_arena_alloc(ps->arena, bytes))) return nomem();
+        memcpy(out->u.members, ps->mems.data + base, bytes);
+    }
+    ps->mems.len = base;
+    ps->depth--;
+    return HK_OK;
+}
+
+static hk_status parse_value(hj_parser *ps, hj_value *out) {
+    skip_ws(ps);
+    if (ps->p >= ps->end) return perr(ps, "expected a value");
+    switch (*ps->p) {
+    case '{': return parse_object(ps, out);
+    case '[': return parse_array(ps, out);
+    case '"':
+        out->type = HJ_STRING;
+        return parse_string(ps, &out->u.s, &out->n);
+    case 't': return parse_literal(ps, "true", HJ_TRUE, out);
+    case 'f': return parse_literal(ps, "false", HJ_FALSE, out);
+    case 'n': return parse_literal(ps, "null", HJ_NULL, out);
+    default:
+        if (*ps->p == '-' || (*ps->p >= '0' && *ps->p <= '9')) return parse_number(ps, out);
+        return perr(ps, "expected a value");
+    }
+}
+
+hk_status hj_parse(const char *text, size_t len, hk_arena *arena, hj_value **out) {
+    *out = NULL;
+    if (!text && len) return hk_fail(HK_INVALID, "JSON text is NULL");
+    hj_parser ps;
+    memset(&ps, 0, sizeof ps);
+    ps.start = ps.p = text ? text : "";
+    ps.end = ps.start + len;
+    ps.arena = arena;
+    hk_buf_init(&ps.vals);
+    hk_buf_init(&ps.mems);
+    hk_buf_init(&ps.str);
+    hj_value *root = hk_arena_alloc(arena, sizeof *root);
+    hk_status st = root ? HK_OK : nomem();
+    if (!st) {
+        memset(root, 0, sizeof *root);
+        st = parse_value(&ps, root);
+    }
+    if (!st) {
+        skip_ws(&ps);
+        if (ps.p < ps.end) st = perr(&ps, "unexpected data after the JSON value");
+    }
+    hk_buf_free(&ps.vals);
+    hk_buf_free(&ps.mems);
+    hk_buf_free(&ps.str);
+    if (!st) *out = root;
+    return st;
+}
+
+/* ---- tree helpers ---- */
+
+const char *hj_type_name(hj_type t) {
+    switch (t) {
+    case HJ_NULL: return "null";
+    case HJ_FALSE:
+    case HJ_TRUE: return "boolean";
+    case HJ_INT: return "integer";
+    case HJ_DOUBLE: return "number";
+    case HJ_STRING: return "string";
+    case HJ_ARRAY: return "array";
+    case HJ_OBJECT: return "object";
+    }
+    return "unknown";
+}
+
+const hj_value *hj_get(const hj_value *obj, const char *key) {
+    if (!obj || obj->type != HJ_OBJECT) return NULL;
+    size_t n = strlen(key);
+    for (uint32_t i = 0; i < obj->n; i++) {
+        const hj_member *m = &obj->u.members[i];
+        if (m->key_len == n && memcmp(m->key, key, n) == 0) return &m->value;
+    }
+    return NULL;
+}
+
+int hj_is_number(const hj_value *v) {
+    return v && (v->type == HJ_INT || v->type == HJ_DOUBLE);
+}
+
+double hj_number(const hj_value *v) {
+    if (!v) return 0;
+    if (v->type == HJ_INT) return (double)v->u.i;
+    if (v->type == HJ_DOUBLE) return v->u.d;
+    return 0;
+}
+
+/* ---- writer ---- */
+
+hk_status hj_write_string(hk_buf *out, const char *s, size_t len) {
+    static const char hex[] = "0123456789abcdef";
+    size_t orig = out->len;
+    const uint8_t *p = (const uint8_t *)s, *end = p + len;
+    hk_status st = hk_buf_reserve(out, len + 2);
+    if (!st) st = hk_buf_putc(out, '"');
+    while (!st && p < end) {
+        const uint8_t *run = p;
+        while (p < end && *p >= 0x20 && *p < 0x80 && *p != '"' && *p != '\\') p++;
+        if (p > run && (st = hk_buf_append(out, run, (size_t)(p - run)))) break;
+        if (p >= end) break;
+        uint8_t c = *p;
+        char esc[7] = {'\\', 0, 0, 0, 0, 0, 0};
+        size_t n = 2;
+        if (c >= 0x80) {
+            size_t k = hj_utf8_seq(p, end);
+            st = k ? hk_buf_append(out, p, k) : hk_buf_puts(out, "\\ufffd");
+            p += k ? k : 1;
+            continue;
+        }
+        switch (c) {
+        case '"': esc[1] = '"'; break;
+        case '\\': esc[1] = '\\'; break;
+        case '\b': esc[1] = 'b'; break;
+        case '\f': esc[1] = 'f'; break;
+        case '\n': esc[1] = 'n'; break;
+        case '\r': esc[1] = 'r'; break;
+        case '\t': esc[1] = 't'; break;
+        default:
+            memcpy(esc + 1, "u00", 3);
+            esc[4] = hex[c >> 4];
+            esc[5] = hex[c & 15];
+            n = 6;
+        }
+        st = hk_buf_append(out, esc, n);
+        p++;
+    }
+    if (!st) st = hk_buf_putc(out, '"');
+    if (st) out->len = orig;
+    return st;
+}
+
+hk_status hj_write_double(hk_buf *out, double d) {
+    if (!isfinite(d)) return hk_buf_puts(out, "null");
+    char buf[40];
+    locale_t loc = json_locale(), old = loc ? uselocale(loc) : (locale_t)0;
+    /* 15 digits round-trip every decimal they can express, so a %.15g that reads back is
+     * the shortest form; subnormals have fewer digits of precision and start lower. */
+    for (int prec = fabs(d) < DBL_MIN ? 1 : 15; prec <= 17; prec++) {
+        snprintf(buf, sizeof buf, "%.*g", prec, d);
+        if (prec == 17 || json_strtod(buf, NULL) == d) break;
+    }
+    if (loc) uselocale(old);
+    if (!strpbrk(buf, ".eE")) strcat(buf, ".0");
+    return hk_buf_puts(out, buf);
+}
+
+static hk_status write_value(hk_buf *out, const hj_value *v) {
+    hk_status st = HK_OK;
+    switch (v->type) {
+    case HJ_NULL: return hk_buf_puts(out, "null");
+    case HJ_FALSE: return hk_buf_puts(out, "false");
+    case HJ_TRUE: return hk_buf_puts(out, "true");
+    case HJ_INT: return hk_buf_printf(out, "%lld", (long long)v->u.i);
+    case HJ_DOUBLE: return hj_write_double(out, v->u.d);
+    case HJ_STRING: return hj_write_string(out, v->u.s, v->n);
+    case HJ_ARRAY:
+        st = hk_buf_putc(out, '[');
+        for (uint32_t i = 0; !st && i < v->n; i++) {
+            if (i) st = hk_buf_putc(out, ',');
+            if (!st) st = write_value(out, &v->u.items[i]);
+        }
+        return st ? st : hk_buf_putc(out, ']');
+    case HJ_OBJECT:
+        st = hk_buf_putc(out, '{');
+        for (uint32_t i = 0; !st && i < v->n; i++) {
+            const hj_member *m = &v->u.members[i];
+            if (i) st = hk_buf_putc(out, ',');
+            if (!st) st = hj_write_string(out, m->key, m->key_len);
+            if (!st) st = hk_buf_putc(out, ':');
+            if (!st) st = write_value(out, &m->value);
+        }
+        return st ? st : hk_buf_putc(out, '}');
+    }
+    return hk_fail(HK_INVALID, "JSON value has unknown type %d", (int)v->type);
+}
+
+hk_status hj_write(hk_buf *out, const hj_value *v) {
+    size_t orig = out->len;
+    hk_status st = write_value(out, v);
+    if (st) out->len = orig;
+    return st;
+}

@@ -1,0 +1,1129 @@
+/*
+ * collection.c — a collection's life: load (snapshot + log replay), the write path
+ * (validate, log, apply, sync), checkpoints, statistics.
+ *
+ * Every mutation is encoded as a log record body first; the live path and replay then
+ * run the very same prepare/commit code on that body, so what a crash recovers is by
+ * construction what the live process had. Records carry vectors already normalized (for
+ * cosine) and payloads already encoded, so replay validates but recomputes nothing.
+ *
+ * Record bodies (little endian):
+ *   UPSERT          u32 n, n x { u64 id, f32[dim], u32 plen, hkb[plen], u32 tlen, text }
+ *   DELETE          u32 n, u64[n]
+ *   SET_PAYLOAD     u8 mode, u32 n, u64[n], u32 plen, hkb object[plen]
+ *   DELETE_PAYLOAD  u32 n, u64[n], u32 nkeys, nkeys x { u32 len, bytes }
+ *   CREATE_INDEX    u32 type, u32 len, key
+ *   DROP_INDEX      u32 len, key
+ */
+#include "collection.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "../store/fsutil.h"
+#include "../store/snapshot.h"
+#include "../vec/distance.h"
+#include "filter.h"
+#include "json.h"
+
+#define DEFAULT_CHECKPOINT_BYTES (64ull << 20)
+
+/* ---- small helpers ---- */
+
+static int is_base_payload(const hk_collection *c, const void *p) {
+    const uint8_t *b = p;
+    return c->payload_base && b >= c->payload_base && b < c->payload_base + c->payload_base_len;
+}
+
+static int is_base_text(const hk_collection *c, const void *p) {
+    const char *b = p;
+    return c->text_base && b >= c->text_base && b < c->text_base + c->text_base_len;
+}
+
+static void free_payload(hk_collection *c, uint8_t *p) {
+    if (p && !is_base_payload(c, p)) hk_free(p);
+}
+
+static void free_text(hk_collection *c, char *t) {
+    if (t && !is_base_text(c, t)) hk_free(t);
+}
+
+const uint8_t *coll_payload(const hk_collection *c, uint32_t slot) {
+    return c->payloads[slot] ? c->payloads[slot] : hkb_empty_object;
+}
+
+/* Grows slot arrays so that `extra` more slots can be taken without allocating. */
+static hk_status reserve_slots(hk_collection *c, size_t extra) {
+    size_t reusable = c->nfree < extra ? c->nfree : extra;
+    size_t need = c->nslots + (extra - reusable);
+    if (need > UINT32_MAX - 1)
+        return hk_fail(HK_INVALID, "collection '%s' cannot hold more than %u points", c->name,
+                       UINT32_MAX - 1);
+    hk_status st = u64map_reserve(&c->map, extra);
+    if (st) return st;
+    if (need <= c->cap) return HK_OK;
+    size_t cap = c->cap ? c->cap : 64;
+    while (cap < need) cap += cap / 2 + 64;
+    size_t dim = c->cfg.dim;
+    float *v = hk_aligned_realloc(c->vectors, c->cap * dim * sizeof(float), cap * dim * sizeof(float));
+    if (!v) return hk_fail(HK_NOMEM, "out of memory growing '%s' to %zu points", c->name, cap);
+    c->vectors = v;
+#define GROW(field)                                                                 \
+    do {                                                                            \
+        void *p_ = hk_realloc(c->field, cap * sizeof *c->field);                    \
+        if (!p_) return hk_fail(HK_NOMEM, "out of memory growing '%s'", c->name);   \
+        c->field = p_;                                                              \
+    } while (0)
+    GROW(norms);
+    GROW(ids);
+    GROW(live);
+    GROW(payloads);
+    GROW(texts);
+    GROW(text_lens);
+#undef GROW
+    memset(c->live + c->cap, 0, cap - c->cap);
+    memset(c->payloads + c->cap, 0, (cap - c->cap) * sizeof *c->payloads);
+    memset(c->texts + c->cap, 0, (cap - c->cap) * sizeof *c->texts);
+    c->cap = cap;
+    return HK_OK;
+}
+
+static hk_status reserve_free(hk_collection *c, size_t extra) {
+    if (c->nfree + extra <= c->free_cap) return HK_OK;
+    size_t cap = c->free_cap ? c->free_cap : 64;
+    while (cap < c->nfree + extra) cap *= 2;
+    uint32_t *f = hk_realloc(c->free_slots, cap * sizeof *f);
+    if (!f) return hk_fail(HK_NOMEM, "out of memory");
+    c->free_slots = f;
+    c->free_cap = cap;
+    return HK_OK;
+}
+
+static uint32_t take_slot(hk_collection *c) {
+    if (c->nfree) return c->free_slots[--c->nfree];
+    return (uint32_t)c->nslots++;
+}
+
+static payload_index *find_pidx(const hk_collection *c, const char *key, size_t *at) {
+    for (size_t i = 0; i < c->npidx; i++)
+        if (!strcmp(pidx_key(c->pidx[i]), key)) {
+            if (at) *at = i;
+            return c->pidx[i];
+        }
+    return NULL;
+}
+
+static void index_add(hk_collection *c, uint32_t slot) {
+    for (size_t i = 0; i < c->npidx; i++)
+        if (pidx_add(c->pidx[i], slot, coll_payload(c, slot))) c->poisoned = 1;
+}
+
+static void index_remove(hk_collection *c, uint32_t slot) {
+    for (size_t i = 0; i < c->npidx; i++) pidx_remove(c->pidx[i], slot, coll_payload(c, slot));
+}
+
+/* ---- record decoding ---- */
+
+typedef struct rd {
+    const uint8_t *p, *end;
+    int bad;
+} rd;
+
+static uint32_t rd_u32(rd *r) {
+    if (r->end - r->p < 4) { r->bad = 1; return 0; }
+    uint32_t v = hk_load_u32(r->p);
+    r->p += 4;
+    return v;
+}
+
+static uint64_t rd_u64(rd *r) {
+    if (r->end - r->p < 8) { r->bad = 1; return 0; }
+    uint64_t v = hk_load_u64(r->p);
+    r->p += 8;
+    return v;
+}
+
+static const uint8_t *rd_bytes(rd *r, size_t n) {
+    if ((size_t)(r->end - r->p) < n) { r->bad = 1; return NULL; }
+    const uint8_t *p = r->p;
+    r->p += n;
+    return p;
+}
+
+static hk_status malformed(const hk_collection *c, const char *what) {
+    return hk_fail(HK_CORRUPT, "collection '%s': malformed %s record", c->name, what);
+}
+
+/* ---- upsert ---- */
+
+typedef struct up_item {
+    uint64_t id;
+    const float *vec; /* into the record body */
+    uint8_t *payload; /* owned copy or NULL */
+    char *text;
+    uint32_t text_len;
+} up_item;
+
+static void free_items(up_item *it, size_t n) {
+    for (size_t i = 0; i < n; i++) {
+        hk_free(it[i].payload);
+        hk_free(it[i].text);
+    }
+    hk_free(it);
+}
+
+/* Vectors in the body may be unaligned; they are copied with memcpy at commit. */
+static hk_status prepare_upsert(hk_collection *c, const uint8_t *body, size_t len,
+                                up_item **items_out, size_t *n_out) {
+    rd r = {body, body + len, 0};
+    uint32_t n = rd_u32(&r);
+    if (r.bad || n > len) return malformed(c, "upsert");
+    up_item *it = hk_calloc(n ? n : 1, sizeof *it);
+    if (!it) return hk_fail(HK_NOMEM, "out of memory");
+    size_t vbytes = (size_t)c->cfg.dim * sizeof(float);
+    hk_status st = HK_OK;
+    for (uint32_t i = 0; i < n && !st; i++) {
+        it[i].id = rd_u64(&r);
+        it[i].vec = (const float *)rd_bytes(&r, vbytes);
+        uint32_t plen = rd_u32(&r);
+        const uint8_t *pl = rd_bytes(&r, plen);
+        uint32_t tlen = rd_u32(&r);
+        const uint8_t *tx = rd_bytes(&r, tlen);
+        if (r.bad || (plen && (!hkb_valid(pl, plen) || pl[0] != HKB_OBJECT))) {
+            st = malformed(c, "upsert");
+            break;
+        }
+        if (plen && !(it[i].payload = hk_malloc(plen))) st = hk_fail(HK_NOMEM, "out of memory");
+        else if (plen) memcpy(it[i].payload, pl, plen);
+        if (!st && tlen) {
+            if (!(it[i].text = hk_strndup((const char *)tx, tlen))) st = hk_fail(HK_NOMEM, "out of memory");
+            it[i].text_len = tlen;
+        }
+    }
+    if (!st && r.p != r.end) st = malformed(c, "upsert");
+    if (!st) st = reserve_slots(c, n);
+    if (st) {
+        free_items(it, n);
+        return st;
+    }
+    *items_out = it;
+    *n_out = n;
+    return HK_OK;
+}
+
+static void commit_upsert(hk_collection *c, up_item *it, size_t n) {
+    size_t dim = c->cfg.dim;
+    for (size_t i = 0; i < n; i++) {
+        uint32_t slot;
+        if (u64map_get(&c->map, it[i].id, &slot)) {
+            index_remove(c, slot);
+            free_payload(c, c->payloads[slot]);
+            free_text(c, c->texts[slot]);
+            c->payload_bytes -= c->payloads[slot] ? hkb_size(c->payloads[slot]) : 0;
+            c->text_bytes -= c->text_lens[slot];
+        } else {
+            slot = take_slot(c);
+            c->ids[slot] = it[i].id;
+            c->live[slot] = 1;
+            roaring_bitmap_add(c->live_bm, slot);
+            u64map_put(&c->map, it[i].id, slot); /* reserved: cannot fail */
+            c->count++;
+        }
+        float *dst = c->vectors + (size_t)slot * dim;
+        memcpy(dst, it[i].vec, dim * sizeof(float));
+        c->norms[slot] = vec_norm_sq(dst, dim);
+        c->payloads[slot] = it[i].payload;
+        c->texts[slot] = it[i].text;
+        c->text_lens[slot] = it[i].text_len;
+        c->payload_bytes += it[i].payload ? hkb_size(it[i].payload) : 0;
+        c->text_bytes += it[i].text_len;
+        it[i].payload = NULL;
+        it[i].text = NULL;
+        if (it[i].id >= c->next_id) c->next_id = it[i].id == UINT64_MAX ? UINT64_MAX : it[i].id + 1;
+        index_add(c, slot);
+    }
+    atomic_store(&c->sorted_dirty, 1);
+}
+
+/* ---- delete ---- */
+
+static void delete_slot(hk_collection *c, uint32_t slot) {
+    index_remove(c, slot);
+    u64map_del(&c->map, c->ids[slot]);
+    c->payload_bytes -= c->payloads[slot] ? hkb_size(c->payloads[slot]) : 0;
+    c->text_bytes -= c->text_lens[slot];
+    free_payload(c, c->payloads[slot]);
+    free_text(c, c->texts[slot]);
+    c->payloads[slot] = NULL;
+    c->texts[slot] = NULL;
+    c->text_lens[slot] = 0;
+    c->live[slot] = 0;
+    roaring_bitmap_remove(c->live_bm, slot);
+    c->free_slots[c->nfree++] = slot;
+    c->count--;
+}
+
+static hk_status apply_delete(hk_collection *c, const uint8_t *body, size_t len, int commit) {
+    rd r = {body, body + len, 0};
+    uint32_t n = rd_u32(&r);
+    if (r.bad || (size_t)n * 8 != (size_t)(r.end - r.p)) return malformed(c, "delete");
+    if (!commit) return reserve_free(c, n);
+    for (uint32_t i = 0; i < n; i++) {
+        uint32_t slot;
+        if (u64map_get(&c->map, rd_u64(&r), &slot)) delete_slot(c, slot);
+    }
+    atomic_store(&c->sorted_dirty, 1);
+    return HK_OK;
+}
+
+/* ---- payload edits ---- */
+
+typedef struct pay_item {
+    uint32_t slot;
+    uint8_t *payload; /* new payload (owned) or NULL for none */
+} pay_item;
+
+static hk_status prepare_payload(hk_collection *c, uint8_t type, const uint8_t *body,
+                                 size_t len, pay_item **out, size_t *nout) {
+    rd r = {body, body + len, 0};
+    uint8_t mode = 0;
+    if (type == REC_SET_PAYLOAD) {
+        const uint8_t *m = rd_bytes(&r, 1);
+        mode = m ? *m : 0;
+    }
+    uint32_t n = rd_u32(&r);
+    const uint8_t *ids = rd_bytes(&r, (size_t)n * 8);
+    const uint8_t *patch = NULL;
+    uint32_t nkeys = 0;
+    const uint8_t *keys = NULL;
+    if (type == REC_SET_PAYLOAD) {
+        uint32_t plen = rd_u32(&r);
+        patch = rd_bytes(&r, plen);
+        if (!r.bad && (mode > HK_PAYLOAD_OVERWRITE || !hkb_valid(patch, plen) || patch[0] != HKB_OBJECT))
+            r.bad = 1;
+    } else {
+        nkeys = rd_u32(&r);
+        keys = r.p;
+        for (uint32_t k = 0; k < nkeys && !r.bad; k++) rd_bytes(&r, rd_u32(&r));
+    }
+    if (r.bad || r.p != r.end) return malformed(c, "payload");
+    pay_item *it = hk_calloc(n ? n : 1, sizeof *it);
+    if (!it) return hk_fail(HK_NOMEM, "out of memory");
+    size_t m = 0;
+    hk_buf b;
+    hk_buf_init(&b);
+    hk_status st = HK_OK;
+    for (uint32_t i = 0; i < n && !st; i++) {
+        uint32_t slot;
+        if (!u64map_get(&c->map, hk_load_u64(ids + (size_t)i * 8), &slot)) continue;
+        const uint8_t *base = coll_payload(c, slot);
+        hk_buf_reset(&b);
+        if (type == REC_SET_PAYLOAD) {
+            st = mode == HK_PAYLOAD_OVERWRITE ? hk_buf_append(&b, patch, hkb_size(patch))
+                                              : hkb_merge(&b, base, patch);
+        } else {
+            st = hk_buf_append(&b, base, hkb_size(base));
+            const uint8_t *kp = keys;
+            hk_buf tmp;
+            hk_buf_init(&tmp);
+            for (uint32_t k = 0; k < nkeys && !st; k++) {
+                uint32_t kl = hk_load_u32(kp);
+                int changed = 0;
+                hk_buf_reset(&tmp);
+                st = hkb_delete_path(&tmp, b.data, (const char *)kp + 4, kl, &changed);
+                if (!st && changed) {
+                    hk_buf_reset(&b);
+                    st = hk_buf_append(&b, tmp.data, tmp.len);
+                }
+                kp += 4 + kl;
+            }
+            hk_buf_free(&tmp);
+        }
+        if (st) break;
+        it[m].slot = slot;
+        if (b.len > sizeof hkb_empty_object || memcmp(b.data, hkb_empty_object, b.len)) {
+            if (!(it[m].payload = hk_malloc(b.len))) st = hk_fail(HK_NOMEM, "out of memory");
+            else memcpy(it[m].payload, b.data, b.len);
+        }
+        m++;
+    }
+    hk_buf_free(&b);
+    if (st) {
+        for (size_t i = 0; i < m; i++) hk_free(it[i].payload);
+        hk_free(it);
+        return st;
+    }
+    *out = it;
+    *nout = m;
+    return HK_OK;
+}
+
+static void commit_payload(hk_collection *c, pay_item *it, size_t n) {
+    for (size_t i = 0; i < n; i++) {
+        uint32_t slot = it[i].slot;
+        index_remove(c, slot);
+        c->payload_bytes -= c->payloads[slot] ? hkb_size(c->payloads[slot]) : 0;
+        free_payload(c, c->payloads[slot]);
+        c->payloads[slot] = it[i].payload;
+        c->payload_bytes += it[i].payload ? hkb_size(it[i].payload) : 0;
+        it[i].payload = NULL;
+        index_add(c, slot);
+    }
+}
+
+/* ---- payload index declarations ---- */
+
+static hk_status prepare_create_index(hk_collection *c, const uint8_t *body, size_t len,
+                                      payload_index **out) {
+    rd r = {body, body + len, 0};
+    uint32_t type = rd_u32(&r), kl = rd_u32(&r);
+    const uint8_t *key = rd_bytes(&r, kl);
+    if (r.bad || r.p != r.end || type > HK_FIELD_BOOL || !kl) return malformed(c, "create index");
+    char *k = hk_strndup((const char *)key, kl);
+    if (!k) return hk_fail(HK_NOMEM, "out of memory");
+    if (find_pidx(c, k, NULL)) {
+        hk_status st = hk_fail(HK_EXISTS, "collection '%s' already has an index on '%s'", c->name, k);
+        hk_free(k);
+        return st;
+    }
+    payload_index *ix = pidx_new(k, (hk_field_type)type);
+    hk_free(k);
+    if (!ix) return hk_fail(HK_NOMEM, "out of memory");
+    for (size_t s = 0; s < c->nslots; s++)
+        if (c->live[s] && pidx_add(ix, (uint32_t)s, coll_payload(c, (uint32_t)s))) {
+            pidx_free(ix);
+            return hk_fail(HK_NOMEM, "out of memory building the index");
+        }
+    payload_index **arr = hk_realloc(c->pidx, (c->npidx + 1) * sizeof *arr);
+    if (!arr) {
+        pidx_free(ix);
+        return hk_fail(HK_NOMEM, "out of memory");
+    }
+    c->pidx = arr;
+    *out = ix;
+    return HK_OK;
+}
+
+static hk_status apply_drop_index(hk_collection *c, const uint8_t *body, size_t len, int commit) {
+    rd r = {body, body + len, 0};
+    uint32_t kl = rd_u32(&r);
+    const uint8_t *key = rd_bytes(&r, kl);
+    if (r.bad || r.p != r.end || !kl) return malformed(c, "drop index");
+    char *k = hk_strndup((const char *)key, kl);
+    if (!k) return hk_fail(HK_NOMEM, "out of memory");
+    size_t at = 0;
+    hk_status st = HK_OK;
+    if (!find_pidx(c, k, &at)) st = hk_fail(HK_NOT_FOUND, "collection '%s' has no index on '%s'", c->name, k);
+    hk_free(k);
+    if (st || !commit) return st;
+    pidx_free(c->pidx[at]);
+    memmove(c->pidx + at, c->pidx + at + 1, (c->npidx - at - 1) * sizeof *c->pidx);
+    c->npidx--;
+    return HK_OK;
+}
+
+/* ---- one record: prepare then commit ---- */
+
+typedef struct prepared {
+    uint8_t type;
+    up_item *up;
+    pay_item *pay;
+    size_t n;
+    payload_index *ix;
+    const uint8_t *body;
+    size_t len;
+} prepared;
+
+static hk_status prepare(hk_collection *c, uint8_t type, const uint8_t *body, size_t len,
+                         prepared *p) {
+    memset(p, 0, sizeof *p);
+    p->type = type;
+    p->body = body;
+    p->len = len;
+    switch (type) {
+    case REC_UPSERT: return prepare_upsert(c, body, len, &p->up, &p->n);
+    case REC_DELETE: return apply_delete(c, body, len, 0);
+    case REC_SET_PAYLOAD:
+    case REC_DELETE_PAYLOAD: return prepare_payload(c, type, body, len, &p->pay, &p->n);
+    case REC_CREATE_INDEX: return prepare_create_index(c, body, len, &p->ix);
+    case REC_DROP_INDEX: return apply_drop_index(c, body, len, 0);
+    }
+    return hk_fail(HK_CORRUPT, "collection '%s': unknown log record type %u", c->name, type);
+}
+
+static void commit(hk_collection *c, prepared *p, uint64_t lsn) {
+    switch (p->type) {
+    case REC_UPSERT: commit_upsert(c, p->up, p->n); free_items(p->up, p->n); break;
+    case REC_DELETE: apply_delete(c, p->body, p->len, 1); break;
+    case REC_SET_PAYLOAD:
+    case REC_DELETE_PAYLOAD: commit_payload(c, p->pay, p->n); hk_free(p->pay); break;
+    case REC_CREATE_INDEX: c->pidx[c->npidx++] = p->ix; break;
+    case REC_DROP_INDEX: apply_drop_index(c, p->body, p->len, 1); break;
+    }
+    c->lsn = lsn;
+}
+
+static hk_status replay_fn(void *ctx, uint8_t type, uint64_t lsn, const uint8_t *body, size_t len) {
+    hk_collection *c = ctx;
+    if (lsn <= c->snap_lsn) return HK_OK; /* already in the snapshot */
+    prepared p;
+    hk_status st = prepare(c, type, body, len, &p);
+    if (st == HK_EXISTS || st == HK_NOT_FOUND) return HK_OK; /* idempotent declarations */
+    if (st) return st;
+    commit(c, &p, lsn);
+    return HK_OK;
+}
+
+/* ---- checkpoints ---- */
+
+hk_status coll_write_snapshot(hk_collection *c, const char *path, uint64_t *bytes) {
+    snap_pidx *decl = NULL;
+    if (c->npidx && !(decl = hk_calloc(c->npidx, sizeof *decl))) return hk_fail(HK_NOMEM, "out of memory");
+    for (size_t i = 0; i < c->npidx; i++) {
+        decl[i].key = (char *)pidx_key(c->pidx[i]);
+        decl[i].type = (uint32_t)pidx_type(c->pidx[i]);
+    }
+    snap_source s = {
+        .cfg = {c->cfg.dim, (uint32_t)c->cfg.metric, (uint32_t)c->cfg.index, c->cfg.hnsw_m,
+                c->cfg.hnsw_ef_construction, c->lsn, c->next_id, c->count},
+        .nslots = c->nslots, .live = c->live, .ids = c->ids, .vectors = c->vectors,
+        .norms = c->norms, .payloads = (const uint8_t *const *)c->payloads,
+        .texts = (const char *const *)c->texts, .text_lens = c->text_lens,
+        .pidx = decl, .npidx = c->npidx};
+    hk_status st = snap_write(path, &s, c->nosync);
+    hk_free(decl);
+    if (!st && bytes) st = fs_file_size(path, bytes);
+    return st;
+}
+
+/* Called with write_mu held. */
+static hk_status checkpoint_locked(hk_collection *c) {
+    if (c->read_only) return hk_fail(HK_READONLY, "database is open read-only");
+    if (c->lsn == c->snap_lsn && wal_bytes(c->wal) == WAL_HEADER_SIZE) return HK_OK;
+    hk_status st = coll_write_snapshot(c, c->snap_path, &c->snap_bytes);
+    if (st) return hk_fail_prefix(st, "checkpoint of '%s'", c->name);
+    c->snap_lsn = c->lsn;
+    st = wal_reset(c->wal, c->lsn);
+    if (st) return hk_fail_prefix(st, "checkpoint of '%s'", c->name);
+    return HK_OK;
+}
+
+hk_status hk_collection_checkpoint(hk_collection *c) {
+    if (!c) return hk_fail(HK_INVALID, "collection handle is NULL");
+    pthread_mutex_lock(&c->write_mu);
+    hk_status st = atomic_load(&c->dropped)
+                       ? hk_fail(HK_NOT_FOUND, "collection '%s' was dropped", c->name)
+                       : checkpoint_locked(c);
+    pthread_mutex_unlock(&c->write_mu);
+    return st;
+}
+
+/* ---- load / free ---- */
+
+void coll_free(hk_collection *c) {
+    if (!c) return;
+    wal_close(c->wal);
+    for (size_t s = 0; s < c->nslots; s++) {
+        free_payload(c, c->payloads[s]);
+        free_text(c, c->texts[s]);
+    }
+    for (size_t i = 0; i < c->npidx; i++) pidx_free(c->pidx[i]);
+    hk_free(c->pidx);
+    hk_aligned_free(c->vectors);
+    hk_free(c->norms);
+    hk_free(c->ids);
+    hk_free(c->live);
+    hk_free(c->payloads);
+    hk_free(c->texts);
+    hk_free(c->text_lens);
+    hk_free(c->payload_base);
+    hk_free(c->text_base);
+    if (c->live_bm) roaring_bitmap_free(c->live_bm);
+    hk_free(c->free_slots);
+    u64map_free(&c->map);
+    hk_free(c->sorted);
+    pthread_rwlock_destroy(&c->rw);
+    pthread_mutex_destroy(&c->write_mu);
+    pthread_mutex_destroy(&c->sort_mu);
+    hk_free(c->name);
+    hk_free(c->dir);
+    hk_free(c->snap_path);
+    hk_free(c->wal_path);
+    hk_free(c);
+}
+
+/* Moves a loaded snapshot image into the collection's slot arrays. */
+static hk_status adopt_image(hk_collection *c, snap_image *img) {
+    c->cfg.dim = img->cfg.dim;
+    c->cfg.metric = (hk_metric)img->cfg.metric;
+    c->cfg.index = (hk_index_kind)img->cfg.index;
+    c->cfg.hnsw_m = img->cfg.hnsw_m;
+    c->cfg.hnsw_ef_construction = img->cfg.hnsw_ef_construction;
+    c->lsn = c->snap_lsn = img->cfg.lsn;
+    c->next_id = img->cfg.next_id;
+    size_t n = img->n;
+    c->vectors = img->vectors;
+    img->vectors = NULL;
+    c->norms = img->norms;
+    img->norms = NULL;
+    c->ids = img->ids;
+    img->ids = NULL;
+    c->cap = n;
+    c->nslots = n;
+    c->live = hk_malloc(n ? n : 1);
+    c->payloads = hk_calloc(n ? n : 1, sizeof *c->payloads);
+    c->texts = hk_calloc(n ? n : 1, sizeof *c->texts);
+    c->text_lens = hk_calloc(n ? n : 1, sizeof *c->text_lens);
+    if (!c->live || !c->payloads || !c->texts || !c->text_lens)
+        return hk_fail(HK_NOMEM, "out of memory loading '%s'", c->name);
+    memset(c->live, 1, n);
+    c->payload_base = img->payload_blob;
+    c->payload_base_len = (size_t)img->payload_off[n];
+    img->payload_blob = NULL;
+    c->text_base = img->text_blob;
+    c->text_base_len = (size_t)img->text_off[n];
+    img->text_blob = NULL;
+    hk_status st = u64map_reserve(&c->map, n);
+    if (st) return st;
+    for (size_t i = 0; i < n; i++) {
+        uint64_t a = img->payload_off[i], b = img->payload_off[i + 1];
+        if (b > a) {
+            c->payloads[i] = c->payload_base + a;
+            c->payload_bytes += b - a;
+        }
+        a = img->text_off[i], b = img->text_off[i + 1];
+        if (b > a) {
+            c->texts[i] = c->text_base + a;
+            c->text_lens[i] = (uint32_t)(b - a);
+            c->text_bytes += b - a;
+        }
+        if (u64map_get(&c->map, c->ids[i], NULL))
+            return hk_fail(HK_CORRUPT, "%s: id %llu appears twice", c->snap_path,
+                           (unsigned long long)c->ids[i]);
+        u64map_put(&c->map, c->ids[i], (uint32_t)i);
+    }
+    if (n) roaring_bitmap_add_range(c->live_bm, 0, n);
+    c->count = n;
+    for (size_t i = 0; i < img->npidx; i++) {
+        payload_index *ix = pidx_new(img->pidx[i].key, (hk_field_type)img->pidx[i].type);
+        payload_index **arr = ix ? hk_realloc(c->pidx, (c->npidx + 1) * sizeof *arr) : NULL;
+        if (!arr) {
+            pidx_free(ix);
+            return hk_fail(HK_NOMEM, "out of memory");
+        }
+        c->pidx = arr;
+        c->pidx[c->npidx++] = ix;
+        for (size_t s = 0; s < n; s++)
+            if (pidx_add(ix, (uint32_t)s, coll_payload(c, (uint32_t)s)))
+                return hk_fail(HK_NOMEM, "out of memory");
+    }
+    atomic_store(&c->sorted_dirty, 1);
+    return HK_OK;
+}
+
+static hk_status load_state(hk_collection *c) {
+    /* A reader in another process may race a checkpoint (new snapshot, then log reset):
+     * an old snapshot with a newer log is detected by the log's base LSN and retried. */
+    for (int attempt = 0;; attempt++) {
+        snap_image img;
+        hk_status st = snap_load(c->snap_path, &img);
+        if (st) return st;
+        wal *w = NULL;
+        st = wal_open(c->wal_path, c->read_only, c->nosync, &w);
+        if (st) {
+            snap_image_free(&img);
+            return st;
+        }
+        if (wal_base_lsn(w) > img.cfg.lsn) {
+            wal_close(w);
+            snap_image_free(&img);
+            if (c->read_only && attempt < 20) continue;
+            return hk_fail(HK_CORRUPT, "%s: log starts after LSN %llu but the snapshot ends at "
+                           "LSN %llu: records are missing", c->wal_path,
+                           (unsigned long long)wal_base_lsn(w), (unsigned long long)img.cfg.lsn);
+        }
+        st = adopt_image(c, &img);
+        c->snap_bytes = img.file_bytes;
+        snap_image_free(&img);
+        if (st) {
+            wal_close(w);
+            return st;
+        }
+        c->wal = w;
+        wal_replay_info info;
+        st = wal_replay(w, replay_fn, c, &info);
+        if (st) return st;
+        if (info.torn_bytes)
+            db_notice(c->db, "collection '%s': dropped a torn log record at offset %llu (%llu "
+                      "bytes) left by an interrupted write; it was never acknowledged",
+                      c->name, (unsigned long long)info.torn_offset,
+                      (unsigned long long)info.torn_bytes);
+        if (wal_last_lsn(w) > c->lsn) c->lsn = wal_last_lsn(w);
+        return HK_OK;
+    }
+}
+
+hk_status coll_load(hk_db *db, const char *name, hk_collection **out) {
+    hk_collection *c = hk_calloc(1, sizeof *c);
+    if (!c) return hk_fail(HK_NOMEM, "out of memory");
+    c->db = db;
+    c->read_only = (db->flags & HK_OPEN_READONLY) != 0;
+    c->nosync = (db->flags & HK_OPEN_NOSYNC) != 0;
+    pthread_rwlock_init(&c->rw, NULL);
+    pthread_mutex_init(&c->write_mu, NULL);
+    pthread_mutex_init(&c->sort_mu, NULL);
+    u64map_init(&c->map);
+    c->name = hk_strdup(name);
+    c->dir = c->name ? fs_join(db->coll_dir, name) : NULL;
+    c->snap_path = c->dir ? fs_join(c->dir, "snapshot.hks") : NULL;
+    c->wal_path = c->dir ? fs_join(c->dir, "wal.hkl") : NULL;
+    c->live_bm = roaring_bitmap_create();
+    if (!c->wal_path || !c->live_bm) {
+        coll_free(c);
+        return hk_fail(HK_NOMEM, "out of memory");
+    }
+    hk_status st = load_state(c);
+    if (st) {
+        coll_free(c);
+        return st;
+    }
+    c->refs = 1;
+    *out = c;
+    return HK_OK;
+}
+
+/* ---- the write path ---- */
+
+static hk_status write_begin(hk_collection *c) {
+    pthread_mutex_lock(&c->write_mu);
+    hk_status st = HK_OK;
+    if (atomic_load(&c->dropped)) st = hk_fail(HK_NOT_FOUND, "collection '%s' was dropped", c->name);
+    else if (c->read_only) st = hk_fail(HK_READONLY, "database is open read-only");
+    else if (c->poisoned)
+        st = hk_fail(HK_ERROR, "collection '%s' ran out of memory while applying a write; "
+                     "reopen the database to recover it from its log", c->name);
+    if (st) pthread_mutex_unlock(&c->write_mu);
+    return st;
+}
+
+/* Logs, applies and syncs one record. Must be called between write_begin and here; this
+ * releases write_mu. */
+static hk_status write_record(hk_collection *c, uint8_t type, const hk_buf *body) {
+    prepared p;
+    hk_status st = prepare(c, type, body->data, body->len, &p);
+    uint64_t lsn = 0;
+    if (!st) {
+        st = wal_append(c->wal, type, body->data, body->len, &lsn);
+        if (st) {
+            /* Undo what prepare allocated; nothing was applied. */
+            if (p.up) free_items(p.up, p.n);
+            if (p.pay) {
+                for (size_t i = 0; i < p.n; i++) hk_free(p.pay[i].payload);
+                hk_free(p.pay);
+            }
+            if (p.ix) pidx_free(p.ix);
+        }
+    }
+    if (!st) {
+        pthread_rwlock_wrlock(&c->rw);
+        commit(c, &p, lsn);
+        pthread_rwlock_unlock(&c->rw);
+    }
+    wal *w = c->wal;
+    uint64_t limit = c->db->checkpoint_bytes ? c->db->checkpoint_bytes : DEFAULT_CHECKPOINT_BYTES;
+    /* Checkpoint cost grows with the collection: let the log grow as large as the
+     * snapshot so rewriting stays amortized O(1) per written byte. */
+    if (limit < c->snap_bytes) limit = c->snap_bytes;
+    int want_checkpoint = !st && wal_bytes(w) > limit;
+    pthread_mutex_unlock(&c->write_mu);
+    if (!st) st = wal_sync(w, lsn);
+    if (!st && want_checkpoint) {
+        pthread_mutex_lock(&c->write_mu);
+        if (!atomic_load(&c->dropped) && wal_bytes(c->wal) > limit) st = checkpoint_locked(c);
+        pthread_mutex_unlock(&c->write_mu);
+    }
+    return st;
+}
+
+static hk_status check_handle(const hk_collection *c) {
+    if (!c) return hk_fail(HK_INVALID, "collection handle is NULL");
+    return HK_OK;
+}
+
+hk_status hk_upsert(hk_collection *c, const hk_point *pts, size_t n, uint64_t *ids_out) {
+    hk_status st = check_handle(c);
+    if (st) return st;
+    if (n && !pts) return hk_fail(HK_INVALID, "upsert: points is NULL");
+    if (n > UINT32_MAX) return hk_fail(HK_INVALID, "upsert: batch of %zu points is too large", n);
+    uint32_t dim = c->cfg.dim;
+    hk_buf body, pay;
+    hk_buf_init(&body);
+    hk_buf_init(&pay);
+    float *tmp = hk_malloc(dim * sizeof(float));
+    if (!tmp) return hk_fail(HK_NOMEM, "out of memory");
+    /* Validate and encode everything before taking the write lock. */
+    st = hk_buf_put_u32(&body, (uint32_t)n);
+    size_t auto_count = 0;
+    for (size_t i = 0; i < n && !st; i++) {
+        const hk_point *p = &pts[i];
+        if (!p->vector) {
+            st = hk_fail(HK_INVALID, "point %zu: vector is missing", i);
+            break;
+        }
+        if (!vec_all_finite(p->vector, dim)) {
+            for (uint32_t d = 0; d < dim; d++)
+                if (!isfinite(p->vector[d])) {
+                    st = hk_fail(HK_INVALID, "point %zu (id %llu): component %u is %s", i,
+                                 (unsigned long long)p->id, d,
+                                 isnan(p->vector[d]) ? "NaN" : "infinite");
+                    break;
+                }
+            break;
+        }
+        memcpy(tmp, p->vector, dim * sizeof(float));
+        if (c->cfg.metric == HK_METRIC_COSINE) vec_normalize(tmp, dim);
+        hk_buf_reset(&pay);
+        if (p->payload) {
+            size_t plen = p->payload_len ? p->payload_len : strlen(p->payload);
+            st = hkb_from_json(&pay, p->payload, plen);
+            if (st) {
+                hk_fail_prefix(st, "point %zu (id %llu): payload", i, (unsigned long long)p->id);
+                break;
+            }
+        }
+        size_t tlen = p->text ? (p->text_len ? p->text_len : strlen(p->text)) : 0;
+        if (tlen > UINT32_MAX) {
+            st = hk_fail(HK_INVALID, "point %zu: text is too long", i);
+            break;
+        }
+        if (p->flags & HK_POINT_AUTO_ID) auto_count++;
+        if (!st) st = hk_buf_put_u64(&body, p->id);
+        if (!st) st = hk_buf_append(&body, tmp, dim * sizeof(float));
+        if (!st) st = hk_buf_put_u32(&body, (uint32_t)pay.len);
+        if (!st) st = hk_buf_append(&body, pay.data, pay.len);
+        if (!st) st = hk_buf_put_u32(&body, (uint32_t)tlen);
+        if (!st) st = hk_buf_append(&body, p->text, tlen);
+    }
+    hk_free(tmp);
+    hk_buf_free(&pay);
+    if (!st) st = write_begin(c);
+    if (st) {
+        hk_buf_free(&body);
+        return st;
+    }
+    /* Ids are assigned under write_mu so concurrent writers never collide. */
+    if (auto_count) {
+        uint64_t next = c->next_id;
+        uint8_t *rec = body.data + 4;
+        size_t stride = 8 + (size_t)dim * 4;
+        for (size_t i = 0; i < n; i++) {
+            if (pts[i].flags & HK_POINT_AUTO_ID) {
+                while (u64map_get(&c->map, next, NULL)) next++;
+                hk_store_u64(rec, next++);
+            }
+            uint32_t plen = hk_load_u32(rec + stride);
+            uint32_t tlen = hk_load_u32(rec + stride + 4 + plen);
+            rec += stride + 4 + plen + 4 + tlen;
+        }
+    }
+    if (ids_out) {
+        const uint8_t *rec = body.data + 4;
+        size_t stride = 8 + (size_t)dim * 4;
+        for (size_t i = 0; i < n; i++) {
+            ids_out[i] = hk_load_u64(rec);
+            uint32_t plen = hk_load_u32(rec + stride);
+            uint32_t tlen = hk_load_u32(rec + stride + 4 + plen);
+            rec += stride + 4 + plen + 4 + tlen;
+        }
+    }
+    st = write_record(c, REC_UPSERT, &body);
+    hk_buf_free(&body);
+    return st;
+}
+
+static hk_status encode_ids(hk_buf *b, const uint64_t *ids, size_t n) {
+    hk_status st = hk_buf_put_u32(b, (uint32_t)n);
+    for (size_t i = 0; i < n && !st; i++) st = hk_buf_put_u64(b, ids[i]);
+    return st;
+}
+
+/* Ids of the live points matching f, collected under the write lock holder's view. */
+static hk_status ids_matching(hk_collection *c, const hk_filter *f, uint64_t **ids, size_t *n) {
+    roaring_bitmap_t *bm = coll_filter_slots(c, f);
+    if (!bm) return hk_fail(HK_NOMEM, "out of memory evaluating the filter");
+    uint64_t card = roaring_bitmap_get_cardinality(bm);
+    uint32_t *slots = hk_malloc((size_t)(card ? card : 1) * sizeof *slots);
+    *ids = hk_malloc((size_t)(card ? card : 1) * sizeof **ids);
+    if (!slots || !*ids) {
+        hk_free(slots);
+        hk_free(*ids);
+        roaring_bitmap_free(bm);
+        return hk_fail(HK_NOMEM, "out of memory");
+    }
+    roaring_bitmap_to_uint32_array(bm, slots);
+    for (uint64_t i = 0; i < card; i++) (*ids)[i] = c->ids[slots[i]];
+    *n = (size_t)card;
+    hk_free(slots);
+    roaring_bitmap_free(bm);
+    return HK_OK;
+}
+
+static hk_status delete_ids_locked(hk_collection *c, const uint64_t *ids, size_t n,
+                                   uint64_t *deleted) {
+    uint64_t found = 0;
+    for (size_t i = 0; i < n; i++) found += u64map_get(&c->map, ids[i], NULL);
+    if (deleted) *deleted = found;
+    if (!found) {
+        pthread_mutex_unlock(&c->write_mu);
+        return HK_OK;
+    }
+    hk_buf body;
+    hk_buf_init(&body);
+    hk_status st = encode_ids(&body, ids, n);
+    if (st) {
+        pthread_mutex_unlock(&c->write_mu);
+        hk_buf_free(&body);
+        return st;
+    }
+    st = write_record(c, REC_DELETE, &body);
+    hk_buf_free(&body);
+    return st;
+}
+
+hk_status hk_delete(hk_collection *c, const uint64_t *ids, size_t n, uint64_t *deleted) {
+    hk_status st = check_handle(c);
+    if (st) return st;
+    if (n && !ids) return hk_fail(HK_INVALID, "delete: ids is NULL");
+    if (n > UINT32_MAX) return hk_fail(HK_INVALID, "delete: too many ids in one call");
+    if ((st = write_begin(c))) return st;
+    return delete_ids_locked(c, ids, n, deleted);
+}
+
+hk_status hk_delete_by_filter(hk_collection *c, const hk_filter *f, uint64_t *deleted) {
+    hk_status st = check_handle(c);
+    if (st) return st;
+    if (!f) return hk_fail(HK_INVALID, "delete: filter is NULL (use an empty filter {} to delete everything)");
+    if ((st = write_begin(c))) return st;
+    uint64_t *ids;
+    size_t n;
+    if ((st = ids_matching(c, f, &ids, &n))) {
+        pthread_mutex_unlock(&c->write_mu);
+        return st;
+    }
+    st = delete_ids_locked(c, ids, n, deleted);
+    hk_free(ids);
+    return st;
+}
+
+/* Resolves payload-edit targets (given ids must exist) under write_mu. */
+static hk_status payload_targets(hk_collection *c, const uint64_t *ids, size_t n,
+                                 const hk_filter *f, uint64_t **out, size_t *nout) {
+    if (!ids) return ids_matching(c, f, out, nout);
+    for (size_t i = 0; i < n; i++)
+        if (!u64map_get(&c->map, ids[i], NULL))
+            return hk_fail(HK_NOT_FOUND, "collection '%s' has no point with id %llu", c->name,
+                           (unsigned long long)ids[i]);
+    *out = hk_malloc((n ? n : 1) * sizeof **out);
+    if (!*out) return hk_fail(HK_NOMEM, "out of memory");
+    memcpy(*out, ids, n * sizeof **out);
+    *nout = n;
+    return HK_OK;
+}
+
+hk_status hk_payload_set(hk_collection *c, const uint64_t *ids, size_t n, const hk_filter *f,
+                         const char *json_object, hk_payload_mode mode) {
+    hk_status st = check_handle(c);
+    if (st) return st;
+    if (!json_object) return hk_fail(HK_INVALID, "set payload: payload is NULL");
+    if (mode != HK_PAYLOAD_SET && mode != HK_PAYLOAD_OVERWRITE)
+        return hk_fail(HK_INVALID, "set payload: unknown mode %d", (int)mode);
+    hk_buf patch;
+    hk_buf_init(&patch);
+    if ((st = hkb_from_json(&patch, json_object, strlen(json_object)))) {
+        hk_buf_free(&patch);
+        return hk_fail_prefix(st, "set payload");
+    }
+    if ((st = write_begin(c))) {
+        hk_buf_free(&patch);
+        return st;
+    }
+    uint64_t *targets = NULL;
+    size_t nt = 0;
+    hk_buf body;
+    hk_buf_init(&body);
+    st = payload_targets(c, ids, n, f, &targets, &nt);
+    if (!st) st = hk_buf_put_u8(&body, (uint8_t)mode);
+    if (!st) st = encode_ids(&body, targets, nt);
+    if (!st) st = hk_buf_put_u32(&body, (uint32_t)patch.len);
+    if (!st) st = hk_buf_append(&body, patch.data, patch.len);
+    hk_free(targets);
+    hk_buf_free(&patch);
+    if (st) pthread_mutex_unlock(&c->write_mu);
+    else st = write_record(c, REC_SET_PAYLOAD, &body);
+    hk_buf_free(&body);
+    return st;
+}
+
+hk_status hk_payload_delete(hk_collection *c, const uint64_t *ids, size_t n, const hk_filter *f,
+                            const char *const *keys, size_t nkeys) {
+    hk_status st = check_handle(c);
+    if (st) return st;
+    if (nkeys && !keys) return hk_fail(HK_INVALID, "delete payload: keys is NULL");
+    for (size_t k = 0; k < nkeys; k++)
+        if (!keys[k] || !keys[k][0]) return hk_fail(HK_INVALID, "delete payload: key %zu is empty", k);
+    if ((st = write_begin(c))) return st;
+    uint64_t *targets = NULL;
+    size_t nt = 0;
+    hk_buf body;
+    hk_buf_init(&body);
+    st = payload_targets(c, ids, n, f, &targets, &nt);
+    if (!st) st = encode_ids(&body, targets, nt);
+    if (!st) st = hk_buf_put_u32(&body, (uint32_t)nkeys);
+    for (size_t k = 0; k < nkeys && !st; k++) {
+        size_t kl = strlen(keys[k]);
+        st = hk_buf_put_u32(&body, (uint32_t)kl);
+        if (!st) st = hk_buf_append(&body, keys[k], kl);
+    }
+    hk_free(targets);
+    if (st) pthread_mutex_unlock(&c->write_mu);
+    else st = write_record(c, REC_DELETE_PAYLOAD, &body);
+    hk_buf_free(&body);
+    return st;
+}
+
+hk_status hk_payload_index_create(hk_collection *c, const char *key, hk_field_type type) {
+    hk_status st = check_handle(c);
+    if (st) return st;
+    if (!key || !key[0]) return hk_fail(HK_INVALID, "payload index: key is empty");
+    if ((unsigned)type > HK_FIELD_BOOL) return hk_fail(HK_INVALID, "payload index: unknown type %d", (int)type);
+    hk_buf body;
+    hk_buf_init(&body);
+    size_t kl = strlen(key);
+    st = hk_buf_put_u32(&body, (uint32_t)type);
+    if (!st) st = hk_buf_put_u32(&body, (uint32_t)kl);
+    if (!st) st = hk_buf_append(&body, key, kl);
+    if (!st) st = write_begin(c);
+    if (!st) st = write_record(c, REC_CREATE_INDEX, &body);
+    hk_buf_free(&body);
+    return st;
+}
+
+hk_status hk_payload_index_drop(hk_collection *c, const char *key) {
+    hk_status st = check_handle(c);
+    if (st) return st;
+    if (!key || !key[0]) return hk_fail(HK_INVALID, "payload index: key is empty");
+    hk_buf body;
+    hk_buf_init(&body);
+    size_t kl = strlen(key);
+    st = hk_buf_put_u32(&body, (uint32_t)kl);
+    if (!st) st = hk_buf_append(&body, key, kl);
+    if (!st) st = write_begin(c);
+    if (!st) st = write_record(c, REC_DROP_INDEX, &body);
+    hk_buf_free(&body);
+    return st;
+}
+
+hk_status hk_payload_index_get(hk_collection *c, uint32_t i, const char **key, hk_field_type *type) {
+    hk_status st = coll_read_begin(c);
+    if (st) return st;
+    if (i >= c->npidx) st = hk_fail(HK_NOT_FOUND, "collection '%s' has %zu payload indexes, no index %u", c->name, c->npidx, i);
+    else {
+        if (key) *key = pidx_key(c->pidx[i]);
+        if (type) *type = pidx_type(c->pidx[i]);
+    }
+    coll_read_end(c);
+    return st;
+}
+
+/* ---- reads shared with query.c ---- */
+
+hk_status coll_read_begin(hk_collection *c) {
+    if (!c) return hk_fail(HK_INVALID, "collection handle is NULL");
+    pthread_rwlock_rdlock(&c->rw);
+    if (atomic_load(&c->dropped)) {
+        pthread_rwlock_unlock(&c->rw);
+        return hk_fail(HK_NOT_FOUND, "collection '%s' was dropped", c->name);
+    }
+    return HK_OK;
+}
+
+void coll_read_end(hk_collection *c) { pthread_rwlock_unlock(&c->rw); }
+
+static const uint8_t *src_payload(void *ctx, uint32_t slot) { return coll_payload(ctx, slot); }
+static uint64_t src_id(void *ctx, uint32_t slot) { return ((hk_collection *)ctx)->ids[slot]; }
+static int src_slot(void *ctx, uint64_t id, uint32_t *slot) {
+    return u64map_get(&((hk_collection *)ctx)->map, id, slot);
+}
+static roaring_bitmap_t *src_index(void *ctx, const filter_cond *fc) {
+    hk_collection *c = ctx;
+    payload_index *ix = fc->key ? find_pidx(c, fc->key, NULL) : NULL;
+    return ix ? pidx_lookup(ix, fc) : NULL;
+}
+
+roaring_bitmap_t *coll_filter_slots(hk_collection *c, const hk_filter *f) {
+    filter_source src = {c, c->live_bm, src_payload, src_id, src_slot, src_index};
+    return filter_eval(f, &src);
+}
+
+static int cmp_u64(const void *a, const void *b) {
+    uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+    return x < y ? -1 : x > y;
+}
+
+const uint64_t *coll_sorted_ids(hk_collection *c, size_t *n) {
+    pthread_mutex_lock(&c->sort_mu);
+    if (atomic_load(&c->sorted_dirty)) {
+        uint64_t *s = hk_realloc(c->sorted, (c->count ? c->count : 1) * sizeof *s);
+        if (s) {
+            size_t m = 0;
+            for (size_t i = 0; i < c->nslots; i++)
+                if (c->live[i]) s[m++] = c->ids[i];
+            qsort(s, m, sizeof *s, cmp_u64);
+            c->sorted = s;
+            c->nsorted = m;
+            atomic_store(&c->sorted_dirty, 0);
+        }
+    }
+    const uint64_t *r = atomic_load(&c->sorted_dirty) ? NULL : c->sorted;
+    *n = c->nsorted;
+    pthread_mutex_unlock(&c->sort_mu);
+    return r;
+}
+
+/* ---- stats ---- */
+
+const char *hk_collection_name(const hk_collection *c) { return c ? c->name : NULL; }
+
+hk_status hk_collection_get_config(hk_collection *c, hk_collection_config *cfg) {
+    if (!c || !cfg) return hk_fail(HK_INVALID, "collection or config is NULL");
+    *cfg = c->cfg;
+    return HK_OK;
+}
+
+hk_status hk_collection_stats_get(hk_collection *c, hk_collection_stats *out) {
+    if (!out) return hk_fail(HK_INVALID, "stats: out is NULL");
+    hk_status st = coll_read_begin(c);
+    if (st) return st;
+    memset(out, 0, sizeof *out);
+    out->count = c->count;
+    out->dim = c->cfg.dim;
+    out->metric = c->cfg.metric;
+    out->index = c->cfg.index;
+    uint64_t mem = (uint64_t)c->cap * c->cfg.dim * sizeof(float) +
+                   (uint64_t)c->cap * (sizeof(float) + sizeof(uint64_t) + 1 + sizeof(uint8_t *) +
+                                       sizeof(char *) + sizeof(uint32_t)) +
+                   c->payload_bytes + c->text_bytes + u64map_memory(&c->map) +
+                   roaring_bitmap_size_in_bytes(c->live_bm) + c->free_cap * sizeof(uint32_t) +
+                   c->nsorted * sizeof(uint64_t);
+    for (size_t i = 0; i < c->npidx; i++) mem += pidx_memory(c->pidx[i]);
+    out->bytes_memory = mem;
+    out->wal_bytes = wal_bytes(c->wal);
+    out->bytes_disk = c->snap_bytes + out->wal_bytes;
+    out->lsn = c->lsn;
+    out->next_id = c->next_id;
+    out->payload_indexes = (uint32_t)c->npidx;
+    coll_read_end(c);
+    return HK_OK;
+}

@@ -1,0 +1,108 @@
+/*
+ * collection.h — private layout of a collection and of the database that owns it.
+ *
+ * Points live in slots: dense row numbers into flat arrays (vectors 64-byte aligned,
+ * contiguous; norms; ids; live flags; payload and text pointers). Deleted slots are
+ * recycled through a free list, so memory is reused and row numbers stay small enough
+ * for 32-bit roaring bitmaps. An id map turns ids into slots.
+ *
+ * Concurrency: write_mu serializes writers (and checkpoints); rw is taken for reading by
+ * queries and for writing only for the short commit step, so readers run beside a writer
+ * that is busy validating, logging and syncing.
+ *
+ * Every write is one log record. The same apply code runs for a live write and for log
+ * replay, split in two: prepare (validates, allocates; may fail, changes nothing) and
+ * commit (cannot fail short of memory exhaustion in bitmaps, which poisons the handle).
+ */
+#ifndef HK_COLLECTION_H
+#define HK_COLLECTION_H
+
+#include <pthread.h>
+#include <roaring/roaring.h>
+#include <stdatomic.h>
+
+#include "core.h"
+#include "u64map.h"
+#include "../index/payload_index.h"
+#include "../store/wal.h"
+
+enum { REC_UPSERT = 1, REC_DELETE = 2, REC_SET_PAYLOAD = 3, REC_DELETE_PAYLOAD = 4,
+       REC_CREATE_INDEX = 5, REC_DROP_INDEX = 6 };
+
+struct hk_db {
+    char *path;
+    char *coll_dir;
+    uint32_t flags;
+    int lock_fd;
+    uint64_t checkpoint_bytes;
+    pthread_mutex_t mu; /* guards the cache below and refcounts */
+    hk_collection **cache;
+    size_t ncache, capcache;
+    void (*notice)(void *ud, const char *msg);
+    void *notice_ud;
+};
+
+struct hk_collection {
+    hk_db *db;
+    char *name, *dir, *snap_path, *wal_path;
+    hk_collection_config cfg;
+    int refs;         /* guarded by db->mu */
+    atomic_int dropped;
+    int poisoned;
+    int read_only, nosync;
+
+    pthread_rwlock_t rw;
+    pthread_mutex_t write_mu;
+
+    wal *wal;
+    uint64_t lsn;      /* last applied record */
+    uint64_t snap_lsn; /* LSN the snapshot on disk includes */
+    uint64_t snap_bytes;
+
+    size_t nslots, cap;
+    float *vectors;
+    float *norms;
+    uint64_t *ids;
+    uint8_t *live;
+    uint8_t **payloads;  /* hkb objects or NULL */
+    char **texts;
+    uint32_t *text_lens;
+    uint8_t *payload_base; /* snapshot blobs that payload/text pointers may point into */
+    size_t payload_base_len;
+    char *text_base;
+    size_t text_base_len;
+
+    roaring_bitmap_t *live_bm;
+    uint32_t *free_slots;
+    size_t nfree, free_cap;
+    u64map map;
+    uint64_t count, next_id;
+    uint64_t payload_bytes, text_bytes;
+
+    payload_index **pidx;
+    size_t npidx;
+
+    pthread_mutex_t sort_mu;
+    uint64_t *sorted;  /* live ids ascending, rebuilt lazily for scroll */
+    size_t nsorted;
+    atomic_int sorted_dirty;
+};
+
+/* db.c */
+void db_notice(hk_db *db, const char *fmt, ...) HK_PRINTF(2, 3);
+
+/* collection.c */
+hk_status coll_load(hk_db *db, const char *name, hk_collection **out);
+void coll_free(hk_collection *c);
+hk_status coll_write_snapshot(hk_collection *c, const char *path, uint64_t *bytes);
+/* Takes rw for reading and checks the handle is usable. */
+hk_status coll_read_begin(hk_collection *c);
+void coll_read_end(hk_collection *c);
+/* The live slots matching f (NULL f: all). Called under the read lock. */
+roaring_bitmap_t *coll_filter_slots(hk_collection *c, const hk_filter *f);
+/* Payload of a slot as hkb (the empty object when it has none). */
+const uint8_t *coll_payload(const hk_collection *c, uint32_t slot);
+/* Ascending live ids (lazily sorted); call under the read lock. */
+const uint64_t *coll_sorted_ids(hk_collection *c, size_t *n);
+
+#endif

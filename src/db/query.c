@@ -1,0 +1,417 @@
+/*
+ * query.c — the read side of the public API: query objects, search (k-NN, range,
+ * batch, filtered), get, scroll, count, and the result sets they return.
+ *
+ * A query object collects settings through setters so later index kinds (HNSW's ef,
+ * text and fusion settings) extend it without changing hk_search. Results copy what
+ * they return (ids, scores, and on request payload JSON, vectors, text) into an arena
+ * owned by the result, so they stay valid after the collection changes.
+ */
+#include <math.h>
+#include <string.h>
+
+#include "../index/flat.h"
+#include "../vec/distance.h"
+#include "collection.h"
+#include "filter.h"
+#include "json.h"
+
+struct hk_query {
+    float *vectors;
+    size_t nq;
+    uint32_t dim;
+    uint32_t k;
+    const hk_filter *filter;
+    int has_radius;
+    float radius;
+    int exact;
+    uint32_t ef;
+    uint32_t with;
+    uint32_t offset;
+};
+
+hk_status hk_query_new(hk_query **out) {
+    if (!out) return hk_fail(HK_INVALID, "query_new: out is NULL");
+    hk_query *q = hk_calloc(1, sizeof *q);
+    if (!q) return hk_fail(HK_NOMEM, "out of memory");
+    q->k = 10;
+    *out = q;
+    return HK_OK;
+}
+
+void hk_query_free(hk_query *q) {
+    if (!q) return;
+    hk_free(q->vectors);
+    hk_free(q);
+}
+
+hk_status hk_query_set_vectors(hk_query *q, const float *v, size_t nq, uint32_t dim) {
+    if (!q || (!v && nq)) return hk_fail(HK_INVALID, "query: vectors are NULL");
+    if (dim < 1 || dim > HK_MAX_DIM) return hk_fail(HK_INVALID, "query: dimension %u is out of range", dim);
+    if (nq > SIZE_MAX / dim / sizeof(float)) return hk_fail(HK_INVALID, "query: too many vectors");
+    for (size_t i = 0; i < nq; i++)
+        if (!vec_all_finite(v + i * dim, dim))
+            return hk_fail(HK_INVALID, "query vector %zu has a NaN or infinite component", i);
+    float *copy = hk_malloc(nq * dim * sizeof(float));
+    if (!copy) return hk_fail(HK_NOMEM, "out of memory");
+    memcpy(copy, v, nq * dim * sizeof(float));
+    hk_free(q->vectors);
+    q->vectors = copy;
+    q->nq = nq;
+    q->dim = dim;
+    return HK_OK;
+}
+
+hk_status hk_query_set_k(hk_query *q, uint32_t k) {
+    if (!q) return hk_fail(HK_INVALID, "query is NULL");
+    q->k = k;
+    return HK_OK;
+}
+
+hk_status hk_query_set_filter(hk_query *q, const hk_filter *f) {
+    if (!q) return hk_fail(HK_INVALID, "query is NULL");
+    q->filter = f;
+    return HK_OK;
+}
+
+hk_status hk_query_set_radius(hk_query *q, float r) {
+    if (!q) return hk_fail(HK_INVALID, "query is NULL");
+    if (!isfinite(r)) return hk_fail(HK_INVALID, "query: radius must be a finite number");
+    q->has_radius = 1;
+    q->radius = r;
+    return HK_OK;
+}
+
+hk_status hk_query_set_exact(hk_query *q, int exact) {
+    if (!q) return hk_fail(HK_INVALID, "query is NULL");
+    q->exact = exact != 0;
+    return HK_OK;
+}
+
+hk_status hk_query_set_ef(hk_query *q, uint32_t ef) {
+    if (!q) return hk_fail(HK_INVALID, "query is NULL");
+    q->ef = ef;
+    return HK_OK;
+}
+
+hk_status hk_query_set_with(hk_query *q, uint32_t with) {
+    if (!q) return hk_fail(HK_INVALID, "query is NULL");
+    if (with & ~(uint32_t)(HK_WITH_PAYLOAD | HK_WITH_VECTOR | HK_WITH_TEXT))
+        return hk_fail(HK_INVALID, "query: unknown HK_WITH_* flags 0x%x", with);
+    q->with = with;
+    return HK_OK;
+}
+
+hk_status hk_query_set_offset(hk_query *q, uint32_t offset) {
+    if (!q) return hk_fail(HK_INVALID, "query is NULL");
+    q->offset = offset;
+    return HK_OK;
+}
+
+/* ---- results ---- */
+
+typedef struct hk_rec {
+    uint64_t id;
+    float score;
+    const float *vector;
+    const char *payload;
+    const char *text;
+} hk_rec;
+
+struct hk_result {
+    hk_arena arena;
+    size_t nq;
+    hk_rec **recs;
+    size_t *counts;
+    int has_next;
+    uint64_t next;
+};
+
+static hk_result *result_new(size_t nq) {
+    hk_result *r = hk_calloc(1, sizeof *r);
+    if (!r) return NULL;
+    hk_arena_init(&r->arena);
+    r->nq = nq;
+    r->recs = hk_arena_alloc(&r->arena, (nq ? nq : 1) * sizeof *r->recs);
+    r->counts = hk_arena_alloc(&r->arena, (nq ? nq : 1) * sizeof *r->counts);
+    if (!r->recs || !r->counts) {
+        hk_result_free(r);
+        return NULL;
+    }
+    memset(r->recs, 0, (nq ? nq : 1) * sizeof *r->recs);
+    memset(r->counts, 0, (nq ? nq : 1) * sizeof *r->counts);
+    return r;
+}
+
+void hk_result_free(hk_result *r) {
+    if (!r) return;
+    hk_arena_reset(&r->arena);
+    hk_free(r);
+}
+
+size_t hk_result_queries(const hk_result *r) { return r ? r->nq : 0; }
+
+size_t hk_result_count(const hk_result *r, size_t q) {
+    return r && q < r->nq ? r->counts[q] : 0;
+}
+
+static const hk_rec *rec_at(const hk_result *r, size_t q, size_t i) {
+    if (!r || q >= r->nq || i >= r->counts[q]) return NULL;
+    return &r->recs[q][i];
+}
+
+uint64_t hk_result_id(const hk_result *r, size_t q, size_t i) {
+    const hk_rec *x = rec_at(r, q, i);
+    return x ? x->id : 0;
+}
+
+float hk_result_score(const hk_result *r, size_t q, size_t i) {
+    const hk_rec *x = rec_at(r, q, i);
+    return x ? x->score : NAN;
+}
+
+const float *hk_result_vector(const hk_result *r, size_t q, size_t i) {
+    const hk_rec *x = rec_at(r, q, i);
+    return x ? x->vector : NULL;
+}
+
+const char *hk_result_payload(const hk_result *r, size_t q, size_t i) {
+    const hk_rec *x = rec_at(r, q, i);
+    return x ? x->payload : NULL;
+}
+
+const char *hk_result_text(const hk_result *r, size_t q, size_t i) {
+    const hk_rec *x = rec_at(r, q, i);
+    return x ? x->text : NULL;
+}
+
+int hk_result_next_offset(const hk_result *r, uint64_t *next) {
+    if (!r || !r->has_next) return 0;
+    if (next) *next = r->next;
+    return 1;
+}
+
+/* Fills one record for a slot (called under the collection's read lock). */
+static hk_status fill_rec(hk_result *r, hk_collection *c, uint32_t slot, uint32_t with,
+                          hk_rec *out, hk_buf *scratch) {
+    out->id = c->ids[slot];
+    if (with & HK_WITH_VECTOR) {
+        size_t bytes = (size_t)c->cfg.dim * sizeof(float);
+        float *v = hk_arena_alloc(&r->arena, bytes);
+        if (!v) return hk_fail(HK_NOMEM, "out of memory");
+        memcpy(v, c->vectors + (size_t)slot * c->cfg.dim, bytes);
+        out->vector = v;
+    }
+    if (with & HK_WITH_PAYLOAD) {
+        hk_buf_reset(scratch);
+        const uint8_t *pl = coll_payload(c, slot);
+        hk_status st = hkb_to_json(scratch, pl, hkb_size(pl));
+        if (st) return st;
+        if (!(out->payload = hk_arena_strndup(&r->arena, (const char *)scratch->data, scratch->len)))
+            return hk_fail(HK_NOMEM, "out of memory");
+    }
+    if ((with & HK_WITH_TEXT) && c->texts[slot]) {
+        if (!(out->text = hk_arena_strndup(&r->arena, c->texts[slot], c->text_lens[slot])))
+            return hk_fail(HK_NOMEM, "out of memory");
+    }
+    return HK_OK;
+}
+
+static float user_score(hk_metric m, float dist) {
+    if (m == HK_METRIC_L2) return sqrtf(dist > 0 ? dist : 0);
+    return -dist;
+}
+
+/* ---- search ---- */
+
+hk_status hk_search(hk_collection *c, const hk_query *q, hk_result **out) {
+    if (!out) return hk_fail(HK_INVALID, "search: out is NULL");
+    *out = NULL;
+    if (!q) return hk_fail(HK_INVALID, "search: query is NULL");
+    if (!q->nq) return hk_fail(HK_INVALID, "search: the query has no vector");
+    if (!c) return hk_fail(HK_INVALID, "collection handle is NULL");
+    if (q->dim != c->cfg.dim)
+        return hk_fail(HK_DIMENSION, "query vector has dimension %u but collection '%s' has "
+                       "dimension %u", q->dim, c->name, c->cfg.dim);
+    if (!q->has_radius && q->k == 0) return hk_fail(HK_INVALID, "search: k must be at least 1");
+    if (q->has_radius && c->cfg.metric == HK_METRIC_L2 && q->radius < 0)
+        return hk_fail(HK_INVALID, "search: an l2 radius must not be negative (got %g)", (double)q->radius);
+    size_t dim = q->dim, nq = q->nq;
+    float *qv = q->vectors;
+    float *normed = NULL;
+    if (c->cfg.metric == HK_METRIC_COSINE) {
+        normed = hk_malloc(nq * dim * sizeof(float));
+        if (!normed) return hk_fail(HK_NOMEM, "out of memory");
+        memcpy(normed, qv, nq * dim * sizeof(float));
+        for (size_t i = 0; i < nq; i++) vec_normalize(normed + i * dim, dim);
+        qv = normed;
+    }
+    size_t want = q->k ? (size_t)q->k + q->offset : 0;
+    float rdist = 0;
+    if (q->has_radius) rdist = c->cfg.metric == HK_METRIC_L2 ? q->radius * q->radius : -q->radius;
+
+    flat_hit **hits = hk_calloc(nq, sizeof *hits);
+    size_t *counts = hk_calloc(nq, sizeof *counts);
+    hk_result *r = result_new(nq);
+    hk_status st = (!hits || !counts || !r) ? hk_fail(HK_NOMEM, "out of memory") : HK_OK;
+    if (st) {
+        hk_free(normed);
+        hk_free(hits);
+        hk_free(counts);
+        hk_result_free(r);
+        return st;
+    }
+    if ((st = coll_read_begin(c))) goto done;
+    roaring_bitmap_t *allow = NULL;
+    if (q->filter && !(allow = coll_filter_slots(c, q->filter))) {
+        st = hk_fail(HK_NOMEM, "out of memory evaluating the filter");
+    } else {
+        flat_matrix m = {c->vectors, c->norms, c->live, c->nslots, dim, c->cfg.metric};
+        st = flat_search(&m, qv, nq, want, allow, q->has_radius, rdist, hits, counts);
+    }
+    if (allow) roaring_bitmap_free(allow);
+    hk_buf scratch;
+    hk_buf_init(&scratch);
+    for (size_t i = 0; i < nq && !st; i++) {
+        size_t skip = q->offset < counts[i] ? q->offset : counts[i];
+        size_t n = counts[i] - skip;
+        r->recs[i] = hk_arena_alloc(&r->arena, (n ? n : 1) * sizeof(hk_rec));
+        if (!r->recs[i]) {
+            st = hk_fail(HK_NOMEM, "out of memory");
+            break;
+        }
+        memset(r->recs[i], 0, (n ? n : 1) * sizeof(hk_rec));
+        for (size_t j = 0; j < n && !st; j++) {
+            const flat_hit *h = &hits[i][skip + j];
+            st = fill_rec(r, c, h->slot, q->with, &r->recs[i][j], &scratch);
+            r->recs[i][j].score = user_score(c->cfg.metric, h->dist);
+        }
+        r->counts[i] = n;
+    }
+    hk_buf_free(&scratch);
+    coll_read_end(c);
+done:
+    for (size_t i = 0; i < nq; i++) hk_free(hits[i]);
+    hk_free(hits);
+    hk_free(counts);
+    hk_free(normed);
+    if (st) {
+        hk_result_free(r);
+        return st;
+    }
+    *out = r;
+    return HK_OK;
+}
+
+/* ---- get / scroll / count ---- */
+
+hk_status hk_get(hk_collection *c, const uint64_t *ids, size_t n, uint32_t with, hk_result **out) {
+    if (!out) return hk_fail(HK_INVALID, "get: out is NULL");
+    *out = NULL;
+    if (n && !ids) return hk_fail(HK_INVALID, "get: ids is NULL");
+    hk_result *r = result_new(1);
+    if (!r) return hk_fail(HK_NOMEM, "out of memory");
+    hk_status st = coll_read_begin(c);
+    if (st) {
+        hk_result_free(r);
+        return st;
+    }
+    r->recs[0] = hk_arena_alloc(&r->arena, (n ? n : 1) * sizeof(hk_rec));
+    if (!r->recs[0]) st = hk_fail(HK_NOMEM, "out of memory");
+    hk_buf scratch;
+    hk_buf_init(&scratch);
+    size_t m = 0;
+    for (size_t i = 0; i < n && !st; i++) {
+        uint32_t slot;
+        if (!u64map_get(&c->map, ids[i], &slot)) continue;
+        memset(&r->recs[0][m], 0, sizeof(hk_rec));
+        st = fill_rec(r, c, slot, with, &r->recs[0][m], &scratch);
+        m++;
+    }
+    r->counts[0] = m;
+    hk_buf_free(&scratch);
+    coll_read_end(c);
+    if (st) {
+        hk_result_free(r);
+        return st;
+    }
+    *out = r;
+    return HK_OK;
+}
+
+hk_status hk_scroll(hk_collection *c, const hk_scroll_params *p, hk_result **out) {
+    if (!out || !p) return hk_fail(HK_INVALID, "scroll: params or out is NULL");
+    *out = NULL;
+    uint32_t limit = p->limit ? p->limit : 10;
+    hk_result *r = result_new(1);
+    if (!r) return hk_fail(HK_NOMEM, "out of memory");
+    hk_status st = coll_read_begin(c);
+    if (st) {
+        hk_result_free(r);
+        return st;
+    }
+    roaring_bitmap_t *allow = NULL;
+    size_t nsorted = 0;
+    const uint64_t *sorted = coll_sorted_ids(c, &nsorted);
+    if (!sorted) st = hk_fail(HK_NOMEM, "out of memory sorting ids");
+    if (!st && p->filter && !(allow = coll_filter_slots(c, p->filter)))
+        st = hk_fail(HK_NOMEM, "out of memory evaluating the filter");
+    size_t lo = 0;
+    if (!st && p->has_offset) {
+        size_t hi = nsorted;
+        while (lo < hi) {
+            size_t mid = lo + (hi - lo) / 2;
+            if (sorted[mid] < p->offset) lo = mid + 1;
+            else hi = mid;
+        }
+    }
+    if (!st) {
+        size_t cap = limit < nsorted ? limit : nsorted;
+        if (!(r->recs[0] = hk_arena_alloc(&r->arena, (cap ? cap : 1) * sizeof(hk_rec))))
+            st = hk_fail(HK_NOMEM, "out of memory");
+    }
+    hk_buf scratch;
+    hk_buf_init(&scratch);
+    size_t m = 0;
+    for (size_t i = lo; i < nsorted && !st; i++) {
+        uint32_t slot;
+        u64map_get(&c->map, sorted[i], &slot);
+        if (allow && !roaring_bitmap_contains(allow, slot)) continue;
+        if (m == limit) {
+            r->has_next = 1;
+            r->next = sorted[i];
+            break;
+        }
+        memset(&r->recs[0][m], 0, sizeof(hk_rec));
+        st = fill_rec(r, c, slot, p->with, &r->recs[0][m], &scratch);
+        m++;
+    }
+    r->counts[0] = m;
+    hk_buf_free(&scratch);
+    if (allow) roaring_bitmap_free(allow);
+    coll_read_end(c);
+    if (st) {
+        hk_result_free(r);
+        return st;
+    }
+    *out = r;
+    return HK_OK;
+}
+
+hk_status hk_count(hk_collection *c, const hk_filter *f, uint64_t *out) {
+    if (!out) return hk_fail(HK_INVALID, "count: out is NULL");
+    hk_status st = coll_read_begin(c);
+    if (st) return st;
+    if (!f) {
+        *out = c->count;
+    } else {
+        roaring_bitmap_t *bm = coll_filter_slots(c, f);
+        if (!bm) st = hk_fail(HK_NOMEM, "out of memory evaluating the filter");
+        else {
+            *out = roaring_bitmap_get_cardinality(bm);
+            roaring_bitmap_free(bm);
+        }
+    }
+    coll_read_end(c);
+    return st;
+}

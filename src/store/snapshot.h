@@ -1,0 +1,70 @@
+/*
+ * snapshot.h — a collection's checkpoint file.
+ *
+ * A snapshot is written to NAME.tmp, fsynced, renamed over NAME and the directory
+ * fsynced: readers and crashes see the old or the new file, never a mix. It holds only
+ * live points, compacted, in sections (config, ids, vectors, norms, payloads, texts,
+ * payload-index declarations), each with its length and CRC32C, data aligned to 64 bytes
+ * so vectors load with one read straight into their final, aligned home. Loading checks
+ * every checksum and validates every payload, but parses and recomputes nothing: ids,
+ * vectors, norms and encoded payloads are used as stored. Byte layout: docs/FORMAT.md.
+ */
+#ifndef HK_SNAPSHOT_H
+#define HK_SNAPSHOT_H
+
+#include <stdint.h>
+
+#include "core.h"
+
+#define SNAP_MAGIC "HKSNAP\r\n"
+#define SNAP_VERSION 1u
+
+typedef struct snap_config {
+    uint32_t dim, metric, index, hnsw_m, hnsw_ef_construction;
+    uint64_t lsn;     /* last log record included */
+    uint64_t next_id;
+    uint64_t count;   /* points in the file */
+} snap_config;
+
+typedef struct snap_pidx {
+    char *key;
+    uint32_t type;
+} snap_pidx;
+
+/* What the writer reads: slot arrays with holes (live[s] == 0 is skipped). */
+typedef struct snap_source {
+    snap_config cfg;
+    size_t nslots;
+    const uint8_t *live;
+    const uint64_t *ids;
+    const float *vectors;         /* nslots * dim */
+    const float *norms;           /* nslots */
+    const uint8_t *const *payloads; /* hkb objects or NULL */
+    const char *const *texts;     /* or NULL */
+    const uint32_t *text_lens;
+    const snap_pidx *pidx;
+    size_t npidx;
+} snap_source;
+
+hk_status snap_write(const char *path, const snap_source *src, int nosync);
+
+/* What the loader hands over (caller owns everything; snap_image_free). */
+typedef struct snap_image {
+    snap_config cfg;
+    size_t n;
+    uint64_t *ids;
+    float *vectors;        /* hk_aligned_alloc, capacity for `n` rows */
+    float *norms;
+    uint8_t *payload_blob; /* concatenated hkb objects */
+    uint64_t *payload_off; /* n + 1 offsets into payload_blob; empty range = no payload */
+    char *text_blob;
+    uint64_t *text_off;    /* n + 1; empty range = no text */
+    snap_pidx *pidx;
+    size_t npidx;
+    uint64_t file_bytes;
+} snap_image;
+
+hk_status snap_load(const char *path, snap_image *out);
+void snap_image_free(snap_image *img);
+
+#endif

@@ -108,8 +108,9 @@ static hk_status jl_id(reader *r, uint64_t ln, const hj_value *id, uint64_t *out
     }
     if (id->type == HJ_DOUBLE && id->u.d >= 9223372036854775808.0 &&
         id->u.d < 18446744073709551616.0 && id->u.d == floor(id->u.d))
-        return rd_fail(r, "line %" PRIu64 ": 'id' %.0f is above 9223372036854775807, the largest id "
-                          "JSON lines can carry exactly (use CSV for larger ids)",
+        return rd_fail(r,
+                       "line %" PRIu64 ": 'id' %.0f is above 9223372036854775807, the largest id "
+                       "JSON lines can carry exactly (use CSV for larger ids)",
                        ln, id->u.d);
     return rd_fail(r, "line %" PRIu64 ": 'id' must be an integer from 0 to 9223372036854775807 "
                       "(got %s)", ln,
@@ -125,8 +126,9 @@ static hk_status jl_ids_agree(reader *r, uint64_t ln, int has) {
         return HK_OK;
     }
     if ((r->ids == RD_IDS_YES) == has) return HK_OK;
-    return rd_fail(r, "line %" PRIu64 ": %s an 'id' but line %" PRIu64 " %s; give every line an id or none",
-                   ln, has ? "has" : "lacks", r->ids_where, has ? "has none" : "has one");
+    return rd_fail(
+        r, "line %" PRIu64 ": %s an 'id' but line %" PRIu64 " %s; give every line an id or none",
+        ln, has ? "has" : "lacks", r->ids_where, has ? "has none" : "has one");
 }
 
 static hk_status jl_vector(reader *r, uint64_t ln, const hj_value *vec) {
@@ -139,8 +141,8 @@ static hk_status jl_vector(reader *r, uint64_t ln, const hj_value *vec) {
         return rd_fail(r, "line %" PRIu64 ": 'vector' has %u numbers, more than %d", ln, vec->n,
                        HK_MAX_DIM);
     if (r->dim && vec->n != r->dim)
-        return rd_fail(r, "line %" PRIu64 ": dimension %u differs from %u (line %" PRIu64 ")", ln, vec->n,
-                       r->dim, r->dim_where);
+        return rd_fail(r, "line %" PRIu64 ": dimension %u differs from %u (line %" PRIu64 ")", ln,
+                       vec->n, r->dim, r->dim_where);
     if (!r->dim) {
         r->dim = vec->n;
         r->dim_where = ln;
@@ -154,10 +156,12 @@ static hk_status jl_vector(reader *r, uint64_t ln, const hj_value *vec) {
             v[j] = (float)x->u.i;
         } else if (x->type == HJ_DOUBLE) {
             const char *bad = rd_float_problem(x->u.d);
-            if (bad) return rd_fail(r, "line %" PRIu64 ": 'vector' item %u (%g) %s", ln, j, x->u.d, bad);
+            if (bad)
+                return rd_fail(r, "line %" PRIu64 ": 'vector' item %u (%g) %s", ln, j, x->u.d, bad);
             v[j] = (float)x->u.d;
         } else {
-            return rd_fail(r, "line %" PRIu64 ": 'vector' must be an array of numbers (item %u is %s)",
+            return rd_fail(r,
+                           "line %" PRIu64 ": 'vector' must be an array of numbers (item %u is %s)",
                            ln, j, kind_name(x));
         }
     }
@@ -166,7 +170,8 @@ static hk_status jl_vector(reader *r, uint64_t ln, const hj_value *vec) {
 
 static hk_status jl_record(reader *r, uint64_t ln, const hj_value *root) {
     if (root->type != HJ_OBJECT)
-        return rd_fail(r, "line %" PRIu64 ": expected a JSON object, found %s", ln, kind_name(root));
+        return rd_fail(r, "line %" PRIu64 ": expected a JSON object, found %s", ln,
+                       kind_name(root));
     const hj_value *id = NULL, *vec = NULL, *pay = NULL, *txt = NULL;
     for (uint32_t i = 0; i < root->n; i++) {
         const hj_member *m = &root->u.members[i];
@@ -175,8 +180,9 @@ static hk_status jl_record(reader *r, uint64_t ln, const hj_value *root) {
         else if (key_is(m, "payload")) pay = &m->value;
         else if (key_is(m, r->text_field)) txt = &m->value;
         else
-            return rd_fail(r, "line %" PRIu64 ": unknown field '%.*s' (expected id, vector, payload or %s)",
-                           ln, m->key_len > 64 ? 64 : (int)m->key_len, m->key, r->text_field);
+            return rd_fail(
+                r, "line %" PRIu64 ": unknown field '%.*s' (expected id, vector, payload or %s)",
+                ln, m->key_len > 64 ? 64 : (int)m->key_len, m->key, r->text_field);
     }
     hk_status st = jl_ids_agree(r, ln, id != NULL);
     if (st == HK_OK) st = jl_vector(r, ln, vec);
@@ -300,8 +306,10 @@ static hk_status csv_record(reader *r, size_t *nf, int *eof) {
                 if (c == '\r' && rd_peekc(r) == '\n') c = rd_getc(r);
                 if (c == RD_ERR) return HK_IO;
                 if (c != ',' && c != '\n' && c != RD_EOF)
-                    return rd_fail(r, "line %" PRIu64 ": unexpected character after a closing quote "
-                                      "(a quote inside a quoted field is written \"\")", r->line);
+                    return rd_fail(r,
+                                   "line %" PRIu64 ": unexpected character after a closing quote "
+                                   "(a quote inside a quoted field is written \"\")",
+                                   r->line);
             } else {
                 while (c >= 0 && c != ',' && c != '\n') {
                     if (c == '"')
@@ -475,8 +483,8 @@ static hk_status csv_vector(reader *r, const char *s, size_t len, size_t *dim) {
         while (p < end && (*p == ' ' || *p == '\t')) p++;
         if (p == end) {
             if (after_sep)
-                return rd_fail(r, "line %" PRIu64 ": column '%s': separator after the last number", ln,
-                               col);
+                return rd_fail(r, "line %" PRIu64 ": column '%s': separator after the last number",
+                               ln, col);
             break;
         }
         const char *t = p;
@@ -488,7 +496,8 @@ static hk_status csv_vector(reader *r, const char *s, size_t len, size_t *dim) {
             return rd_fail(r, "line %" PRIu64 ": column '%s': item %zu '%.*s' is not a number", ln,
                            col, n, (int)(p - t > 40 ? 40 : p - t), t);
         if (!(fabs(d) <= FLT_MAX))
-            return rd_fail(r, "line %" PRIu64 ": column '%s': item %zu (%.*s) is out of float32 range",
+            return rd_fail(r,
+                           "line %" PRIu64 ": column '%s': item %zu (%.*s) is out of float32 range",
                            ln, col, n, (int)(p - t > 40 ? 40 : p - t), t);
         if (n == HK_MAX_DIM)
             return rd_fail(r, "line %" PRIu64 ": column '%s' has more than %d numbers", ln, col,
@@ -567,8 +576,8 @@ static hk_status csv_row(reader *r) {
     hk_status st = csv_vector(r, s, len, &dim);
     if (st != HK_OK) return st;
     if (r->dim && dim != r->dim)
-        return rd_fail(r, "line %" PRIu64 ": dimension %zu differs from %u (line %" PRIu64 ")", ln, dim,
-                       r->dim, r->dim_where);
+        return rd_fail(r, "line %" PRIu64 ": dimension %zu differs from %u (line %" PRIu64 ")", ln,
+                       dim, r->dim, r->dim_where);
     if (!r->dim) {
         r->dim = (uint32_t)dim;
         r->dim_where = ln;

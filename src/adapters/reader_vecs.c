@@ -286,9 +286,9 @@ hk_status rd_npy_open(reader *r) {
         return npy_truncated(r, row, have - row * rowbytes);
     }
     if (have > r->npy_rows * rowbytes)
-        return rd_fail(r, "%" PRIu64 " unexpected bytes after the last row (data ends at byte %" PRIu64
-                          ")", have - r->npy_rows * rowbytes,
-                       r->npy_data_start + r->npy_rows * rowbytes);
+        return rd_fail(
+            r, "%" PRIu64 " unexpected bytes after the last row (data ends at byte %" PRIu64 ")",
+            have - r->npy_rows * rowbytes, r->npy_data_start + r->npy_rows * rowbytes);
     return HK_OK;
 }
 

@@ -813,9 +813,13 @@ hk_status hk_upsert(hk_collection *c, const hk_point *pts, size_t n, uint64_t *i
         hk_buf_free(&body);
         return st;
     }
-    /* Ids are assigned under write_mu so concurrent writers never collide. */
+    /* Ids are assigned under write_mu so concurrent writers never collide; they follow
+     * every id used so far, including the explicit ids of this batch. */
     if (auto_count) {
         uint64_t next = c->next_id;
+        for (size_t i = 0; i < n; i++)
+            if (!(pts[i].flags & HK_POINT_AUTO_ID) && pts[i].id >= next && pts[i].id < UINT64_MAX)
+                next = pts[i].id + 1;
         uint8_t *rec = body.data + 4;
         size_t stride = 8 + (size_t)dim * 4;
         for (size_t i = 0; i < n; i++) {

@@ -182,7 +182,7 @@ static hk_status parse_has_id(fparser *fp, const hj_value *v, filter_cond *c) {
             return FERR("'has_id' ids must be integers from 0 to 9223372036854775807");
         c->ids[i] = (uint64_t)e->u.i;
     }
-    qsort(c->ids, v->n, sizeof *c->ids, cmp_u64);
+    if (v->n) qsort(c->ids, v->n, sizeof *c->ids, cmp_u64);
     size_t k = 0;
     for (size_t i = 0; i < v->n; i++)
         if (!k || c->ids[k - 1] != c->ids[i]) c->ids[k++] = c->ids[i];
@@ -239,9 +239,15 @@ static hk_status parse_field_cond(fparser *fp, const hj_value *v, filter_cond *c
 static hk_status parse_cond(fparser *fp, const hj_value *v, filter_cond *c) {
     memset(c, 0, sizeof *c);
     if (v->type != HJ_OBJECT) return FERR("a condition must be an object, got %s", hj_type_name(v->type));
-    if (v->n == 0) return FERR("empty condition object");
     if (hj_get(v, "key")) return parse_field_cond(fp, v, c);
-    const hj_member *first = &v->u.members[0];
+    const hj_member *first = v->n ? &v->u.members[0] : NULL;
+    if (!first || key_is(first, "must") || key_is(first, "should") ||
+        key_is(first, "must_not") || key_is(first, "min_should")) {
+        c->kind = FC_NESTED; /* {} is the empty filter, as at the top: it matches everything */
+        if (!(c->sub = hk_arena_alloc(fp->arena, sizeof *c->sub))) return nomem();
+        memset(c->sub, 0, sizeof *c->sub);
+        return parse_filter(fp, v, c->sub);
+    }
     int single = v->n == 1;
     if (key_is(first, "is_empty") || key_is(first, "is_null") || key_is(first, "has_id")) {
         if (!single)
@@ -250,13 +256,6 @@ static hk_status parse_cond(fparser *fp, const hj_value *v, filter_cond *c) {
         if (key_is(first, "has_id")) return parse_has_id(fp, &first->value, c);
         c->kind = key_is(first, "is_empty") ? FC_IS_EMPTY : FC_IS_NULL;
         return parse_key_only(fp, &first->value, first->key, c);
-    }
-    if (key_is(first, "must") || key_is(first, "should") || key_is(first, "must_not") ||
-        key_is(first, "min_should")) {
-        c->kind = FC_NESTED;
-        if (!(c->sub = hk_arena_alloc(fp->arena, sizeof *c->sub))) return nomem();
-        memset(c->sub, 0, sizeof *c->sub);
-        return parse_filter(fp, v, c->sub);
     }
     if (is_unsupported_condition(first)) return FERR("'%s' conditions are not supported", first->key);
     if (key_is(first, "match") || key_is(first, "range"))

@@ -401,7 +401,7 @@ static int lower_ok(const payload_index *ix, const filter_range *r, size_t i) {
                (!r->has_gte || filter_cmp_int_double(v, r->gte) >= 0);
     }
     double v = ix->dvals[i];
-    return (!r->has_gt || v > r->gt) && (!r->has_gte || v >= r->gte);
+    return (!r->has_gt || v >= r->gt) && (!r->has_gte || v >= r->gte);
 }
 
 static int upper_ok(const payload_index *ix, const filter_range *r, size_t i) {

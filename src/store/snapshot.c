@@ -109,7 +109,7 @@ static void sec_header_encode(uint8_t h[SEC_HEADER], uint32_t tag, uint64_t len,
     hk_store_u32(h, tag);
     hk_store_u64(h + 8, len);
     hk_store_u32(h + 16, crc);
-    hk_store_u32(h + 20, hk_crc32c(0, h, 20));
+    hk_store_u32(h + 60, hk_crc32c(0, h, 60));
 }
 
 static void sw_end(swriter *w, uint32_t tag) {
@@ -271,7 +271,7 @@ static hk_status read_section(sreader *r, uint64_t *off, uint32_t tag, uint64_t 
                        "the end", r->path, tag_name(tag), (unsigned long long)at);
     hk_status st = fs_pread_all(r->fd, h, SEC_HEADER, at, r->path);
     if (st) return st;
-    if (hk_load_u32(h + 20) != hk_crc32c(0, h, 20))
+    if (hk_load_u32(h + 60) != hk_crc32c(0, h, 60))
         return hk_fail(HK_CORRUPT, "%s: section header checksum mismatch at offset %llu",
                        r->path, (unsigned long long)at);
     if (hk_load_u32(h) != tag)
@@ -298,9 +298,24 @@ static hk_status read_section(sreader *r, uint64_t *off, uint32_t tag, uint64_t 
         else hk_free(p);
         return st;
     }
+    /* Padding up to the next section must be zero: no byte of the file goes unchecked. */
+    uint64_t end = at + SEC_HEADER + len, padded = ALIGN64(end);
+    uint8_t pad[64] = {0}, zeros[64] = {0};
+    if (padded > r->size)
+        st = hk_fail(HK_CORRUPT, "%s: truncated: %s section at offset %llu lacks its padding",
+                     r->path, tag_name(tag), (unsigned long long)at);
+    if (!st && padded > end) st = fs_pread_all(r->fd, pad, (size_t)(padded - end), end, r->path);
+    if (!st && memcmp(pad, zeros, sizeof pad) != 0)
+        st = hk_fail(HK_CORRUPT, "%s: nonzero padding after the %s section at offset %llu",
+                     r->path, tag_name(tag), (unsigned long long)end);
+    if (st) {
+        if (aligned) hk_aligned_free(p);
+        else hk_free(p);
+        return st;
+    }
     *data = p;
     *len_out = len;
-    *off = ALIGN64(at + SEC_HEADER + len);
+    *off = padded;
     return HK_OK;
 }
 
@@ -404,6 +419,9 @@ static hk_status load_sections(sreader *r, snap_image *img) {
         x += kl;
     }
     hk_free(p);
+    if (!st && off != r->size)
+        st = hk_fail(HK_CORRUPT, "%s: %llu unexpected bytes after the last section at offset %llu",
+                     r->path, (unsigned long long)(r->size - off), (unsigned long long)off);
     return st;
 }
 

@@ -130,50 +130,58 @@ static int eligible(const flat_matrix *m, const roaring_bitmap_t *allow, uint32_
     return slot < m->nslots && m->live[slot] && (!allow || roaring_bitmap_contains(allow, slot));
 }
 
-/* Checks one query's hits against the reference; see the file comment for the rules. */
+/* Checks one query's hits against the reference; see the file comment for the rules.
+ * Only reference entries that can matter (dist <= the last hit's + 3 tol) are sorted. */
 static void check_query(const flat_matrix *m, const float *q, size_t k, const roaring_bitmap_t *allow,
                         int has_radius, float radius, const flat_hit *hits, size_t count) {
-    ref_hit *ref = malloc((m->nslots + 1) * sizeof *ref);
-    assert_non_null(ref);
-    size_t n = 0;
-    for (uint32_t s = 0; s < m->nslots; s++)
-        if (eligible(m, allow, s)) ref[n++] = (ref_hit){ref_dist(m, q, s), s};
-    qsort(ref, n, sizeof *ref, ref_cmp);
     double tol = tolerance(m, q);
+    double *all = malloc((m->nslots + 1) * sizeof *all);
+    ref_hit *ref = malloc((m->nslots + 1) * sizeof *ref);
+    assert_non_null(all);
+    assert_non_null(ref);
 
     /* How many hits are due: all within the radius (give or take tol), capped by k. */
-    size_t lo = n, hi = n;
-    if (has_radius) {
-        lo = hi = 0;
-        while (lo < n && ref[lo].dist <= radius - tol) lo++;
-        while (hi < n && ref[hi].dist <= radius + tol) hi++;
+    size_t n = 0, lo = 0, hi = 0;
+    for (uint32_t s = 0; s < m->nslots; s++) {
+        if (!eligible(m, allow, s)) continue;
+        all[s] = ref_dist(m, q, s);
+        n++;
+        lo += !has_radius || all[s] <= radius - tol;
+        hi += !has_radius || all[s] <= radius + tol;
     }
     if (k) {
         lo = lo < k ? lo : k;
         hi = hi < k ? hi : k;
     }
-    if (count < lo || count > hi) fail_msg("got %zu hits, want %zu..%zu (k %zu)", count, lo, hi, k);
+    if (count < lo || count > hi) fail_msg("got %zu hits, want %zu..%zu (k %zu, %zu eligible)", count, lo, hi, k, n);
+
+    double bound = count ? hits[count - 1].dist + 3 * tol : -INFINITY;
+    size_t nsub = 0;
+    for (uint32_t s = 0; s < m->nslots; s++)
+        if (eligible(m, allow, s) && all[s] <= bound) ref[nsub++] = (ref_hit){all[s], s};
+    qsort(ref, nsub, sizeof *ref, ref_cmp);
 
     for (size_t i = 0; i < count; i++) {
         uint32_t s = hits[i].slot;
         if (!eligible(m, allow, s)) fail_msg("hit %zu: slot %u is dead, not allowed or out of range", i, s);
-        double d = ref_dist(m, q, s);
-        if (fabs(hits[i].dist - d) > tol)
-            fail_msg("hit %zu slot %u: dist %.9g, reference %.9g", i, s, hits[i].dist, d);
-        if (fabs(hits[i].dist - ref[i].dist) > tol)
-            fail_msg("rank %zu: dist %.9g, reference rank dist %.9g (slot %u)", i, hits[i].dist, ref[i].dist,
-                     ref[i].slot);
-        if (has_radius && hits[i].dist > radius) fail_msg("hit %zu: dist %.9g beyond radius %.9g", i, hits[i].dist, radius);
+        if (fabs(hits[i].dist - all[s]) > tol)
+            fail_msg("hit %zu slot %u: dist %.9g, reference %.9g", i, s, hits[i].dist, all[s]);
         if (i > 0) {
             const flat_hit *p = &hits[i - 1];
             if (!(p->dist < hits[i].dist || (p->dist == hits[i].dist && p->slot < hits[i].slot)))
                 fail_msg("hits %zu and %zu out of (dist, slot) order", i - 1, i);
         }
+        if (i >= nsub) fail_msg("hit %zu: no reference entry this close (duplicate slots?)", i);
+        if (fabs(hits[i].dist - ref[i].dist) > tol)
+            fail_msg("rank %zu: dist %.9g, reference rank dist %.9g (slot %u)", i, hits[i].dist, ref[i].dist,
+                     ref[i].slot);
+        if (has_radius && hits[i].dist > radius) fail_msg("hit %zu: dist %.9g beyond radius %.9g", i, hits[i].dist, radius);
         int clear_below = i == 0 || ref[i].dist - ref[i - 1].dist > 2 * tol;
-        int clear_above = i + 1 >= n || ref[i + 1].dist - ref[i].dist > 2 * tol;
+        int clear_above = i + 1 >= nsub || ref[i + 1].dist - ref[i].dist > 2 * tol;
         if (clear_below && clear_above && s != ref[i].slot)
             fail_msg("rank %zu: slot %u, reference slot %u (dist %.9g)", i, s, ref[i].slot, ref[i].dist);
     }
+    free(all);
     free(ref);
 }
 

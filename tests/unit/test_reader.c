@@ -595,8 +595,8 @@ static void test_jsonl_roundtrip(void **state) {
             assert_true(b.vectors[k * 3 + 2] == -0.01f);
             if (i % 2 == 0) {
                 char want[128];
-                snprintf(want, sizeof want, "{\"n\":%zu,\"tags\":[\"a\",\"b\"],\"nested\":{\"x\":1.5}}",
-                         i);
+                snprintf(want, sizeof want,
+                         "{\"n\":%zu,\"tags\":[\"a\",\"b\"],\"nested\":{\"x\":1.5}}", i);
                 assert_non_null(p);
                 assert_string_equal(p, want);
                 snprintf(want, sizeof want, "doc \xc3\xa9 %zu", i);
@@ -638,7 +638,8 @@ static void test_jsonl_errors(void **state) {
                       name, "data.jsonl: line 7: 'vector' must be an array of numbers");
     expect_text_error(RF_JSONL, "{\"vector\":{}}", name,
                       "data.jsonl: line 1: 'vector' must be an array of numbers (got an object)");
-    expect_text_error(RF_JSONL, "{\"vectr\":[1]}", name, "data.jsonl: line 1: unknown field 'vectr'");
+    expect_text_error(RF_JSONL, "{\"vectr\":[1]}", name,
+                      "data.jsonl: line 1: unknown field 'vectr'");
     expect_text_error(RF_JSONL, "{\"vector\":[1,2}", name, "data.jsonl: line 1: ");
     expect_text_error(RF_JSONL, "{\"vector\":[1]}\n[1,2]", name,
                       "data.jsonl: line 2: expected a JSON object, found an array");
@@ -775,11 +776,14 @@ static void test_csv_errors(void **state) {
                       "x.csv: line 2: quote inside an unquoted field");
     expect_text_error(RF_CSV, "vector,t\n1,\"ab\"c\n", name,
                       "x.csv: line 2: unexpected character after a closing quote");
-    expect_text_error(RF_CSV, "a,b\n1,2\n", name, "x.csv: no vector column 'vector' (columns: 'a', 'b')");
+    expect_text_error(RF_CSV, "a,b\n1,2\n", name,
+                      "x.csv: no vector column 'vector' (columns: 'a', 'b')");
     reader_options opt = {.id_column = "key"};
     expect_error("vector\n1\n", 9, RF_CSV, &opt, name, "x.csv: no id column 'key'");
-    expect_text_error(RF_CSV, "vector,t\n  ,x\n", name, "x.csv: line 2: column 'vector': empty vector");
-    expect_text_error(RF_CSV, "vector,t\n[],x\n", name, "x.csv: line 2: column 'vector': empty vector");
+    expect_text_error(RF_CSV, "vector,t\n  ,x\n", name,
+                      "x.csv: line 2: column 'vector': empty vector");
+    expect_text_error(RF_CSV, "vector,t\n[],x\n", name,
+                      "x.csv: line 2: column 'vector': empty vector");
     expect_text_error(RF_CSV, "vector\n\"[1, x]\"\n", name,
                       "x.csv: line 2: column 'vector': item 1 'x' is not a number");
     expect_text_error(RF_CSV, "vector\nnan\n", name, "item 0 'nan' is not a number");
@@ -796,11 +800,14 @@ static void test_csv_errors(void **state) {
     expect_text_error(RF_CSV, "id,vector\n18446744073709551616,1\n", name,
                       "(got '18446744073709551616')");
     expect_text_error(RF_CSV, "id,vector\n,1\n", name, "column 'id' must hold an unsigned integer");
-    expect_text_error(RF_CSV, "vector,a,a\n1,2,3\n", name, "header columns 2 and 3 are both named 'a'");
+    expect_text_error(RF_CSV, "vector,a,a\n1,2,3\n", name,
+                      "header columns 2 and 3 are both named 'a'");
     expect_text_error(RF_CSV, ",vector\n0,1\n", name, "header column 1 has no name");
     expect_text_error(RF_CSV, "", name, "x.csv: empty file");
-    expect_text_error(RF_CSV, "vector,a\n1,\xff\xfe\n", name, "line 2: column 'a' is not valid UTF-8");
-    expect_text_error(RF_CSV, "vector,text\n1,\xc3\n", name, "line 2: column 'text' is not valid UTF-8");
+    expect_text_error(RF_CSV, "vector,a\n1,\xff\xfe\n", name,
+                      "line 2: column 'a' is not valid UTF-8");
+    expect_text_error(RF_CSV, "vector,text\n1,\xc3\n", name,
+                      "line 2: column 'text' is not valid UTF-8");
     opt = (reader_options){.id_column = "vector"};
     expect_error("vector\n1\n", 9, RF_CSV, &opt, name, "cannot serve two");
     /* A header alone is zero records. */

@@ -11,7 +11,7 @@
  *  bvecs: per vector an int32 dimension then that many uint8 (converted to float).
  *  npy:   NumPy format 1.0/2.0/3.0, 2-D, C order, dtype <f4, <f8, |u1, |i1, <i4 or <i8
  *         (converted to float32).
- *  jsonl: one object per line {"id": uint64, "vector": [numbers], "payload": {...},
+ *  jsonl: one object per line {"id": 0..2^63-1, "vector": [numbers], "payload": {...},
  *         "text": "..."}; every field optional except vector; blank lines skipped.
  *  csv:   RFC 4180 (quoted fields, "" escapes, CRLF or LF), a header row naming columns.
  *         The vector column holds numbers separated by commas, spaces or semicolons,

@@ -671,7 +671,13 @@ hk_status coll_load(hk_db *db, const char *name, hk_collection **out) {
     c->db = db;
     c->read_only = (db->flags & HK_OPEN_READONLY) != 0;
     c->nosync = (db->flags & HK_OPEN_NOSYNC) != 0;
-    pthread_rwlock_init(&c->rw, NULL);
+    /* Writers hold rw only for the commit step; prefer them so a stream of queries
+     * cannot starve writes (glibc's default prefers readers). */
+    pthread_rwlockattr_t ra;
+    pthread_rwlockattr_init(&ra);
+    pthread_rwlockattr_setkind_np(&ra, PTHREAD_RWLOCK_PREFER_WRITER_NONRECURSIVE_NP);
+    pthread_rwlock_init(&c->rw, &ra);
+    pthread_rwlockattr_destroy(&ra);
     pthread_mutex_init(&c->write_mu, NULL);
     pthread_mutex_init(&c->sort_mu, NULL);
     u64map_init(&c->map);

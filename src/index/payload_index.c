@@ -154,8 +154,7 @@ static pidx_entry *tab_find(const payload_index *ix, const pidx_val *k) {
     }
 }
 
-static hk_status tab_grow(payload_index *ix) {
-    size_t cap = ix->cap ? ix->cap * 2 : 16;
+static hk_status tab_resize(payload_index *ix, size_t cap) {
     pidx_entry *tab = hk_calloc(cap, sizeof *tab);
     if (!tab) return hk_fail(HK_NOMEM, "out of memory growing the payload index on '%s'", ix->key);
     for (size_t j = 0; j < ix->cap; j++) {
@@ -174,7 +173,7 @@ static hk_status tab_add(payload_index *ix, const pidx_val *k, uint32_t slot) {
     pidx_entry *e = tab_find(ix, k);
     if (!e) {
         if ((ix->n + 1) * 4 > ix->cap * 3) {
-            hk_status st = tab_grow(ix);
+            hk_status st = tab_resize(ix, ix->cap ? ix->cap * 2 : 16);
             if (st) return st;
         }
         uint64_t h = key_hash(ix, k);
@@ -194,7 +193,8 @@ static hk_status tab_add(payload_index *ix, const pidx_val *k, uint32_t slot) {
     return HK_OK;
 }
 
-/* Backward-shift deletion keeps every probe chain unbroken without tombstones. */
+/* Backward-shift deletion keeps every probe chain unbroken without tombstones. A table
+ * that falls below 1/8 full halves (when that allocation fails it just stays large). */
 static void tab_delete(payload_index *ix, pidx_entry *e) {
     size_t mask = ix->cap - 1, i = (size_t)(e - ix->tab);
     roaring_bitmap_free(e->bm);
@@ -209,6 +209,7 @@ static void tab_delete(payload_index *ix, pidx_entry *e) {
     }
     memset(&ix->tab[i], 0, sizeof ix->tab[i]);
     ix->n--;
+    if (ix->cap > 16 && ix->n * 8 < ix->cap) tab_resize(ix, ix->cap / 2);
 }
 
 /* ---- add / remove ---- */
@@ -401,7 +402,7 @@ static int lower_ok(const payload_index *ix, const filter_range *r, size_t i) {
                (!r->has_gte || filter_cmp_int_double(v, r->gte) >= 0);
     }
     double v = ix->dvals[i];
-    return (!r->has_gt || v >= r->gt) && (!r->has_gte || v >= r->gte);
+    return (!r->has_gt || v > r->gt) && (!r->has_gte || v >= r->gte);
 }
 
 static int upper_ok(const payload_index *ix, const filter_range *r, size_t i) {

@@ -23,9 +23,7 @@ enum { TAG_CONF = 0x464E4F43, TAG_IDS = 0x00534449, TAG_VECT = 0x54434556,
        TAG_NORM = 0x4D524F4E, TAG_PAYL = 0x4C594150, TAG_TEXT = 0x54584554,
        TAG_PIDX = 0x58444950 };
 
-static const uint32_t k_order[] = {TAG_CONF, TAG_IDS, TAG_VECT, TAG_NORM,
-                                   TAG_PAYL, TAG_TEXT, TAG_PIDX};
-#define NSECTIONS (sizeof k_order / sizeof k_order[0])
+#define NSECTIONS 7u /* CONF, IDS, VECT, NORM, PAYL, TEXT, PIDX, in this order */
 
 static const char *tag_name(uint32_t tag) {
     switch (tag) {

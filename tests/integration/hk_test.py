@@ -84,7 +84,19 @@ class Result:
         return [l for l in self.out.splitlines() if l.strip()]
 
     def json_lines(self):
-        return [json.loads(l) for l in self.lines()]
+        return [loads(l) for l in self.lines()]
+
+
+def _parse_int(text):
+    # "-0" is how hektor prints a negative-zero component; keep its sign.
+    return -0.0 if text == "-0" else int(text)
+
+
+def loads(text):
+    """json.loads that keeps -0 as -0.0 and rejects NaN/Infinity, which JSON lacks."""
+    def bad(c):
+        raise ValueError("not JSON: %s" % c)
+    return json.loads(text, parse_int=_parse_int, parse_constant=bad)
 
 
 def _cut(s, n=3000):

@@ -103,14 +103,14 @@ static int ref_cmp(const void *pa, const void *pb) {
 static double ref_dist(const flat_matrix *m, const float *q, uint32_t slot) {
     const float *x = m->rows + (size_t)slot * m->dim;
     double s = 0;
-    for (size_t j = 0; j < m->dim; j++) {
-        if (m->metric == HK_METRIC_L2) {
+    if (m->metric == HK_METRIC_L2) {
+        for (size_t j = 0; j < m->dim; j++) {
             double d = (double)q[j] - x[j];
             s += d * d;
-        } else {
-            s -= (double)q[j] * x[j];
         }
+        return s;
     }
+    for (size_t j = 0; j < m->dim; j++) s -= (double)q[j] * x[j];
     return s;
 }
 
@@ -194,7 +194,8 @@ static void run_and_check(const flat_matrix *m, const float *queries, size_t nq,
     hk_status st = flat_search(m, queries, nq, k, allow, has_radius, radius, hits, counts);
     if (st != HK_OK) fail_msg("flat_search: %s: %s", hk_status_name(st), hk_errmsg());
     for (size_t q = 0; q < nq; q++) {
-        check_query(m, queries + q * m->dim, k, allow, has_radius, radius, hits[q], counts[q]);
+        if (q < 8 || q % 16 == 0 || q == nq - 1) /* a sample of large batches, every group */
+            check_query(m, queries + q * m->dim, k, allow, has_radius, radius, hits[q], counts[q]);
         hk_free(hits[q]);
     }
     free(hits);
@@ -251,9 +252,11 @@ static void test_allow(void **state) {
     fixture *f = fixture_new(BIG_N, BIG_DIM, HK_METRIC_L2, 0);
     roaring_bitmap_t *sparse = roaring_bitmap_create();
     roaring_bitmap_t *dense = roaring_bitmap_create();
+    roaring_bitmap_t *holes = roaring_bitmap_create(); /* runs with single gaps */
     for (uint32_t i = 0; i < BIG_N; i++) {
         if (rnd_u64() % 20 == 0) roaring_bitmap_add(sparse, i);
         if (i < 12000 || rnd_u64() % 3 == 0) roaring_bitmap_add(dense, i);
+        if (i % 2000 != 1999) roaring_bitmap_add(holes, i);
     }
     /* Slots past the matrix and dead slots are never returned, even when allowed. */
     roaring_bitmap_add(sparse, BIG_N);
@@ -265,6 +268,8 @@ static void test_allow(void **state) {
         float *q = queries_new(path_nq[p], BIG_DIM, HK_METRIC_L2);
         run_and_check(&f->m, q, path_nq[p], 10, sparse, 0, 0);
         run_and_check(&f->m, q, path_nq[p], 10, dense, 0, 0);
+        run_and_check(&f->m, q, path_nq[p], 10, holes, 0, 0);
+        run_and_check(&f->m, q, path_nq[p], 0, holes, 1, INFINITY); /* every allowed slot */
         free(q);
     }
     /* A handful of allowed slots: k exceeds them. */
@@ -284,6 +289,7 @@ static void test_allow(void **state) {
     free(q);
     roaring_bitmap_free(sparse);
     roaring_bitmap_free(dense);
+    roaring_bitmap_free(holes);
     roaring_bitmap_free(few);
     roaring_bitmap_free(none);
     fixture_free(f);

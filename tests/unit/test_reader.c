@@ -814,6 +814,48 @@ static void test_csv_errors(void **state) {
     assert_int_equal(drain_mem("vector\n", 7, RF_CSV, NULL, name, 3), HK_OK);
 }
 
+/* Text files several read buffers long, so lines and records straddle refills. */
+static void test_text_across_refills(void **state) {
+    enum { N = 3000, D = 64 };
+    for (int fmt = 0; fmt < 2; fmt++) {
+        const char *path = tpath(fmt ? "big.csv" : "big.jsonl");
+        FILE *f = fopen(path, "wb");
+        assert_non_null(f);
+        if (fmt) fputs("id,vector,note\n", f);
+        for (int i = 0; i < N; i++) {
+            fprintf(f, fmt ? "%d,\"[" : "{\"id\":%d,\"vector\":[", i);
+            for (int j = 0; j < D; j++) fprintf(f, "%s%.2f", j ? ", " : "", i * 0.25 + j);
+            fprintf(f, fmt ? "]\",\"n\n%d\"\n" : "],\"payload\":{\"note\":\"n\\n%d\"}}\n", i);
+        }
+        fclose(f);
+        reader *r;
+        assert_int_equal(reader_open(path, fmt ? RF_CSV : RF_JSONL, NULL, &r), HK_OK);
+        reader_batch b;
+        size_t seen = 0;
+        hk_status st;
+        while ((st = reader_next(r, 700, &b)) == HK_OK && b.n) {
+            assert_int_equal(b.dim, D);
+            for (size_t k = 0; k < b.n; k++) {
+                size_t i = seen + k;
+                assert_int_equal(b.ids[k], i);
+                for (size_t j = 0; j < D; j++)
+                    assert_true(b.vectors[k * D + j] == (float)(i * 0.25 + j));
+                char want[64];
+                snprintf(want, sizeof want, "{\"note\":\"n\\n%zu\"}", i);
+                assert_string_equal(b.payloads[k], want);
+            }
+            seen += b.n;
+        }
+        if (st != HK_OK) fail_msg("%s", hk_errmsg());
+        assert_int_equal(seen, N);
+        uint64_t done, total;
+        reader_progress(r, &done, &total);
+        assert_true(total > 3 * 256 * 1024);
+        assert_int_equal(done, total);
+        reader_close(r);
+    }
+}
+
 /* ---- the real BIGANN 10K subset ---- */
 
 static void test_bigann10k(void **state) {
@@ -866,6 +908,7 @@ int main(void) {
         cmocka_unit_test(test_jsonl_errors),
         cmocka_unit_test(test_csv_roundtrip),
         cmocka_unit_test(test_csv_errors),
+        cmocka_unit_test(test_text_across_refills),
         cmocka_unit_test(test_bigann10k),
     };
     return cmocka_run_group_tests(tests, setup_dir, teardown_dir);

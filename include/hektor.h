@@ -302,7 +302,7 @@ typedef struct hk_import_options {
     const char *vector_column; /* csv: default "vector" */
     const char *text_column;   /* csv: default "text" */
     const char *text_field;    /* jsonl: default "text" */
-    uint64_t start_id;         /* fvecs/bvecs/npy: id of the first row (default 0) */
+    uint64_t start_id;         /* id of the first record when the file has no ids (0) */
     uint32_t batch;            /* points per durable batch; 0 = 4096 */
     /* Called after each batch; return nonzero to stop (the call then returns
      * HK_CANCELLED, with every batch before it imported). */
@@ -330,7 +330,8 @@ hk_status hk_read_vectors(const char *path, const char *format, float **vectors,
 
 /* ---- introspection ----------------------------------------------------------------- */
 
-/* Name of the distance kernel the CPU dispatch chose: "avx512", "avx2", "neon", "scalar". */
+/* Name of the distance kernel the CPU dispatch chose: "avx512", "avx2" or "scalar" (the
+ * portable path, which compilers vectorize, e.g. with NEON on aarch64). */
 const char *hk_kernel_name(void);
 
 #ifdef __cplusplus

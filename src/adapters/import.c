@@ -33,6 +33,7 @@ hk_status hk_import(hk_collection *c, const char *path, const hk_import_options 
     reader_options ro = {o->id_column, o->vector_column, o->text_column, o->text_field};
     reader *r;
     if ((st = reader_open(path, fmt, &ro, &r))) return st;
+    const char *name = strcmp(path, "-") ? path : "<stdin>";
     size_t max = o->batch ? o->batch : 4096;
     hk_point *pts = hk_calloc(max, sizeof *pts);
     if (!pts) {
@@ -46,7 +47,7 @@ hk_status hk_import(hk_collection *c, const char *path, const hk_import_options 
         if (b.n == 0) break;
         if (b.dim != cfg.dim) {
             st = hk_fail(HK_DIMENSION, "%s: record %llu has dimension %u but collection '%s' "
-                         "has dimension %u", path, (unsigned long long)b.first_record + 1,
+                         "has dimension %u", name, (unsigned long long)b.first_record + 1,
                          b.dim, hk_collection_name(c), cfg.dim);
             break;
         }
@@ -60,7 +61,7 @@ hk_status hk_import(hk_collection *c, const char *path, const hk_import_options 
             p->text = b.texts ? b.texts[i] : NULL;
         }
         if ((st = hk_upsert(c, pts, b.n, NULL))) {
-            hk_fail_prefix(st, "%s: records %llu to %llu", path,
+            hk_fail_prefix(st, "%s: records %llu to %llu", name,
                            (unsigned long long)b.first_record + 1,
                            (unsigned long long)(b.first_record + b.n));
             break;
@@ -71,7 +72,7 @@ hk_status hk_import(hk_collection *c, const char *path, const hk_import_options 
             uint64_t done, total;
             reader_progress(r, &done, &total);
             if (o->progress(o->ud, done, total, stats->points)) {
-                st = hk_fail(HK_CANCELLED, "import of %s cancelled after %llu points", path,
+                st = hk_fail(HK_CANCELLED, "import of %s cancelled after %llu points", name,
                              (unsigned long long)stats->points);
                 break;
             }

@@ -385,7 +385,8 @@ static hk_status dedupe_members(hj_member *m, size_t n, size_t *out_n) {
     qsort(refs, n, sizeof *refs, member_ref_cmp);
     for (size_t g = 0; g < n;) {
         size_t e = g + 1;
-        while (e < n && refs[e].len == refs[g].len && memcmp(refs[e].key, refs[g].key, refs[g].len) == 0)
+        while (e < n && refs[e].len == refs[g].len &&
+               memcmp(refs[e].key, refs[g].key, refs[g].len) == 0)
             e++;
         if (e - g > 1) {
             m[refs[g].pos].value = m[refs[e - 1].pos].value;
@@ -433,7 +434,7 @@ static hk_status parse_object(hj_parser *ps, hj_value *out) {
     }
     size_t n = (ps->mems.len - base) / sizeof(hj_member);
     if (n > UINT32_MAX) return perr(ps, "object has more than 4294967295 members");
-    if ((st = dedupe_members((hj_member *)(ps->mems.data + base), n, &n))) return st;
+    if (n > 1 && (st = dedupe_members((hj_member *)(ps->mems.data + base), n, &n))) return st;
     out->type = HJ_OBJECT;
     out->n = (uint32_t)n;
     out->u.members = NULL;

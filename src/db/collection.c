@@ -219,10 +219,10 @@ static void commit_upsert(hk_collection *c, up_item *it, size_t n) {
         uint32_t slot;
         if (u64map_get(&c->map, it[i].id, &slot)) {
             index_remove(c, slot);
-            free_payload(c, c->payloads[slot]);
-            free_text(c, c->texts[slot]);
             c->payload_bytes -= c->payloads[slot] ? hkb_size(c->payloads[slot]) : 0;
             c->text_bytes -= c->text_lens[slot];
+            free_payload(c, c->payloads[slot]);
+            free_text(c, c->texts[slot]);
         } else {
             slot = take_slot(c);
             c->ids[slot] = it[i].id;
@@ -788,6 +788,12 @@ hk_status hk_upsert(hk_collection *c, const hk_point *pts, size_t n, uint64_t *i
                 }
             break;
         }
+        if (c->cfg.metric != HK_METRIC_COSINE && !vec_magnitude_ok(p->vector, dim)) {
+            st = hk_fail(HK_INVALID, "point %zu (id %llu): vector is too large: its squared norm "
+                         "exceeds %g, beyond which distances overflow float32", i,
+                         (unsigned long long)p->id, (double)VEC_MAX_NORM_SQ);
+            break;
+        }
         memcpy(tmp, p->vector, dim * sizeof(float));
         if (c->cfg.metric == HK_METRIC_COSINE) vec_normalize(tmp, dim);
         hk_buf_reset(&pay);
@@ -880,10 +886,22 @@ static hk_status ids_matching(hk_collection *c, const hk_filter *f, uint64_t **i
     return HK_OK;
 }
 
+static int cmp_u64(const void *a, const void *b);
+
+/* Called with write_mu held; releases it. */
 static hk_status delete_ids_locked(hk_collection *c, const uint64_t *ids, size_t n,
                                    uint64_t *deleted) {
+    uint64_t *sorted = hk_malloc((n ? n : 1) * sizeof *sorted);
+    if (!sorted) {
+        pthread_mutex_unlock(&c->write_mu);
+        return hk_fail(HK_NOMEM, "out of memory");
+    }
+    memcpy(sorted, ids, n * sizeof *sorted);
+    qsort(sorted, n, sizeof *sorted, cmp_u64);
     uint64_t found = 0;
-    for (size_t i = 0; i < n; i++) found += u64map_get(&c->map, ids[i], NULL);
+    for (size_t i = 0; i < n; i++)
+        if ((i == 0 || sorted[i] != sorted[i - 1]) && u64map_get(&c->map, sorted[i], NULL)) found++;
+    hk_free(sorted);
     if (deleted) *deleted = found;
     if (!found) {
         pthread_mutex_unlock(&c->write_mu);

@@ -149,29 +149,33 @@ hk_status hk_db_open(const char *path, const hk_db_options *opt, hk_db **out) {
         return hk_fail(HK_NOMEM, "out of memory");
     }
     if (o.threads) hk_pool_set_workers(o.threads);
-    if (!ro) st = take_lock(db);
-    if (!st) {
-        char *marker = fs_join(path, "HEKTOR");
-        int has_marker = marker && fs_exists(marker);
-        hk_free(marker);
-        if (!has_marker && !ro && fs_exists(db->coll_dir) == 0) {
-            /* A new database: only in an empty directory (apart from our LOCK). */
-            DIR *d = opendir(path);
-            struct dirent *e;
-            int foreign = 0;
-            while (d && (e = readdir(d)))
-                if (strcmp(e->d_name, ".") && strcmp(e->d_name, "..") && strcmp(e->d_name, "LOCK"))
-                    foreign = 1;
-            if (d) closedir(d);
-            if (foreign)
-                st = hk_fail(HK_INVALID, "'%s' is not empty and is not a HEKTOR database", path);
-            if (!st) st = fs_mkdir(db->coll_dir);
-            if (!st) st = fs_fsync_dir(db->coll_dir);
-            if (!st) st = write_marker(path);
-            if (!st) st = fs_fsync_dir(path);
-        } else {
-            st = check_marker(path);
-        }
+    /* Look before locking: a directory that is neither a database nor empty is left
+     * exactly as it is (not even a LOCK file is created in it). */
+    char *marker = fs_join(path, "HEKTOR");
+    int has_marker = marker && fs_exists(marker);
+    hk_free(marker);
+    int fresh = 0;
+    if (!has_marker) {
+        DIR *d = opendir(path);
+        struct dirent *e;
+        int foreign = 0;
+        while (d && (e = readdir(d)))
+            if (strcmp(e->d_name, ".") && strcmp(e->d_name, "..") && strcmp(e->d_name, "LOCK"))
+                foreign = 1;
+        if (d) closedir(d);
+        if (foreign) st = hk_fail(HK_INVALID, "'%s' is not a HEKTOR database (it has no HEKTOR "
+                                  "file) and is not empty", path);
+        else if (ro) st = hk_fail(HK_NOT_FOUND, "'%s' is an empty directory, not a HEKTOR database", path);
+        else fresh = 1;
+    }
+    if (!st && !ro) st = take_lock(db);
+    if (!st && fresh) {
+        st = fs_mkdir(db->coll_dir);
+        if (!st) st = fs_fsync_dir(db->coll_dir);
+        if (!st) st = write_marker(path);
+        if (!st) st = fs_fsync_dir(path);
+    } else if (!st) {
+        st = check_marker(path);
     }
     if (!st && !ro) clean_leftovers(db);
     if (st) {
@@ -495,6 +499,7 @@ hk_status hk_db_backup(hk_db *db, const char *dest) {
     if (!db || !dest || !dest[0]) return hk_fail(HK_INVALID, "backup: database or destination missing");
     if (!fs_is_empty_dir(dest))
         return hk_fail(HK_EXISTS, "backup destination '%s' exists and is not empty", dest);
+    int existed = fs_exists(dest);
     hk_status st = fs_mkdir(dest);
     char *cdir = fs_join(dest, "collections");
     if (!cdir) return hk_fail(HK_NOMEM, "out of memory");
@@ -531,7 +536,15 @@ hk_status hk_db_backup(hk_db *db, const char *dest) {
     if (!st) st = write_marker(dest);
     if (!st) st = fs_fsync_dir(dest);
     hk_free(cdir);
-    if (st) hk_fail_prefix(st, "backup to '%s'", dest);
+    if (st) {
+        /* Leave the destination as it was: absent or empty. */
+        hk_fail_prefix(st, "backup to '%s'", dest);
+        char saved[1024];
+        snprintf(saved, sizeof saved, "%s", hk_errmsg());
+        fs_rmtree(dest);
+        if (existed) fs_mkdir(dest);
+        hk_fail(st, "%s", saved);
+    }
     return st;
 }
 
@@ -545,8 +558,17 @@ hk_status hk_db_restore(const char *src, const char *dest) {
     hk_db *db;
     hk_status st = hk_db_open(src, &o, &db);
     if (st) return hk_fail_prefix(st, "restore from '%s'", src);
-    /* Opening every collection read-only checks every checksum before anything is written. */
-    st = hk_db_backup(db, dest);
+    /* Load (and so verify) every collection before anything is written. */
+    char **names = NULL;
+    size_t n = 0;
+    st = hk_db_list(db, &names, &n);
+    for (size_t i = 0; i < n && !st; i++) {
+        hk_collection *c;
+        if (!(st = hk_collection_open(db, names[i], &c))) hk_collection_close(c);
+    }
+    hk_strings_free(names, n);
+    if (!st) st = hk_db_backup(db, dest);
+    else hk_fail_prefix(st, "restore from '%s' (nothing was written)", src);
     hk_db_close(db);
     return st;
 }

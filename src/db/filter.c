@@ -110,7 +110,8 @@ static hk_status parse_literal(fparser *fp, const hj_value *v, const char *what,
 }
 
 static hk_status parse_match(fparser *fp, const hj_value *v, filter_cond *c) {
-    if (v->type != HJ_OBJECT) return FERR("'match' must be an object, got %s", hj_type_name(v->type));
+    if (v->type != HJ_OBJECT)
+        return FERR("'match' must be an object, got %s", hj_type_name(v->type));
     if (v->n != 1) return FERR("'match' needs exactly one of 'value', 'any' or 'except'");
     const hj_member *m = &v->u.members[0];
     if (key_is(m, "value")) {
@@ -140,7 +141,8 @@ static hk_status parse_match(fparser *fp, const hj_value *v, filter_cond *c) {
 }
 
 static hk_status parse_range(const hj_value *v, filter_cond *c) {
-    if (v->type != HJ_OBJECT) return FERR("'range' must be an object, got %s", hj_type_name(v->type));
+    if (v->type != HJ_OBJECT)
+        return FERR("'range' must be an object, got %s", hj_type_name(v->type));
     c->kind = FC_RANGE;
     filter_range *r = &c->range;
     for (uint32_t i = 0; i < v->n; i++) {
@@ -171,7 +173,8 @@ static int cmp_u64(const void *a, const void *b) {
 }
 
 static hk_status parse_has_id(fparser *fp, const hj_value *v, filter_cond *c) {
-    if (v->type != HJ_ARRAY) return FERR("'has_id' needs an array of ids, got %s", hj_type_name(v->type));
+    if (v->type != HJ_ARRAY)
+        return FERR("'has_id' needs an array of ids, got %s", hj_type_name(v->type));
     c->kind = FC_HAS_ID;
     if (v->n && !(c->ids = hk_arena_alloc(fp->arena, v->n * sizeof *c->ids))) return nomem();
     for (uint32_t i = 0; i < v->n; i++) {
@@ -193,7 +196,8 @@ static hk_status parse_has_id(fparser *fp, const hj_value *v, filter_cond *c) {
 /* {"is_empty": {"key": "..."}} and {"is_null": ...}: an object holding only the key. */
 static hk_status parse_key_only(fparser *fp, const hj_value *v, const char *what,
                                 filter_cond *c) {
-    if (v->type != HJ_OBJECT) return FERR("'%s' must be an object, got %s", what, hj_type_name(v->type));
+    if (v->type != HJ_OBJECT)
+        return FERR("'%s' must be an object, got %s", what, hj_type_name(v->type));
     const hj_value *key = NULL;
     for (uint32_t i = 0; i < v->n; i++) {
         const hj_member *m = &v->u.members[i];
@@ -230,15 +234,17 @@ static hk_status parse_field_cond(fparser *fp, const hj_value *v, filter_cond *c
             return FERR("unknown field '%.*s' in condition", SHOWN(m->key_len), m->key);
         }
     }
-    if (match && range) return FERR("condition on '%s' has both 'match' and 'range'", c->key);
+    if (match && range)
+        return FERR("condition on '%.*s' has both 'match' and 'range'", SHOWN(c->key_len), c->key);
     if (match) return parse_match(fp, match, c);
     if (range) return parse_range(range, c);
-    return FERR("condition on '%s' needs 'match' or 'range'", c->key);
+    return FERR("condition on '%.*s' needs 'match' or 'range'", SHOWN(c->key_len), c->key);
 }
 
 static hk_status parse_cond(fparser *fp, const hj_value *v, filter_cond *c) {
     memset(c, 0, sizeof *c);
-    if (v->type != HJ_OBJECT) return FERR("a condition must be an object, got %s", hj_type_name(v->type));
+    if (v->type != HJ_OBJECT)
+        return FERR("a condition must be an object, got %s", hj_type_name(v->type));
     if (hj_get(v, "key")) return parse_field_cond(fp, v, c);
     const hj_member *first = v->n ? &v->u.members[0] : NULL;
     if (!first || key_is(first, "must") || key_is(first, "should") ||
@@ -257,7 +263,8 @@ static hk_status parse_cond(fparser *fp, const hj_value *v, filter_cond *c) {
         c->kind = key_is(first, "is_empty") ? FC_IS_EMPTY : FC_IS_NULL;
         return parse_key_only(fp, &first->value, first->key, c);
     }
-    if (is_unsupported_condition(first)) return FERR("'%s' conditions are not supported", first->key);
+    if (is_unsupported_condition(first))
+        return FERR("'%s' conditions are not supported", first->key);
     if (key_is(first, "match") || key_is(first, "range"))
         return FERR("condition with '%s' needs a 'key'", first->key);
     return FERR("unknown field '%.*s' in condition", SHOWN(first->key_len), first->key);
@@ -279,7 +286,8 @@ static hk_status parse_clause(fparser *fp, const hj_member *m, filter_cond **lis
 }
 
 static hk_status parse_filter(fparser *fp, const hj_value *v, struct hk_filter *f) {
-    if (v->type != HJ_OBJECT) return FERR("a filter must be an object, got %s", hj_type_name(v->type));
+    if (v->type != HJ_OBJECT)
+        return FERR("a filter must be an object, got %s", hj_type_name(v->type));
     for (uint32_t i = 0; i < v->n; i++) {
         const hj_member *m = &v->u.members[i];
         hk_status st;

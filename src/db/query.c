@@ -234,6 +234,11 @@ hk_status hk_search(hk_collection *c, const hk_query *q, hk_result **out) {
         return hk_fail(HK_DIMENSION, "query vector has dimension %u but collection '%s' has "
                        "dimension %u", q->dim, c->name, c->cfg.dim);
     if (!q->has_radius && q->k == 0) return hk_fail(HK_INVALID, "search: k must be at least 1");
+    if (c->cfg.metric != HK_METRIC_COSINE)
+        for (size_t i = 0; i < q->nq; i++)
+            if (!vec_magnitude_ok(q->vectors + i * q->dim, q->dim))
+                return hk_fail(HK_INVALID, "query vector %zu is too large: its squared norm exceeds "
+                               "%g, beyond which distances overflow float32", i, (double)VEC_MAX_NORM_SQ);
     if (q->has_radius && c->cfg.metric == HK_METRIC_L2 && q->radius < 0)
         return hk_fail(HK_INVALID, "search: an l2 radius must not be negative (got %g)", (double)q->radius);
     size_t dim = q->dim, nq = q->nq;

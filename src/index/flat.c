@@ -17,13 +17,22 @@
  *    rows x queries is one sgemm (alpha -2 for L2, -1 for ip/cosine), L2 completed by
  *    ||x||^2 + ||q||^2 and clamped at 0. Tasks are (query group, row chunk) pairs with
  *    OpenBLAS held to one thread so the pool owns the parallelism. Measured on 2 cores,
- *    100K x 128, k=10: 100 queries took 236 ms as single scans, 57-62 ms with sgemm
- *    threaded by OpenBLAS over sequential blocks, 52-73 ms split by query groups and
- *    27-29 ms split by row chunks; 10K queries took 3.0-3.3 s split by 256-query groups
- *    against 3.5 s split by row blocks (256-query tiles) and 4.4-4.7 s threaded by
- *    OpenBLAS. Hence: row chunks until there are enough query groups to feed every
- *    worker, then query groups alone. At 4 queries sgemm already won (8 ms against
- *    11 ms), at 1-2 the scan did (5 ms against 6 ms).
+ *    100K x 128, k=10 (idle machine, best of runs): 100 queries took 236 ms as single
+ *    scans, 57-62 ms with sgemm threaded by OpenBLAS over sequential blocks, 52-73 ms
+ *    split by query groups, 41-43 ms split by 4096-row blocks and 27-29 ms split into
+ *    4-8 row chunks of 512-1024-row tiles; 10K queries took 2.6-3.3 s split by 256- or
+ *    512-query groups, 3.5 s split by row blocks and 4.4-4.7 s threaded by OpenBLAS.
+ *    Hence: row chunks until there are enough query groups to feed every worker, then
+ *    query groups alone, with ~512 KB row tiles. At 4 queries sgemm already won (8 ms
+ *    against 11 ms), at 1-2 the scan did (5 ms against 6 ms).
+ *  - sgemm distances are not exact: ||x||^2 + ||q||^2 - 2 q.x cancels badly when vectors
+ *    are far from the origin or a query equals a stored vector. So batches only select
+ *    candidates: each query keeps its best 2k + 16 by the approximate distance (or, for
+ *    a radius, everything within radius + error bound), their distances are recomputed
+ *    with the same kernels as single queries, and the result is then checked against a
+ *    worst-case rounding bound (gamma_dim + 8u)(max ||x||^2 + ||q||^2): if a row left out
+ *    could still beat the k-th exact distance, that query is rescanned exactly. Batches
+ *    therefore return exactly what single queries return.
  *  - Allowed slots in batches are gathered into a contiguous block unless the block's
  *    slots already form a run, so a filter still gets matrix products.
  *  - openblas_set_num_threads(1) is process-wide; HEKTOR is the only OpenBLAS user.
@@ -53,7 +62,8 @@
 typedef struct collector {
     flat_hit *h;
     size_t n;
-    size_t cap; /* heap capacity when bounded, allocated length of a list otherwise */
+    size_t cap;  /* heap capacity when bounded, allocated length of a list otherwise */
+    float slack; /* batch: bound on |approximate - exact| distance for this query */
 } collector;
 
 typedef struct search {
@@ -70,6 +80,7 @@ typedef struct search {
     size_t qblock, brows;  /* batch tiles: queries x rows */
     collector *coll;       /* nchunks * nq, chunk-major */
     const vec_kernels *kern;
+    float *slack;          /* batch: per-query error bound of the sgemm distances */
     atomic_int nomem;
 } search;
 
@@ -93,7 +104,7 @@ static int hit_cmp(const void *pa, const void *pb) {
 
 /* Largest distance still worth offering to c. */
 static inline float coll_bound(const search *s, const collector *c) {
-    return s->bounded && c->n == c->cap ? c->h[0].dist : s->radius;
+    return s->bounded && c->n == c->cap ? c->h[0].dist : s->radius + c->slack;
 }
 
 static void heap_push(collector *c, float d, uint32_t slot) {
@@ -275,11 +286,19 @@ out:
 
 /* ---- driver ---- */
 
-static hk_status merge(search *s, flat_hit **hits, size_t *counts, size_t k) {
+static hk_status merge(search *s, flat_hit **hits, size_t *counts, size_t k, float *cut) {
     for (size_t q = 0; q < s->nq; q++) {
         size_t total = 0;
-        for (size_t ch = 0; ch < s->nchunks; ch++) total += s->coll[ch * s->nq + q].n;
-        if (total == 0) continue;
+        float excluded = INFINITY; /* every row left out has an approximate distance >= this */
+        for (size_t ch = 0; ch < s->nchunks; ch++) {
+            const collector *c = &s->coll[ch * s->nq + q];
+            total += c->n;
+            if (s->bounded && c->n == c->cap && c->n && c->h[0].dist < excluded) excluded = c->h[0].dist;
+        }
+        if (total == 0) {
+            if (cut) cut[q] = excluded;
+            continue;
+        }
         flat_hit *out = alloc_array(total, sizeof *out);
         if (out == NULL) return hk_fail(HK_NOMEM, "flat search: out of memory for %zu hits", total);
         size_t n = 0;
@@ -290,14 +309,44 @@ static hk_status merge(search *s, flat_hit **hits, size_t *counts, size_t k) {
         }
         qsort(out, total, sizeof *out, hit_cmp);
         if (k && total > k) {
+            if (out[k].dist < excluded) excluded = out[k].dist;
             n = k;
             flat_hit *shrunk = hk_realloc(out, n * sizeof *out);
             if (shrunk) out = shrunk;
         }
+        if (cut) cut[q] = excluded;
         hits[q] = out;
         counts[q] = n;
     }
     return HK_OK;
+}
+
+/* Batch candidates -> exact results: recompute each candidate's distance with the
+ * single-query kernels, apply the radius, sort, keep k, and report in redo[q] whether a
+ * row left out by the approximate pass could still belong in the result. */
+static void refine(search *s, flat_hit **hits, size_t *counts, size_t k, const float *cut,
+                   uint8_t *redo) {
+    const flat_matrix *m = s->m;
+    vec_dist_fn dist = s->l2 ? s->kern->l2sq : s->kern->dot;
+    float sign = s->l2 ? 1.0f : -1.0f;
+    for (size_t q = 0; q < s->nq; q++) {
+        const float *qv = s->queries + q * m->dim;
+        flat_hit *h = hits[q];
+        size_t n = 0;
+        for (size_t i = 0; i < counts[q]; i++) {
+            float d = sign * dist(qv, m->rows + (size_t)h[i].slot * m->dim, m->dim);
+            if (d <= s->radius) h[n++] = (flat_hit){.dist = d, .slot = h[i].slot};
+        }
+        qsort(h, n, sizeof *h, hit_cmp);
+        if (k && n > k) n = k;
+        counts[q] = n;
+        redo[q] = 0;
+        if (isinf(cut[q])) continue; /* nothing was left out but by the radius */
+        /* A left-out row has exact distance >= cut - slack; it cannot enter the result
+         * when the result is full and its worst member is strictly better than that. */
+        float floor_d = cut[q] - s->slack[q];
+        if (!k || n < k || !(h[n - 1].dist < floor_d)) redo[q] = 1;
+    }
 }
 
 /* Turns the allow bitmap into the sorted slots below nslots. */
@@ -342,8 +391,56 @@ static void plan_batch(search *s, unsigned workers) {
     s->nchunks = div_up(s->ncand, s->chunk);
 }
 
+/* Worst-case error of the sgemm distances for each query (see the file comment). */
+static hk_status batch_slack(search *s) {
+    const flat_matrix *m = s->m;
+    size_t dim = m->dim;
+    double u = 1.0 / 16777216.0, gamma = (double)dim * u / (1.0 - (double)dim * u);
+    double maxn = 0;
+    for (size_t i = 0; i < s->ncand; i++) {
+        size_t slot = s->slots ? s->slots[i] : i;
+        if (!m->live[slot]) continue;
+        double n = m->norms_sq ? m->norms_sq[slot] : vec_norm_sq(m->rows + slot * dim, dim);
+        if (n > maxn) maxn = n;
+    }
+    s->slack = alloc_array(s->nq, sizeof *s->slack);
+    if (!s->slack) return hk_fail(HK_NOMEM, "flat search: out of memory");
+    for (size_t q = 0; q < s->nq; q++) {
+        double qn = vec_norm_sq(s->queries + q * dim, dim);
+        double e = s->l2 ? (gamma + 8 * u) * (maxn + qn) : (gamma + 4 * u) * sqrt(maxn * qn);
+        s->slack[q] = (float)(e * 1.01) + 1e-30f;
+    }
+    return HK_OK;
+}
+
+static hk_status run(search *s, size_t k, flat_hit **hits, size_t *counts);
+
+/* Rescans the flagged queries of a batch with the exact single-query path. */
+static hk_status rescan(search *s, size_t k, flat_hit **hits, size_t *counts, const uint8_t *redo) {
+    for (size_t q = 0; q < s->nq; q++) {
+        if (!redo[q]) continue;
+        search one = *s;
+        one.queries = s->queries + q * s->m->dim;
+        one.nq = 1;
+        one.qnorms = NULL;
+        one.slack = NULL;
+        one.coll = NULL;
+        atomic_init(&one.nomem, 0);
+        flat_hit *h = NULL;
+        size_t n = 0;
+        hk_status st = run(&one, k, &h, &n);
+        if (st) return st;
+        hk_free(hits[q]);
+        hits[q] = h;
+        counts[q] = n;
+    }
+    return HK_OK;
+}
+
 static hk_status run(search *s, size_t k, flat_hit **hits, size_t *counts) {
     int batch = s->nq >= FLAT_BATCH_MIN;
+    size_t keep = k;
+    if (batch && k) keep = k > (SIZE_MAX - 16) / 2 ? SIZE_MAX : 2 * k + 16;
     unsigned workers = hk_pool_workers();
     if (batch)
         plan_batch(s, workers);
@@ -351,12 +448,17 @@ static hk_status run(search *s, size_t k, flat_hit **hits, size_t *counts) {
         plan_single(s, workers);
 
     size_t ncoll = s->nchunks * s->nq;
-    size_t cap = s->bounded ? min_sz(k, s->ncand) : 0;
+    size_t cap = s->bounded ? min_sz(keep, s->ncand) : 0;
     flat_hit *heaps = NULL;
     float *qnorms = NULL;
-    hk_status st = HK_OK;
+    hk_status st = batch ? batch_slack(s) : HK_OK;
+    if (st) return st;
     s->coll = alloc_array(ncoll, sizeof *s->coll);
-    if (s->coll == NULL) return hk_fail(HK_NOMEM, "flat search: out of memory for %zu heaps", ncoll);
+    if (s->coll == NULL) {
+        hk_free(s->slack);
+        s->slack = NULL;
+        return hk_fail(HK_NOMEM, "flat search: out of memory for %zu heaps", ncoll);
+    }
     if (s->bounded) {
         heaps = ncoll <= SIZE_MAX / cap ? alloc_array(ncoll * cap, sizeof *heaps) : NULL;
         if (heaps == NULL) {
@@ -365,7 +467,8 @@ static hk_status run(search *s, size_t k, flat_hit **hits, size_t *counts) {
         }
     }
     for (size_t i = 0; i < ncoll; i++)
-        s->coll[i] = (collector){.h = heaps ? heaps + i * cap : NULL, .n = 0, .cap = cap};
+        s->coll[i] = (collector){.h = heaps ? heaps + i * cap : NULL, .n = 0, .cap = cap,
+                                 .slack = batch ? s->slack[i % s->nq] : 0.0f};
 
     if (batch) {
         if (s->l2) {
@@ -386,12 +489,25 @@ static hk_status run(search *s, size_t k, flat_hit **hits, size_t *counts) {
         st = hk_fail(HK_NOMEM, "flat search: out of memory while scanning %zu candidates", s->ncand);
         goto out;
     }
-    st = merge(s, hits, counts, k);
+    if (!batch) {
+        st = merge(s, hits, counts, k, NULL);
+        goto out;
+    }
+    float *cut = alloc_array(s->nq, sizeof *cut);
+    uint8_t *redo = alloc_array(s->nq, 1);
+    if (!cut || !redo) st = hk_fail(HK_NOMEM, "flat search: out of memory");
+    if (!st) st = merge(s, hits, counts, keep, cut);
+    if (!st) refine(s, hits, counts, k, cut, redo);
+    if (!st) st = rescan(s, k, hits, counts, redo);
+    hk_free(cut);
+    hk_free(redo);
 out:
-    if (!s->bounded)
+    if (s->coll && !s->bounded)
         for (size_t i = 0; i < ncoll; i++) hk_free(s->coll[i].h);
     hk_free(heaps);
     hk_free(qnorms);
+    hk_free(s->slack);
+    s->slack = NULL;
     hk_free(s->coll);
     return st;
 }

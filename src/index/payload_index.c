@@ -58,8 +58,7 @@ struct payload_index {
 
 /* ---- values ---- */
 
-/* The key under which an atom (a value that is not an array) is indexed, or 0 when the
- * atom is outside the index's domain; *cat then says which unindexed bitmap it goes to. */
+/* A value as the table keys it: string bytes (keyword) or 64 bits (integer, float). */
 typedef struct pidx_val {
     const char *str;
     uint32_t len;
@@ -108,6 +107,8 @@ static int double_is_int64(double d, int64_t *out) {
     return 1;
 }
 
+/* The table key of an atom (a value that is not an array); 0 when the atom is outside the
+ * index's domain. *cat says which unindexed bitmap an outside atom belongs to. */
 static int atom_key(const payload_index *ix, const uint8_t *a, pidx_val *k, int *cat) {
     memset(k, 0, sizeof *k);
     int64_t i;
@@ -121,13 +122,15 @@ static int atom_key(const payload_index *ix, const uint8_t *a, pidx_val *k, int 
         *cat = CAT_NUMBER;
         i = hkb_int(a);
         if (ix->type == HK_FIELD_INTEGER) k->num = (uint64_t)i;
-        else if (ix->type == HK_FIELD_FLOAT && int_is_exact_double(i)) k->num = double_key((double)i);
+        else if (ix->type == HK_FIELD_FLOAT && int_is_exact_double(i))
+            k->num = double_key((double)i);
         else return 0;
         return 1;
     case HKB_DOUBLE:
         *cat = CAT_NUMBER;
         if (ix->type == HK_FIELD_FLOAT) k->num = double_key(hkb_double(a));
-        else if (ix->type == HK_FIELD_INTEGER && double_is_int64(hkb_double(a), &i)) k->num = (uint64_t)i;
+        else if (ix->type == HK_FIELD_INTEGER && double_is_int64(hkb_double(a), &i))
+            k->num = (uint64_t)i;
         else return 0;
         return 1;
     case HKB_TRUE:
@@ -154,9 +157,10 @@ static pidx_entry *tab_find(const payload_index *ix, const pidx_val *k) {
     }
 }
 
-static hk_status tab_resize(payload_index *ix, size_t cap) {
+/* Rehashes into cap slots; 0 when the allocation fails (the table is then unchanged). */
+static int tab_resize(payload_index *ix, size_t cap) {
     pidx_entry *tab = hk_calloc(cap, sizeof *tab);
-    if (!tab) return hk_fail(HK_NOMEM, "out of memory growing the payload index on '%s'", ix->key);
+    if (!tab) return 0;
     for (size_t j = 0; j < ix->cap; j++) {
         if (!ix->tab[j].bm) continue;
         size_t i = ix->tab[j].hash & (cap - 1);
@@ -166,16 +170,14 @@ static hk_status tab_resize(payload_index *ix, size_t cap) {
     hk_free(ix->tab);
     ix->tab = tab;
     ix->cap = cap;
-    return HK_OK;
+    return 1;
 }
 
 static hk_status tab_add(payload_index *ix, const pidx_val *k, uint32_t slot) {
     pidx_entry *e = tab_find(ix, k);
     if (!e) {
-        if ((ix->n + 1) * 4 > ix->cap * 3) {
-            hk_status st = tab_resize(ix, ix->cap ? ix->cap * 2 : 16);
-            if (st) return st;
-        }
+        if ((ix->n + 1) * 4 > ix->cap * 3 && !tab_resize(ix, ix->cap ? ix->cap * 2 : 16))
+            return hk_fail(HK_NOMEM, "out of memory growing the payload index on '%s'", ix->key);
         uint64_t h = key_hash(ix, k);
         size_t i = h & (ix->cap - 1);
         while (ix->tab[i].bm) i = (i + 1) & (ix->cap - 1);
@@ -185,7 +187,8 @@ static hk_status tab_add(payload_index *ix, const pidx_val *k, uint32_t slot) {
             roaring_bitmap_free(fresh.bm);
             fresh.bm = NULL;
         }
-        if (!fresh.bm) return hk_fail(HK_NOMEM, "out of memory in the payload index on '%s'", ix->key);
+        if (!fresh.bm)
+            return hk_fail(HK_NOMEM, "out of memory in the payload index on '%s'", ix->key);
         *e = fresh;
         ix->n++;
     }
@@ -351,7 +354,8 @@ size_t pidx_memory(const payload_index *ix) {
 /* ---- sorted arrays for ranges ---- */
 
 static int cmp_entry_int(const void *a, const void *b) {
-    int64_t x = (int64_t)(*(pidx_entry *const *)a)->num, y = (int64_t)(*(pidx_entry *const *)b)->num;
+    int64_t x = (int64_t)(*(pidx_entry *const *)a)->num;
+    int64_t y = (int64_t)(*(pidx_entry *const *)b)->num;
     return x < y ? -1 : x > y;
 }
 

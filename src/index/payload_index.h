@@ -4,7 +4,8 @@
  *
  *  keyword: hash of string -> roaring bitmap (match value / any / except)
  *  integer: hash of int64 -> bitmap (match) and a sorted (value, slot) array (range)
- *  float:   sorted (value, slot) array (range; match on integral values)
+ *  float:   hash of double -> bitmap (match on integral values) and a sorted (value, slot)
+ *           array (range)
  *  bool:    two bitmaps
  * Sorted arrays are rebuilt lazily after changes (on the first range lookup), so bulk
  * loads do not pay for ordering per insert. Values of another type than the index's are
@@ -26,7 +27,9 @@ void pidx_free(payload_index *ix);
 const char *pidx_key(const payload_index *ix);
 hk_field_type pidx_type(const payload_index *ix);
 
-/* Index / unindex the values the key reaches in the hkb object payload of slot. */
+/* Index / unindex the values the key reaches in the hkb object payload of slot. A slot is
+ * added once; to change its payload, remove the old one first. A failed add leaves the
+ * index as it was. A NULL payload holds nothing. */
 hk_status pidx_add(payload_index *ix, uint32_t slot, const uint8_t *payload);
 void pidx_remove(payload_index *ix, uint32_t slot, const uint8_t *payload);
 

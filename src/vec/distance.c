@@ -141,6 +141,8 @@ static double norm_sq_d(const float *v, size_t dim) {
 
 float vec_norm_sq(const float *v, size_t dim) { return (float)norm_sq_d(v, dim); }
 
+int vec_magnitude_ok(const float *v, size_t dim) { return norm_sq_d(v, dim) <= (double)VEC_MAX_NORM_SQ; }
+
 float vec_normalize(float *v, size_t dim) {
     double norm = sqrt(norm_sq_d(v, dim));
     if (norm == 0) return 0;

@@ -35,6 +35,12 @@ const vec_kernels *vec_by_name(const char *name);
 float vec_normalize(float *v, size_t dim);
 /* 1 when every component is finite. */
 int vec_all_finite(const float *v, size_t dim);
+/* Largest squared norm a stored or query vector may have (l2 and ip): with |x|^2 and
+ * |q|^2 below FLT_MAX / 4, every squared distance |x - q|^2 <= 2|x|^2 + 2|q|^2 and every
+ * dot product stays finite in float32. */
+#define VEC_MAX_NORM_SQ 8.0e37f
+/* 1 when the vector's squared norm is at most VEC_MAX_NORM_SQ. */
+int vec_magnitude_ok(const float *v, size_t dim);
 /* Squared norm (double accumulation). */
 float vec_norm_sq(const float *v, size_t dim);
 

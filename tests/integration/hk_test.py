@@ -132,6 +132,15 @@ def spawn(args, db=None, nosync=True, stdin=None, stdout=subprocess.PIPE,
     return subprocess.Popen(full, stdin=stdin, stdout=stdout, stderr=stderr, env=env_for(nosync))
 
 
+def alive(proc, what="the process"):
+    """Asserts a spawned process is still running (reporting its output if not)."""
+    if proc.poll() is not None:
+        out, err = proc.communicate()
+        raise TestFailure("%s exited with %s:\n%s%s" % (what, proc.returncode,
+                                                       _cut((out or b"").decode()),
+                                                       _cut((err or b"").decode())))
+
+
 def ok(res, msg=""):
     """Asserts exit status 0 and no sanitizer report; returns the Result."""
     if res.rc != 0:

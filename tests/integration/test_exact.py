@@ -9,8 +9,9 @@ import sys
 import numpy as np
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from hk_test import (ANN_DIR, check, eq, fails, hk_ok, loads, main, make_collection,  # noqa: E402
-                     read_bvecs, read_ivecs, run, test, vec_arg)
+from hk_test import (  # noqa: E402
+    ANN_DIR, check, eq, fails, hk_ok, loads, main, make_collection, read_bvecs, read_ivecs,
+    run, test, vec_arg)
 
 N, DIM, NQ, K = 2000, 37, 20, 10
 REL = 1e-4
@@ -115,6 +116,26 @@ def test_exact_cosine(tmp):
 
 
 @test
+def test_exact_max_dimension(tmp):
+    db = tmp("db")
+    rng = np.random.default_rng(28)
+    x = rng.standard_normal((30, 65536)).astype(np.float32)
+    q = rng.standard_normal((5, 65536)).astype(np.float32)
+    np.save(tmp("x.npy"), x)
+    np.save(tmp("q.npy"), q)
+    hk_ok(db, "create", "c", "--dim", "65536", "--metric", "ip")
+    hk_ok(db, "import", "c", tmp("x.npy"))
+    rows = search_batch(db, "c", tmp("q.npy"), 5)
+    for qi in range(5):
+        check_hits(rows[qi], true_scores(x, q[qi], "ip"), "ip", 5, what="dim 65536 batch")
+    # One query in a file takes the single-query path (--vector text would be longer
+    # than the kernel allows one argument to be).
+    np.save(tmp("q1.npy"), q[:1])
+    hits = search_batch(db, "c", tmp("q1.npy"), 5)[0]
+    check_hits(hits, true_scores(x, q[0], "ip"), "ip", 5, what="dim 65536 single")
+
+
+@test
 def test_exact_after_deletes_and_overwrites(tmp):
     # Holes in the slot arrays and replaced vectors must not leak into answers.
     db = tmp("db")
@@ -146,10 +167,8 @@ def test_exact_after_deletes_and_overwrites(tmp):
 @test
 def test_batch_equals_single_on_offset_data(tmp):
     # Vectors far from the origin (a common offset of 100, e.g. raw sensor readings):
-    # exact search must stay exact on both paths. BUG at the time of writing: the
-    # batched path computes l2 as |x|^2 + |q|^2 - 2 x.q in float32, which cancels; scores
-    # are off by ~4e-3 relative and neighbours come back in the wrong order (offset 1000:
-    # 37% score error), while the single-query path is exact.
+    # exact search must stay exact on both paths, although the batched path's matrix
+    # product form |x|^2 + |q|^2 - 2 x.q cancels badly there.
     db = tmp("db")
     x, q = dataset(26, offset=100.0)
     make_collection(db, "c", x)
@@ -165,10 +184,8 @@ def test_batch_equals_single_on_offset_data(tmp):
 @test
 def test_batch_query_equal_to_stored_vector(tmp):
     # A query that equals a stored vector is at distance 0 and a range query with a tiny
-    # radius finds it: the way duplicates are found. BUG at the time of writing: in a
-    # batch (4+ queries) the distance comes out as 0.0028 or 0.0039 for some rows
-    # (cancellation in |x|^2 + |q|^2 - 2 x.q), so `--radius 0.0001 --k 0` misses them;
-    # one query at a time (--vector) is exact.
+    # radius finds it: the way duplicates are found, in a batch (4+ queries, where the
+    # matrix product form cancels) as well as one query at a time.
     db = tmp("db")
     x, _ = dataset(27)
     make_collection(db, "c", x)
@@ -257,7 +274,8 @@ FILTERS = [
                   "must_not": [{"is_empty": {"key": "a.b"}}]},
      lambda i, p: p["cat"] in ("news", "tech", "food") and (p["num"] < 20 or i % 7 == 0)
      and ab(p) is not None),
-    ("rare", {"must": [{"key": "num", "match": {"value": 7}}, {"key": "cat", "match": {"value": "art"}}]},
+    ("rare", {"must": [{"key": "num", "match": {"value": 7}},
+                       {"key": "cat", "match": {"value": "art"}}]},
      lambda i, p: p["num"] == 7 and p["cat"] == "art"),
     ("nothing", {"must": [{"key": "cat", "match": {"value": "none"}}]}, lambda i, p: False),
 ]

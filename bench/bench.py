@@ -163,7 +163,7 @@ def faiss_worker(args):
     for nt in sorted({ncpu, 1}, reverse=True):
         faiss.omp_set_num_threads(nt)
         bt = []
-        for _ in range(3):
+        for _ in range(args.batch_reps):
             t = time.perf_counter()
             _, I = index.search(xq, args.k)
             bt.append(time.perf_counter() - t)
@@ -171,7 +171,7 @@ def faiss_worker(args):
                 batch_ids = I
         bt.sort()
         batches[nt] = {"nq": len(xq), "omp_threads": nt, "seconds_best": bt[0],
-                       "seconds_median": bt[1], "qps": len(xq) / bt[0]}
+                       "seconds_median": bt[len(bt) // 2], "qps": len(xq) / bt[0]}
     faiss.omp_set_num_threads(ncpu)
     rss_searched = vm_kib("VmRSS")
     np.save(args.ids_out, np.concatenate([batch_ids, single_ids]).astype(np.int64))
@@ -285,7 +285,8 @@ def run_dataset(name, base_path, query_path, xb, xq, args, tmp, gt=None):
     dbdir = os.path.join(tmp, name + ".db")
     hk_ids_path = os.path.join(tmp, name + ".hk.ids")
     cmd = [args.bench_hektor, "--data", base_path, "--queries", query_path, "--dir", dbdir,
-           "--k", str(K), "--batch", str(args.import_batch), "--ids-out", hk_ids_path]
+           "--k", str(K), "--batch", str(args.import_batch), "--ids-out", hk_ids_path,
+           "--batch-reps", str(args.batch_reps)]
     if args.single:
         cmd += ["--single", str(args.single)]
     hk = run_json(cmd)
@@ -299,7 +300,7 @@ def run_dataset(name, base_path, query_path, xb, xq, args, tmp, gt=None):
         np.save(fq, xq)
     fa_ids_path = os.path.join(tmp, name + ".faiss.ids.npy")
     cmd = [sys.executable, os.path.abspath(__file__), "--faiss-worker", "--base", fb,
-           "--queries", fq, "--ids-out", fa_ids_path]
+           "--queries", fq, "--ids-out", fa_ids_path, "--batch-reps", str(args.batch_reps)]
     if args.single:
         cmd += ["--single", str(args.single)]
     fa = run_json(cmd)
@@ -351,7 +352,7 @@ def dataset_table(d, bw):
         ("Single query p50 (mean) / bandwidth bound (%.3f ms)" % bound_ms,
          "%.2fx (%.2fx)" % (hk["single"]["p50_ms"] / bound_ms, hk["single"]["mean_ms"] / bound_ms),
          "%.2fx (%.2fx)" % (fa["single"]["p50_ms"] / bound_ms, fa["single"]["mean_ms"] / bound_ms)),
-        (f"Batched QPS ({d['nq']:,} queries in one call, best of 3)",
+        (f"Batched QPS ({d['nq']:,} queries in one call, best of {hk['batch']['reps']})",
          f"{hk['batch']['qps']:,.1f}",
          f"{fa['batch']['qps']:,.1f} ({fa['batch']['omp_threads']} OpenMP threads); "
          f"{fa['batch_1t']['qps']:,.1f} (1 OpenMP thread)"),
@@ -402,7 +403,8 @@ def goals(results, bw):
         ok_all.append(met)
         lines.append(f"| Single exact query within {GOAL_BOUND_RATIO:g}x of the bandwidth bound | {d['name']} | "
                      f"p50 {hs['p50_ms']:.3f} ms (mean {hs['mean_ms']:.3f}) vs bound {bound_ms:.3f} ms: "
-                     f"{ratio:.2f}x (mean {hs['mean_ms'] / bound_ms:.2f}x) | {'yes' if met else '**no**'} |")
+                     f"{ratio:.2f}x (mean {hs['mean_ms'] / bound_ms:.2f}x; {2 * ratio:.2f}x against the "
+                     f"STREAM-convention bound) | {'yes' if met else '**no**'} |")
     for d in results:
         if d["dim"] != 128:
             continue
@@ -495,6 +497,7 @@ def main():
     ap.add_argument("--nq", type=int, help="queries per generated dataset")
     ap.add_argument("--single", type=int, default=0, help="single queries to time (0 = all)")
     ap.add_argument("--import-batch", type=int, default=10000)
+    ap.add_argument("--batch-reps", type=int, default=5, help="repetitions of each batch search")
     ap.add_argument("--datasets", default="clustered-128,clustered-512,bigann10k")
     ap.add_argument("--faiss-worker", action="store_true", help=argparse.SUPPRESS)
     ap.add_argument("--base", help=argparse.SUPPRESS)

@@ -481,7 +481,7 @@ hk_status hk_db_list(hk_db *db, char ***names, size_t *n) {
         hk_strings_free(v, m);
         return st;
     }
-    qsort(v, m, sizeof *v, cmp_str);
+    if (m > 1) qsort(v, m, sizeof *v, cmp_str);
     *names = v;
     *n = m;
     return HK_OK;

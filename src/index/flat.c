@@ -337,7 +337,7 @@ static void refine(search *s, flat_hit **hits, size_t *counts, size_t k, const f
             float d = sign * dist(qv, m->rows + (size_t)h[i].slot * m->dim, m->dim);
             if (d <= s->radius) h[n++] = (flat_hit){.dist = d, .slot = h[i].slot};
         }
-        qsort(h, n, sizeof *h, hit_cmp);
+        if (n > 1) qsort(h, n, sizeof *h, hit_cmp);
         if (k && n > k) n = k;
         counts[q] = n;
         redo[q] = 0;

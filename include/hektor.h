@@ -76,7 +76,8 @@ typedef struct hk_collection hk_collection;
 
 enum {
     HK_OPEN_CREATE = 1u << 0,   /* create the directory if it does not exist */
-    HK_OPEN_READONLY = 1u << 1, /* no lock, no writes: reads the latest durable state */
+    HK_OPEN_READONLY = 1u << 1, /* no lock, no writes: each collection is read as durably
+                                   stored when this handle first opens it */
     HK_OPEN_NOSYNC = 1u << 2    /* skip fsync: for tests and bulk loads you can redo */
 };
 
@@ -91,7 +92,8 @@ void hk_db_options_init(hk_db_options *opt);
 /* Opens (or with HK_OPEN_CREATE creates) the database in directory `path`. A writer takes
  * an exclusive file lock: a second writer gets HK_LOCKED ("database is locked"). */
 hk_status hk_db_open(const char *path, const hk_db_options *opt, hk_db **out);
-/* Checkpoints every collection that has unsaved log records, then frees. */
+/* Checkpoints every collection that has unsaved log records, then frees. Every collection
+ * handle must be closed first: otherwise it fails with HK_INVALID and closes nothing. */
 hk_status hk_db_close(hk_db *db);
 const char *hk_db_path(const hk_db *db);
 /* Receives notices: events that are not errors but that an operator should see, such as
@@ -102,8 +104,10 @@ void hk_db_set_notice(hk_db *db, void (*fn)(void *ud, const char *msg), void *ud
 hk_status hk_db_list(hk_db *db, char ***names, size_t *n);
 void hk_strings_free(char **strings, size_t n);
 
-/* Writes a consistent copy of the whole database into `dest_dir` (which must not exist
- * or be empty) while the database stays in use. */
+/* Writes a copy of the whole database into `dest_dir` (which must not exist or be empty)
+ * while the database stays in use: each collection is copied consistently, as of the
+ * moment its copy is taken (its writers wait for that moment; readers never wait). On
+ * failure dest_dir is left absent or empty. */
 hk_status hk_db_backup(hk_db *db, const char *dest_dir);
 /* Verifies the backup in `src_dir` (every checksum) and copies it to `dest_dir`, which
  * must not exist or be empty. */
@@ -176,8 +180,11 @@ typedef struct hk_point {
 } hk_point;
 
 /* Inserts or replaces n points as one durable batch: when it returns HK_OK every point
- * survives a crash; when it fails none was applied. ids_out (may be NULL) receives each
- * point's id, assigned or given. */
+ * survives a crash; when it fails none was applied. The one exception is HK_IO from the
+ * log's fsync: the batch is then applied and logged but may not be durable, and the
+ * collection refuses writes until the database is reopened. Vectors must be finite and,
+ * for l2 and ip, have a squared norm of at most 8e37 (so distances stay finite).
+ * ids_out (may be NULL) receives each point's id, assigned or given. */
 hk_status hk_upsert(hk_collection *c, const hk_point *points, size_t n, uint64_t *ids_out);
 
 typedef struct hk_filter hk_filter;
@@ -323,7 +330,7 @@ void hk_import_options_init(hk_import_options *o);
 hk_status hk_import(hk_collection *c, const char *path, const hk_import_options *o,
                     hk_import_stats *stats);
 
-/* Reads a whole file of vectors (fvecs, bvecs or npy; format NULL = from the extension),
+/* Reads every vector of a file in any import format (format NULL = from the extension),
  * e.g. query sets. *vectors (n * dim floats) is freed with hk_free. */
 hk_status hk_read_vectors(const char *path, const char *format, float **vectors, size_t *n,
                           uint32_t *dim);

@@ -4,6 +4,7 @@
  * as a server, holds it for writing; they see its latest durable state.
  */
 #include <errno.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -123,6 +124,7 @@ int cmd_search(cli_ctx *ctx, int argc, char **argv) {
     float radius = 0;
     if (k_s && !cli_parse_u32(k_s, &k)) return cli_usage("search", "--k must be a non-negative integer, not '%s'", k_s);
     if (k == 0 && !radius_s) return cli_usage("search", "--k 0 is only meaningful with --radius");
+    if (k == 0 && truth_s) return cli_usage("search", "--truth needs --k of at least 1");
     if (radius_s && !cli_parse_float(radius_s, &radius)) return cli_usage("search", "--radius must be a number, not '%s'", radius_s);
     if (ef_s && !cli_parse_u32(ef_s, &ef)) return cli_usage("search", "--ef must be a non-negative integer, not '%s'", ef_s);
 
@@ -188,8 +190,14 @@ int cmd_search(cli_ctx *ctx, int argc, char **argv) {
         for (size_t qi = 0; !rc && qi < nq; qi++) {
             int32_t cnt = (int32_t)hk_result_count(res, qi);
             fwrite(&cnt, 4, 1, o);
-            for (int32_t i = 0; i < cnt; i++) {
-                int32_t id = (int32_t)hk_result_id(res, qi, (size_t)i);
+            for (int32_t i = 0; i < cnt && !rc; i++) {
+                uint64_t id64 = hk_result_id(res, qi, (size_t)i);
+                if (id64 > INT32_MAX) {
+                    rc = cli_fail("id %llu does not fit the int32 ids of .ivecs; '%s' is incomplete",
+                                  (unsigned long long)id64, out_s);
+                    break;
+                }
+                int32_t id = (int32_t)id64;
                 fwrite(&id, 4, 1, o);
             }
         }

@@ -127,7 +127,8 @@ hk_status cli_open_db(cli_ctx *ctx, int write, int create, hk_db **db) {
     hk_db_options_init(&o);
     if (!write) o.flags |= HK_OPEN_READONLY;
     if (create) o.flags |= HK_OPEN_CREATE;
-    if (getenv("HEKTOR_NOSYNC")) o.flags |= HK_OPEN_NOSYNC;
+    const char *nosync = getenv("HEKTOR_NOSYNC");
+    if (nosync && *nosync && strcmp(nosync, "0") != 0) o.flags |= HK_OPEN_NOSYNC;
     hk_status st = hk_db_open(ctx->db_path, &o, db);
     if (!st) hk_db_set_notice(*db, notice, NULL);
     return st;
@@ -202,8 +203,9 @@ const cli_cmd cli_commands[] = {
      "A jsonl line is\n"
      "  {\"id\": 7, \"vector\": [0.1, ...], \"payload\": {...}, \"text\": \"...\"}\n"
      "A csv file has a header row; the id, vector and text columns are named by options,\n"
-     "every other column becomes a payload key. A bad line stops the import with its line\n"
-     "number; batches before it stay imported, the batch holding it is not applied.\n"
+     "every other column becomes a payload key. A bad record stops the import with its line\n"
+     "number (jsonl, csv) or its index and byte offset (fvecs, bvecs, npy); batches before\n"
+     "it stay imported, the batch holding it is not applied.\n"
      "  --format F          input format\n"
      "  --batch N           points per durable batch (default 4096)\n"
      "  --start-id N        id of the first record when the file has no ids (default 0)\n"
@@ -216,7 +218,8 @@ const cli_cmd cli_commands[] = {
      "usage: hektor [--db DIR] search NAME (--vector V | --queries FILE) [options]\n"
      "\n"
      "  --vector V        one query: comma-separated numbers, e.g. 0.1,0.2,0.3\n"
-     "  --queries FILE    many queries from an fvecs, bvecs or npy file (one batch)\n"
+     "  --queries FILE    many queries from a file in any import format, e.g. fvecs,\n"
+     "                    bvecs or npy (one batch)\n"
      "  --k K             results per query (default 10)\n"
      "  --filter JSON     Qdrant-style filter, e.g. '{\"must\":[{\"key\":\"color\",\n"
      "                    \"match\":{\"value\":\"red\"}}]}'\n"
@@ -226,7 +229,8 @@ const cli_cmd cli_commands[] = {
      "  --ef N            search breadth for approximate indexes (flat ignores it)\n"
      "  --json            one line per query: [{\"id\":..,\"score\":..}, ...] best first\n"
      "  --with-payload    include each hit's payload (text output and --json)\n"
-     "  --out FILE.ivecs  write each query's result ids as one .ivecs row\n"
+     "  --out FILE.ivecs  write each query's result ids as one .ivecs row (ids must fit\n"
+     "                    in int32)\n"
      "  --truth FILE.ivecs  print recall@k against ground-truth ids (e.g. *_groundtruth.ivecs)\n"
      "Scores: l2 = Euclidean distance (lower is better), ip = dot product, cosine =\n"
      "cosine similarity (higher is better). Timing goes to stderr.\n"},
@@ -234,6 +238,7 @@ const cli_cmd cli_commands[] = {
      "usage: hektor [--db DIR] get NAME ID... [--no-vector]\n"
      "\n"
      "Prints one JSON line per found point: {\"id\", \"vector\", \"payload\", \"text\"}.\n"
+     "  --no-vector   leave the vector out\n"
      "Exits 1 when an id does not exist (after printing the ones that do).\n"},
     {"delete", cmd_delete, "delete points by id or filter",
      "usage: hektor [--db DIR] delete NAME (ID... | --filter JSON)\n"
@@ -286,7 +291,10 @@ int main(int argc, char **argv) {
     int i = 1;
     for (; i < argc && argv[i][0] == '-'; i++) {
         if (!strcmp(argv[i], "--db")) {
-            if (i + 1 >= argc) return cli_fail("--db needs a directory");
+            if (i + 1 >= argc) {
+                fprintf(stderr, "hektor: error: --db needs a directory (see 'hektor --help')\n");
+                return EXIT_USAGE;
+            }
             ctx.db_path = argv[++i];
         } else if (!strncmp(argv[i], "--db=", 5)) {
             ctx.db_path = argv[i] + 5;

@@ -708,8 +708,9 @@ static hk_status write_begin(hk_collection *c) {
     if (atomic_load(&c->dropped)) st = hk_fail(HK_NOT_FOUND, "collection '%s' was dropped", c->name);
     else if (c->read_only) st = hk_fail(HK_READONLY, "database is open read-only");
     else if (c->poisoned)
-        st = hk_fail(HK_ERROR, "collection '%s' ran out of memory while applying a write; "
-                     "reopen the database to recover it from its log", c->name);
+        st = hk_fail(HK_ERROR, "collection '%s' refuses writes after a failed log sync or "
+                     "an allocation failure while applying a write; reopen the database to "
+                     "recover it from its log", c->name);
     if (st) pthread_mutex_unlock(&c->write_mu);
     return st;
 }
@@ -744,10 +745,21 @@ static hk_status write_record(hk_collection *c, uint8_t type, const hk_buf *body
     if (limit < c->snap_bytes) limit = c->snap_bytes;
     int want_checkpoint = !st && wal_bytes(w) > limit;
     pthread_mutex_unlock(&c->write_mu);
-    if (!st) st = wal_sync(w, lsn);
-    if (!st && want_checkpoint) {
+    if (!st && (st = wal_sync(w, lsn))) {
+        /* The record is applied and logged but its durability is unknown, and after a
+         * failed fsync the kernel may have dropped the dirty pages: refuse further
+         * writes until a reopen recovers the truth from the file. */
         pthread_mutex_lock(&c->write_mu);
-        if (!atomic_load(&c->dropped) && wal_bytes(c->wal) > limit) st = checkpoint_locked(c);
+        c->poisoned = 1;
+        pthread_mutex_unlock(&c->write_mu);
+        return hk_fail_prefix(st, "collection '%s': the write is applied but may not be "
+                              "durable; reopen the database", c->name);
+    }
+    if (!st && want_checkpoint) {
+        /* The write itself is durable; a failed checkpoint only delays log truncation. */
+        pthread_mutex_lock(&c->write_mu);
+        if (!atomic_load(&c->dropped) && wal_bytes(c->wal) > limit && checkpoint_locked(c))
+            db_notice(c->db, "%s (the log keeps growing until a checkpoint succeeds)", hk_errmsg());
         pthread_mutex_unlock(&c->write_mu);
     }
     return st;

@@ -38,6 +38,7 @@ struct hk_db {
     pthread_mutex_t mu; /* guards the cache below and refcounts */
     hk_collection **cache;
     size_t ncache, capcache;
+    size_t handles; /* collection handles given out and not yet closed */
     void (*notice)(void *ud, const char *msg);
     void *notice_ud;
 };

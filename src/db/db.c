@@ -93,10 +93,10 @@ static hk_status take_lock(hk_db *db) {
         hk_free(lp);
         if (err == EWOULDBLOCK) {
             if (r > 0)
-                return hk_fail(HK_LOCKED, "database is locked: '%s' is open for writing by "
-                               "another process (pid %.*s)", db->path, (int)strcspn(pid, "\n"), pid);
-            return hk_fail(HK_LOCKED, "database is locked: '%s' is open for writing by another "
-                           "process", db->path);
+                return hk_fail(HK_LOCKED, "database is locked: '%s' is open for writing (by "
+                               "pid %.*s)", db->path, (int)strcspn(pid, "\n"), pid);
+            return hk_fail(HK_LOCKED, "database is locked: '%s' is open for writing elsewhere",
+                           db->path);
         }
         return hk_fail(HK_IO, "cannot lock '%s': %s", db->path, strerror(err));
     }
@@ -198,6 +198,13 @@ const char *hk_db_path(const hk_db *db) { return db ? db->path : NULL; }
 
 hk_status hk_db_close(hk_db *db) {
     if (!db) return HK_OK;
+    pthread_mutex_lock(&db->mu);
+    size_t open_handles = db->handles;
+    pthread_mutex_unlock(&db->mu);
+    if (open_handles)
+        return hk_fail(HK_INVALID, "database '%s' still has %zu open collection handle%s; close "
+                       "them first (nothing was closed)", db->path, open_handles,
+                       open_handles == 1 ? "" : "s");
     hk_status first = HK_OK;
     for (size_t i = 0; i < db->ncache; i++) {
         hk_collection *c = db->cache[i];
@@ -272,6 +279,7 @@ static hk_status open_locked(hk_db *db, const char *name, hk_collection **out) {
         }
     }
     c->refs++;
+    db->handles++;
     *out = c;
     return HK_OK;
 }
@@ -292,6 +300,7 @@ void hk_collection_close(hk_collection *c) {
     hk_db *db = c->db;
     pthread_mutex_lock(&db->mu);
     int free_it = --c->refs == 0;
+    db->handles--;
     pthread_mutex_unlock(&db->mu);
     if (free_it) coll_free(c);
 }

@@ -72,8 +72,24 @@ static hk_status parse_key(fparser *fp, const hj_value *v, filter_cond *c) {
     if (v->type != HJ_STRING) return FERR("'key' must be a string, got %s", hj_type_name(v->type));
     if (v->n == 0) return FERR("'key' must not be empty");
     if (memchr(v->u.s, '\0', v->n)) return FERR("'key' must not contain NUL characters");
-    if (!(c->key = hk_arena_strndup(fp->arena, v->u.s, v->n))) return nomem();
-    c->key_len = v->n;
+    /* Qdrant spells "every element of array a" as "a[]": paths enter arrays on their own
+     * here, so "a[].b" means the same as "a.b" and the brackets are dropped. */
+    char *k = hk_arena_alloc(fp->arena, v->n + 1);
+    if (!k) return nomem();
+    size_t n = 0;
+    for (size_t i = 0; i < v->n; i++) {
+        if (v->u.s[i] == '[' && i + 1 < v->n && v->u.s[i + 1] == ']' &&
+            (i + 2 == v->n || v->u.s[i + 2] == '.')) {
+            i++;
+            continue;
+        }
+        k[n++] = v->u.s[i];
+    }
+    k[n] = 0;
+    if (n == 0 || k[0] == '.' || k[n - 1] == '.' || strstr(k, ".."))
+        return FERR("'key' '%.*s' is not a valid path", SHOWN(v->n), v->u.s);
+    c->key = k;
+    c->key_len = (uint32_t)n;
     return HK_OK;
 }
 

@@ -6,11 +6,12 @@
  * Semantics (as Qdrant documents them):
  *  - must: every condition matches; should: at least one matches (when the list is not
  *    empty); must_not: none matches. An empty filter matches everything.
- *  - A condition on a key matches when any value reached by the key's dotted path matches;
+ *  - A condition on a key matches when any value reached by the key's dotted path matches
+ *    (paths enter arrays; Qdrant's "a[].b" is accepted and means "a.b");
  *    an array value matches when any of its elements matches.
  *  - match.value: equal keyword (string), integer or bool. Integers and doubles compare
- *    numerically (1 matches 1.0). match.any: equal to one of the list; match.except: the
- *    key has values and none is in the list.
+ *    numerically (1 matches 1.0). match.any: equal to one of the list; match.except: some
+ *    non-null value of the key is not in the list (absent, null or [] never match).
  *  - range: numeric values only (int or double) with gt/gte/lt/lte, any combination.
  *  - is_empty: the key is absent, null, or an empty array. is_null: the key is present
  *    and null.

@@ -313,7 +313,7 @@ def test_second_writer_is_locked_out(tmp):
                      ["delete", "c", "1"], ["drop", "c"], ["checkpoint"],
                      ["index", "c", "k", "--type", "integer"]):
             fails(run(args, db=db), 1,
-                  r"database is locked: .* is open for writing by another process \(pid %d\)"
+                  r"database is locked: .* is open for writing \(by pid %d\)"
                   % writer.pid, " ".join(args))
         check(coll_state(db, "c") == files, "a refused writer changed the files")
         # Readers take no lock.

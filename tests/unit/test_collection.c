@@ -361,6 +361,11 @@ static void test_durability_and_scroll(void **state) {
     assert_true(st.count == N - 3);
     assert_true(st.wal_bytes < 3 * 64 * 1024); /* checkpoints happened */
     copy_dir(dir, crash);
+    /* Closing the database with a handle open is refused and changes nothing. */
+    assert_int_equal(hk_db_close(db), HK_INVALID);
+    assert_non_null(strstr(hk_errmsg(), "1 open collection handle"));
+    assert_int_equal(count_of(c, NULL), N - 3);
+    hk_collection_close(c);
     assert_int_equal(hk_db_close(db), HK_OK);
 
     const char *dirs[2] = {dir, crash};

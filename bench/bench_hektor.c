@@ -43,6 +43,7 @@
 typedef struct opts {
     const char *data, *queries, *format, *qformat, *dir, *ids_out;
     uint32_t dim, k, threads;
+    uint64_t checkpoint_bytes;
     size_t batch, single, batch_reps;
     int nosync, bandwidth;
 } opts;
@@ -265,6 +266,7 @@ static int run_dataset(const opts *o) {
     hk_db_options_init(&dbo);
     dbo.flags = HK_OPEN_CREATE | (o->nosync ? HK_OPEN_NOSYNC : 0);
     dbo.threads = o->threads;
+    dbo.checkpoint_wal_bytes = o->checkpoint_bytes;
     hk_db *db;
     hk_status st = hk_db_open(o->dir, &dbo, &db);
     if (st) die(o->dir, st);
@@ -407,6 +409,7 @@ static void usage(void) {
             "  --batch-reps N  repetitions of the batch search (3)\n"
             "  --threads N     search workers (0 = cores)\n"
             "  --nosync        open the database with HK_OPEN_NOSYNC (not durable)\n"
+            "  --checkpoint-bytes N  hk_db_options.checkpoint_wal_bytes (0 = default)\n"
             "  --ids-out PATH  write result ids (batch, then single) as uint64\n");
     exit(2);
 }
@@ -442,6 +445,7 @@ int main(int argc, char **argv) {
         else if (strcmp(a, "--single") == 0) o.single = parse_size(v, a), i++;
         else if (strcmp(a, "--batch-reps") == 0) o.batch_reps = parse_size(v, a), i++;
         else if (strcmp(a, "--threads") == 0) o.threads = (uint32_t)parse_size(v, a), i++;
+        else if (strcmp(a, "--checkpoint-bytes") == 0) o.checkpoint_bytes = parse_size(v, a), i++;
         else usage();
     }
     if (o.bandwidth) return run_bandwidth();

@@ -82,13 +82,20 @@ void hk_aligned_free(void *p) {
 }
 
 void *hk_aligned_realloc(void *p, size_t old_n, size_t new_n) {
-    void *q = hk_aligned_alloc(new_n);
-    if (!q) return NULL;
-    if (p) {
-        memcpy(q, p, old_n < new_n ? old_n : new_n);
-        hk_aligned_free(p);
-    }
-    return q;
+    if (!p) return hk_aligned_alloc(new_n);
+    if (new_n > SIZE_MAX - HK_ALIGN - sizeof(uint64_t)) return NULL;
+    /* Through realloc, so large blocks grow in place or by remapping pages instead of
+     * copying; the data moves only when the new block's alignment offset differs. */
+    uint64_t off;
+    memcpy(&off, (uint8_t *)p - sizeof(uint64_t), sizeof off);
+    uint8_t *raw = hk_realloc((uint8_t *)p - off, new_n + HK_ALIGN + sizeof(uint64_t));
+    if (!raw) return NULL;
+    uintptr_t start = (uintptr_t)(raw + sizeof(uint64_t));
+    uintptr_t aligned = (start + HK_ALIGN - 1) & ~(uintptr_t)(HK_ALIGN - 1);
+    uint64_t noff = (uint64_t)(aligned - (uintptr_t)raw);
+    if (noff != off) memmove(raw + noff, raw + off, old_n < new_n ? old_n : new_n);
+    memcpy(raw + noff - sizeof(uint64_t), &noff, sizeof noff);
+    return raw + noff;
 }
 
 /* ---- errors ---- */

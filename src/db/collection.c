@@ -781,8 +781,10 @@ hk_status hk_upsert(hk_collection *c, const hk_point *pts, size_t n, uint64_t *i
     hk_buf_init(&pay);
     float *tmp = hk_malloc(dim * sizeof(float));
     if (!tmp) return hk_fail(HK_NOMEM, "out of memory");
-    /* Validate and encode everything before taking the write lock. */
-    st = hk_buf_put_u32(&body, (uint32_t)n);
+    /* Validate and encode everything before taking the write lock; the body is sized
+     * for the vectors up front (payloads and texts grow it). */
+    st = hk_buf_reserve(&body, 4 + n * (20 + (size_t)dim * sizeof(float)));
+    if (!st) st = hk_buf_put_u32(&body, (uint32_t)n);
     size_t auto_count = 0;
     for (size_t i = 0; i < n && !st; i++) {
         const hk_point *p = &pts[i];

@@ -27,12 +27,13 @@
  *    against 11 ms), at 1-2 the scan did (5 ms against 6 ms).
  *  - sgemm distances are not exact: ||x||^2 + ||q||^2 - 2 q.x cancels badly when vectors
  *    are far from the origin or a query equals a stored vector. So batches only select
- *    candidates: each query keeps its best 2k + 16 by the approximate distance (or, for
- *    a radius, everything within radius + error bound), their distances are recomputed
- *    with the same kernels as single queries, and the result is then checked against a
- *    worst-case rounding bound (gamma_dim + 8u)(max ||x||^2 + ||q||^2): if a row left out
- *    could still beat the k-th exact distance, that query is rescanned exactly. Batches
- *    therefore return exactly what single queries return.
+ *    candidates. With e, a worst-case bound on |sgemm distance - kernel distance| for the
+ *    query ((3 gamma_dim + 8u)(max ||x||^2 + ||q||^2) for l2), each query keeps its k best
+ *    by the approximate distance plus every row within 2e of the k-th (the fringe), or,
+ *    for a radius, every row within radius + e. Their distances are then recomputed with
+ *    the single-query kernels. A row left out was approximately more than 2e beyond the
+ *    k-th, so exactly it is strictly beyond the k-th exact result: batches return exactly
+ *    what single queries return, with no rescans.
  *  - Allowed slots in batches are gathered into a contiguous block unless the block's
  *    slots already form a run, so a filter still gets matrix products.
  *  - openblas_set_num_threads(1) is process-wide; HEKTOR is the only OpenBLAS user.
@@ -64,6 +65,8 @@ typedef struct collector {
     size_t n;
     size_t cap;  /* heap capacity when bounded, allocated length of a list otherwise */
     float slack; /* batch: bound on |approximate - exact| distance for this query */
+    flat_hit *fringe; /* batch, bounded: hits outside the heap within 2 slack of its top */
+    size_t nf, capf;
 } collector;
 
 typedef struct search {
@@ -102,9 +105,14 @@ static int hit_cmp(const void *pa, const void *pb) {
     return hit_less(b->dist, b->slot, a->dist, a->slot);
 }
 
-/* Largest distance still worth offering to c. */
+/* Largest distance still worth offering to c. Batches keep, beyond the heap's top, a
+ * margin of twice the error bound (the fringe), so no row that could belong in the exact
+ * result is dropped on the strength of an approximate distance. */
 static inline float coll_bound(const search *s, const collector *c) {
-    return s->bounded && c->n == c->cap ? c->h[0].dist : s->radius + c->slack;
+    float r = s->radius + c->slack;
+    if (!s->bounded || c->n < c->cap) return r;
+    float b = c->h[0].dist + 2 * c->slack;
+    return b < r ? b : r;
 }
 
 static void heap_push(collector *c, float d, uint32_t slot) {
@@ -134,11 +142,44 @@ static void heap_push(collector *c, float d, uint32_t slot) {
     h[i] = (flat_hit){.dist = d, .slot = slot};
 }
 
+/* Keeps a hit the heap has no room for, if it is within the fringe margin. */
+static int fringe_add(search *s, collector *c, flat_hit x) {
+    float limit = c->h[0].dist + 2 * c->slack;
+    if (x.dist > limit) return 1;
+    if (c->nf == c->capf) {
+        /* The heap top only falls: drop entries that fell out of the margin first. */
+        size_t n = 0;
+        for (size_t i = 0; i < c->nf; i++)
+            if (c->fringe[i].dist <= limit) c->fringe[n++] = c->fringe[i];
+        c->nf = n;
+        if (n > c->capf / 2 || c->capf == 0) {
+            size_t cap = c->capf ? c->capf * 2 : 16;
+            flat_hit *f = cap <= SIZE_MAX / sizeof *f ? hk_realloc(c->fringe, cap * sizeof *f) : NULL;
+            if (f == NULL) {
+                atomic_store(&s->nomem, 1);
+                return 0;
+            }
+            c->fringe = f;
+            c->capf = cap;
+        }
+    }
+    c->fringe[c->nf++] = x;
+    return 1;
+}
+
 /* Adds a hit that passed coll_bound; returns 0 when a list cannot grow. */
 static int coll_offer(search *s, collector *c, float d, uint32_t slot) {
     if (s->bounded) {
-        heap_push(c, d, slot);
-        return 1;
+        if (c->slack == 0 || c->n < c->cap) {
+            heap_push(c, d, slot);
+            return 1;
+        }
+        flat_hit x = {.dist = d, .slot = slot};
+        if (hit_less(d, slot, c->h[0].dist, c->h[0].slot)) {
+            x = c->h[0];
+            heap_push(c, d, slot);
+        }
+        return fringe_add(s, c, x);
     }
     if (c->n == c->cap) {
         size_t cap = c->cap ? c->cap * 2 : 64;
@@ -220,6 +261,18 @@ static int batch_offer(search *s, collector *c, const float *scores, const float
     const uint8_t *live = s->m->live;
     float bound = coll_bound(s, c);
     for (size_t r = 0; r < nr; r++) {
+        /* Most rows fail the bound: test 16 at a time in a loop compilers vectorize. */
+        if ((r & 15) == 0 && r + 16 <= nr) {
+            int any = 0;
+            if (s->l2)
+                for (size_t i = r; i < r + 16; i++) any |= scores[i] + xn[i] + qn <= bound;
+            else
+                for (size_t i = r; i < r + 16; i++) any |= scores[i] <= bound;
+            if (!any) {
+                r += 15;
+                continue;
+            }
+        }
         float d = scores[r];
         if (s->l2) {
             d = d + xn[r] + qn;
@@ -286,19 +339,14 @@ out:
 
 /* ---- driver ---- */
 
-static hk_status merge(search *s, flat_hit **hits, size_t *counts, size_t k, float *cut) {
+static hk_status merge(search *s, flat_hit **hits, size_t *counts, size_t k) {
     for (size_t q = 0; q < s->nq; q++) {
         size_t total = 0;
-        float excluded = INFINITY; /* every row left out has an approximate distance >= this */
         for (size_t ch = 0; ch < s->nchunks; ch++) {
             const collector *c = &s->coll[ch * s->nq + q];
-            total += c->n;
-            if (s->bounded && c->n == c->cap && c->n && c->h[0].dist < excluded) excluded = c->h[0].dist;
+            total += c->n + c->nf;
         }
-        if (total == 0) {
-            if (cut) cut[q] = excluded;
-            continue;
-        }
+        if (total == 0) continue;
         flat_hit *out = alloc_array(total, sizeof *out);
         if (out == NULL) return hk_fail(HK_NOMEM, "flat search: out of memory for %zu hits", total);
         size_t n = 0;
@@ -306,15 +354,18 @@ static hk_status merge(search *s, flat_hit **hits, size_t *counts, size_t k, flo
             const collector *c = &s->coll[ch * s->nq + q];
             if (c->n) memcpy(out + n, c->h, c->n * sizeof *out);
             n += c->n;
+            if (c->nf) memcpy(out + n, c->fringe, c->nf * sizeof *out);
+            n += c->nf;
         }
         qsort(out, total, sizeof *out, hit_cmp);
         if (k && total > k) {
-            if (out[k].dist < excluded) excluded = out[k].dist;
+            /* Batches keep every candidate within the margin of the k-th; others keep k. */
+            float margin = s->slack ? 2 * s->slack[q] : 0;
             n = k;
+            while (margin > 0 && n < total && out[n].dist <= out[k - 1].dist + margin) n++;
             flat_hit *shrunk = hk_realloc(out, n * sizeof *out);
             if (shrunk) out = shrunk;
         }
-        if (cut) cut[q] = excluded;
         hits[q] = out;
         counts[q] = n;
     }
@@ -322,10 +373,11 @@ static hk_status merge(search *s, flat_hit **hits, size_t *counts, size_t k, flo
 }
 
 /* Batch candidates -> exact results: recompute each candidate's distance with the
- * single-query kernels, apply the radius, sort, keep k, and report in redo[q] whether a
- * row left out by the approximate pass could still belong in the result. */
-static void refine(search *s, flat_hit **hits, size_t *counts, size_t k, const float *cut,
-                   uint8_t *redo) {
+ * single-query kernels, apply the radius, sort and keep k. Every row left out had an
+ * approximate distance beyond the k-th best plus twice the error bound, so its exact
+ * distance is strictly worse than the k-th exact one: the result is what a single-query
+ * scan returns. */
+static void refine(search *s, flat_hit **hits, size_t *counts, size_t k) {
     const flat_matrix *m = s->m;
     vec_dist_fn dist = s->l2 ? s->kern->l2sq : s->kern->dot;
     float sign = s->l2 ? 1.0f : -1.0f;
@@ -340,12 +392,6 @@ static void refine(search *s, flat_hit **hits, size_t *counts, size_t k, const f
         if (n > 1) qsort(h, n, sizeof *h, hit_cmp);
         if (k && n > k) n = k;
         counts[q] = n;
-        redo[q] = 0;
-        if (isinf(cut[q])) continue; /* nothing was left out but by the radius */
-        /* A left-out row has exact distance >= cut - slack; it cannot enter the result
-         * when the result is full and its worst member is strictly better than that. */
-        float floor_d = cut[q] - s->slack[q];
-        if (!k || n < k || !(h[n - 1].dist < floor_d)) redo[q] = 1;
     }
 }
 
@@ -407,40 +453,15 @@ static hk_status batch_slack(search *s) {
     if (!s->slack) return hk_fail(HK_NOMEM, "flat search: out of memory");
     for (size_t q = 0; q < s->nq; q++) {
         double qn = vec_norm_sq(s->queries + q * dim, dim);
-        double e = s->l2 ? (gamma + 8 * u) * (maxn + qn) : (gamma + 4 * u) * sqrt(maxn * qn);
+        /* sgemm form vs exact value, plus the single-query kernel's own rounding. */
+        double e = s->l2 ? (3 * gamma + 8 * u) * (maxn + qn) : (2 * gamma + 4 * u) * sqrt(maxn * qn);
         s->slack[q] = (float)(e * 1.01) + 1e-30f;
-    }
-    return HK_OK;
-}
-
-static hk_status run(search *s, size_t k, flat_hit **hits, size_t *counts);
-
-/* Rescans the flagged queries of a batch with the exact single-query path. */
-static hk_status rescan(search *s, size_t k, flat_hit **hits, size_t *counts, const uint8_t *redo) {
-    for (size_t q = 0; q < s->nq; q++) {
-        if (!redo[q]) continue;
-        search one = *s;
-        one.queries = s->queries + q * s->m->dim;
-        one.nq = 1;
-        one.qnorms = NULL;
-        one.slack = NULL;
-        one.coll = NULL;
-        atomic_init(&one.nomem, 0);
-        flat_hit *h = NULL;
-        size_t n = 0;
-        hk_status st = run(&one, k, &h, &n);
-        if (st) return st;
-        hk_free(hits[q]);
-        hits[q] = h;
-        counts[q] = n;
     }
     return HK_OK;
 }
 
 static hk_status run(search *s, size_t k, flat_hit **hits, size_t *counts) {
     int batch = s->nq >= FLAT_BATCH_MIN;
-    size_t keep = k;
-    if (batch && k) keep = k > (SIZE_MAX - 16) / 2 ? SIZE_MAX : 2 * k + 16;
     unsigned workers = hk_pool_workers();
     if (batch)
         plan_batch(s, workers);
@@ -448,7 +469,7 @@ static hk_status run(search *s, size_t k, flat_hit **hits, size_t *counts) {
         plan_single(s, workers);
 
     size_t ncoll = s->nchunks * s->nq;
-    size_t cap = s->bounded ? min_sz(keep, s->ncand) : 0;
+    size_t cap = s->bounded ? min_sz(k, s->ncand) : 0;
     flat_hit *heaps = NULL;
     float *qnorms = NULL;
     hk_status st = batch ? batch_slack(s) : HK_OK;
@@ -459,6 +480,7 @@ static hk_status run(search *s, size_t k, flat_hit **hits, size_t *counts) {
         s->slack = NULL;
         return hk_fail(HK_NOMEM, "flat search: out of memory for %zu heaps", ncoll);
     }
+    memset(s->coll, 0, ncoll * sizeof *s->coll);
     if (s->bounded) {
         heaps = ncoll <= SIZE_MAX / cap ? alloc_array(ncoll * cap, sizeof *heaps) : NULL;
         if (heaps == NULL) {
@@ -467,7 +489,7 @@ static hk_status run(search *s, size_t k, flat_hit **hits, size_t *counts) {
         }
     }
     for (size_t i = 0; i < ncoll; i++)
-        s->coll[i] = (collector){.h = heaps ? heaps + i * cap : NULL, .n = 0, .cap = cap,
+        s->coll[i] = (collector){.h = heaps ? heaps + i * cap : NULL, .cap = cap,
                                  .slack = batch ? s->slack[i % s->nq] : 0.0f};
 
     if (batch) {
@@ -489,21 +511,13 @@ static hk_status run(search *s, size_t k, flat_hit **hits, size_t *counts) {
         st = hk_fail(HK_NOMEM, "flat search: out of memory while scanning %zu candidates", s->ncand);
         goto out;
     }
-    if (!batch) {
-        st = merge(s, hits, counts, k, NULL);
-        goto out;
-    }
-    float *cut = alloc_array(s->nq, sizeof *cut);
-    uint8_t *redo = alloc_array(s->nq, 1);
-    if (!cut || !redo) st = hk_fail(HK_NOMEM, "flat search: out of memory");
-    if (!st) st = merge(s, hits, counts, keep, cut);
-    if (!st) refine(s, hits, counts, k, cut, redo);
-    if (!st) st = rescan(s, k, hits, counts, redo);
-    hk_free(cut);
-    hk_free(redo);
+    st = merge(s, hits, counts, k);
+    if (!st && batch) refine(s, hits, counts, k);
 out:
-    if (s->coll && !s->bounded)
-        for (size_t i = 0; i < ncoll; i++) hk_free(s->coll[i].h);
+    for (size_t i = 0; i < ncoll; i++) {
+        if (!s->bounded) hk_free(s->coll[i].h);
+        hk_free(s->coll[i].fringe);
+    }
     hk_free(heaps);
     hk_free(qnorms);
     hk_free(s->slack);

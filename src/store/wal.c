@@ -14,6 +14,7 @@
 #include <stdio.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/uio.h>
 #include <unistd.h>
 
 #include "fsutil.h"
@@ -208,29 +209,45 @@ hk_status wal_append(wal *w, uint8_t type, const void *body, size_t len, uint64_
     if (len > WAL_MAX_RECORD)
         return hk_fail(HK_INVALID, "batch too large for one log record (%zu bytes, limit %u)",
                        len, WAL_MAX_RECORD);
-    hk_buf *b = &w->scratch;
-    hk_buf_reset(b);
-    hk_status st = hk_buf_reserve(b, WAL_RECORD_HEADER + len);
-    if (st) return st;
     uint64_t lsn = w->last_lsn + 1;
-    uint8_t *r = b->data;
-    hk_store_u32(r, (uint32_t)len);
-    r[4] = type;
-    hk_store_u64(r + 5, lsn);
-    if (len) memcpy(r + WAL_RECORD_HEADER, body, len);
-    hk_store_u32(r + 13, record_crc(r, (uint32_t)len));
-    size_t total = WAL_RECORD_HEADER + len;
-    ssize_t wr = pwrite(w->fd, r, total, (off_t)w->size);
-    if (wr != (ssize_t)total) {
-        /* Leave no partial record behind: a later append would follow garbage. */
-        int err = wr < 0 ? errno : EIO;
-        /* If even this fails, replay treats the partial record as a torn tail. */
+    uint8_t h[WAL_RECORD_HEADER];
+    hk_store_u32(h, (uint32_t)len);
+    h[4] = type;
+    hk_store_u64(h + 5, lsn);
+    hk_store_u32(h + 13, hk_crc32c(hk_crc32c(0, h, 13), body, len));
+    /* Header and body go out in one pwritev, without copying the body. */
+    struct iovec iov[2] = {{h, sizeof h}, {(void *)body, len}};
+    size_t total = WAL_RECORD_HEADER + len, done = 0;
+    int err = 0;
+    while (done < total) {
+        struct iovec *v = iov;
+        int nv = 2;
+        size_t skip = done;
+        while (nv && skip >= v->iov_len) {
+            skip -= v->iov_len;
+            v++;
+            nv--;
+        }
+        struct iovec cur[2];
+        for (int i = 0; i < nv; i++) cur[i] = v[i];
+        cur[0].iov_base = (uint8_t *)cur[0].iov_base + skip;
+        cur[0].iov_len -= skip;
+        ssize_t wr = pwritev(w->fd, cur, nv, (off_t)(w->size + done));
+        if (wr < 0 && errno == EINTR) continue;
+        if (wr <= 0) {
+            err = wr < 0 ? errno : EIO;
+            break;
+        }
+        done += (size_t)wr;
+    }
+    if (err) {
+        /* Leave no partial record behind: a later append would follow garbage. If even
+         * this fails, replay treats the partial record as a torn tail. */
         (void)!ftruncate(w->fd, (off_t)w->size);
         return hk_fail(HK_IO, "%s: log write failed: %s", w->path, strerror(err));
     }
     w->size += total;
     w->last_lsn = lsn;
-    if (b->cap > (8u << 20)) hk_buf_free(b);
     *lsn_out = lsn;
     return HK_OK;
 }

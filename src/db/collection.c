@@ -21,6 +21,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "../store/fsutil.h"
 #include "../store/snapshot.h"
@@ -203,7 +204,6 @@ static hk_status prepare_upsert(hk_collection *c, const uint8_t *body, size_t le
         }
     }
     if (!st && r.p != r.end) st = malformed(c, "upsert");
-    if (!st) st = reserve_slots(c, n);
     if (st) {
         free_items(it, n);
         return st;
@@ -269,7 +269,7 @@ static hk_status apply_delete(hk_collection *c, const uint8_t *body, size_t len,
     rd r = {body, body + len, 0};
     uint32_t n = rd_u32(&r);
     if (r.bad || (size_t)n * 8 != (size_t)(r.end - r.p)) return malformed(c, "delete");
-    if (!commit) return reserve_free(c, n);
+    if (!commit) return HK_OK;
     for (uint32_t i = 0; i < n; i++) {
         uint32_t slot;
         if (u64map_get(&c->map, rd_u64(&r), &slot)) delete_slot(c, slot);
@@ -388,6 +388,11 @@ static hk_status prepare_create_index(hk_collection *c, const uint8_t *body, siz
         hk_free(k);
         return st;
     }
+    if (c->npidx >= SNAP_MAX_PIDX) {
+        hk_free(k);
+        return hk_fail(HK_INVALID, "collection '%s' already has the maximum of %u payload indexes",
+                       c->name, SNAP_MAX_PIDX);
+    }
     payload_index *ix = pidx_new(k, (hk_field_type)type);
     hk_free(k);
     if (!ix) return hk_fail(HK_NOMEM, "out of memory");
@@ -396,12 +401,6 @@ static hk_status prepare_create_index(hk_collection *c, const uint8_t *body, siz
             pidx_free(ix);
             return hk_fail(HK_NOMEM, "out of memory building the index");
         }
-    payload_index **arr = hk_realloc(c->pidx, (c->npidx + 1) * sizeof *arr);
-    if (!arr) {
-        pidx_free(ix);
-        return hk_fail(HK_NOMEM, "out of memory");
-    }
-    c->pidx = arr;
     *out = ix;
     return HK_OK;
 }
@@ -453,6 +452,32 @@ static hk_status prepare(hk_collection *c, uint8_t type, const uint8_t *body, si
     return hk_fail(HK_CORRUPT, "collection '%s': unknown log record type %u", c->name, type);
 }
 
+/* Grows shared arrays so that commit cannot fail. It moves memory readers use, so it runs
+ * under the write side of rw; it changes no visible state. */
+static hk_status reserve(hk_collection *c, const prepared *p) {
+    switch (p->type) {
+    case REC_UPSERT: return reserve_slots(c, p->n);
+    case REC_DELETE: return reserve_free(c, hk_load_u32(p->body));
+    case REC_CREATE_INDEX: {
+        payload_index **arr = hk_realloc(c->pidx, (c->npidx + 1) * sizeof *arr);
+        if (!arr) return hk_fail(HK_NOMEM, "out of memory");
+        c->pidx = arr;
+        return HK_OK;
+    }
+    }
+    return HK_OK;
+}
+
+static void prepared_free(prepared *p) {
+    if (p->up) free_items(p->up, p->n);
+    if (p->pay) {
+        for (size_t i = 0; i < p->n; i++) hk_free(p->pay[i].payload);
+        hk_free(p->pay);
+    }
+    if (p->ix) pidx_free(p->ix);
+    memset(p, 0, sizeof *p);
+}
+
 static void commit(hk_collection *c, prepared *p, uint64_t lsn) {
     switch (p->type) {
     case REC_UPSERT: commit_upsert(c, p->up, p->n); free_items(p->up, p->n); break;
@@ -471,7 +496,11 @@ static hk_status replay_fn(void *ctx, uint8_t type, uint64_t lsn, const uint8_t 
     prepared p;
     hk_status st = prepare(c, type, body, len, &p);
     if (st == HK_EXISTS || st == HK_NOT_FOUND) return HK_OK; /* idempotent declarations */
-    if (st) return st;
+    if (!st) st = reserve(c, &p);
+    if (st) {
+        prepared_free(&p);
+        return st;
+    }
     commit(c, &p, lsn);
     return HK_OK;
 }
@@ -571,13 +600,13 @@ static hk_status adopt_image(hk_collection *c, snap_image *img) {
     c->ids = img->ids;
     img->ids = NULL;
     c->cap = n;
-    c->nslots = n;
     c->live = hk_malloc(n ? n : 1);
     c->payloads = hk_calloc(n ? n : 1, sizeof *c->payloads);
     c->texts = hk_calloc(n ? n : 1, sizeof *c->texts);
     c->text_lens = hk_calloc(n ? n : 1, sizeof *c->text_lens);
     if (!c->live || !c->payloads || !c->texts || !c->text_lens)
         return hk_fail(HK_NOMEM, "out of memory loading '%s'", c->name);
+    c->nslots = n;
     memset(c->live, 1, n);
     c->payload_base = img->payload_blob;
     c->payload_base_len = (size_t)img->payload_off[n];
@@ -637,12 +666,13 @@ static hk_status load_state(hk_collection *c) {
             return st;
         }
         if (wal_base_lsn(w) > img.cfg.lsn) {
+            uint64_t base = wal_base_lsn(w), snap = img.cfg.lsn;
             wal_close(w);
             snap_image_free(&img);
             if (c->read_only && attempt < 20) continue;
             return hk_fail(HK_CORRUPT, "%s: log starts after LSN %llu but the snapshot ends at "
                            "LSN %llu: records are missing", c->wal_path,
-                           (unsigned long long)wal_base_lsn(w), (unsigned long long)img.cfg.lsn);
+                           (unsigned long long)base, (unsigned long long)snap);
         }
         st = adopt_image(c, &img);
         c->snap_bytes = img.file_bytes;
@@ -655,12 +685,22 @@ static hk_status load_state(hk_collection *c) {
         wal_replay_info info;
         st = wal_replay(w, replay_fn, c, &info);
         if (st) return st;
-        if (info.torn_bytes)
+        if (info.torn_bytes && !c->read_only)
             db_notice(c->db, "collection '%s': dropped a torn log record at offset %llu (%llu "
                       "bytes) left by an interrupted write; it was never acknowledged",
                       c->name, (unsigned long long)info.torn_offset,
                       (unsigned long long)info.torn_bytes);
+        else if (info.torn_bytes)
+            db_notice(c->db, "collection '%s': ignored an incomplete log record at offset %llu "
+                      "(%llu bytes): a write in progress in another process, or a torn write",
+                      c->name, (unsigned long long)info.torn_offset,
+                      (unsigned long long)info.torn_bytes);
         if (wal_last_lsn(w) > c->lsn) c->lsn = wal_last_lsn(w);
+        /* A crash between a checkpoint's snapshot rename and its log reset leaves a log
+         * that ends before the snapshot: start it over, or the next record would reuse an
+         * LSN the snapshot already covers and be skipped on replay. */
+        if (!c->read_only && wal_last_lsn(w) < c->snap_lsn && (st = wal_reset(w, c->snap_lsn)))
+            return st;
         return HK_OK;
     }
 }
@@ -689,6 +729,14 @@ hk_status coll_load(hk_db *db, const char *name, hk_collection **out) {
     if (!c->wal_path || !c->live_bm) {
         coll_free(c);
         return hk_fail(HK_NOMEM, "out of memory");
+    }
+    if (!c->read_only) {
+        /* Remains of a checkpoint interrupted before its renames. */
+        char *t1 = fs_join(c->dir, "snapshot.hks.tmp"), *t2 = fs_join(c->dir, "wal.hkl.tmp");
+        if (t1) unlink(t1);
+        if (t2) unlink(t2);
+        hk_free(t1);
+        hk_free(t2);
     }
     hk_status st = load_state(c);
     if (st) {
@@ -722,17 +770,12 @@ static hk_status write_record(hk_collection *c, uint8_t type, const hk_buf *body
     hk_status st = prepare(c, type, body->data, body->len, &p);
     uint64_t lsn = 0;
     if (!st) {
-        st = wal_append(c->wal, type, body->data, body->len, &lsn);
-        if (st) {
-            /* Undo what prepare allocated; nothing was applied. */
-            if (p.up) free_items(p.up, p.n);
-            if (p.pay) {
-                for (size_t i = 0; i < p.n; i++) hk_free(p.pay[i].payload);
-                hk_free(p.pay);
-            }
-            if (p.ix) pidx_free(p.ix);
-        }
+        pthread_rwlock_wrlock(&c->rw);
+        st = reserve(c, &p);
+        pthread_rwlock_unlock(&c->rw);
     }
+    if (!st) st = wal_append(c->wal, type, body->data, body->len, &lsn);
+    if (st) prepared_free(&p); /* nothing was applied */
     if (!st) {
         pthread_rwlock_wrlock(&c->rw);
         commit(c, &p, lsn);

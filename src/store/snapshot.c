@@ -111,6 +111,7 @@ static void sec_header_encode(uint8_t h[SEC_HEADER], uint32_t tag, uint64_t len,
 }
 
 static void sw_end(swriter *w, uint32_t tag) {
+    if (w->st) return;
     uint8_t h[SEC_HEADER];
     sec_header_encode(h, tag, w->sec_len, w->crc);
     if (w->sec_start >= w->off) {
@@ -398,7 +399,8 @@ static hk_status load_sections(sreader *r, snap_image *img) {
     uint8_t *x = p, *end = x + len;
     uint32_t np = hk_load_u32(x);
     x += 4;
-    if (np > 4096) st = hk_fail(HK_CORRUPT, "%s: %u payload indexes is implausible", r->path, np);
+    if (np > SNAP_MAX_PIDX)
+        st = hk_fail(HK_CORRUPT, "%s: %u payload indexes exceed the limit of %u", r->path, np, SNAP_MAX_PIDX);
     if (!st && np && !(img->pidx = hk_calloc(np, sizeof *img->pidx))) st = hk_fail(HK_NOMEM, "out of memory");
     for (uint32_t i = 0; !st && i < np; i++) {
         if (end - x < 8) {

@@ -18,6 +18,7 @@
 
 #define SNAP_MAGIC "HKSNAP\r\n"
 #define SNAP_VERSION 1u
+#define SNAP_MAX_PIDX 4096u /* payload indexes per collection */
 
 typedef struct snap_config {
     uint32_t dim, metric, index, hnsw_m, hnsw_ef_construction;

@@ -26,10 +26,11 @@ struct wal {
     uint64_t base_lsn;
     uint64_t last_lsn;   /* last appended */
     uint64_t size;       /* bytes in file */
-    pthread_mutex_t mu;  /* guards synced_lsn / syncing */
+    pthread_mutex_t mu;  /* guards fd swaps, last_lsn, synced_lsn, syncing, failed */
     pthread_cond_t cv;
     uint64_t synced_lsn;
     int syncing;
+    int failed;          /* an fdatasync failed: nothing after it is known durable */
     hk_buf scratch;
 };
 
@@ -139,7 +140,8 @@ void wal_close(wal *w) {
 
 uint64_t wal_base_lsn(const wal *w) { return w->base_lsn; }
 uint64_t wal_last_lsn(const wal *w) { return w->last_lsn; }
-uint64_t wal_bytes(const wal *w) { return w->size; }
+/* Read by statistics under a collection's read lock while a writer appends. */
+uint64_t wal_bytes(const wal *w) { return __atomic_load_n(&w->size, __ATOMIC_RELAXED); }
 
 static uint32_t record_crc(const uint8_t *rec, uint32_t len) {
     uint32_t c = hk_crc32c(0, rec, 13); /* length, type, lsn */
@@ -246,8 +248,10 @@ hk_status wal_append(wal *w, uint8_t type, const void *body, size_t len, uint64_
         (void)!ftruncate(w->fd, (off_t)w->size);
         return hk_fail(HK_IO, "%s: log write failed: %s", w->path, strerror(err));
     }
-    w->size += total;
+    __atomic_store_n(&w->size, w->size + total, __ATOMIC_RELAXED);
+    pthread_mutex_lock(&w->mu);
     w->last_lsn = lsn;
+    pthread_mutex_unlock(&w->mu);
     *lsn_out = lsn;
     return HK_OK;
 }
@@ -255,26 +259,31 @@ hk_status wal_append(wal *w, uint8_t type, const void *body, size_t len, uint64_
 hk_status wal_sync(wal *w, uint64_t lsn) {
     if (w->nosync) return HK_OK;
     pthread_mutex_lock(&w->mu);
-    while (w->synced_lsn < lsn) {
+    while (w->synced_lsn < lsn && !w->failed) {
         if (w->syncing) {
             pthread_cond_wait(&w->cv, &w->mu);
             continue;
         }
         w->syncing = 1;
         uint64_t target = w->last_lsn; /* everything appended so far rides along */
+        int fd = w->fd;                /* wal_reset waits for syncing == 0 before a swap */
         pthread_mutex_unlock(&w->mu);
-        int rc = fdatasync(w->fd);
+        int rc = fdatasync(fd);
         int err = errno;
         pthread_mutex_lock(&w->mu);
         w->syncing = 0;
-        pthread_cond_broadcast(&w->cv);
         if (rc != 0) {
-            pthread_mutex_unlock(&w->mu);
-            return hk_fail(HK_IO, "%s: fdatasync failed: %s", w->path, strerror(err));
+            /* Sticky: the kernel reports a writeback error once, so a retry by a waiter
+             * could "succeed" for records that were lost. Everyone fails from now on. */
+            w->failed = err ? err : EIO;
+        } else if (target > w->synced_lsn) {
+            w->synced_lsn = target;
         }
-        if (target > w->synced_lsn) w->synced_lsn = target;
+        pthread_cond_broadcast(&w->cv);
     }
+    int failed = w->synced_lsn < lsn ? w->failed : 0;
     pthread_mutex_unlock(&w->mu);
+    if (failed) return hk_fail(HK_IO, "%s: fdatasync failed: %s", w->path, strerror(failed));
     return HK_OK;
 }
 
@@ -304,13 +313,14 @@ hk_status wal_reset(wal *w, uint64_t base_lsn) {
         st = fs_fsync_dir(w->path);
         *slash = '/';
     }
+    pthread_mutex_lock(&w->mu);
+    while (w->syncing) pthread_cond_wait(&w->cv, &w->mu); /* its fd is about to close */
     close(w->fd);
     w->fd = fresh->fd;
     fresh->fd = -1;
-    wal_close(fresh);
-    w->size = WAL_HEADER_SIZE;
-    pthread_mutex_lock(&w->mu);
+    __atomic_store_n(&w->size, (uint64_t)WAL_HEADER_SIZE, __ATOMIC_RELAXED);
     w->base_lsn = w->last_lsn = w->synced_lsn = base_lsn;
     pthread_mutex_unlock(&w->mu);
+    wal_close(fresh);
     return st;
 }

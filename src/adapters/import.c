@@ -35,6 +35,9 @@ hk_status hk_import(hk_collection *c, const char *path, const hk_import_options 
     if ((st = reader_open(path, fmt, &ro, &r))) return st;
     const char *name = strcmp(path, "-") ? path : "<stdin>";
     size_t max = o->batch ? o->batch : 4096;
+    /* Keep each batch's log record well under its 1 GiB limit at any dimension. */
+    size_t fit = ((size_t)256 << 20) / ((size_t)cfg.dim * sizeof(float) + 64);
+    if (max > fit) max = fit ? fit : 1;
     hk_point *pts = hk_calloc(max, sizeof *pts);
     if (!pts) {
         reader_close(r);

@@ -50,7 +50,8 @@ uint64_t cli_now_ns(void); /* monotonic clock */
 hk_status cli_open_db(cli_ctx *ctx, int write, int create, hk_db **db);
 hk_status cli_open_collection(cli_ctx *ctx, const char *name, int write, hk_db **db,
                               hk_collection **c);
-void cli_done(hk_db *db, hk_collection *c);
+/* Closes c and db; returns EXIT_FAIL (after printing why) when closing failed. */
+int cli_done(hk_db *db, hk_collection *c);
 /* Parses a filter given on the command line. */
 hk_status cli_filter(const char *json, hk_filter **f);
 

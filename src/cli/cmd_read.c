@@ -235,7 +235,7 @@ int cmd_search(cli_ctx *ctx, int argc, char **argv) {
     hk_query_free(q);
     hk_filter_free(f);
     free(qv);
-    if (db) cli_done(db, c);
+    if (db && cli_done(db, c) && !rc) rc = EXIT_FAIL;
     return rc;
 }
 
@@ -294,7 +294,7 @@ int cmd_get(cli_ctx *ctx, int argc, char **argv) {
         }
     }
     hk_result_free(r);
-    if (db) cli_done(db, c);
+    if (db && cli_done(db, c) && !rc) rc = EXIT_FAIL;
     free(ids);
     free(pos);
     return rc;
@@ -317,7 +317,7 @@ int cmd_count(cli_ctx *ctx, int argc, char **argv) {
         rc = cli_hk_fail(st);
     else printf("%llu\n", (unsigned long long)n);
     hk_filter_free(f);
-    if (db) cli_done(db, c);
+    if (db && cli_done(db, c) && !rc) rc = EXIT_FAIL;
     return rc;
 }
 
@@ -335,7 +335,7 @@ int cmd_info(cli_ctx *ctx, int argc, char **argv) {
     hk_collection_stats s;
     if ((st = hk_collection_stats_get(c, &s))) {
         rc = cli_hk_fail(st);
-        cli_done(db, c);
+        if (cli_done(db, c) && !rc) rc = EXIT_FAIL;
         return rc;
     }
     const char *index = s.index == HK_INDEX_FLAT ? "flat" : "hnsw";
@@ -369,8 +369,7 @@ int cmd_info(cli_ctx *ctx, int argc, char **argv) {
         }
     }
     if (json) puts("]}");
-    cli_done(db, c);
-    return EXIT_OK;
+    return cli_done(db, c);
 }
 
 int cmd_list(cli_ctx *ctx, int argc, char **argv) {
@@ -385,7 +384,7 @@ int cmd_list(cli_ctx *ctx, int argc, char **argv) {
     if ((st = hk_db_list(db, &names, &n))) rc = cli_hk_fail(st);
     for (size_t i = 0; !rc && i < n; i++) puts(names[i]);
     if (!rc) hk_strings_free(names, n);
-    cli_done(db, NULL);
+    if (cli_done(db, NULL) && !rc) rc = EXIT_FAIL;
     return rc;
 }
 
@@ -426,7 +425,7 @@ int cmd_scroll(cli_ctx *ctx, int argc, char **argv) {
     }
     hk_result_free(r);
     hk_filter_free(f);
-    if (db) cli_done(db, c);
+    if (db && cli_done(db, c) && !rc) rc = EXIT_FAIL;
     return rc;
 }
 
@@ -440,6 +439,6 @@ int cmd_backup(cli_ctx *ctx, int argc, char **argv) {
     if (st) return cli_hk_fail(st);
     if ((st = hk_db_backup(db, pos[0]))) rc = cli_hk_fail(st);
     else printf("backed up '%s' to '%s'\n", ctx->db_path, pos[0]);
-    cli_done(db, NULL);
+    if (cli_done(db, NULL) && !rc) rc = EXIT_FAIL;
     return rc;
 }

@@ -3,6 +3,7 @@
  * restore, checkpoint. Each opens the database for writing (taking its lock), makes one
  * library call (or a stream of them for import) and reports.
  */
+#include <errno.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -34,7 +35,7 @@ int cmd_create(cli_ctx *ctx, int argc, char **argv) {
         hk_db_close(db);
         return r;
     }
-    cli_done(db, NULL);
+    if (cli_done(db, NULL)) return EXIT_FAIL;
     printf("created collection '%s' (dim %u, metric %s, index flat)\n", pos[0], cfg.dim,
            hk_metric_name(cfg.metric));
     return EXIT_OK;
@@ -86,7 +87,7 @@ int cmd_import(cli_ctx *ctx, int argc, char **argv) {
     if (start_s && !cli_parse_u64(start_s, &o.start_id))
         return cli_usage("import", "--start-id must be a non-negative integer, not '%s'", start_s);
     if (access(pos[1], R_OK) != 0 && strcmp(pos[1], "-") != 0)
-        return cli_fail("cannot read '%s'", pos[1]);
+        return cli_fail("cannot read '%s': %s", pos[1], strerror(errno));
     hk_db *db;
     hk_collection *c;
     hk_status st = cli_open_collection(ctx, pos[0], 1, &db, &c);
@@ -106,7 +107,7 @@ int cmd_import(cli_ctx *ctx, int argc, char **argv) {
                (unsigned long long)stats.points, pos[0], stats.seconds,
                stats.seconds > 0 ? (double)stats.points / stats.seconds : 0.0);
     }
-    cli_done(db, c);
+    if (cli_done(db, c) && !ret) ret = EXIT_FAIL;
     return ret;
 }
 
@@ -120,7 +121,7 @@ int cmd_delete(cli_ctx *ctx, int argc, char **argv) {
     if (!rc && npos < 1) rc = cli_usage("delete", "expected a collection NAME");
     if (!rc && npos == 1 && !filter_s) rc = cli_usage("delete", "give ids or --filter");
     if (!rc && npos > 1 && filter_s) rc = cli_usage("delete", "give ids or --filter, not both");
-    if (!rc) ids = calloc((size_t)npos, sizeof *ids);
+    if (!rc && !(ids = calloc((size_t)npos, sizeof *ids))) rc = cli_fail("out of memory");
     for (int i = 1; !rc && i < npos; i++)
         if (!cli_parse_u64(pos[i], &ids[i - 1])) rc = cli_usage("delete", "'%s' is not an id", pos[i]);
     hk_filter *f = NULL;
@@ -134,7 +135,7 @@ int cmd_delete(cli_ctx *ctx, int argc, char **argv) {
         st = f ? hk_delete_by_filter(c, f, &deleted) : hk_delete(c, ids, (size_t)npos - 1, &deleted);
         if (st) rc = cli_hk_fail(st);
         else printf("deleted %llu points\n", (unsigned long long)deleted);
-        cli_done(db, c);
+        if (cli_done(db, c) && !rc) rc = EXIT_FAIL;
     }
     hk_filter_free(f);
     free(ids);
@@ -153,7 +154,7 @@ int cmd_drop(cli_ctx *ctx, int argc, char **argv) {
     st = hk_collection_drop(db, pos[0]);
     if (st) rc = cli_hk_fail(st);
     else printf("dropped collection '%s'\n", pos[0]);
-    cli_done(db, NULL);
+    if (cli_done(db, NULL) && !rc) rc = EXIT_FAIL;
     return rc;
 }
 
@@ -176,7 +177,7 @@ int cmd_index(cli_ctx *ctx, int argc, char **argv) {
     if (st) rc = cli_hk_fail(st);
     else if (drop) printf("dropped the index on '%s'\n", pos[1]);
     else printf("indexed '%s' as %s\n", pos[1], hk_field_type_name(type));
-    cli_done(db, c);
+    if (cli_done(db, c) && !rc) rc = EXIT_FAIL;
     return rc;
 }
 
@@ -212,7 +213,7 @@ int cmd_checkpoint(cli_ctx *ctx, int argc, char **argv) {
         hk_collection_close(c);
     }
     hk_strings_free(names, n);
-    if (db) cli_done(db, NULL);
+    if (db && cli_done(db, NULL) && !rc) rc = EXIT_FAIL;
     free(pos);
     return rc;
 }

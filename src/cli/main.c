@@ -146,10 +146,11 @@ hk_status cli_open_collection(cli_ctx *ctx, const char *name, int write, hk_db *
     return st;
 }
 
-void cli_done(hk_db *db, hk_collection *c) {
+int cli_done(hk_db *db, hk_collection *c) {
     hk_collection_close(c);
     hk_status st = hk_db_close(db);
-    if (st) fprintf(stderr, "hektor: error: closing the database: %s\n", hk_errmsg());
+    if (st) return cli_fail("closing the database: %s", hk_errmsg());
+    return EXIT_OK;
 }
 
 hk_status cli_filter(const char *json, hk_filter **f) {

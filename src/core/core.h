@@ -105,8 +105,9 @@ uint64_t hk_now_ns(void); /* monotonic */
 
 /* ---- worker pool ---- */
 /* Runs fn(ctx, task, worker) for task in [0, ntasks) on the process-wide pool and the
- * calling thread; returns when all are done. worker is in [0, hk_pool_workers()). Calls
- * from several threads at once are serialized. */
+ * calling thread; returns when all are done. worker is in [0, hk_pool_workers()). When
+ * another thread's job holds the pool, the caller runs its tasks alone (worker 0) rather
+ * than wait, so concurrent searches never block each other. */
 typedef void (*hk_task_fn)(void *ctx, size_t task, unsigned worker);
 void hk_pool_run(size_t ntasks, hk_task_fn fn, void *ctx);
 unsigned hk_pool_workers(void);

@@ -818,6 +818,9 @@ hk_status hk_upsert(hk_collection *c, const hk_point *pts, size_t n, uint64_t *i
     if (st) return st;
     if (n && !pts) return hk_fail(HK_INVALID, "upsert: points is NULL");
     if (n > UINT32_MAX) return hk_fail(HK_INVALID, "upsert: batch of %zu points is too large", n);
+    if (n == 0) return atomic_load(&c->dropped)
+                           ? hk_fail(HK_NOT_FOUND, "collection '%s' was dropped", c->name)
+                           : HK_OK;
     uint32_t dim = c->cfg.dim;
     hk_buf body, pay;
     hk_buf_init(&body);
@@ -852,7 +855,11 @@ hk_status hk_upsert(hk_collection *c, const hk_point *pts, size_t n, uint64_t *i
             break;
         }
         memcpy(tmp, p->vector, dim * sizeof(float));
-        if (c->cfg.metric == HK_METRIC_COSINE) vec_normalize(tmp, dim);
+        if (c->cfg.metric == HK_METRIC_COSINE && vec_normalize(tmp, dim) == 0) {
+            st = hk_fail(HK_INVALID, "point %zu (id %llu): a zero vector has no direction, so "
+                         "its cosine similarity is undefined", i, (unsigned long long)p->id);
+            break;
+        }
         hk_buf_reset(&pay);
         if (p->payload) {
             size_t plen = p->payload_len ? p->payload_len : strlen(p->payload);
@@ -867,6 +874,11 @@ hk_status hk_upsert(hk_collection *c, const hk_point *pts, size_t n, uint64_t *i
             st = hk_fail(HK_INVALID, "point %zu: text is too long", i);
             break;
         }
+        if (tlen && (memchr(p->text, 0, tlen) || !hj_utf8_valid(p->text, tlen))) {
+            st = hk_fail(HK_INVALID, "point %zu (id %llu): text is not valid UTF-8 (or holds a "
+                         "NUL byte)", i, (unsigned long long)p->id);
+            break;
+        }
         if (p->flags & HK_POINT_AUTO_ID) auto_count++;
         if (!st) st = hk_buf_put_u64(&body, p->id);
         if (!st) st = hk_buf_append(&body, tmp, dim * sizeof(float));
@@ -877,6 +889,9 @@ hk_status hk_upsert(hk_collection *c, const hk_point *pts, size_t n, uint64_t *i
     }
     hk_free(tmp);
     hk_buf_free(&pay);
+    if (!st && body.len > WAL_MAX_RECORD)
+        st = hk_fail(HK_INVALID, "upsert: the batch encodes to %zu bytes, over the %u-byte limit "
+                     "of one log record; split it into smaller batches", body.len, WAL_MAX_RECORD);
     if (!st) st = write_begin(c);
     if (st) {
         hk_buf_free(&body);
@@ -901,7 +916,8 @@ hk_status hk_upsert(hk_collection *c, const hk_point *pts, size_t n, uint64_t *i
             rec += stride + 4 + plen + 4 + tlen;
         }
     }
-    if (ids_out) {
+    st = write_record(c, REC_UPSERT, &body);
+    if (ids_out && !st) {
         const uint8_t *rec = body.data + 4;
         size_t stride = 8 + (size_t)dim * 4;
         for (size_t i = 0; i < n; i++) {
@@ -911,7 +927,6 @@ hk_status hk_upsert(hk_collection *c, const hk_point *pts, size_t n, uint64_t *i
             rec += stride + 4 + plen + 4 + tlen;
         }
     }
-    st = write_record(c, REC_UPSERT, &body);
     hk_buf_free(&body);
     return st;
 }
@@ -1024,6 +1039,7 @@ hk_status hk_payload_set(hk_collection *c, const uint64_t *ids, size_t n, const 
     if (!json_object) return hk_fail(HK_INVALID, "set payload: payload is NULL");
     if (mode != HK_PAYLOAD_SET && mode != HK_PAYLOAD_OVERWRITE)
         return hk_fail(HK_INVALID, "set payload: unknown mode %d", (int)mode);
+    if (ids && n > UINT32_MAX) return hk_fail(HK_INVALID, "set payload: too many ids in one call");
     hk_buf patch;
     hk_buf_init(&patch);
     if ((st = hkb_from_json(&patch, json_object, strlen(json_object)))) {
@@ -1056,6 +1072,8 @@ hk_status hk_payload_delete(hk_collection *c, const uint64_t *ids, size_t n, con
     hk_status st = check_handle(c);
     if (st) return st;
     if (nkeys && !keys) return hk_fail(HK_INVALID, "delete payload: keys is NULL");
+    if ((ids && n > UINT32_MAX) || nkeys > UINT32_MAX)
+        return hk_fail(HK_INVALID, "delete payload: too many ids or keys in one call");
     for (size_t k = 0; k < nkeys; k++)
         if (!keys[k] || !keys[k][0]) return hk_fail(HK_INVALID, "delete payload: key %zu is empty", k);
     if ((st = write_begin(c))) return st;

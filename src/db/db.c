@@ -170,12 +170,16 @@ hk_status hk_db_open(const char *path, const hk_db_options *opt, hk_db **out) {
     }
     if (!st && !ro) st = take_lock(db);
     if (!st && fresh) {
-        st = fs_mkdir(db->coll_dir);
-        if (!st) st = fs_fsync_dir(db->coll_dir);
-        if (!st) st = write_marker(path);
+        /* The marker first: a crash after it leaves a database whose collections/
+         * directory the next writer creates. */
+        st = write_marker(path);
         if (!st) st = fs_fsync_dir(path);
     } else if (!st) {
         st = check_marker(path);
+    }
+    if (!st && !ro && !fs_exists(db->coll_dir)) {
+        st = fs_mkdir(db->coll_dir);
+        if (!st) st = fs_fsync_dir(path);
     }
     if (!st && !ro) clean_leftovers(db);
     if (st) {
@@ -472,7 +476,12 @@ hk_status hk_db_list(hk_db *db, char ***names, size_t *n) {
     struct dirent *e;
     hk_status st = HK_OK;
     while (!st && (e = readdir(d))) {
-        if (e->d_name[0] == '.') continue;
+        if (e->d_name[0] == '.' || check_name(e->d_name)) continue;
+        char *sp = fs_join(db->coll_dir, e->d_name), *snap = sp ? fs_join(sp, "snapshot.hks") : NULL;
+        int is_coll = snap && fs_exists(snap);
+        hk_free(sp);
+        hk_free(snap);
+        if (!is_coll) continue; /* not a collection: left alone and not listed */
         if (m == cap) {
             cap = cap ? cap * 2 : 16;
             char **nv = hk_realloc(v, cap * sizeof *nv);

@@ -248,7 +248,12 @@ hk_status hk_search(hk_collection *c, const hk_query *q, hk_result **out) {
         normed = hk_malloc(nq * dim * sizeof(float));
         if (!normed) return hk_fail(HK_NOMEM, "out of memory");
         memcpy(normed, qv, nq * dim * sizeof(float));
-        for (size_t i = 0; i < nq; i++) vec_normalize(normed + i * dim, dim);
+        for (size_t i = 0; i < nq; i++)
+            if (vec_normalize(normed + i * dim, dim) == 0) {
+                hk_free(normed);
+                return hk_fail(HK_INVALID, "query vector %zu is a zero vector: its cosine "
+                               "similarity is undefined", i);
+            }
         qv = normed;
     }
     size_t want = q->k ? (size_t)q->k + q->offset : 0;

@@ -89,32 +89,6 @@ hk_status fs_rmtree(const char *path) {
     return st;
 }
 
-hk_status fs_copy_file(const char *src, const char *dst) {
-    int in = open(src, O_RDONLY | O_CLOEXEC);
-    if (in < 0) return hk_fail(HK_IO, "%s: cannot open: %s", src, strerror(errno));
-    int out = open(dst, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-    if (out < 0) {
-        close(in);
-        return hk_fail(HK_IO, "%s: cannot create: %s", dst, strerror(errno));
-    }
-    static _Thread_local uint8_t buf[1 << 16];
-    hk_status st = HK_OK;
-    for (;;) {
-        ssize_t r = read(in, buf, sizeof buf);
-        if (r < 0 && errno == EINTR) continue;
-        if (r < 0) {
-            st = hk_fail(HK_IO, "%s: read failed: %s", src, strerror(errno));
-            break;
-        }
-        if (r == 0) break;
-        if ((st = fs_write_all(out, buf, (size_t)r, dst))) break;
-    }
-    if (!st) st = fs_fsync(out, dst);
-    close(in);
-    close(out);
-    return st;
-}
-
 int fs_exists(const char *path) {
     struct stat sb;
     return stat(path, &sb) == 0;

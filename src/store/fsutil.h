@@ -1,7 +1,7 @@
 /*
  * fsutil.h — the file-system steps durability depends on: full writes and reads that
  * retry on EINTR and short counts, fsync of files and of directories (a rename is only
- * durable once its directory is synced), recursive removal, and copying.
+ * durable once its directory is synced), and recursive removal.
  * Every failure is an HK_IO error naming the path and the system's reason.
  */
 #ifndef HK_FSUTIL_H
@@ -20,7 +20,6 @@ hk_status fs_fsync(int fd, const char *path);
 hk_status fs_fsync_dir(const char *dir);
 hk_status fs_mkdir(const char *path); /* exists already is fine */
 hk_status fs_rmtree(const char *path); /* absent is fine */
-hk_status fs_copy_file(const char *src, const char *dst); /* fsyncs dst */
 int fs_exists(const char *path);
 int fs_is_empty_dir(const char *path); /* 1 when absent or empty */
 hk_status fs_file_size(const char *path, uint64_t *out);

@@ -146,7 +146,17 @@ static void test_points_and_validation(void **state) {
     bad.vector = inf_v;
     assert_int_equal(hk_upsert(c, &bad, 1, NULL), HK_INVALID);
     assert_non_null(strstr(hk_errmsg(), "infinite"));
-    hk_point mixed[2] = {{.id = 50, .vector = v[0]}, {.id = 51, .vector = v[1], .payload = "{bad json"}};
+    hk_collection *cz = make(db, "cz", 3, HK_METRIC_COSINE);
+    float zero[3] = {0, 0, 0};
+    hk_point zp = {.id = 1, .vector = zero};
+    assert_int_equal(hk_upsert(cz, &zp, 1, NULL), HK_INVALID);
+    assert_non_null(strstr(hk_errmsg(), "zero vector"));
+    assert_int_equal(count_of(cz, NULL), 0);
+    hk_collection_close(cz);
+    hk_point badtext = {.id = 98, .vector = v[0], .text = "caf\xc3", .text_len = 4};
+    assert_int_equal(hk_upsert(c, &badtext, 1, NULL), HK_INVALID);
+    assert_non_null(strstr(hk_errmsg(), "UTF-8"));
+        hk_point mixed[2] = {{.id = 50, .vector = v[0]}, {.id = 51, .vector = v[1], .payload = "{bad json"}};
     assert_int_equal(hk_upsert(c, mixed, 2, NULL), HK_INVALID);
     assert_non_null(strstr(hk_errmsg(), "point 1"));
     mixed[1].payload = "[1,2]";
@@ -470,8 +480,59 @@ static void test_snapshot_corruption_and_backup(void **state) {
     tu_rmrf(d0);
 }
 
+static void put_point(hk_collection *c, uint64_t id) {
+    float v[4] = {(float)id, 1, 0, 0};
+    hk_point p = {.id = id, .vector = v};
+    assert_int_equal(hk_upsert(c, &p, 1, NULL), HK_OK);
+}
+
+/* A crash between a checkpoint's snapshot rename and its log reset can leave a log that
+ * ends before the snapshot's LSN (its last record never synced). The next acknowledged
+ * write must not reuse an LSN the snapshot covers, or replay would skip it. */
+static void test_crash_between_checkpoint_steps(void **state) {
+    (void)state;
+    const char *dir = tu_tmpdir("ckpt");
+    char cmd[20000];
+    hk_db *db = open_db(dir, HK_OPEN_CREATE);
+    hk_collection *c = make(db, "c", 4, HK_METRIC_L2);
+    put_point(c, 1);
+    snprintf(cmd, sizeof cmd, "cp '%s/collections/c/wal.hkl' '%s/wal1'", dir, dir);
+    assert_int_equal(system(cmd), 0);
+    put_point(c, 2);
+    assert_int_equal(hk_collection_checkpoint(c), HK_OK);
+    hk_collection_close(c);
+    assert_int_equal(hk_db_close(db), HK_OK);
+    /* The crash image: the new snapshot (LSN 2) with the old log (LSN 1 only), plus the
+     * temporary files a checkpoint leaves when interrupted earlier. */
+    snprintf(cmd, sizeof cmd, "cp '%s/wal1' '%s/collections/c/wal.hkl' && touch "
+             "'%s/collections/c/snapshot.hks.tmp' '%s/collections/c/wal.hkl.tmp'", dir, dir, dir, dir);
+    assert_int_equal(system(cmd), 0);
+    db = open_db(dir, 0);
+    assert_int_equal(hk_collection_open(db, "c", &c), HK_OK);
+    assert_int_equal(count_of(c, NULL), 2);
+    put_point(c, 3);
+    hk_collection_close(c);
+    /* Simulate kill -9 after the acknowledged write: copy the files as they are now. */
+    char crash[4300];
+    snprintf(crash, sizeof crash, "%s-crash", dir);
+    copy_dir(dir, crash);
+    assert_int_equal(hk_db_close(db), HK_OK);
+    for (int which = 0; which < 2; which++) {
+        hk_db *r = open_db(which ? crash : dir, HK_OPEN_READONLY);
+        assert_int_equal(hk_collection_open(r, "c", &c), HK_OK);
+        assert_int_equal(count_of(c, NULL), 3);
+        hk_collection_close(c);
+        hk_db_close(r);
+    }
+    snprintf(cmd, sizeof cmd, "%s/collections/c/snapshot.hks.tmp", dir);
+    assert_false(fs_test_exists(cmd));
+    tu_rmrf(dir);
+    tu_rmrf(crash);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_crash_between_checkpoint_steps),
         cmocka_unit_test(test_lifecycle),
         cmocka_unit_test(test_points_and_validation),
         cmocka_unit_test(test_search_exact),

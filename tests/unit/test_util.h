@@ -40,6 +40,11 @@ static inline void tu_flip_bit(const char *path, long offset, int bit) {
     fclose(f);
 }
 
+static inline int fs_test_exists(const char *path) {
+    struct stat sb;
+    return stat(path, &sb) == 0;
+}
+
 static inline void tu_truncate(const char *path, long size) {
     if (truncate(path, size) != 0) abort();
 }

@@ -1,0 +1,105 @@
+/*
+ * hnsw_int.h — the graph's layout and the helpers shared by hnsw.c (life cycle,
+ * validation, serialization), hnsw_build.c (insert, delete) and hnsw_search.c (layer
+ * search, neighbour selection, queries). Private to src/index.
+ *
+ * Layout: level-0 lists live in one array indexed by slot, (1 + 2M) uint32 per slot
+ * (count, then links); a node's upper levels 1..L share one allocation of L * (1 + M)
+ * uint32, pointed to from upper[slot]. level[slot] is HNSW_ABSENT for slots that are not
+ * nodes. Parallel inserts guard each list with a striped mutex (slot % HNSW_STRIPES).
+ */
+#ifndef HK_HNSW_INT_H
+#define HK_HNSW_INT_H
+
+#include <pthread.h>
+
+#include "hnsw.h"
+#include "../vec/distance.h"
+
+#define HNSW_ABSENT 0xFFu
+#define HNSW_NONE UINT32_MAX
+#define HNSW_STRIPES 1024u
+
+struct hnsw {
+    uint32_t dim;
+    hk_metric metric;
+    uint32_t M, M0;          /* links per upper level, at level 0 (2M) */
+    uint32_t efc;
+    double mL;               /* 1 / ln(M) */
+    uint64_t rng;
+    uint32_t cap;            /* slots with storage */
+    uint32_t count;          /* nodes */
+    uint32_t entry;          /* HNSW_NONE when empty */
+    int max_level;           /* -1 when empty */
+    uint32_t *l0;            /* cap * (1 + M0) */
+    uint8_t *level;          /* cap, HNSW_ABSENT for non-nodes */
+    uint32_t **upper;        /* cap; NULL for level-0 nodes */
+    size_t upper_bytes;      /* bytes held by the upper allocations */
+    pthread_mutex_t *stripes; /* HNSW_STRIPES list locks for parallel inserts */
+    pthread_mutex_t entry_mu; /* guards entry and max_level during parallel inserts */
+    const vec_kernels *kern;
+};
+
+/* Per-operation scratch: one per thread. */
+typedef struct hnsw_ctx {
+    uint64_t *visited;       /* bitmap over cap */
+    size_t vwords;
+    flat_hit *cand;          /* min-heap of candidates to expand, grows */
+    size_t ncand, capcand;
+    flat_hit *res;           /* max-heap of the ef best, capacity ef */
+    size_t nres, ef;
+    flat_hit *out;           /* sorted layer results, capacity ef */
+    flat_hit *eps;           /* entry points of the next layer, capacity ef */
+    flat_hit *pick;          /* neighbour selection, capacity M0 */
+    uint32_t *nbuf;          /* a copied list, capacity M0 */
+    int nomem;
+} hnsw_ctx;
+
+static inline uint32_t *hnsw_links(const hnsw *g, uint32_t s, int l) {
+    if (l == 0) return g->l0 + (size_t)s * (g->M0 + 1);
+    return g->upper[s] + (size_t)(l - 1) * (g->M + 1);
+}
+static inline uint32_t hnsw_mmax(const hnsw *g, int l) { return l == 0 ? g->M0 : g->M; }
+static inline const float *hnsw_row(const flat_matrix *m, uint32_t s) {
+    return m->rows + (size_t)s * m->dim;
+}
+static inline float hnsw_dist(const hnsw *g, const float *a, const float *b) {
+    return g->metric == HK_METRIC_L2 ? g->kern->l2sq(a, b, g->dim) : -g->kern->dot(a, b, g->dim);
+}
+static inline int hnsw_hit_less(flat_hit a, flat_hit b) {
+    return a.dist < b.dist || (a.dist == b.dist && a.slot < b.slot);
+}
+static inline int hnsw_seen(hnsw_ctx *c, uint32_t s) {
+    uint64_t bit = (uint64_t)1 << (s & 63);
+    int was = (c->visited[s >> 6] & bit) != 0;
+    c->visited[s >> 6] |= bit;
+    return was;
+}
+static inline void hnsw_lock(const hnsw *g, uint32_t s, int lock) {
+    if (lock) pthread_mutex_lock(&g->stripes[s % HNSW_STRIPES]);
+}
+static inline void hnsw_unlock(const hnsw *g, uint32_t s, int lock) {
+    if (lock) pthread_mutex_unlock(&g->stripes[s % HNSW_STRIPES]);
+}
+
+int hnsw_hit_cmp(const void *a, const void *b);
+hk_status hnsw_ctx_init(hnsw_ctx *c, const hnsw *g, size_t ef);
+void hnsw_ctx_free(hnsw_ctx *c);
+/* Copies slot's list at level l into c->nbuf (under its lock when lock); returns count. */
+uint32_t hnsw_copy_links(const hnsw *g, hnsw_ctx *c, uint32_t s, int l, int lock);
+/* Greedy descent from *cur through levels top..stop+1 (ef = 1). */
+void hnsw_descend(const hnsw *g, const flat_matrix *m, hnsw_ctx *c, const float *q,
+                  flat_hit *cur, int top, int stop, int lock);
+/* ef-bounded best-first search of level l from the nep entry points. Only slots in allow
+ * (when not NULL) enter the results, every node is traversed; exclude (or HNSW_NONE) is
+ * never visited. Results go to c->out sorted by (dist, slot); returns their count. */
+size_t hnsw_search_layer(const hnsw *g, const flat_matrix *m, hnsw_ctx *c, const float *q,
+                         const flat_hit *eps, size_t nep, size_t ef, int l,
+                         const roaring_bitmap_t *allow, uint32_t exclude, int lock);
+/* Algorithm 4: from cand (sorted by distance to the base node) keep those closer to the
+ * base than to every one kept before, up to mmax; keep_pruned refills to mmax with the
+ * closest discarded. Writes c->pick; returns the count. */
+size_t hnsw_select(const hnsw *g, const flat_matrix *m, hnsw_ctx *c, const flat_hit *cand,
+                   size_t n, size_t mmax, int keep_pruned);
+
+#endif

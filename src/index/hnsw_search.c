@@ -1,0 +1,272 @@
+/*
+ * hnsw_search.c — walking the graph: the per-thread scratch, greedy descent, the
+ * ef-bounded layer search (Algorithm 2), neighbour selection (Algorithm 4) and queries.
+ *
+ * Decisions:
+ *  - Visited sets are bitmaps over the graph's capacity, allocated per operation: at
+ *    1M slots that is 128 KB, cheaper than the search it serves, and it keeps searches
+ *    free of shared state so any number may run at once.
+ *  - Neighbour lists are copied before they are expanded. In a parallel build the copy
+ *    is taken under the node's stripe lock, so a walker never sees a list half-rewritten;
+ *    sequential work skips the locks. The copy is also where unvisited neighbours' rows
+ *    are prefetched, before any of their distances is computed.
+ *  - Filters follow the "traverse all, admit allowed" rule: every node may guide the
+ *    walk, only allowed ones enter the ef results. That walk degrades as the filter gets
+ *    selective (it must touch about ef / selectivity nodes), so filters allowing fewer
+ *    than count / HNSW_EXACT_DIVISOR or ef * M slots are answered by flat_search over the
+ *    allowed slots, which then costs less than the walk and is exact.
+ *  - A query returns k results whenever k live candidates exist: if the walk comes up
+ *    short (a filter that clusters away from the entry, or a region cut off by deletes),
+ *    the query is redone exactly.
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include "hnsw_int.h"
+
+int hnsw_hit_cmp(const void *pa, const void *pb) {
+    flat_hit a = *(const flat_hit *)pa, b = *(const flat_hit *)pb;
+    if (hnsw_hit_less(a, b)) return -1;
+    return hnsw_hit_less(b, a);
+}
+
+hk_status hnsw_ctx_init(hnsw_ctx *c, const hnsw *g, size_t ef) {
+    memset(c, 0, sizeof *c);
+    c->vwords = ((size_t)g->cap + 63) / 64;
+    c->ef = ef;
+    c->capcand = ef < 64 ? 64 : ef;
+    c->visited = hk_calloc(c->vwords ? c->vwords : 1, sizeof(uint64_t));
+    c->cand = hk_calloc(c->capcand, sizeof(flat_hit));
+    c->res = hk_calloc(ef + 1, sizeof(flat_hit));
+    c->out = hk_calloc(ef + 1, sizeof(flat_hit));
+    c->eps = hk_calloc(ef + 1, sizeof(flat_hit));
+    c->pick = hk_calloc(g->M0 + 1, sizeof(flat_hit));
+    c->nbuf = hk_calloc(g->M0 + 1, sizeof(uint32_t));
+    if (!c->visited || !c->cand || !c->res || !c->out || !c->eps || !c->pick || !c->nbuf) {
+        hnsw_ctx_free(c);
+        return hk_fail(HK_NOMEM, "hnsw: out of memory for search scratch (ef %zu)", ef);
+    }
+    return HK_OK;
+}
+
+void hnsw_ctx_free(hnsw_ctx *c) {
+    hk_free(c->visited);
+    hk_free(c->cand);
+    hk_free(c->res);
+    hk_free(c->out);
+    hk_free(c->eps);
+    hk_free(c->pick);
+    hk_free(c->nbuf);
+    memset(c, 0, sizeof *c);
+}
+
+uint32_t hnsw_copy_links(const hnsw *g, hnsw_ctx *c, uint32_t s, int l, int lock) {
+    hnsw_lock(g, s, lock);
+    const uint32_t *links = hnsw_links(g, s, l);
+    uint32_t n = links[0];
+    memcpy(c->nbuf, links + 1, n * sizeof(uint32_t));
+    hnsw_unlock(g, s, lock);
+    return n;
+}
+
+static void prefetch_row(const flat_matrix *m, uint32_t s) {
+    const char *p = (const char *)hnsw_row(m, s);
+    __builtin_prefetch(p);
+    if (m->dim > 16) __builtin_prefetch(p + 64);
+}
+
+void hnsw_descend(const hnsw *g, const flat_matrix *m, hnsw_ctx *c, const float *q,
+                  flat_hit *cur, int top, int stop, int lock) {
+    for (int l = top; l > stop; l--) {
+        int changed = 1;
+        while (changed) {
+            changed = 0;
+            uint32_t n = hnsw_copy_links(g, c, cur->slot, l, lock);
+            for (uint32_t i = 0; i < n; i++) prefetch_row(m, c->nbuf[i]);
+            for (uint32_t i = 0; i < n; i++) {
+                flat_hit h = {hnsw_dist(g, q, hnsw_row(m, c->nbuf[i])), c->nbuf[i]};
+                if (hnsw_hit_less(h, *cur)) {
+                    *cur = h;
+                    changed = 1;
+                }
+            }
+        }
+    }
+}
+
+/* Min-heap of candidates (nearest on top). */
+static int cand_push(hnsw_ctx *c, flat_hit h) {
+    if (c->ncand == c->capcand) {
+        flat_hit *n = hk_realloc(c->cand, 2 * c->capcand * sizeof(flat_hit));
+        if (!n) {
+            c->nomem = 1;
+            return -1;
+        }
+        c->cand = n;
+        c->capcand *= 2;
+    }
+    size_t i = c->ncand++;
+    while (i > 0) {
+        size_t p = (i - 1) / 2;
+        if (!hnsw_hit_less(h, c->cand[p])) break;
+        c->cand[i] = c->cand[p];
+        i = p;
+    }
+    c->cand[i] = h;
+    return 0;
+}
+
+static flat_hit cand_pop(hnsw_ctx *c) {
+    flat_hit top = c->cand[0], last = c->cand[--c->ncand];
+    size_t i = 0, n = c->ncand;
+    for (;;) {
+        size_t ch = 2 * i + 1;
+        if (ch >= n) break;
+        if (ch + 1 < n && hnsw_hit_less(c->cand[ch + 1], c->cand[ch])) ch++;
+        if (!hnsw_hit_less(c->cand[ch], last)) break;
+        c->cand[i] = c->cand[ch];
+        i = ch;
+    }
+    if (n) c->cand[i] = last;
+    return top;
+}
+
+/* Max-heap of the ef best results (worst on top); drops the worst when full. */
+static void res_push(hnsw_ctx *c, size_t ef, flat_hit h) {
+    flat_hit *r = c->res;
+    size_t i;
+    if (c->nres < ef) {
+        i = c->nres++;
+        while (i > 0) {
+            size_t p = (i - 1) / 2;
+            if (!hnsw_hit_less(r[p], h)) break;
+            r[i] = r[p];
+            i = p;
+        }
+    } else {
+        if (!hnsw_hit_less(h, r[0])) return;
+        i = 0;
+        for (;;) {
+            size_t ch = 2 * i + 1;
+            if (ch >= c->nres) break;
+            if (ch + 1 < c->nres && hnsw_hit_less(r[ch], r[ch + 1])) ch++;
+            if (!hnsw_hit_less(h, r[ch])) break;
+            r[i] = r[ch];
+            i = ch;
+        }
+    }
+    r[i] = h;
+}
+
+static int admitted(const roaring_bitmap_t *allow, uint32_t s) {
+    return !allow || roaring_bitmap_contains(allow, s);
+}
+
+size_t hnsw_search_layer(const hnsw *g, const flat_matrix *m, hnsw_ctx *c, const float *q,
+                         const flat_hit *eps, size_t nep, size_t ef, int l,
+                         const roaring_bitmap_t *allow, uint32_t exclude, int lock) {
+    memset(c->visited, 0, c->vwords * sizeof(uint64_t));
+    c->ncand = c->nres = 0;
+    if (exclude != HNSW_NONE) hnsw_seen(c, exclude);
+    for (size_t i = 0; i < nep; i++) {
+        if (hnsw_seen(c, eps[i].slot)) continue;
+        if (cand_push(c, eps[i]) != 0) break;
+        if (admitted(allow, eps[i].slot)) res_push(c, ef, eps[i]);
+    }
+    uint32_t fresh[2 * HNSW_MAX_M];
+    while (c->ncand) {
+        flat_hit top = cand_pop(c);
+        if (c->nres == ef && hnsw_hit_less(c->res[0], top)) break;
+        uint32_t n = hnsw_copy_links(g, c, top.slot, l, lock), nf = 0;
+        for (uint32_t i = 0; i < n; i++) {
+            uint32_t s = c->nbuf[i];
+            if (hnsw_seen(c, s)) continue;
+            prefetch_row(m, s);
+            fresh[nf++] = s;
+        }
+        for (uint32_t i = 0; i < nf; i++) {
+            flat_hit h = {hnsw_dist(g, q, hnsw_row(m, fresh[i])), fresh[i]};
+            if (c->nres == ef && !hnsw_hit_less(h, c->res[0])) continue;
+            if (cand_push(c, h) != 0) break;
+            if (admitted(allow, h.slot)) res_push(c, ef, h);
+        }
+    }
+    size_t n = c->nres;
+    memcpy(c->out, c->res, n * sizeof(flat_hit));
+    qsort(c->out, n, sizeof(flat_hit), hnsw_hit_cmp);
+    return n;
+}
+
+size_t hnsw_select(const hnsw *g, const flat_matrix *m, hnsw_ctx *c, const flat_hit *cand,
+                   size_t n, size_t mmax, int keep_pruned) {
+    size_t np = 0;
+    for (size_t i = 0; i < n && np < mmax; i++) {
+        const float *v = hnsw_row(m, cand[i].slot);
+        int keep = 1;
+        for (size_t j = 0; j < np && keep; j++)
+            if (hnsw_dist(g, v, hnsw_row(m, c->pick[j].slot)) < cand[i].dist) keep = 0;
+        if (keep) c->pick[np++] = cand[i];
+    }
+    for (size_t i = 0; keep_pruned && i < n && np < mmax; i++) {
+        size_t j = 0;
+        while (j < np && c->pick[j].slot != cand[i].slot) j++;
+        if (j == np) c->pick[np++] = cand[i];
+    }
+    return np;
+}
+
+/* Allowed slots that are nodes, stopping once `enough` are found. */
+static size_t allowed_nodes(const hnsw *g, const roaring_bitmap_t *allow, size_t enough) {
+    size_t n = 0;
+    roaring_uint32_iterator_t *it = roaring_create_iterator(allow);
+    if (!it) return enough;
+    for (; it->has_value && n < enough; roaring_advance_uint32_iterator(it))
+        if (it->current_value < g->cap && g->level[it->current_value] != HNSW_ABSENT) n++;
+    roaring_free_uint32_iterator(it);
+    return n;
+}
+
+static hk_status exact(const flat_matrix *m, const float *query, size_t k,
+                       const roaring_bitmap_t *allow, flat_hit *hits, size_t *n) {
+    flat_hit *h = NULL;
+    size_t cnt = 0;
+    hk_status st = flat_search(m, query, 1, k, allow, 0, 0.0f, &h, &cnt);
+    if (st != HK_OK) return st;
+    memcpy(hits, h, cnt * sizeof(flat_hit));
+    *n = cnt;
+    hk_free(h);
+    return HK_OK;
+}
+
+hk_status hnsw_search(const hnsw *g, const flat_matrix *m, const float *query, size_t k,
+                      size_t ef, const roaring_bitmap_t *allow, flat_hit *hits, size_t *n) {
+    *n = 0;
+    if (m->dim != g->dim)
+        return hk_fail(HK_DIMENSION, "hnsw: matrix has dimension %zu, graph %u", m->dim, g->dim);
+    if (k == 0 || g->count == 0) return HK_OK;
+    if (ef < k) ef = k;
+    if (ef > HNSW_MAX_EF) ef = HNSW_MAX_EF;
+    if (allow) {
+        uint64_t na = roaring_bitmap_get_cardinality(allow);
+        if (na == 0) return HK_OK;
+        if (na < g->count / HNSW_EXACT_DIVISOR || na < (uint64_t)ef * g->M)
+            return exact(m, query, k, allow, hits, n);
+    }
+    hnsw_ctx c;
+    hk_status st = hnsw_ctx_init(&c, g, ef);
+    if (st != HK_OK) return st;
+    flat_hit cur = {hnsw_dist(g, query, hnsw_row(m, g->entry)), g->entry};
+    hnsw_descend(g, m, &c, query, &cur, g->max_level, 0, 0);
+    size_t found = hnsw_search_layer(g, m, &c, query, &cur, 1, ef, 0, allow, HNSW_NONE, 0);
+    int nomem = c.nomem;
+    if (found > k) found = k;
+    memcpy(hits, c.out, found * sizeof(flat_hit));
+    hnsw_ctx_free(&c);
+    if (nomem) return hk_fail(HK_NOMEM, "hnsw: out of memory during search");
+    *n = found;
+    if (found < k) {
+        size_t avail = allow ? allowed_nodes(g, allow, k) : g->count;
+        if (avail > found) return exact(m, query, k, allow, hits, n);
+    }
+    return HK_OK;
+}

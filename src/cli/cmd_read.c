@@ -4,6 +4,7 @@
  * as a server, holds it for writing; they see its latest durable state.
  */
 #include <errno.h>
+#include <math.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -21,7 +22,7 @@ static int parse_vector(const char *s, float **out, uint32_t *dim) {
         char *end;
         errno = 0;
         float x = strtof(p, &end);
-        if (end == p || errno) {
+        if (end == p || !isfinite(x) || (errno && errno != ERANGE)) {
             free(v);
             return 0;
         }

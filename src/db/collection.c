@@ -531,7 +531,9 @@ hk_status coll_write_snapshot(hk_collection *c, const char *path, uint64_t *byte
 static hk_status checkpoint_locked(hk_collection *c) {
     if (c->read_only) return hk_fail(HK_READONLY, "database is open read-only");
     if (c->lsn == c->snap_lsn && wal_bytes(c->wal) == WAL_HEADER_SIZE) return HK_OK;
-    hk_status st = coll_write_snapshot(c, c->snap_path, &c->snap_bytes);
+    uint64_t bytes = 0;
+    hk_status st = coll_write_snapshot(c, c->snap_path, &bytes);
+    if (!st) __atomic_store_n(&c->snap_bytes, bytes, __ATOMIC_RELAXED); /* stats read it */
     if (st) return hk_fail_prefix(st, "checkpoint of '%s'", c->name);
     c->snap_lsn = c->lsn;
     st = wal_reset(c->wal, c->lsn);
@@ -1223,7 +1225,7 @@ hk_status hk_collection_stats_get(hk_collection *c, hk_collection_stats *out) {
     for (size_t i = 0; i < c->npidx; i++) mem += pidx_memory(c->pidx[i]);
     out->bytes_memory = mem;
     out->wal_bytes = wal_bytes(c->wal);
-    out->bytes_disk = c->snap_bytes + out->wal_bytes;
+    out->bytes_disk = __atomic_load_n(&c->snap_bytes, __ATOMIC_RELAXED) + out->wal_bytes;
     out->lsn = c->lsn;
     out->next_id = c->next_id;
     out->payload_indexes = (uint32_t)c->npidx;

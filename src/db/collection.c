@@ -692,9 +692,11 @@ static hk_status load_state(hk_collection *c) {
                       "bytes) left by an interrupted write; it was never acknowledged",
                       c->name, (unsigned long long)info.torn_offset,
                       (unsigned long long)info.torn_bytes);
-        else if (info.torn_bytes)
+        else if (info.torn_bytes && !db_writer_active(c->db))
+            /* With a writer at work an incomplete last record is a write in progress,
+             * not news; without one it is a torn write the next writer will drop. */
             db_notice(c->db, "collection '%s': ignored an incomplete log record at offset %llu "
-                      "(%llu bytes): a write in progress in another process, or a torn write",
+                      "(%llu bytes): a torn write that the next writer will drop",
                       c->name, (unsigned long long)info.torn_offset,
                       (unsigned long long)info.torn_bytes);
         if (wal_last_lsn(w) > c->lsn) c->lsn = wal_last_lsn(w);

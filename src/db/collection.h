@@ -91,6 +91,8 @@ struct hk_collection {
 
 /* db.c */
 void db_notice(hk_db *db, const char *fmt, ...) HK_PRINTF(2, 3);
+/* 1 when some process holds the database's writer lock (probed without waiting). */
+int db_writer_active(const hk_db *db);
 
 /* collection.c */
 hk_status coll_load(hk_db *db, const char *name, hk_collection **out);

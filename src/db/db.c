@@ -108,6 +108,17 @@ static hk_status take_lock(hk_db *db) {
     return HK_OK;
 }
 
+int db_writer_active(const hk_db *db) {
+    char *lp = fs_join(db->path, "LOCK");
+    if (!lp) return 0;
+    int fd = open(lp, O_RDONLY | O_CLOEXEC);
+    hk_free(lp);
+    if (fd < 0) return 0;
+    int active = flock(fd, LOCK_SH | LOCK_NB) != 0 && errno == EWOULDBLOCK;
+    close(fd); /* also releases the shared lock when it was granted */
+    return active;
+}
+
 /* Removes .tmp-* and .drop-* leftovers of interrupted creates and drops. */
 static void clean_leftovers(hk_db *db) {
     DIR *d = opendir(db->coll_dir);

@@ -3,7 +3,7 @@
  * (validate, log, apply, sync), checkpoints, statistics.
  *
  * Every mutation is encoded as a log record body first; the live path and replay then
- * run the very same prepare/commit code on that body, so what a crash recovers is by
+ * run the very same prepare/reserve/commit code on that body, so what a crash recovers is by
  * construction what the live process had. Records carry vectors already normalized (for
  * cosine) and payloads already encoded, so replay validates but recomputes nothing.
  *

@@ -11,8 +11,12 @@
  * that is busy validating, logging and syncing.
  *
  * Every write is one log record. The same apply code runs for a live write and for log
- * replay, split in two: prepare (validates, allocates; may fail, changes nothing) and
- * commit (cannot fail short of memory exhaustion in bitmaps, which poisons the handle).
+ * replay, in three steps: prepare (validates, builds the new values in private memory;
+ * may fail, touches nothing shared), reserve (grows the shared arrays so commit cannot
+ * fail; runs under the write side of rw because it moves memory readers use, but changes
+ * nothing visible) and commit (cannot fail short of memory exhaustion in bitmaps or
+ * indexes, which poisons the handle). A live write logs the record between reserve and
+ * commit.
  */
 #ifndef HK_COLLECTION_H
 #define HK_COLLECTION_H

@@ -8,7 +8,7 @@ PACKAGES=(
   build-essential cmake pkg-config    # compiler and build
   clang libclang-rt-14-dev            # libFuzzer targets and their runtime
   libroaring-dev                      # CRoaring: id sets for filters
-  libopenblas-dev                     # BLAS: batched exact search
+  libopenblas-dev libopenblas-pthread-dev  # BLAS: batched exact search
   libcmocka-dev                       # unit tests
   python3 python3-numpy               # integration tests (reference computations)
   python3-faiss python3-hnswlib       # benchmark peers

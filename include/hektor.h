@@ -83,7 +83,9 @@ enum {
 
 typedef struct hk_db_options {
     uint32_t flags;                 /* HK_OPEN_* */
-    uint32_t threads;               /* worker threads for search; 0 = number of cores */
+    uint32_t threads;               /* worker threads for search, process-wide (the pool
+                                       is shared by every open database); 0 = leave as
+                                       is (number of cores by default) */
     uint64_t checkpoint_wal_bytes;  /* checkpoint a collection when its log passes this;
                                        0 = default (64 MiB) */
 } hk_db_options;

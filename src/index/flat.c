@@ -142,6 +142,19 @@ static void heap_push(collector *c, float d, uint32_t slot) {
     h[i] = (flat_hit){.dist = d, .slot = slot};
 }
 
+/* Doubles a growing hit array; returns 0 (and flags the search) when memory runs out. */
+static int hits_grow(search *s, flat_hit **arr, size_t *cap, size_t first) {
+    size_t ncap = *cap ? *cap * 2 : first;
+    flat_hit *h = ncap <= SIZE_MAX / sizeof *h ? hk_realloc(*arr, ncap * sizeof *h) : NULL;
+    if (h == NULL) {
+        atomic_store(&s->nomem, 1);
+        return 0;
+    }
+    *arr = h;
+    *cap = ncap;
+    return 1;
+}
+
 /* Keeps a hit the heap has no room for, if it is within the fringe margin. */
 static int fringe_add(search *s, collector *c, flat_hit x) {
     float limit = c->h[0].dist + 2 * c->slack;
@@ -152,16 +165,8 @@ static int fringe_add(search *s, collector *c, flat_hit x) {
         for (size_t i = 0; i < c->nf; i++)
             if (c->fringe[i].dist <= limit) c->fringe[n++] = c->fringe[i];
         c->nf = n;
-        if (n > c->capf / 2 || c->capf == 0) {
-            size_t cap = c->capf ? c->capf * 2 : 16;
-            flat_hit *f = cap <= SIZE_MAX / sizeof *f ? hk_realloc(c->fringe, cap * sizeof *f) : NULL;
-            if (f == NULL) {
-                atomic_store(&s->nomem, 1);
-                return 0;
-            }
-            c->fringe = f;
-            c->capf = cap;
-        }
+        if ((n > c->capf / 2 || c->capf == 0) && !hits_grow(s, &c->fringe, &c->capf, 16))
+            return 0;
     }
     c->fringe[c->nf++] = x;
     return 1;
@@ -181,16 +186,7 @@ static int coll_offer(search *s, collector *c, float d, uint32_t slot) {
         }
         return fringe_add(s, c, x);
     }
-    if (c->n == c->cap) {
-        size_t cap = c->cap ? c->cap * 2 : 64;
-        flat_hit *h = cap <= SIZE_MAX / sizeof *h ? hk_realloc(c->h, cap * sizeof *h) : NULL;
-        if (h == NULL) {
-            atomic_store(&s->nomem, 1);
-            return 0;
-        }
-        c->h = h;
-        c->cap = cap;
-    }
+    if (c->n == c->cap && !hits_grow(s, &c->h, &c->cap, 64)) return 0;
     c->h[c->n++] = (flat_hit){.dist = d, .slot = slot};
     return 1;
 }

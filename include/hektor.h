@@ -126,10 +126,11 @@ typedef enum hk_index_kind { HK_INDEX_FLAT = 0, HK_INDEX_HNSW = 1 } hk_index_kin
 typedef struct hk_collection_config {
     uint32_t dim;          /* 1 .. HK_MAX_DIM */
     hk_metric metric;      /* default HK_METRIC_L2 */
-    hk_index_kind index;   /* HK_INDEX_FLAT until the HNSW index lands */
-    uint32_t hnsw_m;       /* reserved for the HNSW index */
-    uint32_t hnsw_ef_construction;
-    uint32_t reserved[8];  /* zero: room for codes, text analysis settings */
+    hk_index_kind index;   /* HK_INDEX_HNSW (config_init's default) or HK_INDEX_FLAT */
+    uint32_t hnsw_m;       /* links per node and level, 2..128 (level 0 keeps 2M); 0 = 16 */
+    uint32_t hnsw_ef_construction; /* candidate list while linking, 1..65536; 0 = 200 */
+    uint32_t hnsw_ef_search;       /* default search ef (raised to k), 1..65536; 0 = 64 */
+    uint32_t reserved[7];  /* zero: room for codes, text analysis settings */
 } hk_collection_config;
 
 void hk_collection_config_init(hk_collection_config *cfg);
@@ -161,6 +162,12 @@ typedef struct hk_collection_stats {
     uint32_t payload_indexes;
 } hk_collection_stats;
 hk_status hk_collection_stats_get(hk_collection *c, hk_collection_stats *out);
+
+/* Checks the in-memory structures against each other: the HNSW graph (every link points
+ * to a live point, degrees within bounds, the entry point on the top level, every live
+ * point linked), the id map and the counts. HK_CORRUPT with a description when something
+ * is wrong (a bug, not bad input: please report it). Costs a pass over the graph. */
+hk_status hk_collection_verify(hk_collection *c);
 
 /* Writes a snapshot of the collection and truncates its log. */
 hk_status hk_collection_checkpoint(hk_collection *c);
@@ -294,7 +301,10 @@ hk_status hk_query_set_filter(hk_query *q, const hk_filter *f);
 /* Range query: every point with l2 distance <= r, or ip/cosine score >= r. k still caps
  * the number of results unless it is 0 (then all are returned). */
 hk_status hk_query_set_radius(hk_query *q, float r);
+/* exact: brute force even when the collection has an HNSW index. */
 hk_status hk_query_set_exact(hk_query *q, int exact);
+/* HNSW candidate list size for this query (raised to k + offset); 0 = the collection's
+ * hnsw_ef_search. Larger is slower and closer to exact. Flat collections ignore it. */
 hk_status hk_query_set_ef(hk_query *q, uint32_t ef);
 hk_status hk_query_set_with(hk_query *q, uint32_t with);  /* HK_WITH_* */
 hk_status hk_query_set_offset(hk_query *q, uint32_t offset); /* skip the first results */

@@ -66,6 +66,7 @@ int cmd_get(cli_ctx *, int, char **);
 int cmd_delete(cli_ctx *, int, char **);
 int cmd_count(cli_ctx *, int, char **);
 int cmd_info(cli_ctx *, int, char **);
+int cmd_verify(cli_ctx *, int, char **);
 int cmd_list(cli_ctx *, int, char **);
 int cmd_drop(cli_ctx *, int, char **);
 int cmd_scroll(cli_ctx *, int, char **);

@@ -340,22 +340,31 @@ int cmd_info(cli_ctx *ctx, int argc, char **argv) {
         return rc;
     }
     const char *index = s.index == HK_INDEX_FLAT ? "flat" : "hnsw";
+    hk_collection_config cfg;
+    hk_collection_get_config(c, &cfg);
     if (json) {
         printf("{\"name\":");
         cli_json_string(stdout, pos[0]);
         printf(",\"count\":%llu,\"dim\":%u,\"metric\":\"%s\",\"index\":\"%s\",\"bytes_disk\":%llu,"
                "\"bytes_memory\":%llu,\"wal_bytes\":%llu,\"lsn\":%llu,\"next_id\":%llu,"
-               "\"payload_indexes\":[",
+               "",
                (unsigned long long)s.count, s.dim, hk_metric_name(s.metric), index,
                (unsigned long long)s.bytes_disk, (unsigned long long)s.bytes_memory,
                (unsigned long long)s.wal_bytes, (unsigned long long)s.lsn,
                (unsigned long long)s.next_id);
+        if (s.index == HK_INDEX_HNSW)
+            printf("\"hnsw\":{\"m\":%u,\"ef_construction\":%u,\"ef\":%u},", cfg.hnsw_m,
+                   cfg.hnsw_ef_construction, cfg.hnsw_ef_search);
+        printf("\"payload_indexes\":[");
     } else {
         printf("name          %s\ncount         %llu\ndimension     %u\nmetric        %s\n"
                "index         %s\nbytes on disk %llu (log %llu)\nbytes in mem  %llu\n",
                pos[0], (unsigned long long)s.count, s.dim, hk_metric_name(s.metric), index,
                (unsigned long long)s.bytes_disk, (unsigned long long)s.wal_bytes,
                (unsigned long long)s.bytes_memory);
+        if (s.index == HK_INDEX_HNSW)
+            printf("hnsw          m %u, ef_construction %u, ef %u\n", cfg.hnsw_m,
+                   cfg.hnsw_ef_construction, cfg.hnsw_ef_search);
     }
     for (uint32_t i = 0; i < s.payload_indexes; i++) {
         const char *key;
@@ -442,4 +451,27 @@ int cmd_backup(cli_ctx *ctx, int argc, char **argv) {
     else printf("backed up '%s' to '%s'\n", ctx->db_path, pos[0]);
     if (cli_done(db, NULL) && !rc) rc = EXIT_FAIL;
     return rc;
+}
+
+int cmd_verify(cli_ctx *ctx, int argc, char **argv) {
+    cli_opt opts[] = {{NULL, NULL, NULL}};
+    char *pos[1];
+    int npos, rc = cli_parse("verify", argc, argv, opts, pos, &npos, 1);
+    if (rc) return rc;
+    if (npos != 1) return cli_usage("verify", "expected a collection NAME");
+    hk_db *db;
+    hk_collection *c;
+    hk_status st = cli_open_collection(ctx, pos[0], 0, &db, &c);
+    if (st) return cli_hk_fail(st);
+    hk_collection_stats s;
+    st = hk_collection_verify(c);
+    if (!st) st = hk_collection_stats_get(c, &s);
+    if (st) {
+        rc = cli_hk_fail(st);
+        if (cli_done(db, c) && !rc) rc = EXIT_FAIL;
+        return rc;
+    }
+    printf("collection '%s' is consistent: %llu points%s\n", pos[0], (unsigned long long)s.count,
+           s.index == HK_INDEX_HNSW ? ", every one linked into a valid HNSW graph" : "");
+    return cli_done(db, c);
 }

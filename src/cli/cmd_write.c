@@ -11,9 +11,12 @@
 #include "cli.h"
 
 int cmd_create(cli_ctx *ctx, int argc, char **argv) {
-    const char *dim_s = NULL, *metric_s = "l2", *index_s = "flat";
-    cli_opt opts[] = {{"--dim", &dim_s, NULL}, {"--metric", &metric_s, NULL},
-                      {"--index", &index_s, NULL}, {NULL, NULL, NULL}};
+    const char *dim_s = NULL, *metric_s = "l2", *index_s = "hnsw", *m_s = NULL, *efc_s = NULL,
+               *ef_s = NULL;
+    cli_opt opts[] = {{"--dim", &dim_s, NULL},   {"--metric", &metric_s, NULL},
+                      {"--index", &index_s, NULL}, {"--m", &m_s, NULL},
+                      {"--ef-construction", &efc_s, NULL}, {"--ef", &ef_s, NULL},
+                      {NULL, NULL, NULL}};
     char *pos[1];
     int npos, rc = cli_parse("create", argc, argv, opts, pos, &npos, 1);
     if (rc) return rc;
@@ -24,8 +27,19 @@ int cmd_create(cli_ctx *ctx, int argc, char **argv) {
     if (!cli_parse_u32(dim_s, &cfg.dim) || cfg.dim < 1 || cfg.dim > HK_MAX_DIM)
         return cli_usage("create", "--dim must be an integer from 1 to %d, not '%s'", HK_MAX_DIM, dim_s);
     if (hk_metric_parse(metric_s, &cfg.metric)) return cli_usage("create", "%s", hk_errmsg());
-    if (strcmp(index_s, "flat") != 0)
-        return cli_usage("create", "unknown index '%s' (this version has flat)", index_s);
+    if (!strcmp(index_s, "flat")) cfg.index = HK_INDEX_FLAT;
+    else if (!strcmp(index_s, "hnsw")) cfg.index = HK_INDEX_HNSW;
+    else return cli_usage("create", "unknown index '%s' (use hnsw or flat)", index_s);
+    if (cfg.index == HK_INDEX_FLAT && (m_s || efc_s || ef_s))
+        return cli_usage("create", "--m, --ef-construction and --ef apply to --index hnsw only");
+    if (m_s && (!cli_parse_u32(m_s, &cfg.hnsw_m) || cfg.hnsw_m < 2 || cfg.hnsw_m > 128))
+        return cli_usage("create", "--m must be an integer from 2 to 128, not '%s'", m_s);
+    if (efc_s && (!cli_parse_u32(efc_s, &cfg.hnsw_ef_construction) || cfg.hnsw_ef_construction < 1 ||
+                  cfg.hnsw_ef_construction > 65536))
+        return cli_usage("create", "--ef-construction must be an integer from 1 to 65536, not '%s'", efc_s);
+    if (ef_s && (!cli_parse_u32(ef_s, &cfg.hnsw_ef_search) || cfg.hnsw_ef_search < 1 ||
+                 cfg.hnsw_ef_search > 65536))
+        return cli_usage("create", "--ef must be an integer from 1 to 65536, not '%s'", ef_s);
     hk_db *db;
     hk_status st = cli_open_db(ctx, 1, 1, &db);
     if (st) return cli_hk_fail(st);
@@ -36,8 +50,13 @@ int cmd_create(cli_ctx *ctx, int argc, char **argv) {
         return r;
     }
     if (cli_done(db, NULL)) return EXIT_FAIL;
-    printf("created collection '%s' (dim %u, metric %s, index flat)\n", pos[0], cfg.dim,
-           hk_metric_name(cfg.metric));
+    if (cfg.index == HK_INDEX_HNSW)
+        printf("created collection '%s' (dim %u, metric %s, index hnsw, m %u, ef_construction %u, "
+               "ef %u)\n", pos[0], cfg.dim, hk_metric_name(cfg.metric), cfg.hnsw_m,
+               cfg.hnsw_ef_construction, cfg.hnsw_ef_search);
+    else
+        printf("created collection '%s' (dim %u, metric %s, index flat)\n", pos[0], cfg.dim,
+               hk_metric_name(cfg.metric));
     return EXIT_OK;
 }
 

@@ -187,13 +187,20 @@ void cli_json_float(FILE *out, float v) {
 
 const cli_cmd cli_commands[] = {
     {"create", cmd_create, "create a collection",
-     "usage: hektor [--db DIR] create NAME --dim D [--metric l2|ip|cosine] [--index flat]\n"
+     "usage: hektor [--db DIR] create NAME --dim D [--metric l2|ip|cosine]\n"
+     "                [--index hnsw|flat] [--m 16] [--ef-construction 200] [--ef 64]\n"
      "\n"
      "Creates collection NAME for vectors of D dimensions (1 to 65536). The database\n"
      "directory is created when it does not exist.\n"
-     "  --dim D       vector dimension (required)\n"
-     "  --metric M    l2 (Euclidean, default), ip (inner product) or cosine\n"
-     "  --index I     flat (exact search; the only index in this version)\n"},
+     "  --dim D                vector dimension (required)\n"
+     "  --metric M             l2 (Euclidean, default), ip (inner product) or cosine\n"
+     "  --index I              hnsw (approximate graph search, default) or flat (exact\n"
+     "                         brute force)\n"
+     "  --m M                  hnsw: links per node and level, 2 to 128 (default 16);\n"
+     "                         more = better recall, more memory, slower build\n"
+     "  --ef-construction N    hnsw: candidates considered while linking (default 200)\n"
+     "  --ef N                 hnsw: default search breadth (default 64); search --ef\n"
+     "                         overrides it per query\n"},
     {"import", cmd_import, "import vectors from a file",
      "usage: hektor [--db DIR] import NAME FILE [--format fvecs|bvecs|npy|jsonl|csv] [options]\n"
      "\n"
@@ -226,8 +233,9 @@ const cli_cmd cli_commands[] = {
      "                    \"match\":{\"value\":\"red\"}}]}'\n"
      "  --radius R        range query: l2 distance <= R, or ip/cosine score >= R; with\n"
      "                    --k 0 every point in range is returned\n"
-     "  --exact           force exact (brute-force) search\n"
-     "  --ef N            search breadth for approximate indexes (flat ignores it)\n"
+     "  --exact           force exact (brute-force) search, also on an hnsw index\n"
+     "  --ef N            hnsw search breadth (default: the collection's, 64 unless set\n"
+     "                    at create); higher = better recall, slower; flat ignores it\n"
      "  --json            one line per query: [{\"id\":..,\"score\":..}, ...] best first\n"
      "  --with-payload    include each hit's payload (text output and --json)\n"
      "  --out FILE.ivecs  write each query's result ids as one .ivecs row (ids must fit\n"
@@ -280,6 +288,14 @@ const cli_cmd cli_commands[] = {
      "exist or be empty.\n"},
     {"checkpoint", cmd_checkpoint, "write snapshots and truncate the logs",
      "usage: hektor [--db DIR] checkpoint [NAME...]\n"},
+    {"verify", cmd_verify, "check a collection's structures",
+     "usage: hektor [--db DIR] verify NAME\n"
+     "\n"
+     "Loads NAME (every checksum of its snapshot and log is checked on the way) and checks\n"
+     "its structures against each other: the id map, the counts and, for an hnsw index,\n"
+     "the graph (links point to live points, degrees within bounds, entry point on the\n"
+     "top level, every point linked). Prints a summary and exits 0, or names the problem\n"
+     "and exits 1. Read-only: it works beside a running writer.\n"},
     {NULL, NULL, NULL, NULL}};
 
 static void print_global_help(FILE *out) {

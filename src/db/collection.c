@@ -213,11 +213,71 @@ static hk_status prepare_upsert(hk_collection *c, const uint8_t *body, size_t le
     return HK_OK;
 }
 
-static void commit_upsert(hk_collection *c, up_item *it, size_t n) {
-    size_t dim = c->cfg.dim;
+/* ---- the graph ---- */
+
+static flat_matrix coll_matrix(const hk_collection *c) {
+    return (flat_matrix){c->vectors, c->norms, c->live, c->nslots, c->cfg.dim, c->cfg.metric};
+}
+
+/* Unlinks n graph nodes (slots being deleted or getting a new vector) inside a commit.
+ * The graph does not read their rows, so they may already be overwritten. */
+static void graph_unlink(hk_collection *c, const uint32_t *slots, size_t n) {
+    if (!n) return;
+    flat_matrix m = coll_matrix(c);
+    if (hnsw_delete_batch(c->graph, &m, slots, n)) c->poisoned = 1;
+}
+
+/* Links the pending slots into the graph, a chunk at a time under the write side of rw.
+ * Called with write_mu held (or while loading). Chunks adapt to take about 20 ms, so a
+ * reader waits for one chunk at most while a large batch goes in. */
+static void graph_sync(hk_collection *c) {
+    if (!c->graph) return;
+    uint32_t *buf = NULL;
+    size_t cap = 0;
+    for (;;) {
+        pthread_rwlock_wrlock(&c->rw);
+        uint64_t card = roaring_bitmap_get_cardinality(c->pending);
+        if (!card || c->poisoned) {
+            pthread_rwlock_unlock(&c->rw);
+            break;
+        }
+        size_t n = card < c->graph_chunk ? (size_t)card : c->graph_chunk;
+        if (n > cap) {
+            uint32_t *nb = hk_realloc(buf, n * sizeof *nb);
+            if (!nb) {
+                c->poisoned = 1;
+                pthread_rwlock_unlock(&c->rw);
+                break;
+            }
+            buf = nb;
+            cap = n;
+        }
+        roaring_bitmap_range_uint32_array(c->pending, 0, n, buf);
+        flat_matrix m = coll_matrix(c);
+        uint64_t t0 = hk_now_ns();
+        hk_status st = hnsw_insert_batch(c->graph, &m, buf, n);
+        uint64_t dt = hk_now_ns() - t0;
+        if (st) c->poisoned = 1; /* pending stays: searches still scan those slots */
+        else roaring_bitmap_remove_many(c->pending, n, buf);
+        pthread_rwlock_unlock(&c->rw);
+        if (st) {
+            db_notice(c->db, "collection '%s': %s; the collection refuses writes until reopened",
+                      c->name, hk_errmsg());
+            break;
+        }
+        if (dt < 10000000 && n == c->graph_chunk && c->graph_chunk < 65536) c->graph_chunk *= 2;
+        else if (dt > 40000000 && c->graph_chunk > 16) c->graph_chunk /= 2;
+    }
+    hk_free(buf);
+}
+
+static void commit_upsert(hk_collection *c, up_item *it, size_t n, uint32_t *gslots) {
+    size_t dim = c->cfg.dim, nrelink = 0;
     for (size_t i = 0; i < n; i++) {
         uint32_t slot;
         if (u64map_get(&c->map, it[i].id, &slot)) {
+            if (c->graph && !roaring_bitmap_contains(c->pending, slot) && hnsw_contains(c->graph, slot))
+                gslots[nrelink++] = slot;
             index_remove(c, slot);
             c->payload_bytes -= c->payloads[slot] ? hkb_size(c->payloads[slot]) : 0;
             c->text_bytes -= c->text_lens[slot];
@@ -243,7 +303,9 @@ static void commit_upsert(hk_collection *c, up_item *it, size_t n) {
         it[i].text = NULL;
         if (it[i].id >= c->next_id) c->next_id = it[i].id == UINT64_MAX ? UINT64_MAX : it[i].id + 1;
         index_add(c, slot);
+        if (c->graph) roaring_bitmap_add(c->pending, slot);
     }
+    if (c->graph) graph_unlink(c, gslots, nrelink);
     atomic_store(&c->sorted_dirty, 1);
 }
 
@@ -265,15 +327,21 @@ static void delete_slot(hk_collection *c, uint32_t slot) {
     c->count--;
 }
 
-static hk_status apply_delete(hk_collection *c, const uint8_t *body, size_t len, int commit) {
+static hk_status apply_delete(hk_collection *c, const uint8_t *body, size_t len, int commit,
+                              uint32_t *gslots) {
     rd r = {body, body + len, 0};
     uint32_t n = rd_u32(&r);
     if (r.bad || (size_t)n * 8 != (size_t)(r.end - r.p)) return malformed(c, "delete");
     if (!commit) return HK_OK;
+    size_t nunlink = 0;
     for (uint32_t i = 0; i < n; i++) {
         uint32_t slot;
-        if (u64map_get(&c->map, rd_u64(&r), &slot)) delete_slot(c, slot);
+        if (!u64map_get(&c->map, rd_u64(&r), &slot)) continue;
+        if (c->graph && !roaring_bitmap_contains(c->pending, slot)) gslots[nunlink++] = slot;
+        if (c->graph) roaring_bitmap_remove(c->pending, slot);
+        delete_slot(c, slot);
     }
+    if (c->graph) graph_unlink(c, gslots, nunlink);
     atomic_store(&c->sorted_dirty, 1);
     return HK_OK;
 }
@@ -431,6 +499,7 @@ typedef struct prepared {
     pay_item *pay;
     size_t n;
     payload_index *ix;
+    uint32_t *gslots; /* graph nodes to unlink at commit (reserved) */
     const uint8_t *body;
     size_t len;
 } prepared;
@@ -443,7 +512,7 @@ static hk_status prepare(hk_collection *c, uint8_t type, const uint8_t *body, si
     p->len = len;
     switch (type) {
     case REC_UPSERT: return prepare_upsert(c, body, len, &p->up, &p->n);
-    case REC_DELETE: return apply_delete(c, body, len, 0);
+    case REC_DELETE: return apply_delete(c, body, len, 0, NULL);
     case REC_SET_PAYLOAD:
     case REC_DELETE_PAYLOAD: return prepare_payload(c, type, body, len, &p->pay, &p->n);
     case REC_CREATE_INDEX: return prepare_create_index(c, body, len, &p->ix);
@@ -454,7 +523,12 @@ static hk_status prepare(hk_collection *c, uint8_t type, const uint8_t *body, si
 
 /* Grows shared arrays so that commit cannot fail. It moves memory readers use, so it runs
  * under the write side of rw; it changes no visible state. */
-static hk_status reserve(hk_collection *c, const prepared *p) {
+static hk_status reserve(hk_collection *c, prepared *p) {
+    if (c->graph && (p->type == REC_UPSERT || p->type == REC_DELETE)) {
+        size_t n = p->type == REC_UPSERT ? p->n : hk_load_u32(p->body);
+        if (!(p->gslots = hk_malloc((n ? n : 1) * sizeof *p->gslots)))
+            return hk_fail(HK_NOMEM, "out of memory");
+    }
     switch (p->type) {
     case REC_UPSERT: return reserve_slots(c, p->n);
     case REC_DELETE: return reserve_free(c, hk_load_u32(p->body));
@@ -475,18 +549,21 @@ static void prepared_free(prepared *p) {
         hk_free(p->pay);
     }
     if (p->ix) pidx_free(p->ix);
+    hk_free(p->gslots);
     memset(p, 0, sizeof *p);
 }
 
 static void commit(hk_collection *c, prepared *p, uint64_t lsn) {
     switch (p->type) {
-    case REC_UPSERT: commit_upsert(c, p->up, p->n); free_items(p->up, p->n); break;
-    case REC_DELETE: apply_delete(c, p->body, p->len, 1); break;
+    case REC_UPSERT: commit_upsert(c, p->up, p->n, p->gslots); free_items(p->up, p->n); break;
+    case REC_DELETE: apply_delete(c, p->body, p->len, 1, p->gslots); break;
     case REC_SET_PAYLOAD:
     case REC_DELETE_PAYLOAD: commit_payload(c, p->pay, p->n); hk_free(p->pay); break;
     case REC_CREATE_INDEX: c->pidx[c->npidx++] = p->ix; break;
     case REC_DROP_INDEX: apply_drop_index(c, p->body, p->len, 1); break;
     }
+    hk_free(p->gslots);
+    p->gslots = NULL;
     c->lsn = lsn;
 }
 
@@ -502,6 +579,8 @@ static hk_status replay_fn(void *ctx, uint8_t type, uint64_t lsn, const uint8_t 
         return st;
     }
     commit(c, &p, lsn);
+    graph_sync(c);
+    if (c->poisoned) return hk_fail(HK_NOMEM, "collection '%s': out of memory replaying the log", c->name);
     return HK_OK;
 }
 
@@ -514,15 +593,37 @@ hk_status coll_write_snapshot(hk_collection *c, const char *path, uint64_t *byte
         decl[i].key = (char *)pidx_key(c->pidx[i]);
         decl[i].type = (uint32_t)pidx_type(c->pidx[i]);
     }
+    /* The snapshot keeps live slots only, renumbered in order: the graph is written
+     * renumbered the same way. */
+    hk_buf graph;
+    hk_buf_init(&graph);
+    if (c->graph) {
+        uint32_t *remap = hk_malloc((c->nslots ? c->nslots : 1) * sizeof *remap);
+        if (!remap) {
+            hk_free(decl);
+            return hk_fail(HK_NOMEM, "out of memory");
+        }
+        uint32_t next = 0;
+        for (size_t i = 0; i < c->nslots; i++) remap[i] = c->live[i] ? next++ : UINT32_MAX;
+        hk_status st = hnsw_write_remap(c->graph, remap, c->nslots, next, &graph);
+        hk_free(remap);
+        if (st) {
+            hk_free(decl);
+            return st;
+        }
+    }
     snap_source s = {
         .cfg = {c->cfg.dim, (uint32_t)c->cfg.metric, (uint32_t)c->cfg.index, c->cfg.hnsw_m,
-                c->cfg.hnsw_ef_construction, c->lsn, c->next_id, c->count},
+                c->cfg.hnsw_ef_construction, c->cfg.hnsw_ef_search, c->lsn, c->next_id,
+                c->count},
+        .graph = graph.data, .graph_len = graph.len,
         .nslots = c->nslots, .live = c->live, .ids = c->ids, .vectors = c->vectors,
         .norms = c->norms, .payloads = (const uint8_t *const *)c->payloads,
         .texts = (const char *const *)c->texts, .text_lens = c->text_lens,
         .pidx = decl, .npidx = c->npidx};
     hk_status st = snap_write(path, &s, c->nosync);
     hk_free(decl);
+    hk_buf_free(&graph);
     if (!st && bytes) st = fs_file_size(path, bytes);
     return st;
 }
@@ -573,6 +674,8 @@ void coll_free(hk_collection *c) {
     hk_free(c->text_base);
     if (c->live_bm) roaring_bitmap_free(c->live_bm);
     hk_free(c->free_slots);
+    hnsw_free(c->graph);
+    if (c->pending) roaring_bitmap_free(c->pending);
     u64map_free(&c->map);
     hk_free(c->sorted);
     pthread_rwlock_destroy(&c->rw);
@@ -585,6 +688,43 @@ void coll_free(hk_collection *c) {
     hk_free(c);
 }
 
+/* Loads the snapshot's graph (or starts an empty one) and links any live slot it lacks. */
+static hk_status adopt_graph(hk_collection *c, snap_image *img) {
+    if (c->cfg.index != HK_INDEX_HNSW) {
+        if (img->graph_len)
+            return hk_fail(HK_CORRUPT, "%s: a flat collection's snapshot holds a graph", c->snap_path);
+        return HK_OK;
+    }
+    hk_collection_config cfg = c->cfg;
+    hk_status st = coll_config_normalize(&cfg);
+    if (st) return hk_fail(HK_CORRUPT, "%s: %s", c->snap_path, hk_errmsg());
+    if (!(c->pending = roaring_bitmap_create())) return hk_fail(HK_NOMEM, "out of memory");
+    c->graph_chunk = 256;
+    flat_matrix m = coll_matrix(c);
+    if (img->graph_len) {
+        st = hnsw_load(img->graph, img->graph_len, (uint32_t)c->nslots, &c->graph);
+        if (st) return hk_fail_prefix(st, "%s", c->snap_path);
+        uint32_t gm = 0, gefc = 0;
+        hnsw_params(c->graph, &gm, &gefc);
+        char err[256];
+        if (gm != cfg.hnsw_m || gefc != cfg.hnsw_ef_construction)
+            return hk_fail(HK_CORRUPT, "%s: the graph was built with M %u, ef_construction %u but "
+                           "the collection says %u, %u", c->snap_path, gm, gefc, cfg.hnsw_m,
+                           cfg.hnsw_ef_construction);
+        if (hnsw_validate(c->graph, &m, err, sizeof err))
+            return hk_fail(HK_CORRUPT, "%s: the HNSW graph is inconsistent: %s", c->snap_path, err);
+    } else {
+        st = hnsw_new(cfg.dim, cfg.metric, cfg.hnsw_m, cfg.hnsw_ef_construction, 0x9E3779B97F4A7C15ull,
+                      &c->graph);
+        if (st) return st;
+    }
+    for (size_t s = 0; s < c->nslots; s++)
+        if (c->live[s] && !hnsw_contains(c->graph, (uint32_t)s)) roaring_bitmap_add(c->pending, (uint32_t)s);
+    graph_sync(c);
+    if (c->poisoned) return hk_fail(HK_NOMEM, "out of memory linking '%s'", c->name);
+    return HK_OK;
+}
+
 /* Moves a loaded snapshot image into the collection's slot arrays. */
 static hk_status adopt_image(hk_collection *c, snap_image *img) {
     c->cfg.dim = img->cfg.dim;
@@ -592,6 +732,7 @@ static hk_status adopt_image(hk_collection *c, snap_image *img) {
     c->cfg.index = (hk_index_kind)img->cfg.index;
     c->cfg.hnsw_m = img->cfg.hnsw_m;
     c->cfg.hnsw_ef_construction = img->cfg.hnsw_ef_construction;
+    c->cfg.hnsw_ef_search = img->cfg.hnsw_ef_search;
     c->lsn = c->snap_lsn = img->cfg.lsn;
     c->next_id = img->cfg.next_id;
     size_t n = img->n;
@@ -651,7 +792,7 @@ static hk_status adopt_image(hk_collection *c, snap_image *img) {
                 return hk_fail(HK_NOMEM, "out of memory");
     }
     atomic_store(&c->sorted_dirty, 1);
-    return HK_OK;
+    return adopt_graph(c, img);
 }
 
 static hk_status load_state(hk_collection *c) {
@@ -784,6 +925,7 @@ static hk_status write_record(hk_collection *c, uint8_t type, const hk_buf *body
         pthread_rwlock_wrlock(&c->rw);
         commit(c, &p, lsn);
         pthread_rwlock_unlock(&c->rw);
+        graph_sync(c);
     }
     wal *w = c->wal;
     uint64_t limit = c->db->checkpoint_bytes ? c->db->checkpoint_bytes : DEFAULT_CHECKPOINT_BYTES;
@@ -1225,6 +1367,7 @@ hk_status hk_collection_stats_get(hk_collection *c, hk_collection_stats *out) {
                    roaring_bitmap_size_in_bytes(c->live_bm) + c->free_cap * sizeof(uint32_t) +
                    c->nsorted * sizeof(uint64_t);
     for (size_t i = 0; i < c->npidx; i++) mem += pidx_memory(c->pidx[i]);
+    if (c->graph) mem += hnsw_memory(c->graph) + roaring_bitmap_size_in_bytes(c->pending);
     out->bytes_memory = mem;
     out->wal_bytes = wal_bytes(c->wal);
     out->bytes_disk = __atomic_load_n(&c->snap_bytes, __ATOMIC_RELAXED) + out->wal_bytes;
@@ -1232,5 +1375,64 @@ hk_status hk_collection_stats_get(hk_collection *c, hk_collection_stats *out) {
     out->next_id = c->next_id;
     out->payload_indexes = (uint32_t)c->npidx;
     coll_read_end(c);
+    return HK_OK;
+}
+
+hk_status coll_config_normalize(hk_collection_config *cfg) {
+    if (cfg->dim < 1 || cfg->dim > HK_MAX_DIM)
+        return hk_fail(HK_INVALID, "dimension %u is out of range (1 to %d)", cfg->dim, HK_MAX_DIM);
+    if ((unsigned)cfg->metric > HK_METRIC_COSINE)
+        return hk_fail(HK_INVALID, "unknown metric %d", (int)cfg->metric);
+    if (cfg->index == HK_INDEX_FLAT) {
+        cfg->hnsw_m = cfg->hnsw_ef_construction = cfg->hnsw_ef_search = 0;
+        return HK_OK;
+    }
+    if (cfg->index != HK_INDEX_HNSW) return hk_fail(HK_INVALID, "unknown index kind %d", (int)cfg->index);
+    if (!cfg->hnsw_m) cfg->hnsw_m = HNSW_DEFAULT_M;
+    if (!cfg->hnsw_ef_construction) cfg->hnsw_ef_construction = HNSW_DEFAULT_EF_CONSTRUCTION;
+    if (!cfg->hnsw_ef_search) cfg->hnsw_ef_search = HNSW_DEFAULT_EF_SEARCH;
+    if (cfg->hnsw_m < HNSW_MIN_M || cfg->hnsw_m > HNSW_MAX_M)
+        return hk_fail(HK_INVALID, "HNSW M must be between %d and %d (got %u)", HNSW_MIN_M,
+                       HNSW_MAX_M, cfg->hnsw_m);
+    if (cfg->hnsw_ef_construction > HNSW_MAX_EF)
+        return hk_fail(HK_INVALID, "HNSW ef_construction must be between 1 and %d (got %u)",
+                       HNSW_MAX_EF, cfg->hnsw_ef_construction);
+    if (cfg->hnsw_ef_search > HNSW_MAX_EF)
+        return hk_fail(HK_INVALID, "HNSW ef must be between 1 and %d (got %u)", HNSW_MAX_EF,
+                       cfg->hnsw_ef_search);
+    return HK_OK;
+}
+
+hk_status hk_collection_verify(hk_collection *c) {
+    hk_status st = coll_read_begin(c);
+    if (st) return st;
+    char err[256] = "";
+    uint64_t live = 0, mapped = 0;
+    for (size_t i = 0; i < c->nslots && !err[0]; i++) {
+        if (!c->live[i]) continue;
+        live++;
+        uint32_t slot;
+        if (!u64map_get(&c->map, c->ids[i], &slot) || slot != i)
+            snprintf(err, sizeof err, "slot %zu (id %llu) is not in the id map", i,
+                     (unsigned long long)c->ids[i]);
+        else mapped++;
+    }
+    if (!err[0] && (live != c->count || roaring_bitmap_get_cardinality(c->live_bm) != live))
+        snprintf(err, sizeof err, "%llu live slots but a count of %llu and %llu in the live set",
+                 (unsigned long long)live, (unsigned long long)c->count,
+                 (unsigned long long)roaring_bitmap_get_cardinality(c->live_bm));
+    if (!err[0] && c->graph) {
+        flat_matrix m = coll_matrix(c);
+        char gerr[200];
+        uint64_t pending = roaring_bitmap_get_cardinality(c->pending);
+        if (hnsw_validate(c->graph, &m, gerr, sizeof gerr))
+            snprintf(err, sizeof err, "HNSW graph: %s", gerr);
+        else if (hnsw_count(c->graph) + pending != live)
+            snprintf(err, sizeof err, "HNSW graph has %zu nodes and %llu points wait to be linked, "
+                     "but %llu points are live", hnsw_count(c->graph), (unsigned long long)pending,
+                     (unsigned long long)live);
+    }
+    coll_read_end(c);
+    if (err[0]) return hk_fail(HK_CORRUPT, "collection '%s': %s", c->name, err);
     return HK_OK;
 }

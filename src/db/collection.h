@@ -27,6 +27,7 @@
 
 #include "core.h"
 #include "u64map.h"
+#include "../index/hnsw.h"
 #include "../index/payload_index.h"
 #include "../store/wal.h"
 
@@ -87,6 +88,15 @@ struct hk_collection {
     payload_index **pidx;
     size_t npidx;
 
+    /* HK_INDEX_HNSW: links over the slots. Writers change it under write_mu, in steps
+     * under the write side of rw (deletes within the commit, inserts afterwards in
+     * chunks, so readers wait for one chunk at most). pending holds the live slots not
+     * yet linked (new or with a replaced vector): searches scan those exactly and keep
+     * them out of the walk, so a point is found from the moment it is committed. */
+    hnsw *graph;
+    roaring_bitmap_t *pending;
+    size_t graph_chunk;
+
     pthread_mutex_t sort_mu;
     uint64_t *sorted;  /* live ids ascending, rebuilt lazily for scroll */
     size_t nsorted;
@@ -99,6 +109,8 @@ void db_notice(hk_db *db, const char *fmt, ...) HK_PRINTF(2, 3);
 int db_writer_active(const hk_db *db);
 
 /* collection.c */
+/* Checks a create-time config and fills defaults (0 = default for the HNSW settings). */
+hk_status coll_config_normalize(hk_collection_config *cfg);
 hk_status coll_load(hk_db *db, const char *name, hk_collection **out);
 void coll_free(hk_collection *c);
 hk_status coll_write_snapshot(hk_collection *c, const char *path, uint64_t *bytes);

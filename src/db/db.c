@@ -323,9 +323,10 @@ void hk_collection_close(hk_collection *c) {
 void hk_collection_config_init(hk_collection_config *cfg) {
     memset(cfg, 0, sizeof *cfg);
     cfg->metric = HK_METRIC_L2;
-    cfg->index = HK_INDEX_FLAT;
-    cfg->hnsw_m = 16;
-    cfg->hnsw_ef_construction = 200;
+    cfg->index = HK_INDEX_HNSW;
+    cfg->hnsw_m = HNSW_DEFAULT_M;
+    cfg->hnsw_ef_construction = HNSW_DEFAULT_EF_CONSTRUCTION;
+    cfg->hnsw_ef_search = HNSW_DEFAULT_EF_SEARCH;
 }
 
 const char *hk_metric_name(hk_metric m) {
@@ -374,7 +375,8 @@ static hk_status write_empty(const char *dir, const hk_collection_config *cfg, i
     if (!st) {
         uint8_t live = 0;
         snap_source s = {.cfg = {cfg->dim, (uint32_t)cfg->metric, (uint32_t)cfg->index,
-                                 cfg->hnsw_m, cfg->hnsw_ef_construction, 0, 0, 0},
+                                 cfg->hnsw_m, cfg->hnsw_ef_construction, cfg->hnsw_ef_search,
+                                 0, 0, 0},
                          .live = &live};
         st = snap_write(sp, &s, nosync);
     }
@@ -398,9 +400,9 @@ hk_status hk_collection_create(hk_db *db, const char *name, const hk_collection_
         return hk_fail(HK_INVALID, "dimension %u is out of range (1 to %d)", cfg->dim, HK_MAX_DIM);
     if ((unsigned)cfg->metric > HK_METRIC_COSINE)
         return hk_fail(HK_INVALID, "unknown metric %d", (int)cfg->metric);
-    if (cfg->index != HK_INDEX_FLAT)
-        return hk_fail(HK_INVALID, "index kind %d is not available in this version (use flat)",
-                       (int)cfg->index);
+    hk_collection_config norm = *cfg;
+    if ((st = coll_config_normalize(&norm))) return st;
+    cfg = &norm;
     pthread_mutex_lock(&db->mu);
     char *dir = fs_join(db->coll_dir, name);
     size_t tl = strlen(name) + 16;

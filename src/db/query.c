@@ -8,6 +8,8 @@
  * owned by the result, so they stay valid after the collection changes.
  */
 #include <math.h>
+#include <stdatomic.h>
+#include <stdio.h>
 #include <string.h>
 
 #include "../index/flat.h"
@@ -222,6 +224,147 @@ static float user_score(hk_metric m, float dist) {
     return -dist;
 }
 
+/* ---- search through the graph ---- */
+
+typedef struct gq_job {
+    hk_collection *c;
+    const flat_matrix *m;
+    const float *qv;
+    size_t want, ef;
+    const roaring_bitmap_t *walk;  /* what the walk may return (NULL: every node) */
+    const roaring_bitmap_t *extra; /* pending slots to scan exactly, or NULL */
+    int has_radius;
+    float rdist;
+    flat_hit **hits;
+    size_t *counts;
+    atomic_int failed;
+    hk_status st;
+    char msg[512];
+} gq_job;
+
+/* Merges b into a (both sorted), keeping at most keep (0: all). Takes ownership of both. */
+static hk_status merge_hits(flat_hit **a, size_t *na, flat_hit *b, size_t nb, size_t keep) {
+    size_t n = *na + nb;
+    if (keep && n > keep) n = keep;
+    flat_hit *out = hk_malloc((n ? n : 1) * sizeof *out);
+    if (!out) {
+        hk_free(b);
+        return hk_fail(HK_NOMEM, "out of memory");
+    }
+    size_t i = 0, j = 0;
+    for (size_t o = 0; o < n; o++) {
+        int take_a = j >= nb || (i < *na && ((*a)[i].dist < b[j].dist ||
+                                             ((*a)[i].dist == b[j].dist && (*a)[i].slot < b[j].slot)));
+        out[o] = take_a ? (*a)[i++] : b[j++];
+    }
+    hk_free(*a);
+    hk_free(b);
+    *a = out;
+    *na = n;
+    return HK_OK;
+}
+
+/* One query: a graph walk (for a range, ef doubles while every candidate is in range),
+ * then the pending slots exactly. */
+static hk_status graph_one(gq_job *j, size_t qi) {
+    hk_collection *c = j->c;
+    size_t dim = j->m->dim;
+    const float *q = j->qv + qi * dim;
+    size_t nodes = hnsw_count(c->graph);
+    size_t k = j->want, ef = j->ef;
+    if (j->has_radius) k = ef > k ? ef : k;
+    if (ef < k) ef = k;
+    flat_hit *hits = NULL;
+    size_t n = 0;
+    hk_status st = HK_OK;
+    for (;;) {
+        if (j->has_radius && k >= nodes / 4) {
+            /* A range that covers much of the collection: a scan is cheaper and exact. */
+            hk_free(hits);
+            hits = NULL;
+            st = flat_search(j->m, q, 1, j->want, j->walk, 1, j->rdist, &hits, &n);
+            if (st) return st;
+            break; /* pending slots (outside walk) are added below */
+        }
+        flat_hit *nh = hk_realloc(hits, (k ? k : 1) * sizeof *nh);
+        if (!nh) {
+            hk_free(hits);
+            return hk_fail(HK_NOMEM, "out of memory");
+        }
+        hits = nh;
+        if ((st = hnsw_search(c->graph, j->m, q, k, ef, j->walk, hits, &n))) {
+            hk_free(hits);
+            return st;
+        }
+        if (!j->has_radius) break;
+        size_t in = 0;
+        while (in < n && hits[in].dist <= j->rdist) in++;
+        int more = in == n && n == k && n < nodes && (!j->want || in < j->want);
+        if (!more) {
+            n = j->want && in > j->want ? j->want : in;
+            break;
+        }
+        k *= 2;
+        ef = k;
+    }
+    if (j->extra) {
+        flat_hit **ph = hk_calloc(1, sizeof *ph);
+        size_t pn = 0;
+        if (!ph) st = hk_fail(HK_NOMEM, "out of memory");
+        if (!st) st = flat_search(j->m, q, 1, j->want, j->extra, j->has_radius, j->rdist, ph, &pn);
+        if (!st) st = merge_hits(&hits, &n, ph[0], pn, j->want);
+        hk_free(ph);
+        if (st) {
+            hk_free(hits);
+            return st;
+        }
+    }
+    j->hits[qi] = hits;
+    j->counts[qi] = n;
+    return HK_OK;
+}
+
+static void graph_task(void *arg, size_t qi, unsigned worker) {
+    (void)worker;
+    gq_job *j = arg;
+    if (atomic_load(&j->failed)) return;
+    hk_status st = graph_one(j, qi);
+    if (st && !atomic_exchange(&j->failed, 1)) {
+        j->st = st;
+        snprintf(j->msg, sizeof j->msg, "%s", hk_errmsg());
+    }
+}
+
+/* Called under the read lock. */
+static hk_status graph_search(hk_collection *c, const flat_matrix *m, const float *qv,
+                              size_t nq, size_t want, size_t ef, const roaring_bitmap_t *allow,
+                              int has_radius, float rdist, flat_hit **hits, size_t *counts) {
+    roaring_bitmap_t *walk = NULL, *extra = NULL;
+    if (!roaring_bitmap_is_empty(c->pending)) {
+        /* A write is linking new points: they are searched exactly, the rest by graph. */
+        walk = roaring_bitmap_andnot(allow ? allow : c->live_bm, c->pending);
+        extra = allow ? roaring_bitmap_and(allow, c->pending) : roaring_bitmap_copy(c->pending);
+        if (!walk || !extra) {
+            if (walk) roaring_bitmap_free(walk);
+            if (extra) roaring_bitmap_free(extra);
+            return hk_fail(HK_NOMEM, "out of memory");
+        }
+    }
+    gq_job j = {.c = c, .m = m, .qv = qv, .want = want, .ef = ef,
+                .walk = walk ? walk : allow, .extra = extra, .has_radius = has_radius,
+                .rdist = rdist, .hits = hits, .counts = counts};
+    atomic_init(&j.failed, 0);
+    hk_status st = HK_OK;
+    if (nq == 1) st = graph_one(&j, 0);
+    else {
+        hk_pool_run(nq, graph_task, &j);
+        if (atomic_load(&j.failed)) st = hk_fail(j.st, "%s", j.msg);
+    }
+    if (walk) roaring_bitmap_free(walk);
+    if (extra) roaring_bitmap_free(extra);
+    return st;
+}
+
 /* ---- search ---- */
 
 hk_status hk_search(hk_collection *c, const hk_query *q, hk_result **out) {
@@ -277,7 +420,12 @@ hk_status hk_search(hk_collection *c, const hk_query *q, hk_result **out) {
         st = hk_fail(HK_NOMEM, "out of memory evaluating the filter");
     } else {
         flat_matrix m = {c->vectors, c->norms, c->live, c->nslots, dim, c->cfg.metric};
-        st = flat_search(&m, qv, nq, want, allow, q->has_radius, rdist, hits, counts);
+        if (c->graph && !q->exact) {
+            size_t ef = q->ef ? q->ef : c->cfg.hnsw_ef_search;
+            st = graph_search(c, &m, qv, nq, want, ef, allow, q->has_radius, rdist, hits, counts);
+        } else {
+            st = flat_search(&m, qv, nq, want, allow, q->has_radius, rdist, hits, counts);
+        }
     }
     if (allow) roaring_bitmap_free(allow);
     hk_buf scratch;

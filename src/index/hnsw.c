@@ -113,6 +113,8 @@ static int verr(char *err, size_t errlen, const char *fmt, ...) {
 
 int hnsw_validate(const hnsw *g, const flat_matrix *m, char *err, size_t errlen) {
     if (m->dim != g->dim) return verr(err, errlen, "matrix dimension %zu, graph %u", m->dim, g->dim);
+    if (m->metric != g->metric)
+        return verr(err, errlen, "matrix metric %d, graph %d", (int)m->metric, (int)g->metric);
     uint64_t *seen = hk_calloc(((size_t)g->cap + 63) / 64 + 1, sizeof(uint64_t));
     if (!seen) return verr(err, errlen, "out of memory");
     uint32_t nodes = 0;
@@ -165,28 +167,60 @@ int hnsw_validate(const hnsw *g, const flat_matrix *m, char *err, size_t errlen)
     return 0;
 }
 
-hk_status hnsw_write(const hnsw *g, hk_buf *out) {
+hk_status hnsw_write(const hnsw *g, hk_buf *out) { return hnsw_write_remap(g, NULL, 0, 0, out); }
+
+hk_status hnsw_write_remap(const hnsw *g, const uint32_t *remap, size_t nold, uint32_t nnew,
+                           hk_buf *out) {
     size_t start = out->len;
     uint32_t n = 0;
-    for (uint32_t s = 0; s < g->cap; s++)
-        if (g->level[s] != HNSW_ABSENT) n = s + 1;
+    uint32_t lim = remap ? (nold < g->cap ? (uint32_t)nold : g->cap) : g->cap;
+    if (remap) {
+        n = nnew;
+        for (uint32_t s = 0; s < g->cap; s++)
+            if (g->level[s] != HNSW_ABSENT && (s >= lim || remap[s] == HNSW_NONE || remap[s] >= nnew))
+                return hk_fail(HK_INVALID, "hnsw: node %u has no place in the renumbered graph", s);
+    } else {
+        for (uint32_t s = 0; s < g->cap; s++)
+            if (g->level[s] != HNSW_ABSENT) n = s + 1;
+    }
+#define MAP(s) (remap ? remap[s] : (s))
     hk_status st = HK_OK;
     uint32_t head[] = {HNSW_MAGIC, HNSW_VERSION, g->dim, (uint32_t)g->metric, g->M, g->efc};
     for (size_t i = 0; i < sizeof head / sizeof head[0] && st == HK_OK; i++) st = hk_buf_put_u32(out, head[i]);
     if (st == HK_OK) st = hk_buf_put_u64(out, g->rng);
-    uint32_t tail[] = {n, g->count, g->entry, (uint32_t)g->max_level};
+    uint32_t entry = g->entry == HNSW_NONE ? HNSW_NONE : MAP(g->entry);
+    uint32_t tail[] = {n, g->count, entry, (uint32_t)g->max_level};
     for (size_t i = 0; i < sizeof tail / sizeof tail[0] && st == HK_OK; i++) st = hk_buf_put_u32(out, tail[i]);
-    for (uint32_t s = 0; s < n && st == HK_OK; s++) {
-        st = hk_buf_put_u8(out, g->level[s]);
+    /* Renumbering keeps slot order (remap is increasing over the slots it maps), so
+     * records still come out in slot order: walk the old slots and emit the mapped ones,
+     * with an absent record for every new slot that is not a node. */
+    uint32_t next = 0;
+    for (uint32_t s = 0; st == HK_OK && s < (remap ? lim : n); s++) {
+        uint32_t to = s;
+        if (remap) {
+            if (remap[s] == HNSW_NONE || remap[s] >= nnew) continue;
+            to = remap[s];
+            if (to < next) {
+                st = hk_fail(HK_INVALID, "hnsw: a renumbering must keep slot order");
+                break;
+            }
+            while (next < to && st == HK_OK) st = hk_buf_put_u8(out, HNSW_ABSENT), next++;
+            next = to + 1;
+        }
+        if (st == HK_OK) st = hk_buf_put_u8(out, g->level[s]);
         for (int l = 0; g->level[s] != HNSW_ABSENT && l <= g->level[s] && st == HK_OK; l++) {
             const uint32_t *links = hnsw_links(g, s, l);
             st = hk_buf_reserve(out, ((size_t)links[0] + 1) * 4);
-            for (uint32_t i = 0; i <= links[0] && st == HK_OK; i++) st = hk_buf_put_u32(out, links[i]);
+            if (st == HK_OK) st = hk_buf_put_u32(out, links[0]);
+            for (uint32_t i = 1; i <= links[0] && st == HK_OK; i++) st = hk_buf_put_u32(out, MAP(links[i]));
         }
     }
+    while (remap && next < nnew && st == HK_OK) st = hk_buf_put_u8(out, HNSW_ABSENT), next++;
+#undef MAP
     if (st == HK_OK) st = hk_buf_put_u32(out, hk_crc32c(0, out->data + start, out->len - start));
     if (st != HK_OK) {
         out->len = start;
+        if (st == HK_INVALID) return st;
         return hk_fail(st, "hnsw: out of memory writing the graph");
     }
     return HK_OK;
@@ -319,4 +353,9 @@ hk_status hnsw_load(const uint8_t *p, size_t len, uint32_t nslots, hnsw **out) {
     }
     *out = g;
     return HK_OK;
+}
+
+void hnsw_params(const hnsw *g, uint32_t *M, uint32_t *ef_construction) {
+    if (M) *M = g->M;
+    if (ef_construction) *ef_construction = g->efc;
 }

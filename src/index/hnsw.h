@@ -54,6 +54,10 @@ hk_status hnsw_insert_batch(hnsw *g, const flat_matrix *m, const uint32_t *slots
  * removed node's neighbours, and the slot may later be inserted again as a new node. The
  * removed node's row is not read, so the collection may clear it first. */
 hk_status hnsw_delete(hnsw *g, const flat_matrix *m, uint32_t slot);
+/* Removes n distinct slots at once: one scan of the lists finds every node that linked
+ * to any of them, and those are repaired in parallel. Much cheaper than n single deletes.
+ * Fails (changing nothing) when a slot is not a node or appears twice. */
+hk_status hnsw_delete_batch(hnsw *g, const flat_matrix *m, const uint32_t *slots, size_t n);
 
 /* Top-k of query (dim floats) among the graph's nodes, or among those in allow (slots
  * that are live in m). hits has room for k; *n receives the count, sorted by (dist,
@@ -67,11 +71,17 @@ int hnsw_validate(const hnsw *g, const flat_matrix *m, char *err, size_t errlen)
 
 /* Appends the graph as a self-describing little-endian blob (see hnsw.c). */
 hk_status hnsw_write(const hnsw *g, hk_buf *out);
+/* The same, with slots renumbered: node s is written as remap[s] (< nnew); remap has nold
+ * entries, and slots with remap[s] == UINT32_MAX or beyond nold must not be nodes; and remap must be increasing over the slots it
+ * maps (the collection's snapshot compaction is). The blob describes nnew slots. */
+hk_status hnsw_write_remap(const hnsw *g, const uint32_t *remap, size_t nold, uint32_t nnew,
+                           hk_buf *out);
 /* Rebuilds a graph from a blob for a collection of nslots slots. Every count and index is
  * checked; any inconsistency is HK_CORRUPT with the offset. Check liveness against the
  * collection's matrix with hnsw_validate afterwards. */
 hk_status hnsw_load(const uint8_t *p, size_t len, uint32_t nslots, hnsw **out);
 
+void hnsw_params(const hnsw *g, uint32_t *M, uint32_t *ef_construction);
 size_t hnsw_memory(const hnsw *g);               /* heap bytes held */
 size_t hnsw_count(const hnsw *g);                /* nodes in the graph */
 int hnsw_contains(const hnsw *g, uint32_t slot); /* 1 when slot is a node */

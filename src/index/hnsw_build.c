@@ -18,13 +18,15 @@
  *    interleaving), its quality does not.
  *  - Deletion is a true unlink. Links are directed and there are no reverse lists (they
  *    would double link memory and every link change), so the nodes that link to the
- *    removed one are found by scanning the lists: one pass over level 0's contiguous
- *    array plus the upper lists of the ~1/M nodes that have them. That is a sequential
- *    memory scan of cap * (2M + 1) * 4 bytes per delete — about a millisecond per
- *    million nodes — traded for zero per-link bookkeeping. Each such node drops the link
- *    and re-selects, with the heuristic, among its remaining links and the removed
- *    node's links at that level (plus their links when that leaves fewer than the level's
- *    maximum), so paths that ran through the removed node are rebuilt around it.
+ *    removed ones are found by scanning the lists: one parallel pass over level 0's
+ *    contiguous array plus the upper lists of the ~1/M nodes that have them, per batch
+ *    of deletions — a sequential scan of cap * (2M + 1) * 4 bytes, some milliseconds per
+ *    million nodes, however many nodes the batch removes — traded for zero per-link
+ *    bookkeeping. Each list that lost links re-selects, with the heuristic, among its
+ *    remaining links and the removed neighbours' links at that level (plus their links
+ *    when that leaves fewer than the level's maximum), so paths that ran through the
+ *    removed nodes are rebuilt around them. Repairs run in parallel; each writes only
+ *    its own list and copies others' under their locks.
  *  - A removed entry point is replaced by the lowest slot on the highest level left; the
  *    slot's lists are cleared so a later insert of the same number is a fresh node.
  */
@@ -141,6 +143,40 @@ static void add_link(const hnsw *g, const flat_matrix *m, hnsw_ctx *c, uint32_t 
     hnsw_unlock(g, e, lock);
 }
 
+/* Writes q's own list at l: the picks, merged with back links that concurrent inserts
+ * added to q's list meanwhile (overwriting would drop them, and a node whose only
+ * in-link was dropped becomes unreachable); re-selected by the heuristic when they do not
+ * all fit. */
+static void set_own_links(const hnsw *g, const flat_matrix *m, hnsw_ctx *c, uint32_t q, int l,
+                          const flat_hit *pick, size_t np, int lock) {
+    hnsw_lock(g, q, lock);
+    uint32_t *links = hnsw_links(g, q, l);
+    uint32_t have = links[0], mmax = hnsw_mmax(g, l);
+    if (have == 0) {
+        for (size_t i = 0; i < np; i++) links[1 + i] = pick[i].slot;
+        links[0] = (uint32_t)np;
+    } else {
+        flat_hit cand[3 * HNSW_MAX_M + 1];
+        size_t n = np;
+        memcpy(cand, pick, np * sizeof(flat_hit));
+        const float *qv = hnsw_row(m, q);
+        for (uint32_t i = 0; i < have; i++) {
+            uint32_t t = links[1 + i];
+            size_t j = 0;
+            while (j < np && pick[j].slot != t) j++;
+            if (j == np) cand[n++] = (flat_hit){hnsw_dist(g, qv, hnsw_row(m, t)), t};
+        }
+        qsort(cand, n, sizeof(flat_hit), hnsw_hit_cmp);
+        if (n <= mmax) {
+            for (size_t i = 0; i < n; i++) links[1 + i] = cand[i].slot;
+            links[0] = (uint32_t)n;
+        } else {
+            relink(g, m, c, q, l, cand, n);
+        }
+    }
+    hnsw_unlock(g, q, lock);
+}
+
 /* Links node q (already given its level) into the graph. */
 static void link_node(hnsw *g, const flat_matrix *m, hnsw_ctx *c, uint32_t q, int lock) {
     int level = g->level[q];
@@ -164,11 +200,7 @@ static void link_node(hnsw *g, const flat_matrix *m, hnsw_ctx *c, uint32_t q, in
         size_t np = hnsw_select(g, m, c, c->out, n, g->M, 0);
         flat_hit pick[HNSW_MAX_M];
         memcpy(pick, c->pick, np * sizeof(flat_hit));
-        hnsw_lock(g, q, lock);
-        uint32_t *links = hnsw_links(g, q, l);
-        for (size_t i = 0; i < np; i++) links[1 + i] = pick[i].slot;
-        links[0] = (uint32_t)np;
-        hnsw_unlock(g, q, lock);
+        set_own_links(g, m, c, q, l, pick, np, lock);
         for (size_t i = 0; i < np; i++) add_link(g, m, c, pick[i].slot, q, pick[i].dist, l, lock);
         memcpy(c->eps, c->out, n * sizeof(flat_hit));
         nep = n;
@@ -254,42 +286,142 @@ hk_status hnsw_insert_batch(hnsw *g, const flat_matrix *m, const uint32_t *slots
     return HK_OK;
 }
 
+/* A node list that lost at least one link to a removed node. */
 typedef struct inlink {
     uint32_t node;
     int level;
 } inlink;
 
-/* Largest candidate set repair can gather: the node's links, the removed node's links
- * and their links. */
-static size_t repair_cap(const hnsw *g) { return 2 * (size_t)g->M0 + (size_t)g->M0 * g->M0; }
+typedef struct del_job {
+    hnsw *g;
+    const flat_matrix *m;
+    const uint64_t *gone;     /* bitmap over cap: removed slots */
+    const uint32_t *sorted;   /* removed slots ascending */
+    uint32_t **saved;         /* saved[i]: removed node sorted[i]'s lists, level 0 first */
+    size_t ngone;
+    int top;                  /* highest level of a removed node */
+    /* scan phase */
+    inlink **found;           /* per scan task */
+    size_t *nfound;
+    size_t per_task;
+    /* repair phase */
+    inlink *in;
+    hnsw_ctx *ctx;            /* one per worker */
+    flat_hit **cand;          /* one per worker, capacity repair_cap */
+    uint32_t **extra;         /* one per worker: removed neighbours' links, M0 * M0 */
+    atomic_int nomem;
+} del_job;
 
-/* Re-selects s's list at l (which lost the removed node) among its other links, the
- * removed node's links dl[0..nd) and, when those are too few, their links. cand has room
- * for repair_cap(g). */
-static void repair(const hnsw *g, const flat_matrix *m, hnsw_ctx *c, uint32_t s, int l,
-                   const uint32_t *dl, uint32_t nd, flat_hit *cand) {
+static int is_gone(const del_job *d, uint32_t s) {
+    return (d->gone[s >> 6] >> (s & 63)) & 1;
+}
+
+/* Largest candidate set a repair gathers: the node's own links, the removed neighbours'
+ * links (up to M0 lists of M0) and, when those are too few, links of links (capped). */
+static size_t repair_cap(const hnsw *g) { return (size_t)g->M0 * (2 * (size_t)g->M0 + 1); }
+
+static void scan_task(void *arg, size_t task, unsigned worker) {
+    (void)worker;
+    del_job *d = arg;
+    const hnsw *g = d->g;
+    uint32_t lo = (uint32_t)(task * d->per_task);
+    uint32_t hi = lo + d->per_task > g->cap ? g->cap : (uint32_t)(lo + d->per_task);
+    size_t n = 0, cap = 0;
+    inlink *out = NULL;
+    for (uint32_t s = lo; s < hi; s++) {
+        if (g->level[s] == HNSW_ABSENT || is_gone(d, s)) continue;
+        int top = g->level[s] < d->top ? g->level[s] : d->top;
+        for (int l = 0; l <= top; l++) {
+            const uint32_t *links = hnsw_links(g, s, l);
+            uint32_t i = 0;
+            while (i < links[0] && !is_gone(d, links[1 + i])) i++;
+            if (i == links[0]) continue;
+            if (n == cap) {
+                size_t nc = cap ? 2 * cap : 64;
+                inlink *no = hk_realloc(out, nc * sizeof *no);
+                if (!no) {
+                    atomic_store(&d->nomem, 1);
+                    d->found[task] = out;
+                    d->nfound[task] = n;
+                    return;
+                }
+                out = no;
+                cap = nc;
+            }
+            out[n++] = (inlink){s, l};
+        }
+    }
+    d->found[task] = out;
+    d->nfound[task] = n;
+}
+
+static const uint32_t *saved_list(const del_job *d, uint32_t t, int l) {
+    size_t lo = 0, hi = d->ngone;
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+        if (d->sorted[mid] < t) lo = mid + 1;
+        else hi = mid;
+    }
+    const uint32_t *p = d->saved[lo];
+    size_t per = (size_t)d->g->M0 + 1;
+    return l == 0 ? p : p + per + (size_t)(l - 1) * (d->g->M + 1);
+}
+
+/* Re-selects s's list at l (which lost links to removed nodes) with the heuristic among
+ * its remaining links, the removed neighbours' links at l and, when those leave fewer
+ * than the level's maximum, their links in turn. Lists of other nodes are copied under
+ * their locks; s's own list is written under its lock. */
+static void repair_task(void *arg, size_t task, unsigned worker) {
+    del_job *d = arg;
+    const hnsw *g = d->g;
+    const flat_matrix *m = d->m;
+    hnsw_ctx *c = &d->ctx[worker];
+    flat_hit *cand = d->cand[worker];
+    uint32_t *extra = d->extra[worker];
+    uint32_t s = d->in[task].node;
+    int l = d->in[task].level;
     uint32_t mmax = hnsw_mmax(g, l);
-    const uint32_t *links = hnsw_links(g, s, l);
+    size_t cap = repair_cap(g), n = 0, ne = 0;
     const float *sv = hnsw_row(m, s);
-    size_t n = 0;
+    uint32_t own[2 * HNSW_MAX_M];
+    hnsw_lock(g, s, 1);
+    const uint32_t *links = hnsw_links(g, s, l);
+    uint32_t nown = links[0];
+    memcpy(own, links + 1, nown * sizeof(uint32_t));
+    hnsw_unlock(g, s, 1);
     memset(c->visited, 0, c->vwords * sizeof(uint64_t));
     hnsw_seen(c, s);
-    for (int pass = 0; pass < 3; pass++) {
-        if (pass == 2 && n >= mmax) break;
-        uint32_t cnt = pass == 0 ? links[0] : nd;
-        for (uint32_t i = 0; i < cnt; i++) {
-            uint32_t t = pass == 0 ? links[1 + i] : dl[i];
-            const uint32_t *tl = pass == 2 ? hnsw_links(g, t, l) + 1 : &t;
-            uint32_t tn = pass == 2 ? tl[-1] : 1;
-            for (uint32_t j = 0; j < tn; j++) {
-                uint32_t u = tl[j];
-                if (g->level[u] == HNSW_ABSENT || hnsw_seen(c, u)) continue;
-                cand[n++] = (flat_hit){hnsw_dist(g, sv, hnsw_row(m, u)), u};
-            }
+    for (uint32_t i = 0; i < nown; i++) {
+        uint32_t t = own[i];
+        if (is_gone(d, t)) {
+            const uint32_t *dl = saved_list(d, t, l);
+            for (uint32_t j = 0; j < dl[0] && ne < (size_t)g->M0 * g->M0; j++) extra[ne++] = dl[1 + j];
+        } else if (!hnsw_seen(c, t)) {
+            cand[n++] = (flat_hit){hnsw_dist(g, sv, hnsw_row(m, t)), t};
+        }
+    }
+    for (size_t i = 0; i < ne && n < cap; i++) {
+        uint32_t t = extra[i];
+        if (is_gone(d, t) || hnsw_seen(c, t)) continue;
+        cand[n++] = (flat_hit){hnsw_dist(g, sv, hnsw_row(m, t)), t};
+    }
+    for (size_t i = 0; i < ne && n < mmax; i++) {
+        uint32_t t = extra[i];
+        if (is_gone(d, t)) continue;
+        uint32_t tn = hnsw_copy_links(g, c, t, l, 1);
+        for (uint32_t j = 0; j < tn && n < cap; j++) {
+            uint32_t u = c->nbuf[j];
+            if (is_gone(d, u) || hnsw_seen(c, u)) continue;
+            cand[n++] = (flat_hit){hnsw_dist(g, sv, hnsw_row(m, u)), u};
         }
     }
     qsort(cand, n, sizeof(flat_hit), hnsw_hit_cmp);
-    relink(g, m, c, s, l, cand, n);
+    size_t np = hnsw_select(g, m, c, cand, n, mmax, 0);
+    hnsw_lock(g, s, 1);
+    uint32_t *w = hnsw_links(g, s, l);
+    for (size_t i = 0; i < np; i++) w[1 + i] = c->pick[i].slot;
+    w[0] = (uint32_t)np;
+    hnsw_unlock(g, s, 1);
 }
 
 static void new_entry(hnsw *g) {
@@ -303,57 +435,108 @@ static void new_entry(hnsw *g) {
     }
 }
 
+static int cmp_u32(const void *a, const void *b) {
+    uint32_t x = *(const uint32_t *)a, y = *(const uint32_t *)b;
+    return x < y ? -1 : x > y;
+}
+
 hk_status hnsw_delete(hnsw *g, const flat_matrix *m, uint32_t slot) {
-    if (slot >= g->cap || g->level[slot] == HNSW_ABSENT)
-        return hk_fail(HK_NOT_FOUND, "hnsw: slot %u is not in the graph", slot);
+    return hnsw_delete_batch(g, m, &slot, 1);
+}
+
+hk_status hnsw_delete_batch(hnsw *g, const flat_matrix *m, const uint32_t *slots, size_t n) {
+    if (n == 0) return HK_OK;
     if (m->dim != g->dim)
         return hk_fail(HK_INVALID, "hnsw: matrix dimension %zu, graph %u", m->dim, g->dim);
-    int dlevel = g->level[slot];
-    size_t per = (size_t)g->M0 + 1, nin = 0, capin = 64;
-    inlink *in = hk_malloc(capin * sizeof(inlink));
-    uint32_t *dl = hk_malloc((per + (size_t)dlevel * (g->M + 1)) * sizeof(uint32_t));
-    flat_hit *cand = hk_malloc(repair_cap(g) * sizeof(flat_hit));
-    hnsw_ctx c;
-    memset(&c, 0, sizeof c);
-    hk_status st = in && dl && cand ? hnsw_ctx_init(&c, g, 1) : HK_NOMEM;
-    for (uint32_t s = 0; st == HK_OK && s < g->cap; s++) {
-        if (g->level[s] == HNSW_ABSENT || s == slot) continue;
-        int top = g->level[s] < dlevel ? g->level[s] : dlevel;
-        for (int l = 0; l <= top; l++) {
-            const uint32_t *links = hnsw_links(g, s, l);
-            uint32_t i = 0;
-            while (i < links[0] && links[1 + i] != slot) i++;
-            if (i == links[0]) continue;
-            if (nin == capin) {
-                inlink *ni = hk_realloc(in, 2 * capin * sizeof(inlink));
-                if (!ni) {
-                    st = HK_NOMEM;
-                    break;
-                }
-                in = ni;
-                capin *= 2;
-            }
-            in[nin++] = (inlink){s, l};
-        }
-    }
+    for (size_t i = 0; i < n; i++)
+        if (slots[i] >= g->cap || g->level[slots[i]] == HNSW_ABSENT)
+            return hk_fail(HK_NOT_FOUND, "hnsw: slot %u is not in the graph", slots[i]);
+    unsigned workers = hk_pool_workers();
+    del_job d;
+    memset(&d, 0, sizeof d);
+    d.g = g;
+    d.m = m;
+    d.ngone = n;
+    atomic_init(&d.nomem, 0);
+    size_t words = ((size_t)g->cap + 63) / 64;
+    uint64_t *gone = hk_calloc(words ? words : 1, sizeof *gone);
+    uint32_t *sorted = hk_malloc(n * sizeof *sorted);
+    d.saved = hk_calloc(n, sizeof *d.saved);
+    size_t ntasks = ((size_t)g->cap + 65535) / 65536;
+    d.per_task = 65536;
+    d.found = hk_calloc(ntasks ? ntasks : 1, sizeof *d.found);
+    d.nfound = hk_calloc(ntasks ? ntasks : 1, sizeof *d.nfound);
+    d.ctx = hk_calloc(workers, sizeof *d.ctx);
+    d.cand = hk_calloc(workers, sizeof *d.cand);
+    d.extra = hk_calloc(workers, sizeof *d.extra);
+    hk_status st = gone && sorted && d.saved && d.found && d.nfound && d.ctx && d.cand && d.extra
+                       ? HK_OK : HK_NOMEM;
     if (st == HK_OK) {
-        for (int l = 0; l <= dlevel; l++) {
-            const uint32_t *links = hnsw_links(g, slot, l);
-            memcpy(dl + (l == 0 ? 0 : per + (size_t)(l - 1) * (g->M + 1)), links,
+        memcpy(sorted, slots, n * sizeof *sorted);
+        qsort(sorted, n, sizeof *sorted, cmp_u32);
+        for (size_t i = 1; i < n && st == HK_OK; i++)
+            if (sorted[i] == sorted[i - 1]) st = HK_INVALID;
+    }
+    if (st == HK_INVALID) {
+        st = hk_fail(HK_INVALID, "hnsw: a slot appears twice in the delete batch");
+        goto out;
+    }
+    d.gone = gone;
+    d.sorted = sorted;
+    size_t per = (size_t)g->M0 + 1;
+    for (size_t i = 0; i < n && st == HK_OK; i++) {
+        uint32_t s = sorted[i];
+        gone[s >> 6] |= (uint64_t)1 << (s & 63);
+        int lv = g->level[s];
+        if (lv > d.top) d.top = lv;
+        size_t w = per + (size_t)lv * (g->M + 1);
+        if (!(d.saved[i] = hk_malloc(w * sizeof(uint32_t)))) st = HK_NOMEM;
+        for (int l = 0; l <= lv && st == HK_OK; l++) {
+            const uint32_t *links = hnsw_links(g, s, l);
+            memcpy(d.saved[i] + (l == 0 ? 0 : per + (size_t)(l - 1) * (g->M + 1)), links,
                    (links[0] + 1) * sizeof(uint32_t));
         }
-        drop_node(g, slot);
-        for (size_t i = 0; i < nin; i++) {
-            int l = in[i].level;
-            const uint32_t *d = dl + (l == 0 ? 0 : per + (size_t)(l - 1) * (g->M + 1));
-            repair(g, m, &c, in[i].node, l, d + 1, d[0], cand);
-        }
-        if (g->entry == slot) new_entry(g);
     }
-    hnsw_ctx_free(&c);
-    hk_free(in);
-    hk_free(dl);
-    hk_free(cand);
-    if (st != HK_OK) return hk_fail(HK_NOMEM, "hnsw: out of memory deleting slot %u", slot);
-    return HK_OK;
+    for (unsigned w = 0; w < workers && st == HK_OK; w++) {
+        st = hnsw_ctx_init(&d.ctx[w], g, 1);
+        if (st == HK_OK && (!(d.cand[w] = hk_malloc(repair_cap(g) * sizeof(flat_hit))) ||
+                            !(d.extra[w] = hk_malloc((size_t)g->M0 * g->M0 * sizeof(uint32_t)))))
+            st = HK_NOMEM;
+    }
+    if (st != HK_OK) goto out;
+    /* Find every list that links to a removed node (nothing changes yet). */
+    hk_pool_run(ntasks, scan_task, &d);
+    size_t nin = 0;
+    for (size_t t = 0; t < ntasks; t++) nin += d.nfound[t];
+    if (atomic_load(&d.nomem) || !(d.in = hk_malloc((nin ? nin : 1) * sizeof *d.in))) {
+        st = HK_NOMEM;
+        goto out;
+    }
+    for (size_t t = 0, k = 0; t < ntasks; t++) {
+        memcpy(d.in + k, d.found[t], d.nfound[t] * sizeof *d.in);
+        k += d.nfound[t];
+    }
+    /* From here nothing can fail: unlink, then repair in parallel. */
+    for (size_t i = 0; i < n; i++) drop_node(g, sorted[i]);
+    hk_pool_run(nin, repair_task, &d);
+    if (g->entry != HNSW_NONE && g->level[g->entry] == HNSW_ABSENT) new_entry(g);
+out:
+    for (size_t i = 0; d.saved && i < n; i++) hk_free(d.saved[i]);
+    for (size_t t = 0; d.found && t < ntasks; t++) hk_free(d.found[t]);
+    for (unsigned w = 0; w < workers; w++) {
+        if (d.ctx) hnsw_ctx_free(&d.ctx[w]);
+        if (d.cand) hk_free(d.cand[w]);
+        if (d.extra) hk_free(d.extra[w]);
+    }
+    hk_free(d.ctx);
+    hk_free(d.cand);
+    hk_free(d.extra);
+    hk_free(d.found);
+    hk_free(d.nfound);
+    hk_free(d.in);
+    hk_free(d.saved);
+    hk_free(gone);
+    hk_free(sorted);
+    if (st == HK_NOMEM) return hk_fail(HK_NOMEM, "hnsw: out of memory deleting %zu slots", n);
+    return st;
 }

@@ -21,9 +21,9 @@
 
 enum { TAG_CONF = 0x464E4F43, TAG_IDS = 0x00534449, TAG_VECT = 0x54434556,
        TAG_NORM = 0x4D524F4E, TAG_PAYL = 0x4C594150, TAG_TEXT = 0x54584554,
-       TAG_PIDX = 0x58444950 };
+       TAG_PIDX = 0x58444950, TAG_GRPH = 0x48505247 };
 
-#define NSECTIONS 7u /* CONF, IDS, VECT, NORM, PAYL, TEXT, PIDX, in this order */
+#define NSECTIONS 8u /* CONF, IDS, VECT, NORM, PAYL, TEXT, PIDX, GRPH, in this order */
 
 static const char *tag_name(uint32_t tag) {
     switch (tag) {
@@ -34,6 +34,7 @@ static const char *tag_name(uint32_t tag) {
     case TAG_PAYL: return "payloads";
     case TAG_TEXT: return "texts";
     case TAG_PIDX: return "payload indexes";
+    case TAG_GRPH: return "graph";
     }
     return "unknown";
 }
@@ -131,7 +132,7 @@ static void write_sections(swriter *w, const snap_source *s) {
     sw_u32(w, c->index);
     sw_u32(w, c->hnsw_m);
     sw_u32(w, c->hnsw_ef_construction);
-    sw_u32(w, 0);
+    sw_u32(w, c->hnsw_ef_search);
     sw_u64(w, c->lsn);
     sw_u64(w, c->next_id);
     sw_u64(w, c->count);
@@ -186,6 +187,10 @@ static void write_sections(swriter *w, const snap_source *s) {
         sw_data(w, s->pidx[i].key, kl);
     }
     sw_end(w, TAG_PIDX);
+
+    sw_begin(w);
+    if (s->graph_len) sw_data(w, s->graph, s->graph_len);
+    sw_end(w, TAG_GRPH);
     sw_pad(w);
     sw_flush(w);
 }
@@ -251,6 +256,7 @@ void snap_image_free(snap_image *img) {
     hk_free(img->text_off);
     for (size_t i = 0; i < img->npidx; i++) hk_free(img->pidx[i].key);
     hk_free(img->pidx);
+    hk_free(img->graph);
     memset(img, 0, sizeof *img);
 }
 
@@ -348,7 +354,7 @@ static hk_status split_blob(sreader *r, const char *what, uint8_t *sec, uint64_t
     return HK_OK;
 }
 
-static hk_status load_sections(sreader *r, snap_image *img) {
+static hk_status load_sections(sreader *r, snap_image *img, uint32_t version) {
     uint64_t off = SNAP_HEADER, len;
     void *p;
     hk_status st = read_section(r, &off, TAG_CONF, 48, 1, &p, &len, 0);
@@ -360,6 +366,7 @@ static hk_status load_sections(sreader *r, snap_image *img) {
     cfg->index = hk_load_u32(c + 8);
     cfg->hnsw_m = hk_load_u32(c + 12);
     cfg->hnsw_ef_construction = hk_load_u32(c + 16);
+    cfg->hnsw_ef_search = hk_load_u32(c + 20);
     cfg->lsn = hk_load_u64(c + 24);
     cfg->next_id = hk_load_u64(c + 32);
     cfg->count = hk_load_u64(c + 40);
@@ -419,6 +426,15 @@ static hk_status load_sections(sreader *r, snap_image *img) {
         x += kl;
     }
     hk_free(p);
+    if (!st && version >= 2) {
+        if ((st = read_section(r, &off, TAG_GRPH, 0, 0, &p, &len, 0))) return st;
+        if (len) {
+            img->graph = p;
+            img->graph_len = (size_t)len;
+        } else {
+            hk_free(p);
+        }
+    }
     if (!st && off != r->size)
         st = hk_fail(HK_CORRUPT, "%s: %llu unexpected bytes after the last section at offset %llu",
                      r->path, (unsigned long long)(r->size - off), (unsigned long long)off);
@@ -444,9 +460,9 @@ hk_status snap_load(const char *path, snap_image *out) {
             st = hk_fail(HK_CORRUPT, "%s: not a HEKTOR snapshot (bad magic at offset 0)", path);
         else if (hk_load_u32(h + 60) != hk_crc32c(0, h, 60))
             st = hk_fail(HK_CORRUPT, "%s: snapshot header checksum mismatch at offset 0", path);
-        else if (hk_load_u32(h + 8) != SNAP_VERSION)
+        else if (hk_load_u32(h + 8) < 1 || hk_load_u32(h + 8) > SNAP_VERSION)
             st = hk_fail(HK_CORRUPT, "%s: snapshot format version %u is not supported (this "
-                         "is %u)", path, hk_load_u32(h + 8), SNAP_VERSION);
+                         "build reads 1 to %u)", path, hk_load_u32(h + 8), SNAP_VERSION);
         else if (hk_load_u64(h + 16) != (uint64_t)sb.st_size)
             st = hk_fail(HK_CORRUPT, "%s: truncated or extended: header says %llu bytes, file "
                          "has %lld", path, (unsigned long long)hk_load_u64(h + 16),
@@ -454,7 +470,7 @@ hk_status snap_load(const char *path, snap_image *out) {
     }
     if (!st) {
         sreader r = {fd, path, (uint64_t)sb.st_size};
-        st = load_sections(&r, out);
+        st = load_sections(&r, out, hk_load_u32(h + 8));
         out->file_bytes = r.size;
     }
     close(fd);

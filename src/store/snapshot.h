@@ -4,7 +4,7 @@
  * A snapshot is written to NAME.tmp, fsynced, renamed over NAME and the directory
  * fsynced: readers and crashes see the old or the new file, never a mix. It holds only
  * live points, compacted, in sections (config, ids, vectors, norms, payloads, texts,
- * payload-index declarations), each with its length and CRC32C, data aligned to 64 bytes
+ * payload-index declarations, HNSW graph), each with its length and CRC32C, data aligned to 64 bytes
  * so vectors load with one read straight into their final, aligned home. Loading checks
  * every checksum and validates every payload, but parses and recomputes nothing: ids,
  * vectors, norms and encoded payloads are used as stored. Byte layout: docs/FORMAT.md.
@@ -17,11 +17,11 @@
 #include "core.h"
 
 #define SNAP_MAGIC "HKSNAP\r\n"
-#define SNAP_VERSION 1u
+#define SNAP_VERSION 2u /* 2 added the graph section; version 1 files still load */
 #define SNAP_MAX_PIDX 4096u /* payload indexes per collection */
 
 typedef struct snap_config {
-    uint32_t dim, metric, index, hnsw_m, hnsw_ef_construction;
+    uint32_t dim, metric, index, hnsw_m, hnsw_ef_construction, hnsw_ef_search;
     uint64_t lsn;     /* last log record included */
     uint64_t next_id;
     uint64_t count;   /* points in the file */
@@ -45,6 +45,8 @@ typedef struct snap_source {
     const uint32_t *text_lens;
     const snap_pidx *pidx;
     size_t npidx;
+    const uint8_t *graph;         /* HNSW blob over the compacted slots (hnsw_write_remap) */
+    size_t graph_len;             /* 0: no graph */
 } snap_source;
 
 hk_status snap_write(const char *path, const snap_source *src, int nosync);
@@ -62,6 +64,8 @@ typedef struct snap_image {
     uint64_t *text_off;    /* n + 1; empty range = no text */
     snap_pidx *pidx;
     size_t npidx;
+    uint8_t *graph;        /* HNSW blob or NULL (graph_len 0) */
+    size_t graph_len;
     uint64_t file_bytes;
 } snap_image;
 

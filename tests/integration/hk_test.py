@@ -318,10 +318,12 @@ def coll_state(db, name):
 
 
 def make_collection(db, name, vectors, metric="l2", payloads=None, texts=None, ids=None,
-                    batch=None):
-    """Creates NAME and imports vectors (ids 0..n-1 unless given) through jsonl."""
+                    batch=None, index="flat", create_args=()):
+    """Creates NAME (flat unless index says otherwise) and imports vectors (ids 0..n-1
+    unless given) through jsonl."""
     vectors = f32(vectors)
-    hk_ok(db, "create", name, "--dim", vectors.shape[1], "--metric", metric)
+    hk_ok(db, "create", name, "--dim", vectors.shape[1], "--metric", metric, "--index", index,
+          *create_args)
     ids = list(range(len(vectors))) if ids is None else ids
     path = os.path.join(db + ".in", name + ".jsonl")
     os.makedirs(os.path.dirname(path), exist_ok=True)

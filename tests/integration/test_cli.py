@@ -15,7 +15,7 @@ from hk_test import (  # noqa: E402
     vec_arg, write_bvecs, write_fvecs, write_jsonl)
 
 COMMANDS = ["create", "import", "search", "get", "delete", "count", "info", "list", "drop",
-            "scroll", "index", "backup", "restore", "checkpoint"]
+            "scroll", "index", "backup", "restore", "checkpoint", "verify"]
 
 COLORS = ["red", "green", "blue", "black"]
 
@@ -74,12 +74,20 @@ def test_command_help(tmp):
 @test
 def test_create_list_info_drop(tmp):
     db = tmp("db")
-    r = hk_ok(db, "create", "beta", "--dim", "7")
+    r = hk_ok(db, "create", "beta", "--dim", "7", "--index", "flat")
     eq(r.out.strip(), "created collection 'beta' (dim 7, metric l2, index flat)")
-    hk_ok(db, "create", "alpha", "--dim", "1", "--metric", "cosine")
+    r = hk_ok(db, "create", "h", "--dim", "5", "--m", "8", "--ef-construction", "50")
+    eq(r.out.strip(), "created collection 'h' (dim 5, metric l2, index hnsw, m 8, "
+       "ef_construction 50, ef 64)", "hnsw is the default index")
+    i = info(db, "h")
+    eq(i["index"], "hnsw")
+    eq(i["hnsw"], {"m": 8, "ef_construction": 50, "ef": 64})
+    matches(hk_ok(db, "info", "h").out, r"hnsw\s+m 8, ef_construction 50, ef 64")
+    hk_ok(db, "drop", "h")
+    hk_ok(db, "create", "alpha", "--dim", "1", "--metric", "cosine", "--index", "flat")
     hk_ok(db, "create", "gamma.v2", "--dim", "65536", "--metric", "ip", "--index", "flat")
-    hk_ok(db, "create", "d-1", "--dim", "3", "--metric", "dot")
-    hk_ok(db, "create", "e_2", "--dim", "3", "--metric", "euclid")
+    hk_ok(db, "create", "d-1", "--dim", "3", "--metric", "dot", "--index", "flat")
+    hk_ok(db, "create", "e_2", "--dim", "3", "--metric", "euclid", "--index", "flat")
     eq(hk_ok(db, "list").out, "alpha\nbeta\nd-1\ne_2\ngamma.v2\n", "list is sorted")
     for name, dim, metric in [("alpha", 1, "cosine"), ("beta", 7, "l2"), ("gamma.v2", 65536, "ip"),
                               ("d-1", 3, "ip"), ("e_2", 3, "l2")]:
@@ -587,7 +595,11 @@ def test_exit_codes_and_error_lines(tmp):
         ["create", "x"],                                  # --dim missing
         ["create", "--dim", "3"],                         # NAME missing
         ["create", "x", "--dim", "three"],
-        ["create", "x", "--dim", "3", "--index", "hnsw"],
+        ["create", "x", "--dim", "3", "--index", "ivf"],
+        ["create", "x", "--dim", "3", "--m", "1"],
+        ["create", "x", "--dim", "3", "--m", "129"],
+        ["create", "x", "--dim", "3", "--ef-construction", "0"],
+        ["create", "x", "--dim", "3", "--index", "flat", "--m", "8"],
         ["create", "x", "y", "--dim", "3"],
         ["create", "x", "--dim"],
         ["import", "c"],

@@ -123,7 +123,7 @@ def test_exact_max_dimension(tmp):
     q = rng.standard_normal((5, 65536)).astype(np.float32)
     np.save(tmp("x.npy"), x)
     np.save(tmp("q.npy"), q)
-    hk_ok(db, "create", "c", "--dim", "65536", "--metric", "ip")
+    hk_ok(db, "create", "c", "--dim", "65536", "--metric", "ip", "--index", "flat")
     hk_ok(db, "import", "c", tmp("x.npy"))
     rows = search_batch(db, "c", tmp("q.npy"), 5)
     for qi in range(5):
@@ -340,7 +340,7 @@ def test_bigann_exact_recall(tmp):
     queries = os.path.join(ANN_DIR, "bigann10k_query.bvecs")
     truth = os.path.join(ANN_DIR, "bigann10k_groundtruth.ivecs")
     db = tmp("db")
-    hk_ok(db, "create", "sift", "--dim", "128")
+    hk_ok(db, "create", "sift", "--dim", "128", "--index", "flat")
     r = hk_ok(db, "import", "sift", base, "--quiet")
     eq(r.out.split()[1], "10000", "imported points")
     r = hk_ok(db, "search", "sift", "--queries", queries, "--k", "100", "--exact", "--truth",

@@ -27,6 +27,7 @@ static hk_collection *make(hk_db *db, const char *name, uint32_t dim, hk_metric 
     hk_collection_config_init(&cfg);
     cfg.dim = dim;
     cfg.metric = m;
+    cfg.index = HK_INDEX_FLAT; /* these tests check exact answers */
     hk_collection *c = NULL;
     assert_int_equal(hk_collection_create(db, name, &cfg, &c), HK_OK);
     return c;

@@ -78,7 +78,7 @@ static void stop_threads(pool *p) {
     for (unsigned i = 0; i < p->nthreads; i++) pthread_join(p->threads[i], NULL);
     hk_free(p->threads);
     p->threads = NULL;
-    p->nthreads = 0;
+    __atomic_store_n(&p->nthreads, 0, __ATOMIC_RELAXED);
     p->stopping = 0;
     p->started = 0;
 }
@@ -93,7 +93,7 @@ static void start_threads(pool *p) {
     for (unsigned i = 0; i < workers - 1; i++) {
         if (pthread_create(&p->threads[i], NULL, worker_main, (void *)(uintptr_t)(i + 1)))
             break;
-        p->nthreads++;
+        __atomic_store_n(&p->nthreads, p->nthreads + 1, __ATOMIC_RELAXED);
     }
 }
 
@@ -101,13 +101,21 @@ void hk_pool_set_workers(unsigned n) {
     pool *p = &g_pool;
     pthread_mutex_lock(&p->job_mu);
     if (p->started) stop_threads(p);
-    p->want = n;
+    __atomic_store_n(&p->want, n, __ATOMIC_RELAXED);
     pthread_mutex_unlock(&p->job_mu);
 }
 
 unsigned hk_pool_workers(void) {
     pool *p = &g_pool;
-    pthread_mutex_lock(&p->job_mu);
+    if (pthread_mutex_trylock(&p->job_mu) != 0) {
+        /* A job holds the pool — perhaps the caller's own, when a task asks (nested work
+         * runs inline). Waiting could deadlock; answer an upper bound instead, so arrays
+         * sized by it hold every worker index a later hk_pool_run can pass. */
+        unsigned want = __atomic_load_n(&p->want, __ATOMIC_RELAXED);
+        unsigned have = __atomic_load_n(&p->nthreads, __ATOMIC_RELAXED) + 1;
+        unsigned bound = want ? want : cores();
+        return have > bound ? have : bound;
+    }
     if (!p->started) start_threads(p);
     unsigned n = p->nthreads + 1;
     pthread_mutex_unlock(&p->job_mu);

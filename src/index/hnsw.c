@@ -233,7 +233,7 @@ static hk_status corrupt(size_t off, const char *fmt, ...) {
     va_start(ap, fmt);
     vsnprintf(msg, sizeof msg, fmt, ap);
     va_end(ap);
-    return hk_fail(HK_CORRUPT, "hnsw graph: %s at offset %zu (rebuild the index from the vectors)", msg, off);
+    return hk_fail(HK_CORRUPT, "hnsw graph: %s at offset %zu of the graph", msg, off);
 }
 
 /* Reads every node record of g (capacity n) from p[off..end); checks what one record

@@ -5,7 +5,7 @@ FUZZ_BUILD ?= build-fuzz
 FUZZ_SECONDS ?= 20
 JOBS ?= $(shell nproc)
 
-.PHONY: all build test asan fuzz check demo bench clean
+.PHONY: all build test asan fuzz check demo bench bench-hnsw clean
 
 all: build
 
@@ -34,6 +34,10 @@ demo: build
 
 bench: build
 	/usr/bin/python3 bench/bench.py
+	/usr/bin/python3 bench/bench_hnsw.py
+
+bench-hnsw: build
+	/usr/bin/python3 bench/bench_hnsw.py
 
 clean:
 	rm -rf $(BUILD) $(ASAN_BUILD) $(FUZZ_BUILD)

@@ -23,6 +23,8 @@ Decisions:
     of those runs is used, which makes the bound as strict as the machine allows.
   - The database lives on the same disk as the build (build/bench-tmp), not in a tmpfs,
     so fsync means what it means in production.
+  - The report is rewritten wholesale except for bench_hnsw.py's block (between
+    <!-- hnsw:begin --> and <!-- hnsw:end -->), which is carried over as it was.
 """
 import argparse
 import ctypes
@@ -48,6 +50,8 @@ NO_ID = np.uint64(0xFFFFFFFFFFFFFFFF)
 
 GOAL_IMPORT = 100_000       # durable points/s at 128 dimensions
 GOAL_BOUND_RATIO = 2.0      # single query latency / bandwidth bound
+# bench_hnsw.py's report lives between these markers in the same file; this script keeps it.
+HNSW_BEGIN, HNSW_END = "<!-- hnsw:begin -->", "<!-- hnsw:end -->"
 
 
 # ---- small helpers ----
@@ -429,6 +433,17 @@ def goals(results, bw):
     return lines
 
 
+def kept_block(path):
+    """The block bench_hnsw.py wrote into path (markers included), kept across rewrites."""
+    try:
+        with open(path) as f:
+            old = f.read()
+    except OSError:
+        return ""
+    b, e = old.find(HNSW_BEGIN), old.find(HNSW_END)
+    return "\n" + old[b:e + len(HNSW_END)] + "\n" if b >= 0 and e > b else ""
+
+
 def write_report(path, info, bws, results, args, started, elapsed):
     bw = max(max(b["copy_1t_bytes_per_s"], b["copy_mt_bytes_per_s"]) for b in bws)
     rd = max(max(b["read_1t_bytes_per_s"], b["read_mt_bytes_per_s"]) for b in bws)
@@ -483,8 +498,9 @@ def write_report(path, info, bws, results, args, started, elapsed):
     L += ["## Results", ""]
     for d in results:
         L += dataset_table(d, bw)
+    kept = kept_block(path)
     with open(path, "w") as f:
-        f.write("\n".join(L))
+        f.write("\n".join(L) + kept)
     if args.json:
         with open(args.json, "w") as f:
             json.dump({"machine": info, "bandwidth": bws, "results": results}, f, indent=1)

@@ -513,7 +513,7 @@ hk_status hnsw_delete_batch(hnsw *g, const flat_matrix *m, const uint32_t *slots
         goto out;
     }
     for (size_t t = 0, k = 0; t < ntasks; t++) {
-        memcpy(d.in + k, d.found[t], d.nfound[t] * sizeof *d.in);
+        if (d.nfound[t]) memcpy(d.in + k, d.found[t], d.nfound[t] * sizeof *d.in);
         k += d.nfound[t];
     }
     /* From here nothing can fail: unlink, then repair in parallel. */

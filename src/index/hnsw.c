@@ -175,10 +175,13 @@ hk_status hnsw_write_remap(const hnsw *g, const uint32_t *remap, size_t nold, ui
     uint32_t n = 0;
     uint32_t lim = remap ? (nold < g->cap ? (uint32_t)nold : g->cap) : g->cap;
     if (remap) {
-        n = nnew;
-        for (uint32_t s = 0; s < g->cap; s++)
-            if (g->level[s] != HNSW_ABSENT && (s >= lim || remap[s] == HNSW_NONE || remap[s] >= nnew))
+        /* n is one past the highest node, as without renumbering (one encoding). */
+        for (uint32_t s = 0; s < g->cap; s++) {
+            if (g->level[s] == HNSW_ABSENT) continue;
+            if (s >= lim || remap[s] == HNSW_NONE || remap[s] >= nnew)
                 return hk_fail(HK_INVALID, "hnsw: node %u has no place in the renumbered graph", s);
+            if (remap[s] + 1 > n) n = remap[s] + 1;
+        }
     } else {
         for (uint32_t s = 0; s < g->cap; s++)
             if (g->level[s] != HNSW_ABSENT) n = s + 1;
@@ -198,7 +201,7 @@ hk_status hnsw_write_remap(const hnsw *g, const uint32_t *remap, size_t nold, ui
     for (uint32_t s = 0; st == HK_OK && s < (remap ? lim : n); s++) {
         uint32_t to = s;
         if (remap) {
-            if (remap[s] == HNSW_NONE || remap[s] >= nnew) continue;
+            if (remap[s] == HNSW_NONE || remap[s] >= n) continue;
             to = remap[s];
             if (to < next) {
                 st = hk_fail(HK_INVALID, "hnsw: a renumbering must keep slot order");
@@ -215,7 +218,7 @@ hk_status hnsw_write_remap(const hnsw *g, const uint32_t *remap, size_t nold, ui
             for (uint32_t i = 1; i <= links[0] && st == HK_OK; i++) st = hk_buf_put_u32(out, MAP(links[i]));
         }
     }
-    while (remap && next < nnew && st == HK_OK) st = hk_buf_put_u8(out, HNSW_ABSENT), next++;
+
 #undef MAP
     if (st == HK_OK) st = hk_buf_put_u32(out, hk_crc32c(0, out->data + start, out->len - start));
     if (st != HK_OK) {

@@ -389,7 +389,7 @@ static void repair_task(void *arg, size_t task, unsigned worker) {
     uint32_t nown = links[0];
     memcpy(own, links + 1, nown * sizeof(uint32_t));
     hnsw_unlock(g, s, 1);
-    memset(c->visited, 0, c->vwords * sizeof(uint64_t));
+    hnsw_visited_reset(c);
     hnsw_seen(c, s);
     for (uint32_t i = 0; i < nown; i++) {
         uint32_t t = own[i];

@@ -12,6 +12,7 @@
 #define HK_HNSW_INT_H
 
 #include <pthread.h>
+#include <string.h>
 
 #include "hnsw.h"
 #include "../vec/distance.h"
@@ -44,6 +45,9 @@ struct hnsw {
 typedef struct hnsw_ctx {
     uint64_t *visited;       /* bitmap over cap */
     size_t vwords;
+    uint32_t *touched;       /* words of visited made nonzero since the last reset */
+    size_t ntouched, captouched;
+    int touched_all;         /* more than captouched: reset clears everything */
     flat_hit *cand;          /* min-heap of candidates to expand, grows */
     size_t ncand, capcand;
     flat_hit *res;           /* max-heap of the ef best, capacity ef */
@@ -70,10 +74,22 @@ static inline int hnsw_hit_less(flat_hit a, flat_hit b) {
     return a.dist < b.dist || (a.dist == b.dist && a.slot < b.slot);
 }
 static inline int hnsw_seen(hnsw_ctx *c, uint32_t s) {
-    uint64_t bit = (uint64_t)1 << (s & 63);
-    int was = (c->visited[s >> 6] & bit) != 0;
-    c->visited[s >> 6] |= bit;
-    return was;
+    uint64_t bit = (uint64_t)1 << (s & 63), *w = &c->visited[s >> 6];
+    if (*w & bit) return 1;
+    if (!*w) {
+        if (c->ntouched < c->captouched) c->touched[c->ntouched++] = s >> 6;
+        else c->touched_all = 1;
+    }
+    *w |= bit;
+    return 0;
+}
+/* Clears the visited set: only the words touched, unless that is most of them. */
+static inline void hnsw_visited_reset(hnsw_ctx *c) {
+    if (c->touched_all) memset(c->visited, 0, c->vwords * sizeof(uint64_t));
+    else
+        for (size_t i = 0; i < c->ntouched; i++) c->visited[c->touched[i]] = 0;
+    c->ntouched = 0;
+    c->touched_all = 0;
 }
 static inline void hnsw_lock(const hnsw *g, uint32_t s, int lock) {
     if (lock) pthread_mutex_lock(&g->stripes[s % HNSW_STRIPES]);

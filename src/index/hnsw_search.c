@@ -19,6 +19,7 @@
  *    short (a filter that clusters away from the entry, or a region cut off by deletes),
  *    the query is redone exactly.
  */
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -36,13 +37,15 @@ hk_status hnsw_ctx_init(hnsw_ctx *c, const hnsw *g, size_t ef) {
     c->ef = ef;
     c->capcand = ef < 64 ? 64 : ef;
     c->visited = hk_calloc(c->vwords ? c->vwords : 1, sizeof(uint64_t));
+    c->captouched = c->vwords / 8 > 64 ? c->vwords / 8 : 64;
+    c->touched = hk_malloc(c->captouched * sizeof(uint32_t));
     c->cand = hk_calloc(c->capcand, sizeof(flat_hit));
     c->res = hk_calloc(ef + 1, sizeof(flat_hit));
     c->out = hk_calloc(ef + 1, sizeof(flat_hit));
     c->eps = hk_calloc(ef + 1, sizeof(flat_hit));
     c->pick = hk_calloc(g->M0 + 1, sizeof(flat_hit));
     c->nbuf = hk_calloc(g->M0 + 1, sizeof(uint32_t));
-    if (!c->visited || !c->cand || !c->res || !c->out || !c->eps || !c->pick || !c->nbuf) {
+    if (!c->visited || !c->touched || !c->cand || !c->res || !c->out || !c->eps || !c->pick || !c->nbuf) {
         hnsw_ctx_free(c);
         return hk_fail(HK_NOMEM, "hnsw: out of memory for search scratch (ef %zu)", ef);
     }
@@ -51,6 +54,7 @@ hk_status hnsw_ctx_init(hnsw_ctx *c, const hnsw *g, size_t ef) {
 
 void hnsw_ctx_free(hnsw_ctx *c) {
     hk_free(c->visited);
+    hk_free(c->touched);
     hk_free(c->cand);
     hk_free(c->res);
     hk_free(c->out);
@@ -165,7 +169,7 @@ static int admitted(const roaring_bitmap_t *allow, uint32_t s) {
 size_t hnsw_search_layer(const hnsw *g, const flat_matrix *m, hnsw_ctx *c, const float *q,
                          const flat_hit *eps, size_t nep, size_t ef, int l,
                          const roaring_bitmap_t *allow, uint32_t exclude, int lock) {
-    memset(c->visited, 0, c->vwords * sizeof(uint64_t));
+    hnsw_visited_reset(c);
     c->ncand = c->nres = 0;
     if (exclude != HNSW_NONE) hnsw_seen(c, exclude);
     for (size_t i = 0; i < nep; i++) {
@@ -238,6 +242,55 @@ static hk_status exact(const flat_matrix *m, const float *query, size_t k,
     return HK_OK;
 }
 
+/* Search scratch is kept per thread between queries (a fresh one per query would cost an
+ * allocation and zeroing of the visited bitmap, 128 KB at a million slots, each time):
+ * reused while it is large enough for the graph and ef, freed when the thread exits. */
+typedef struct tl_scratch {
+    hnsw_ctx c;
+    uint32_t cap, M0;
+    int ready;
+} tl_scratch;
+
+static pthread_key_t tl_key;
+static pthread_once_t tl_once = PTHREAD_ONCE_INIT;
+static int tl_ok;
+
+static void tl_destroy(void *p) {
+    tl_scratch *t = p;
+    if (t->ready) hnsw_ctx_free(&t->c);
+    hk_free(t);
+}
+static void tl_init(void) { tl_ok = pthread_key_create(&tl_key, tl_destroy) == 0; }
+
+/* Scratch for a search of g with ef: the thread's cached one, or *local when there is no
+ * thread-local storage to be had (the caller then frees it). */
+static hnsw_ctx *scratch_get(const hnsw *g, size_t ef, hnsw_ctx *local, int *is_local) {
+    pthread_once(&tl_once, tl_init);
+    tl_scratch *t = tl_ok ? pthread_getspecific(tl_key) : NULL;
+    if (tl_ok && !t && (t = hk_calloc(1, sizeof *t)) && pthread_setspecific(tl_key, t) != 0) {
+        hk_free(t);
+        t = NULL;
+    }
+    if (t) {
+        if (t->ready && (t->cap < g->cap || t->M0 != g->M0 || t->c.ef < ef)) {
+            hnsw_ctx_free(&t->c);
+            t->ready = 0;
+        }
+        if (!t->ready) {
+            /* Room to grow: a collection's graph grows by doubling. */
+            if (hnsw_ctx_init(&t->c, g, ef < 64 ? 64 : ef) != HK_OK) return NULL;
+            t->cap = g->cap;
+            t->M0 = g->M0;
+            t->ready = 1;
+        }
+        t->c.nomem = 0;
+        *is_local = 0;
+        return &t->c;
+    }
+    *is_local = 1;
+    return hnsw_ctx_init(local, g, ef) == HK_OK ? local : NULL;
+}
+
 hk_status hnsw_search(const hnsw *g, const flat_matrix *m, const float *query, size_t k,
                       size_t ef, const roaring_bitmap_t *allow, flat_hit *hits, size_t *n) {
     *n = 0;
@@ -252,16 +305,17 @@ hk_status hnsw_search(const hnsw *g, const flat_matrix *m, const float *query, s
         if (na < g->count / HNSW_EXACT_DIVISOR || na < (uint64_t)ef * g->M)
             return exact(m, query, k, allow, hits, n);
     }
-    hnsw_ctx c;
-    hk_status st = hnsw_ctx_init(&c, g, ef);
-    if (st != HK_OK) return st;
+    hnsw_ctx local;
+    int is_local = 0;
+    hnsw_ctx *c = scratch_get(g, ef, &local, &is_local);
+    if (!c) return hk_fail(HK_NOMEM, "hnsw: out of memory for search scratch (ef %zu)", ef);
     flat_hit cur = {hnsw_dist(g, query, hnsw_row(m, g->entry)), g->entry};
-    hnsw_descend(g, m, &c, query, &cur, g->max_level, 0, 0);
-    size_t found = hnsw_search_layer(g, m, &c, query, &cur, 1, ef, 0, allow, HNSW_NONE, 0);
-    int nomem = c.nomem;
+    hnsw_descend(g, m, c, query, &cur, g->max_level, 0, 0);
+    size_t found = hnsw_search_layer(g, m, c, query, &cur, 1, ef, 0, allow, HNSW_NONE, 0);
+    int nomem = c->nomem;
     if (found > k) found = k;
-    memcpy(hits, c.out, found * sizeof(flat_hit));
-    hnsw_ctx_free(&c);
+    memcpy(hits, c->out, found * sizeof(flat_hit));
+    if (is_local) hnsw_ctx_free(c);
     if (nomem) return hk_fail(HK_NOMEM, "hnsw: out of memory during search");
     *n = found;
     if (found < k) {

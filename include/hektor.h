@@ -191,7 +191,10 @@ typedef struct hk_point {
 /* Inserts or replaces n points as one durable batch: when it returns HK_OK every point
  * survives a crash; when it fails none was applied. The one exception is HK_IO from the
  * log's fsync: the batch is then applied and logged but may not be durable, and the
- * collection refuses writes until the database is reopened. Vectors must be finite and,
+ * collection refuses writes until the database is reopened. On an hnsw collection the
+ * points are linked into the graph before it returns; if memory runs out while linking,
+ * the batch is still durable and searchable (unlinked points are scanned exactly), a
+ * notice says so, and the collection refuses writes until reopened. Vectors must be finite and,
  * for l2 and ip, have a squared norm of at most 8e37 (so distances stay finite).
  * ids_out (may be NULL) receives each point's id, assigned or given. */
 hk_status hk_upsert(hk_collection *c, const hk_point *points, size_t n, uint64_t *ids_out);

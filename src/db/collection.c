@@ -224,7 +224,14 @@ static flat_matrix coll_matrix(const hk_collection *c) {
 static void graph_unlink(hk_collection *c, const uint32_t *slots, size_t n) {
     if (!n) return;
     flat_matrix m = coll_matrix(c);
-    if (hnsw_delete_batch(c->graph, &m, slots, n)) c->poisoned = 1;
+    if (hnsw_delete_batch(c->graph, &m, slots, n)) {
+        /* The slots stay in the graph: searches must filter the walk by liveness, and
+         * the slots must not be reused (no further writes: poisoned). */
+        c->poisoned = 1;
+        c->graph_stale = 1;
+        db_notice(c->db, "collection '%s': %s; the points are deleted but the collection "
+                  "refuses writes until reopened", c->name, hk_errmsg());
+    }
 }
 
 /* Links the pending slots into the graph, a chunk at a time under the write side of rw.
@@ -691,6 +698,8 @@ void coll_free(hk_collection *c) {
 /* Loads the snapshot's graph (or starts an empty one) and links any live slot it lacks. */
 static hk_status adopt_graph(hk_collection *c, snap_image *img) {
     if (c->cfg.index != HK_INDEX_HNSW) {
+        /* Version-1 snapshots stored the hnsw defaults for flat collections too. */
+        c->cfg.hnsw_m = c->cfg.hnsw_ef_construction = c->cfg.hnsw_ef_search = 0;
         if (img->graph_len)
             return hk_fail(HK_CORRUPT, "%s: a flat collection's snapshot holds a graph", c->snap_path);
         return HK_OK;

@@ -96,6 +96,7 @@ struct hk_collection {
     hnsw *graph;
     roaring_bitmap_t *pending;
     size_t graph_chunk;
+    int graph_stale; /* an unlink failed: the graph may hold dead slots, walks filter them */
 
     pthread_mutex_t sort_mu;
     uint64_t *sorted;  /* live ids ascending, rebuilt lazily for scroll */

@@ -340,7 +340,11 @@ static hk_status graph_search(hk_collection *c, const flat_matrix *m, const floa
                               size_t nq, size_t want, size_t ef, const roaring_bitmap_t *allow,
                               int has_radius, float rdist, flat_hit **hits, size_t *counts) {
     roaring_bitmap_t *walk = NULL, *extra = NULL;
-    if (!roaring_bitmap_is_empty(c->pending)) {
+    if (c->graph_stale && roaring_bitmap_is_empty(c->pending)) {
+        /* A failed unlink left dead slots in the graph: admit live ones only. */
+        if (!(walk = roaring_bitmap_copy(allow ? allow : c->live_bm)))
+            return hk_fail(HK_NOMEM, "out of memory");
+    } else if (!roaring_bitmap_is_empty(c->pending)) {
         /* A write is linking new points: they are searched exactly, the rest by graph. */
         walk = roaring_bitmap_andnot(allow ? allow : c->live_bm, c->pending);
         extra = allow ? roaring_bitmap_and(allow, c->pending) : roaring_bitmap_copy(c->pending);

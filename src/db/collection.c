@@ -219,6 +219,26 @@ static flat_matrix coll_matrix(const hk_collection *c) {
     return (flat_matrix){c->vectors, c->norms, c->live, c->nslots, c->cfg.dim, c->cfg.metric};
 }
 
+#define GRAPH_ALWAYS_CONNECT 100000 /* nodes up to which every write reconnects the graph */
+
+/* Makes every node reachable again. Called under the write side of rw. */
+static void graph_connect(hk_collection *c) {
+    flat_matrix m = coll_matrix(c);
+    size_t fixed = 0;
+    if (hnsw_connect(c->graph, &m, &fixed)) {
+        c->poisoned = 1;
+        db_notice(c->db, "collection '%s': %s; the collection refuses writes until reopened",
+                  c->name, hk_errmsg());
+        return;
+    }
+    c->graph_unchecked = 0;
+}
+
+static int graph_connect_due(const hk_collection *c) {
+    size_t n = hnsw_count(c->graph);
+    return c->graph_unchecked && (n <= GRAPH_ALWAYS_CONNECT || c->graph_unchecked * 32 >= n);
+}
+
 /* Unlinks n graph nodes (slots being deleted or getting a new vector) inside a commit.
  * The graph does not read their rows, so they may already be overwritten. */
 static void graph_unlink(hk_collection *c, const uint32_t *slots, size_t n) {
@@ -231,7 +251,12 @@ static void graph_unlink(hk_collection *c, const uint32_t *slots, size_t n) {
         c->graph_stale = 1;
         db_notice(c->db, "collection '%s': %s; the points are deleted but the collection "
                   "refuses writes until reopened", c->name, hk_errmsg());
+        return;
     }
+    /* Nodes that only the removed ones linked to are cut off now: reconnect them (the
+     * delete already cost a pass over the lists; this is another). */
+    c->graph_unchecked += n;
+    graph_connect(c);
 }
 
 /* Links the pending slots into the graph, a chunk at a time under the write side of rw.
@@ -266,6 +291,7 @@ static void graph_sync(hk_collection *c) {
         uint64_t dt = hk_now_ns() - t0;
         if (st) c->poisoned = 1; /* pending stays: searches still scan those slots */
         else roaring_bitmap_remove_many(c->pending, n, buf);
+        if (!st) c->graph_unchecked += n;
         pthread_rwlock_unlock(&c->rw);
         if (st) {
             db_notice(c->db, "collection '%s': %s; the collection refuses writes until reopened",
@@ -276,6 +302,11 @@ static void graph_sync(hk_collection *c) {
         else if (dt > 40000000 && c->graph_chunk > 16) c->graph_chunk /= 2;
     }
     hk_free(buf);
+    if (!c->poisoned && graph_connect_due(c)) {
+        pthread_rwlock_wrlock(&c->rw);
+        graph_connect(c);
+        pthread_rwlock_unlock(&c->rw);
+    }
 }
 
 static void commit_upsert(hk_collection *c, up_item *it, size_t n, uint32_t *gslots) {
@@ -604,6 +635,12 @@ hk_status coll_write_snapshot(hk_collection *c, const char *path, uint64_t *byte
      * renumbered the same way. */
     hk_buf graph;
     hk_buf_init(&graph);
+    if (c->graph && c->graph_unchecked && !c->read_only) {
+        /* A stored graph has every node reachable. (Callers hold write_mu.) */
+        pthread_rwlock_wrlock(&c->rw);
+        graph_connect(c);
+        pthread_rwlock_unlock(&c->rw);
+    }
     if (c->graph) {
         uint32_t *remap = hk_malloc((c->nslots ? c->nslots : 1) * sizeof *remap);
         if (!remap) {
@@ -1440,6 +1477,12 @@ hk_status hk_collection_verify(hk_collection *c) {
             snprintf(err, sizeof err, "HNSW graph has %zu nodes and %llu points wait to be linked, "
                      "but %llu points are live", hnsw_count(c->graph), (unsigned long long)pending,
                      (unsigned long long)live);
+        size_t cut = 0;
+        if (!err[0] && !c->graph_unchecked && hnsw_unreachable(c->graph, &cut))
+            snprintf(err, sizeof err, "%s", hk_errmsg());
+        else if (!err[0] && cut)
+            snprintf(err, sizeof err, "%zu points of the HNSW graph cannot be reached from its "
+                     "entry point, so no graph search can return them", cut);
     }
     coll_read_end(c);
     if (err[0]) return hk_fail(HK_CORRUPT, "collection '%s': %s", c->name, err);

@@ -97,6 +97,10 @@ struct hk_collection {
     roaring_bitmap_t *pending;
     size_t graph_chunk;
     int graph_stale; /* an unlink failed: the graph may hold dead slots, walks filter them */
+    /* Graph changes since every node was last made reachable (hnsw_connect): checked
+     * after each write while the graph is small, amortized (1/32 of the nodes) above
+     * that, and always before a snapshot is written. */
+    size_t graph_unchecked;
 
     pthread_mutex_t sort_mu;
     uint64_t *sorted;  /* live ids ascending, rebuilt lazily for scroll */

@@ -66,6 +66,15 @@ hk_status hnsw_delete_batch(hnsw *g, const flat_matrix *m, const uint32_t *slots
 hk_status hnsw_search(const hnsw *g, const flat_matrix *m, const float *query, size_t k,
                       size_t ef, const roaring_bitmap_t *allow, flat_hit *hits, size_t *n);
 
+/* Links made and dropped while inserting and deleting can leave a node, or a small group
+ * (exact duplicates, typically), with no path from the entry point at level 0: no search
+ * can then find it. hnsw_unreachable counts such nodes (a breadth-first pass over level 0);
+ * hnsw_connect gives each an in-link from its nearest reachable node (one with room in
+ * its list, else the nearest, in place of its farthest link) until every node is
+ * reachable. Both cost a pass over the level-0 lists; connect also a search per orphan. */
+hk_status hnsw_unreachable(const hnsw *g, size_t *count);
+hk_status hnsw_connect(hnsw *g, const flat_matrix *m, size_t *relinked);
+
 /* Structural check against m: 0 when valid, else -1 with a description in err. */
 int hnsw_validate(const hnsw *g, const flat_matrix *m, char *err, size_t errlen);
 

@@ -540,3 +540,134 @@ out:
     if (st == HK_NOMEM) return hk_fail(HK_NOMEM, "hnsw: out of memory deleting %zu slots", n);
     return st;
 }
+
+/* ---- reachability ---- */
+
+/* Breadth-first over level 0 from the entry point, marking `seen` (cleared first). Starts
+ * from the slots in queue[0..n) when n > 0 (already marked). Returns the count reached. */
+static size_t bfs0(const hnsw *g, uint64_t *seen, uint32_t *queue, size_t n) {
+    size_t head = 0;
+    while (head < n) {
+        uint32_t s = queue[head++];
+        const uint32_t *links = hnsw_links(g, s, 0);
+        for (uint32_t i = 0; i < links[0]; i++) {
+            uint32_t t = links[1 + i];
+            uint64_t bit = (uint64_t)1 << (t & 63);
+            if (seen[t >> 6] & bit) continue;
+            seen[t >> 6] |= bit;
+            queue[n++] = t;
+        }
+    }
+    return n;
+}
+
+static size_t reach_all(const hnsw *g, uint64_t *seen, uint32_t *queue) {
+    memset(seen, 0, (((size_t)g->cap + 63) / 64) * sizeof *seen);
+    if (g->entry == HNSW_NONE) return 0;
+    seen[g->entry >> 6] |= (uint64_t)1 << (g->entry & 63);
+    queue[0] = g->entry;
+    return bfs0(g, seen, queue, 1);
+}
+
+hk_status hnsw_unreachable(const hnsw *g, size_t *out) {
+    *out = 0;
+    if (!g->count) return HK_OK;
+    uint64_t *seen = hk_malloc((((size_t)g->cap + 63) / 64) * sizeof *seen);
+    uint32_t *queue = hk_malloc((size_t)g->count * sizeof *queue);
+    if (!seen || !queue) {
+        hk_free(seen);
+        hk_free(queue);
+        return hk_fail(HK_NOMEM, "hnsw: out of memory checking reachability");
+    }
+    *out = g->count - reach_all(g, seen, queue);
+    hk_free(seen);
+    hk_free(queue);
+    return HK_OK;
+}
+
+hk_status hnsw_connect(hnsw *g, const flat_matrix *m, size_t *relinked) {
+    if (relinked) *relinked = 0;
+    if (g->count < 2) return HK_OK;
+    uint64_t *seen = hk_malloc((((size_t)g->cap + 63) / 64) * sizeof *seen);
+    uint32_t *queue = hk_malloc((size_t)g->count * sizeof *queue);
+    uint32_t *indeg = hk_malloc((size_t)g->cap * sizeof *indeg);
+    hnsw_ctx c;
+    memset(&c, 0, sizeof c);
+    /* The search for attachment points looks wider than a tiny ef_construction would. */
+    size_t ef = g->efc < 100 ? 100 : g->efc;
+    hk_status st = seen && queue && indeg ? hnsw_ctx_init(&c, g, ef) : HK_NOMEM;
+    size_t fixed = 0;
+    /* Each pass relinks every node it finds cut off; a second pass confirms (or catches
+     * what a forced link cut, which the in-degree rule below makes rare). */
+    for (int pass = 0; pass < 8 && st == HK_OK; pass++) {
+        size_t n = reach_all(g, seen, queue);
+        if (n == g->count) break;
+        memset(indeg, 0, (size_t)g->cap * sizeof *indeg);
+        for (uint32_t s = 0; s < g->cap; s++) {
+            if (g->level[s] == HNSW_ABSENT) continue;
+            const uint32_t *links = hnsw_links(g, s, 0);
+            for (uint32_t i = 0; i < links[0]; i++) indeg[links[1 + i]]++;
+        }
+        for (uint32_t y = 0; y < g->cap; y++) {
+            if (g->level[y] == HNSW_ABSENT || (seen[y >> 6] >> (y & 63)) & 1) continue;
+            /* Find y's nearest reachable nodes with a walk from the entry point (every
+             * node it finds is reachable), then give y an in-link from the nearest that
+             * has room in its list; failing that, from the nearest that has a link to a
+             * node with another in-link, in place of its farthest such link (so no node
+             * loses its only in-link). */
+            const float *yv = hnsw_row(m, y);
+            flat_hit cur = {hnsw_dist(g, yv, hnsw_row(m, g->entry)), g->entry};
+            hnsw_descend(g, m, &c, yv, &cur, g->max_level, 0, 0);
+            if (cur.slot == y) /* reachable on an upper level only: start from the entry */
+                cur = (flat_hit){hnsw_dist(g, yv, hnsw_row(m, g->entry)), g->entry};
+            size_t nf = hnsw_search_layer(g, m, &c, yv, &cur, 1, ef, 0, NULL, y, 0);
+            if (c.nomem) {
+                st = HK_NOMEM;
+                break;
+            }
+            int done = 0;
+            for (size_t i = 0; i < nf && !done; i++) {
+                uint32_t e = c.out[i].slot;
+                uint32_t *links = hnsw_links(g, e, 0);
+                if (!((seen[e >> 6] >> (e & 63)) & 1) || links[0] >= g->M0) continue;
+                links[1 + links[0]++] = y;
+                done = 1;
+            }
+            for (size_t i = 0; i < nf && !done; i++) {
+                uint32_t e = c.out[i].slot;
+                if (!((seen[e >> 6] >> (e & 63)) & 1)) continue;
+                uint32_t *links = hnsw_links(g, e, 0);
+                const float *ev = hnsw_row(m, e);
+                uint32_t worst = HNSW_NONE;
+                float wd = -INFINITY;
+                for (uint32_t j = 0; j < links[0]; j++) {
+                    uint32_t z = links[1 + j];
+                    if (indeg[z] < 2) continue;
+                    float d = hnsw_dist(g, ev, hnsw_row(m, z));
+                    if (d > wd) {
+                        wd = d;
+                        worst = j;
+                    }
+                }
+                if (worst == HNSW_NONE) continue;
+                indeg[links[1 + worst]]--;
+                links[1 + worst] = y;
+                done = 1;
+            }
+            if (!done) continue; /* nothing to attach to: left for the next pass */
+            indeg[y]++;
+            fixed++;
+            /* y and what it leads to are reachable now. */
+            seen[y >> 6] |= (uint64_t)1 << (y & 63);
+            queue[0] = y;
+            bfs0(g, seen, queue, 1);
+        }
+    }
+    hnsw_ctx_free(&c);
+    hk_free(seen);
+    hk_free(queue);
+    hk_free(indeg);
+    if (relinked) *relinked = fixed;
+    if (st != HK_OK) return hk_fail(HK_NOMEM, "hnsw: out of memory reconnecting the graph");
+    return HK_OK;
+}

@@ -238,6 +238,14 @@ static void test_delete_and_reuse(void **state) {
         double tdel = (double)(hk_now_ns() - t0) / 1e9;
         check_valid(g, d);
         assert_int_equal(hnsw_count(g), n - n / 2);
+        /* Deletes can cut nodes off; connect makes every node reachable again. */
+        size_t cut = 0, fixed = 0;
+        assert_int_equal(hnsw_unreachable(g, &cut), HK_OK);
+        assert_int_equal(hnsw_connect(g, &d->m, &fixed), HK_OK);
+        assert_true(cut == 0 || fixed > 0); /* one link can reattach a cut-off group */
+        assert_int_equal(hnsw_unreachable(g, &cut), HK_OK);
+        assert_int_equal(cut, 0);
+        check_valid(g, d);
         double rhalf = recall(g, d, q, NQ, EF, NULL);
         for (size_t i = 0; i < n / 2; i++) {
             set_row(d, perm[i]);
@@ -245,10 +253,28 @@ static void test_delete_and_reuse(void **state) {
         }
         check_valid(g, d);
         double r = recall(g, d, q, NQ, EF, NULL);
+        /* One batch deleting a quarter of the refilled graph (one scan, parallel repair). */
+        uint32_t *quarter = malloc(n / 4 * sizeof *quarter);
+        for (size_t i = 0; i < n / 4; i++) quarter[i] = perm[n / 2 + i];
+        assert_int_equal(hnsw_delete_batch(g, &d->m, quarter, n / 4), HK_OK);
+        uint32_t dup[2] = {quarter[0], quarter[0]};
+        assert_int_equal(hnsw_delete_batch(g, &d->m, dup, 2), HK_NOT_FOUND); /* gone already */
+        for (size_t i = 0; i < n / 4; i++) d->live[quarter[i]] = 0;
+        check_valid(g, d);
+        assert_int_equal(hnsw_connect(g, &d->m, &fixed), HK_OK);
+        assert_int_equal(hnsw_unreachable(g, &cut), HK_OK);
+        assert_int_equal(cut, 0);
+        double rq = recall(g, d, q, NQ, EF, NULL);
+        assert_true(rq >= 0.95);
+        for (size_t i = 0; i < n / 4; i++) {
+            d->live[quarter[i]] = 1;
+            assert_int_equal(hnsw_insert(g, &d->m, quarter[i]), HK_OK);
+        }
+        free(quarter);
         hnsw *fresh = build(d, 0, 11);
         double rf = recall(fresh, d, q, NQ, EF, NULL);
-        printf("  %-6s delete %zu (%.2f s): recall %.4f; refilled %.4f, fresh build %.4f\n",
-               metric_names[mt], n / 2, tdel, rhalf, r, rf);
+        printf("  %-6s delete %zu (%.2f s): recall %.4f; refilled %.4f; batch-deleted quarter "
+               "%.4f; fresh build %.4f\n", metric_names[mt], n / 2, tdel, rhalf, r, rq, rf);
         assert_true(rhalf >= 0.95);
         assert_true(r >= rf - 0.01);
         hnsw_free(fresh);

@@ -424,14 +424,22 @@ def test_upsert_replaces_vector(tmp):
     pts.put(over, xo)
     queries, _ = gen.draw(NQ)
     phase(tmp, db, "c", queries, pts, "l2", "after 600 upserts")
-    rows = search(tmp, db, "c", xo, k=1)
-    eq([r[0]["id"] for r in rows], over, "each replaced vector finds its id first")
+    # Each replaced vector finds its id first. A graph walk is approximate, so at the
+    # default ef a rare miss is allowed (at most 1 in 200, the recall floor's spirit);
+    # every point is reachable, so a wider walk (ef 512) must find all of them.
+    def self_found(vectors, want, what):
+        rows = search(tmp, db, "c", vectors, k=1)
+        miss = [(w, r[0]) for w, r in zip(want, rows) if r[0]["id"] != w]
+        check(len(miss) * 200 <= len(want), "%s: %d of %d not found first by their own "
+              "vectors at the default ef (id: found instead): %r" % (what, len(miss), len(want), miss[:5]))
+        rows = search(tmp, db, "c", vectors, k=1, extra=("--ef", 512))
+        miss = [(w, r[0]) for w, r in zip(want, rows) if r[0]["id"] != w]
+        check(not miss, "%s: %d not found first by their own vectors even at ef 512: %r"
+              % (what, len(miss), miss[:5]))
+    self_found(xo, over, "the 600 replaced vectors")
     # Every point, replaced or not, is found first (at distance 0) by its own vector.
     ids, xs = pts.arrays()
-    rows = search(tmp, db, "c", xs, k=1)
-    lost = [(int(i), r[0]) for i, r in zip(ids, rows) if r[0]["id"] != i]
-    check(not lost, "after 600 upserts, %d points are not found first by their own vectors "
-          "(id: what is found instead): %r" % (len(lost), lost[:5]))
+    self_found(xs, [int(i) for i in ids], "after 600 upserts, all points")
 
 
 def churn(tmp, metric, seed):

@@ -294,8 +294,9 @@ const cli_cmd cli_commands[] = {
      "Loads NAME (every checksum of its snapshot and log is checked on the way) and checks\n"
      "its structures against each other: the id map, the counts and, for an hnsw index,\n"
      "the graph (links point to live points, degrees within bounds, entry point on the\n"
-     "top level, every point linked). Prints a summary and exits 0, or names the problem\n"
-     "and exits 1. Read-only: it works beside a running writer.\n"},
+     "top level, every point linked and reachable from the entry point). Prints a\n"
+     "summary and exits 0, or names the problem and exits 1. Read-only: it works beside\n"
+     "a running writer.\n"},
     {NULL, NULL, NULL, NULL}};
 
 static void print_global_help(FILE *out) {

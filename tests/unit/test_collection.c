@@ -11,17 +11,6 @@
 #include "hektor.h"
 #include "test_util.h"
 
-static hk_db *open_db(const char *dir, uint32_t flags) {
-    hk_db_options o;
-    hk_db_options_init(&o);
-    o.flags = flags;
-    hk_db *db = NULL;
-    hk_status st = hk_db_open(dir, &o, &db);
-    if (st) fprintf(stderr, "open: %s\n", hk_errmsg());
-    assert_int_equal(st, HK_OK);
-    return db;
-}
-
 static hk_collection *make(hk_db *db, const char *name, uint32_t dim, hk_metric m) {
     hk_collection_config cfg;
     hk_collection_config_init(&cfg);
@@ -53,7 +42,7 @@ static uint64_t count_of(hk_collection *c, const char *filter) {
 static void test_lifecycle(void **state) {
     (void)state;
     const char *dir = tu_tmpdir("life");
-    hk_db *db = open_db(dir, HK_OPEN_CREATE | HK_OPEN_NOSYNC);
+    hk_db *db = tu_open_db(dir, HK_OPEN_CREATE | HK_OPEN_NOSYNC);
     hk_collection *a = make(db, "alpha", 4, HK_METRIC_L2);
     hk_collection_close(make(db, "beta", 3, HK_METRIC_COSINE));
     hk_collection_config cfg;
@@ -123,7 +112,7 @@ static void test_lifecycle(void **state) {
 static void test_points_and_validation(void **state) {
     (void)state;
     const char *dir = tu_tmpdir("points");
-    hk_db *db = open_db(dir, HK_OPEN_CREATE | HK_OPEN_NOSYNC);
+    hk_db *db = tu_open_db(dir, HK_OPEN_CREATE | HK_OPEN_NOSYNC);
     hk_collection *c = make(db, "pts", 3, HK_METRIC_L2);
     float v[3][3] = {{1, 0, 0}, {0, 1, 0}, {0, 0, 1}};
     hk_point p[3] = {
@@ -241,7 +230,7 @@ static void test_points_and_validation(void **state) {
 static void test_search_exact(void **state) {
     (void)state;
     const char *dir = tu_tmpdir("search");
-    hk_db *db = open_db(dir, HK_OPEN_CREATE | HK_OPEN_NOSYNC);
+    hk_db *db = tu_open_db(dir, HK_OPEN_CREATE | HK_OPEN_NOSYNC);
     enum { N = 3000, D = 19, NQ = 12, K = 7 };
     static float base[N][D], queries[NQ][D];
     for (int i = 0; i < N; i++)
@@ -381,7 +370,7 @@ static void test_durability_and_scroll(void **state) {
 
     const char *dirs[2] = {dir, crash};
     for (int which = 0; which < 2; which++) {
-        hk_db *r = open_db(dirs[which], 0);
+        hk_db *r = tu_open_db(dirs[which], 0);
         hk_collection *rc;
         assert_int_equal(hk_collection_open(r, "d", &rc), HK_OK);
         assert_int_equal(count_of(rc, NULL), N - 3);
@@ -441,7 +430,7 @@ static void test_snapshot_corruption_and_backup(void **state) {
     snprintf(bak, sizeof bak, "%s/bak", d0);
     snprintf(res, sizeof res, "%s/restored", d0);
     snprintf(snap, sizeof snap, "%s/collections/c/snapshot.hks", dir);
-    hk_db *db = open_db(dir, HK_OPEN_CREATE | HK_OPEN_NOSYNC);
+    hk_db *db = tu_open_db(dir, HK_OPEN_CREATE | HK_OPEN_NOSYNC);
     hk_collection *c = make(db, "c", 5, HK_METRIC_L2);
     for (int i = 0; i < 300; i++) {
         float v[5] = {(float)i, 1, 2, 3, 4};
@@ -454,7 +443,7 @@ static void test_snapshot_corruption_and_backup(void **state) {
     assert_int_equal(hk_db_close(db), HK_OK);
 
     assert_int_equal(hk_db_restore(bak, res), HK_OK);
-    db = open_db(res, 0);
+    db = tu_open_db(res, 0);
     assert_int_equal(hk_collection_open(db, "c", &c), HK_OK);
     assert_int_equal(count_of(c, NULL), 300);
     hk_collection_close(c);
@@ -466,7 +455,7 @@ static void test_snapshot_corruption_and_backup(void **state) {
     long offsets[] = {3, 70, 200, size / 2, size - 100};
     for (size_t i = 0; i < sizeof offsets / sizeof *offsets; i++) {
         tu_flip_bit(snap, offsets[i], 2);
-        hk_db *r = open_db(dir, HK_OPEN_READONLY);
+        hk_db *r = tu_open_db(dir, HK_OPEN_READONLY);
         print_message("flipped a bit at offset %ld of %ld\n", offsets[i], size);
         assert_int_equal(hk_collection_open(r, "c", &c), HK_CORRUPT);
         assert_non_null(strstr(hk_errmsg(), "snapshot.hks"));
@@ -474,7 +463,7 @@ static void test_snapshot_corruption_and_backup(void **state) {
         tu_flip_bit(snap, offsets[i], 2);
     }
     tu_truncate(snap, size - 64);
-    hk_db *r = open_db(dir, HK_OPEN_READONLY);
+    hk_db *r = tu_open_db(dir, HK_OPEN_READONLY);
     assert_int_equal(hk_collection_open(r, "c", &c), HK_CORRUPT);
     assert_non_null(strstr(hk_errmsg(), "truncated"));
     hk_db_close(r);
@@ -494,7 +483,7 @@ static void test_crash_between_checkpoint_steps(void **state) {
     (void)state;
     const char *dir = tu_tmpdir("ckpt");
     char cmd[20000];
-    hk_db *db = open_db(dir, HK_OPEN_CREATE);
+    hk_db *db = tu_open_db(dir, HK_OPEN_CREATE);
     hk_collection *c = make(db, "c", 4, HK_METRIC_L2);
     put_point(c, 1);
     snprintf(cmd, sizeof cmd, "cp '%s/collections/c/wal.hkl' '%s/wal1'", dir, dir);
@@ -508,7 +497,7 @@ static void test_crash_between_checkpoint_steps(void **state) {
     snprintf(cmd, sizeof cmd, "cp '%s/wal1' '%s/collections/c/wal.hkl' && touch "
              "'%s/collections/c/snapshot.hks.tmp' '%s/collections/c/wal.hkl.tmp'", dir, dir, dir, dir);
     assert_int_equal(system(cmd), 0);
-    db = open_db(dir, 0);
+    db = tu_open_db(dir, 0);
     assert_int_equal(hk_collection_open(db, "c", &c), HK_OK);
     assert_int_equal(count_of(c, NULL), 2);
     put_point(c, 3);
@@ -519,7 +508,7 @@ static void test_crash_between_checkpoint_steps(void **state) {
     copy_dir(dir, crash);
     assert_int_equal(hk_db_close(db), HK_OK);
     for (int which = 0; which < 2; which++) {
-        hk_db *r = open_db(which ? crash : dir, HK_OPEN_READONLY);
+        hk_db *r = tu_open_db(which ? crash : dir, HK_OPEN_READONLY);
         assert_int_equal(hk_collection_open(r, "c", &c), HK_OK);
         assert_int_equal(count_of(c, NULL), 3);
         hk_collection_close(c);

@@ -20,17 +20,6 @@
 #define DIM 24
 #define K 10
 
-static hk_db *open_db(const char *dir, uint32_t flags) {
-    hk_db_options o;
-    hk_db_options_init(&o);
-    o.flags = flags;
-    hk_db *db = NULL;
-    hk_status st = hk_db_open(dir, &o, &db);
-    if (st) fprintf(stderr, "open: %s\n", hk_errmsg());
-    assert_int_equal(st, HK_OK);
-    return db;
-}
-
 static uint64_t rng = 0x2545F4914F6CDD1Dull;
 static float frand(void) {
     rng ^= rng << 13;
@@ -118,7 +107,7 @@ static hk_collection *make_hnsw(hk_db *db, const char *name, hk_metric m) {
 static void test_config(void **state) {
     (void)state;
     const char *dir = tu_tmpdir("hcfg");
-    hk_db *db = open_db(dir, HK_OPEN_CREATE | HK_OPEN_NOSYNC);
+    hk_db *db = tu_open_db(dir, HK_OPEN_CREATE | HK_OPEN_NOSYNC);
     hk_collection_config cfg;
     hk_collection_config_init(&cfg);
     cfg.dim = 4;
@@ -145,7 +134,7 @@ static void test_config(void **state) {
     hk_collection_close(c);
     /* Settings survive reopening (they are in the snapshot's config). */
     assert_int_equal(hk_db_close(db), HK_OK);
-    db = open_db(dir, 0);
+    db = tu_open_db(dir, 0);
     assert_int_equal(hk_collection_open(db, "a", &c), HK_OK);
     assert_int_equal(hk_collection_get_config(c, &got), HK_OK);
     assert_int_equal(got.index, HK_INDEX_HNSW);
@@ -161,7 +150,7 @@ static void lifecycle(hk_metric metric) {
     const char *dir = tu_tmpdir("hlife");
     size_t cap = 6000;
     float *store = malloc(cap * DIM * sizeof(float));
-    hk_db *db = open_db(dir, HK_OPEN_CREATE | HK_OPEN_NOSYNC);
+    hk_db *db = tu_open_db(dir, HK_OPEN_CREATE | HK_OPEN_NOSYNC);
     hk_collection *c = make_hnsw(db, "c", metric);
     upsert_range(c, 0, 2500, store);      /* one batch: parallel build */
     verify(c);
@@ -223,7 +212,7 @@ static void lifecycle(hk_metric metric) {
     assert_int_equal(hk_collection_stats_get(c, &s1), HK_OK);
     hk_collection_close(c);
     assert_int_equal(hk_db_close(db), HK_OK); /* close checkpoints */
-    db = open_db(dir, 0);
+    db = tu_open_db(dir, 0);
     assert_int_equal(hk_collection_open(db, "c", &c), HK_OK);
     verify(c);
     hk_collection_stats s2;
@@ -245,7 +234,7 @@ static void lifecycle(hk_metric metric) {
     assert_int_equal(hk_collection_stats_get(c, &s1), HK_OK);
     hk_collection_close(c);
     assert_int_equal(hk_db_close(db), HK_OK);
-    db = open_db(crash, HK_OPEN_READONLY);
+    db = tu_open_db(crash, HK_OPEN_READONLY);
     assert_int_equal(hk_collection_open(db, "c", &c), HK_OK);
     verify(c);
     assert_int_equal(hk_collection_stats_get(c, &s2), HK_OK);
@@ -272,7 +261,7 @@ static void test_filters_range_batch(void **state) {
     const char *dir = tu_tmpdir("hfilt");
     size_t n = 4000;
     float *store = malloc(n * DIM * sizeof(float));
-    hk_db *db = open_db(dir, HK_OPEN_CREATE | HK_OPEN_NOSYNC);
+    hk_db *db = tu_open_db(dir, HK_OPEN_CREATE | HK_OPEN_NOSYNC);
     hk_collection *c = make_hnsw(db, "c", HK_METRIC_L2);
     hk_point *pts = calloc(n, sizeof *pts);
     char (*pl)[64] = malloc(n * 64);
@@ -401,7 +390,7 @@ static void test_readers_beside_writer(void **state) {
     size_t n = 6000;
     rw_state s = {0};
     s.store = malloc(n * DIM * sizeof(float));
-    hk_db *db = open_db(dir, HK_OPEN_CREATE | HK_OPEN_NOSYNC);
+    hk_db *db = tu_open_db(dir, HK_OPEN_CREATE | HK_OPEN_NOSYNC);
     s.c = make_hnsw(db, "c", HK_METRIC_L2);
     pthread_t th;
     assert_int_equal(pthread_create(&th, NULL, reader, &s), 0);
@@ -480,7 +469,7 @@ static void test_graph_section_checked(void **state) {
     (void)state;
     const char *dir = tu_tmpdir("hsec");
     float *store = malloc(500 * DIM * sizeof(float));
-    hk_db *db = open_db(dir, HK_OPEN_CREATE | HK_OPEN_NOSYNC);
+    hk_db *db = tu_open_db(dir, HK_OPEN_CREATE | HK_OPEN_NOSYNC);
     hk_collection *c = make_hnsw(db, "c", HK_METRIC_L2);
     upsert_range(c, 0, 500, store);
     hk_collection_close(c);
@@ -510,7 +499,7 @@ static void test_graph_section_checked(void **state) {
         rewrite(snap, goff + 64 + (long)glen - 4, crc, 4);
         free(blob);
         fix_section(snap, goff, glen);
-        db = open_db(dir, 0);
+        db = tu_open_db(dir, 0);
         hk_status st = hk_collection_open(db, "c", &c);
         fprintf(stderr, "damaged graph (%d): %s\n", t, st ? hk_errmsg() : "opened");
         assert_int_equal(st, HK_CORRUPT);
@@ -519,7 +508,7 @@ static void test_graph_section_checked(void **state) {
     }
     snprintf(cmd, sizeof cmd, "cp '%s' '%s'", saved, snap);
     assert_int_equal(system(cmd), 0);
-    db = open_db(dir, 0);
+    db = tu_open_db(dir, 0);
     assert_int_equal(hk_collection_open(db, "c", &c), HK_OK);
     verify(c);
     hk_collection_close(c);
@@ -545,7 +534,7 @@ static void test_graph_section_checked(void **state) {
     hk_store_u32(h + 12, 7);
     hk_store_u32(h + 60, hk_crc32c(0, h, 60));
     rewrite(snap, 0, h, 64);
-    db = open_db(dir, 0);
+    db = tu_open_db(dir, 0);
     assert_int_equal(hk_collection_open(db, "f", &c), HK_OK);
     hk_collection_stats st;
     assert_int_equal(hk_collection_stats_get(c, &st), HK_OK);

@@ -8,6 +8,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "hektor.h"
+
 /* A fresh, empty directory path under $HK_TEST_TMP (or /tmp); static storage. */
 static inline const char *tu_tmpdir(const char *tag) {
     static char path[4096];
@@ -47,6 +49,19 @@ static inline int fs_test_exists(const char *path) {
 
 static inline void tu_truncate(const char *path, long size) {
     if (truncate(path, size) != 0) abort();
+}
+
+/* Opens (or creates, by flags) the database in dir; fails the test with the library's
+ * message otherwise. Include cmocka.h first. */
+static inline hk_db *tu_open_db(const char *dir, uint32_t flags) {
+    hk_db_options o;
+    hk_db_options_init(&o);
+    o.flags = flags;
+    hk_db *db = NULL;
+    hk_status st = hk_db_open(dir, &o, &db);
+    if (st) fprintf(stderr, "open %s: %s\n", dir, hk_errmsg());
+    assert_int_equal(st, HK_OK);
+    return db;
 }
 
 #endif

@@ -195,16 +195,23 @@ static void link_node(hnsw *g, const flat_matrix *m, hnsw_ctx *c, uint32_t q, in
     hnsw_descend(g, m, c, qv, &cur, top, level, lock);
     c->eps[0] = cur;
     size_t nep = 1;
-    for (int l = level < top ? level : top; l >= 0; l--) {
+    /* Choose the neighbours on every level first, then write q's own lists, and only
+     * then the back links that make q reachable. Back links written level by level would
+     * expose q on an upper level while its level-0 list is still empty, and a concurrent
+     * insert that descends onto it would search level 0 from a dead end. */
+    int from = level < top ? level : top;
+    flat_hit pick[HNSW_MAX_LEVEL + 1][HNSW_MAX_M];
+    size_t np[HNSW_MAX_LEVEL + 1];
+    for (int l = from; l >= 0; l--) {
         size_t n = hnsw_search_layer(g, m, c, qv, c->eps, nep, c->ef, l, NULL, q, lock);
-        size_t np = hnsw_select(g, m, c, c->out, n, g->M, 0);
-        flat_hit pick[HNSW_MAX_M];
-        memcpy(pick, c->pick, np * sizeof(flat_hit));
-        set_own_links(g, m, c, q, l, pick, np, lock);
-        for (size_t i = 0; i < np; i++) add_link(g, m, c, pick[i].slot, q, pick[i].dist, l, lock);
+        np[l] = hnsw_select(g, m, c, c->out, n, g->M, 0);
+        memcpy(pick[l], c->pick, np[l] * sizeof(flat_hit));
         memcpy(c->eps, c->out, n * sizeof(flat_hit));
         nep = n;
     }
+    for (int l = from; l >= 0; l--) set_own_links(g, m, c, q, l, pick[l], np[l], lock);
+    for (int l = from; l >= 0; l--)
+        for (size_t i = 0; i < np[l]; i++) add_link(g, m, c, pick[l][i].slot, q, pick[l][i].dist, l, lock);
     if (level > top) {
         if (lock) pthread_mutex_lock(&g->entry_mu);
         if (level > g->max_level) {

@@ -33,6 +33,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "bench_util.h"
 #include "hektor.h"
 
 #define WARMUP_QUERIES 5
@@ -57,35 +58,6 @@ static double now(void) {
 static void die(const char *what, hk_status st) {
     fprintf(stderr, "bench_hektor: %s: %s: %s\n", what, hk_status_name(st), hk_errmsg());
     exit(1);
-}
-
-/* One field of /proc/self/status in KiB, or -1. */
-static long proc_status_kib(const char *field) {
-    FILE *f = fopen("/proc/self/status", "r");
-    if (!f) return -1;
-    char line[256];
-    size_t fl = strlen(field);
-    long v = -1;
-    while (fgets(line, sizeof line, f))
-        if (strncmp(line, field, fl) == 0 && line[fl] == ':') {
-            v = strtol(line + fl + 1, NULL, 10);
-            break;
-        }
-    fclose(f);
-    return v;
-}
-
-static int cmp_double(const void *a, const void *b) {
-    double x = *(const double *)a, y = *(const double *)b;
-    return (x > y) - (x < y);
-}
-
-/* Nearest-rank percentile of a sorted array. */
-static double percentile(const double *sorted, size_t n, double p) {
-    size_t i = (size_t)(p / 100.0 * (double)n + 0.999999);
-    if (i < 1) i = 1;
-    if (i > n) i = n;
-    return sorted[i - 1];
 }
 
 /* Raw little-endian float32 rows of dim floats. */

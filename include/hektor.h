@@ -53,6 +53,12 @@ const char *hk_status_name(hk_status st);
 /* Message of the calling thread's last failure (never NULL; "" when none). */
 const char *hk_errmsg(void);
 
+/* Progress of a long operation (training a quantizer, ...): phase names the current step
+ * ("sample", "kmeans", "opq", "encode", ...), fraction is the share of the whole operation
+ * done, in [0, 1]. Return nonzero to cancel: the operation stops at its next check and
+ * returns HK_CANCELLED, changing nothing. */
+typedef int (*hk_progress_fn)(void *ud, const char *phase, double fraction);
+
 /* ---- allocator --------------------------------------------------------------------- */
 
 /* Every allocation libhektor makes goes through these. Install once, before any other

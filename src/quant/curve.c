@@ -201,7 +201,8 @@ static int in_range(double v, double lo, double hi, int lo_open) {
 hk_status qc_init(qc_curve *c, qc_kind kind, double param) {
     if (c == NULL) return hk_fail(HK_INVALID, "qc_init: curve is NULL");
     if ((unsigned)kind >= QC_KINDS) {
-        return hk_fail(HK_INVALID, "unknown transfer curve kind %d (expected 0..%d: none, st2084, hlg, pu21, gamma, mulaw)",
+        return hk_fail(HK_INVALID,
+                       "unknown transfer curve kind %d (expected 0..%d: none, st2084, hlg, pu21, gamma, mulaw)",
                        (int)kind, QC_KINDS - 1);
     }
     qc_curve n = {kind, 0, 0, 0};

@@ -124,7 +124,9 @@ static void test_normalized_contract(void **state) {
         for (int g = 0; g < GRID; g++) {
             double t = (double)g / (GRID - 1);
             double y = qc_forward(&c, t);
-            if (!(y > prev)) fail_msg("%s(%g) not strictly increasing at t=%.17g: %.17g after %.17g", name, c.param, t, y, prev);
+            if (!(y > prev)) {
+                fail_msg("%s(%g) not strictly increasing at t=%.17g: %.17g after %.17g", name, c.param, t, y, prev);
+            }
             prev = y;
             double err = fabs(qc_inverse(&c, y) - t);
             if (err > worst) worst = err;

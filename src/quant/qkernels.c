@@ -1,0 +1,135 @@
+/*
+ * qkernels.c — the scalar quantizer kernels and the choice of a kernel set.
+ *
+ * Decisions:
+ *  - The scalar set is the portable path and the reference the SIMD sets are tested
+ *    against. ADC sums every code's table entries in sub-quantizer order, four codes at a
+ *    time so the four independent sums overlap in the pipeline.
+ *  - The set is picked once from vec_best()'s name, so one switch (HEKTOR_KERNEL) governs
+ *    every kernel in the library, and steps down when a set needs an extension src/vec's
+ *    choice did not check (AVX-512BW and VL, for masked byte loads).
+ */
+#include "qkernels.h"
+
+#include <stdatomic.h>
+#include <string.h>
+
+#include "../vec/distance.h"
+
+static float scalar_add_min(float *s, const float *add, size_t k) {
+    float best = s[0] + add[0];
+    s[0] = best;
+    for (size_t i = 1; i < k; i++) {
+        float v = s[i] + add[i];
+        s[i] = v;
+        if (v < best) best = v;
+    }
+    return best;
+}
+
+static size_t scalar_select_le(const float *s, size_t k, float bound, uint32_t *idx) {
+    size_t n = 0;
+    for (size_t i = 0; i < k; i++)
+        if (s[i] <= bound) idx[n++] = (uint32_t)i;
+    return n;
+}
+
+static void scalar_adc8(const float *lut, size_t m, size_t ksub, const uint8_t *codes, size_t n,
+                        float *out) {
+    size_t i = 0;
+    for (; i + 4 <= n; i += 4) {
+        const uint8_t *c = codes + i * m;
+        float s0 = 0, s1 = 0, s2 = 0, s3 = 0;
+        for (size_t j = 0; j < m; j++) {
+            const float *t = lut + j * ksub;
+            s0 += t[c[j]];
+            s1 += t[c[m + j]];
+            s2 += t[c[2 * m + j]];
+            s3 += t[c[3 * m + j]];
+        }
+        out[i] = s0;
+        out[i + 1] = s1;
+        out[i + 2] = s2;
+        out[i + 3] = s3;
+    }
+    for (; i < n; i++) {
+        const uint8_t *c = codes + i * m;
+        float s = 0;
+        for (size_t j = 0; j < m; j++) s += lut[j * ksub + c[j]];
+        out[i] = s;
+    }
+}
+
+static inline unsigned nibble(const uint8_t *c, size_t j) {
+    return (c[j >> 1] >> ((j & 1) * 4)) & 15u;
+}
+
+static void scalar_adc4(const float *lut, size_t m, const uint8_t *codes, size_t n, float *out) {
+    size_t cs = (m + 1) / 2, i = 0;
+    for (; i + 4 <= n; i += 4) {
+        const uint8_t *c = codes + i * cs;
+        float s0 = 0, s1 = 0, s2 = 0, s3 = 0;
+        for (size_t j = 0; j < m; j++) {
+            const float *t = lut + j * 16;
+            s0 += t[nibble(c, j)];
+            s1 += t[nibble(c + cs, j)];
+            s2 += t[nibble(c + 2 * cs, j)];
+            s3 += t[nibble(c + 3 * cs, j)];
+        }
+        out[i] = s0;
+        out[i + 1] = s1;
+        out[i + 2] = s2;
+        out[i + 3] = s3;
+    }
+    for (; i < n; i++) {
+        const uint8_t *c = codes + i * cs;
+        float s = 0;
+        for (size_t j = 0; j < m; j++) s += lut[j * 16 + nibble(c, j)];
+        out[i] = s;
+    }
+}
+
+static const qk_kernels qk_kernels_scalar = {
+    .name = "scalar",
+    .add_min = scalar_add_min,
+    .select_le = scalar_select_le,
+    .adc8 = scalar_adc8,
+    .adc4 = scalar_adc4,
+};
+
+const qk_kernels *qk_by_name(const char *name) {
+    if (name == NULL) return NULL;
+    if (strcmp(name, "scalar") == 0) return &qk_kernels_scalar;
+#if defined(__x86_64__)
+    __builtin_cpu_init();
+    if (strcmp(name, "avx2") == 0 && __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma"))
+        return &qk_kernels_avx2;
+    if (strcmp(name, "avx512") == 0 && __builtin_cpu_supports("avx512f") &&
+        __builtin_cpu_supports("avx512bw") && __builtin_cpu_supports("avx512vl"))
+        return &qk_kernels_avx512;
+#endif
+    return NULL;
+}
+
+static const qk_kernels *qk_choose(void) {
+    const char *order[] = {"avx512", "avx2", "scalar"};
+    const char *want = vec_best()->name;
+    size_t first = 0;
+    while (first < 2 && strcmp(order[first], want) != 0) first++;
+    for (size_t i = first; i < 3; i++) {
+        const qk_kernels *k = qk_by_name(order[i]);
+        if (k != NULL) return k;
+    }
+    return &qk_kernels_scalar;
+}
+
+static _Atomic(const qk_kernels *) qk_chosen;
+
+const qk_kernels *qk_best(void) {
+    const qk_kernels *k = atomic_load_explicit(&qk_chosen, memory_order_acquire);
+    if (k == NULL) {
+        k = qk_choose();
+        atomic_store_explicit(&qk_chosen, k, memory_order_release);
+    }
+    return k;
+}

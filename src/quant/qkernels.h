@@ -1,0 +1,39 @@
+/*
+ * qkernels.h — the inner loops of k-means and product quantization, with runtime SIMD
+ * dispatch: a scalar reference in qkernels.c and AVX2 / AVX-512 versions compiled through
+ * target attributes (qkernels_avx2.c, qkernels_avx512.c), chosen like src/vec's kernels.
+ *
+ * The set follows vec_best(): the name it chose (so HEKTOR_KERNEL=scalar|avx2|avx512
+ * forces these too), stepping down to AVX2 or scalar when this CPU lacks an extension a
+ * set needs (the AVX-512 set uses AVX-512F, BW and VL).
+ */
+#ifndef HK_QKERNELS_H
+#define HK_QKERNELS_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+typedef struct qk_kernels {
+    const char *name; /* "avx512", "avx2", "scalar" */
+    /* s[i] += add[i] for i < k; returns the smallest s[i] (k >= 1). */
+    float (*add_min)(float *s, const float *add, size_t k);
+    /* Writes the indices i < k with s[i] <= bound to idx, ascending; returns how many. */
+    size_t (*select_le)(const float *s, size_t k, float bound, uint32_t *idx);
+    /* out[i] = sum_j lut[j*ksub + code_j] for n codes of m bytes (8-bit codes). */
+    void (*adc8)(const float *lut, size_t m, size_t ksub, const uint8_t *codes, size_t n,
+                 float *out);
+    /* The same for 4-bit codes, (m + 1) / 2 bytes each, low nibble first (ksub = 16). */
+    void (*adc4)(const float *lut, size_t m, const uint8_t *codes, size_t n, float *out);
+} qk_kernels;
+
+/* The set for this CPU (first call decides; thread-safe). */
+const qk_kernels *qk_best(void);
+/* A named set, or NULL when this build or CPU cannot run it: for tests and benches. */
+const qk_kernels *qk_by_name(const char *name);
+
+#if defined(__x86_64__)
+extern const qk_kernels qk_kernels_avx2;
+extern const qk_kernels qk_kernels_avx512;
+#endif
+
+#endif

@@ -126,6 +126,25 @@ hk_status hk_db_restore(const char *src_dir, const char *dest_dir);
 typedef enum hk_metric { HK_METRIC_L2 = 0, HK_METRIC_IP = 1, HK_METRIC_COSINE = 2 } hk_metric;
 typedef enum hk_index_kind { HK_INDEX_FLAT = 0, HK_INDEX_HNSW = 1 } hk_index_kind;
 
+typedef enum hk_quant_method {
+    HK_QUANT_NONE = 0,
+    HK_QUANT_SQ8 = 1, /* scalar, 8 bits per component (4x) */
+    HK_QUANT_SQ4 = 2, /* scalar, 4 bits per component (8x) */
+    HK_QUANT_PQ = 3,  /* product quantization: pq_m codes of pq_bits */
+    HK_QUANT_OPQ = 4  /* PQ after a learned rotation */
+} hk_quant_method;
+
+/* Companding curve for scalar quantization (see docs/QUANTIZATION.md for the mapping of
+ * signed components onto each curve's domain). */
+typedef enum hk_curve {
+    HK_CURVE_NONE = 0,   /* linear */
+    HK_CURVE_ST2084 = 1, /* SMPTE ST 2084 (PQ) inverse EOTF; param: peak cd/m^2 (10000) */
+    HK_CURVE_HLG = 2,    /* ITU-R BT.2100 hybrid log-gamma OETF */
+    HK_CURVE_PU21 = 3,   /* PU21 (Mantiuk & Azimi 2021), banding_glare; param: peak cd/m^2 */
+    HK_CURVE_GAMMA = 4,  /* t^(1/gamma); param: gamma (2.2) */
+    HK_CURVE_MULAW = 5   /* ln(1 + mu t) / ln(1 + mu); param: mu (255) */
+} hk_curve;
+
 #define HK_MAX_DIM 65536
 #define HK_MAX_NAME 128
 
@@ -166,6 +185,12 @@ typedef struct hk_collection_stats {
     uint64_t lsn;            /* last applied log sequence number */
     uint64_t next_id;        /* the id an auto-assigned point would receive */
     uint32_t payload_indexes;
+    /* Codes (hk_collection_quantize): method HK_QUANT_NONE when the collection has none. */
+    hk_quant_method quant;
+    uint32_t code_bytes;     /* per point */
+    uint32_t rerank;         /* default re-rank depth (0 = 4 * k, at least 40) */
+    uint64_t bytes_codes;    /* heap bytes of the codes (part of bytes_memory) */
+    uint64_t bytes_vectors;  /* heap bytes of the float vectors (part of bytes_memory) */
 } hk_collection_stats;
 hk_status hk_collection_stats_get(hk_collection *c, hk_collection_stats *out);
 
@@ -320,6 +345,169 @@ hk_status hk_query_set_offset(hk_query *q, uint32_t offset); /* skip the first r
 
 /* Runs the query: one result list per query vector, best first. */
 hk_status hk_search(hk_collection *c, const hk_query *q, hk_result **out);
+
+/* ---- quantization ----------------------------------------------------------------- */
+/* A codebook turns a vector into a short code (4x to 32x smaller than its floats) and back
+ * into an approximation. A collection may keep codes beside its vectors: searches then
+ * traverse the codes and re-rank the best candidates with the full vectors. */
+
+typedef struct hk_quant_params {
+    hk_quant_method method;   /* default HK_QUANT_SQ8 */
+    uint32_t pq_m;            /* PQ/OPQ sub-quantizers, must divide dim; 0 = dim / 4
+                                 rounded down to a divisor (16x at 8 bits) */
+    uint32_t pq_bits;         /* 4 or 8; 0 = 8 */
+    hk_curve curve;           /* SQ8/SQ4 only */
+    double curve_param;       /* 0 = the curve's default */
+    uint32_t train_size;      /* vectors sampled for training; 0 = 65536 */
+    uint32_t iterations;      /* k-means iterations; 0 = 25 */
+    uint32_t opq_iterations;  /* OPQ rotation updates; 0 = 10 */
+    uint64_t seed;            /* sampling and k-means++ seeding */
+    uint32_t reserved[8];
+} hk_quant_params;
+void hk_quant_params_init(hk_quant_params *p);
+
+const char *hk_quant_method_name(hk_quant_method m);      /* "none", "sq8", "sq4", "pq", "opq" */
+hk_status hk_quant_method_parse(const char *s, hk_quant_method *out);
+const char *hk_curve_name(hk_curve c);                    /* "none", "st2084", "hlg", ... */
+hk_status hk_curve_parse(const char *s, hk_curve *out);
+
+typedef struct hk_codebook hk_codebook;
+
+/* Trains on n vectors of dim floats (a sample of train_size is drawn when n is larger).
+ * For HK_METRIC_COSINE the vectors are normalized first, as a collection stores them.
+ * progress may be NULL; its nonzero return cancels (HK_CANCELLED). */
+hk_status hk_codebook_train(const float *vectors, size_t n, uint32_t dim, hk_metric metric,
+                            const hk_quant_params *p, hk_progress_fn progress, void *ud,
+                            hk_codebook **out);
+void hk_codebook_free(hk_codebook *cb);
+
+typedef struct hk_codebook_info {
+    uint32_t format_version;  /* of the file format (docs/FORMAT.md) */
+    hk_quant_method method;
+    hk_curve curve;
+    double curve_param;       /* after defaults */
+    uint32_t dim;
+    hk_metric metric;
+    uint32_t pq_m, pq_bits;   /* PQ/OPQ */
+    uint32_t bits;            /* bits per component (SQ) or per sub-quantizer (PQ) */
+    uint32_t code_bytes;      /* bytes per vector */
+    double compression;       /* 4 * dim / code_bytes */
+    uint64_t trained_on;      /* vectors in the training sample */
+    double train_seconds;
+    uint64_t created;         /* unix seconds */
+    uint64_t seed;
+    uint32_t iterations, opq_iterations;
+    uint64_t model_bytes;     /* size of the codebook's own tables */
+} hk_codebook_info;
+hk_status hk_codebook_info_get(const hk_codebook *cb, hk_codebook_info *out);
+
+/* codes: n * code_bytes; vectors: n * dim floats (cosine codebooks normalize on encode). */
+hk_status hk_codebook_encode(const hk_codebook *cb, const float *vectors, size_t n,
+                             uint8_t *codes);
+hk_status hk_codebook_decode(const hk_codebook *cb, const uint8_t *codes, size_t n,
+                             float *vectors);
+
+/* The binary form (magic "HKCB", version, CRC32C; docs/FORMAT.md); free with hk_free. */
+hk_status hk_codebook_serialize(const hk_codebook *cb, uint8_t **data, size_t *len);
+/* HK_CORRUPT naming the problem and its offset when the bytes fail any check. */
+hk_status hk_codebook_deserialize(const uint8_t *data, size_t len, hk_codebook **out);
+/* JSON: the info fields, and with arrays != 0 also every table (centres, scales,
+ * centroids, rotation) so another tool can reproduce the codes; free with hk_free. */
+hk_status hk_codebook_to_json(const hk_codebook *cb, int arrays, char **json);
+/* Reads the JSON that hk_codebook_to_json wrote with arrays. */
+hk_status hk_codebook_from_json(const char *json, size_t len, hk_codebook **out);
+
+/* Codebooks stored in the database (DIR/codebooks/NAME.hkcb); names as for collections. */
+hk_status hk_db_codebook_save(hk_db *db, const char *name, const hk_codebook *cb,
+                              int replace);
+hk_status hk_db_codebook_load(hk_db *db, const char *name, hk_codebook **out);
+hk_status hk_db_codebook_list(hk_db *db, char ***names, size_t *n);
+/* Collections keep their own copy of the codebook they were quantized with, so removing a
+ * stored codebook never changes a collection. */
+hk_status hk_db_codebook_remove(hk_db *db, const char *name);
+
+/* Quality of a codebook on n vectors (and nq queries for search quality; queries may be
+ * NULL with nq = 0). Per-dimension error in per_dim_mse (dim doubles, hk_free). */
+typedef struct hk_quality {
+    hk_quant_method method;
+    hk_curve curve;
+    uint32_t code_bytes;
+    double bytes_per_vector;  /* code_bytes */
+    double compression;       /* float bytes / code bytes */
+    double mse;               /* mean squared error per component */
+    double psnr;              /* dB, peak = max - min of the vectors */
+    double ssim;              /* mean SSIM (2-D when image_width is set, else 1-D) */
+    double cosine_distortion; /* mean 1 - cos(x, decode(encode(x))) */
+    uint32_t k;
+    double recall;            /* recall@k of search on codes alone vs exact float search */
+    double recall_rerank;     /* after re-ranking rerank candidates with the floats */
+    uint32_t rerank;
+    double encode_per_s;      /* vectors encoded per second */
+    double search_per_s;      /* queries per second, code scan + re-rank, one thread */
+    double float_search_per_s;/* queries per second, exact float scan, one thread */
+    uint64_t vectors, queries;
+    uint32_t dim;
+    double *per_dim_mse;
+} hk_quality;
+
+typedef struct hk_quality_options {
+    uint32_t k;               /* 0 = 10 */
+    uint32_t rerank;          /* 0 = 4 * k */
+    uint32_t image_width;     /* vectors are images of this width (dim = width * height) */
+    double ssim_range;        /* dynamic range for SSIM; 0 = max - min of the vectors */
+} hk_quality_options;
+
+hk_status hk_codebook_evaluate(const hk_codebook *cb, const float *vectors, size_t n,
+                               const float *queries, size_t nq, const hk_quality_options *o,
+                               hk_quality *out);
+void hk_quality_free(hk_quality *q); /* frees per_dim_mse */
+
+/* Trains each candidate on the same sample and evaluates it; results[i] (ncand entries,
+ * free each with hk_quality_free) matches cands[i]; statuses[i] (may be NULL) says
+ * whether candidate i could be trained. */
+hk_status hk_quant_compare(const float *vectors, size_t n, uint32_t dim, hk_metric metric,
+                           const hk_quant_params *cands, size_t ncand, const float *queries,
+                           size_t nq, const hk_quality_options *o, hk_progress_fn progress,
+                           void *ud, hk_quality *results, hk_status *statuses);
+
+/* Adaptive choice: the smallest code whose recall_rerank reaches min_recall (when > 0),
+ * or the best recall_rerank (the smallest error without queries) within max_bytes per
+ * vector (when > 0). Candidates: sq8, sq4 (linear and with every curve), PQ and OPQ at
+ * 1/2 to 1/32 byte per dimension. *params_out and *table (nt entries; hk_free both, and
+ * hk_quality_free each entry) list every candidate tried, also when the call returns
+ * HK_NOT_FOUND because none meets the target; *chosen indexes them. */
+typedef struct hk_quant_target {
+    double min_recall;
+    double max_bytes;
+} hk_quant_target;
+hk_status hk_quant_auto(const float *vectors, size_t n, uint32_t dim, hk_metric metric,
+                        const hk_quant_target *target, const float *queries, size_t nq,
+                        const hk_quality_options *o, hk_progress_fn progress, void *ud,
+                        hk_quant_params **params_out, hk_quality **table, size_t *ntable,
+                        size_t *chosen);
+
+/* Gives a collection codes from cb (copied; same dim and metric): every point is encoded
+ * now and every later write too. codebook_name (may be NULL) is recorded for info.
+ * rerank: candidates re-ranked with the floats per query (0 = 4 * k, at least 40). Durable
+ * at return (a snapshot is written). */
+hk_status hk_collection_quantize(hk_collection *c, const hk_codebook *cb,
+                                 const char *codebook_name, uint32_t rerank);
+/* Up to n vectors of live points drawn at random (as stored: normalized for cosine);
+ * *vectors (got * dim floats) is freed with hk_free. */
+hk_status hk_collection_sample(hk_collection *c, size_t n, uint64_t seed, float **vectors,
+                               size_t *got);
+/* Trains a codebook on a sample of train_size of the collection's vectors. */
+hk_status hk_collection_train(hk_collection *c, const hk_quant_params *p,
+                              hk_progress_fn progress, void *ud, hk_codebook **out);
+/* Drops the codes (durable at return). */
+hk_status hk_collection_dequantize(hk_collection *c);
+/* The collection's codebook (a copy: free it) or HK_NOT_FOUND; name may be NULL
+ * (hk_free the string). */
+hk_status hk_collection_codebook(hk_collection *c, hk_codebook **out, char **name);
+
+/* Candidates re-ranked with full vectors when the collection has codes (0 = its default).
+ * With hk_query_set_exact the codes are not used. */
+hk_status hk_query_set_rerank(hk_query *q, uint32_t depth);
 
 /* ---- import ----------------------------------------------------------------------- */
 

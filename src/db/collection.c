@@ -84,6 +84,11 @@ static hk_status reserve_slots(hk_collection *c, size_t extra) {
     GROW(texts);
     GROW(text_lens);
 #undef GROW
+    if (c->cb) {
+        uint8_t *nc = hk_realloc(c->codes, cap * c->code_size);
+        if (!nc) return hk_fail(HK_NOMEM, "out of memory growing '%s'", c->name);
+        c->codes = nc;
+    }
     memset(c->live + c->cap, 0, cap - c->cap);
     memset(c->payloads + c->cap, 0, (cap - c->cap) * sizeof *c->payloads);
     memset(c->texts + c->cap, 0, (cap - c->cap) * sizeof *c->texts);
@@ -165,6 +170,7 @@ typedef struct up_item {
     uint8_t *payload; /* owned copy or NULL */
     char *text;
     uint32_t text_len;
+    uint8_t *code;    /* with codes: into the block it[0].code starts */
 } up_item;
 
 static void free_items(up_item *it, size_t n) {
@@ -172,7 +178,29 @@ static void free_items(up_item *it, size_t n) {
         hk_free(it[i].payload);
         hk_free(it[i].text);
     }
+    if (n) hk_free(it[0].code);
     hk_free(it);
+}
+
+/* The codes of the items' vectors (which may be unaligned in the record body: they are
+ * copied to an aligned block first). it[0].code owns the whole n * code_size block. */
+static hk_status encode_items(hk_collection *c, up_item *it, size_t n) {
+    size_t dim = c->cfg.dim, cs = c->code_size, blk = 256;
+    uint8_t *codes = hk_malloc(n * cs);
+    float *tmp = hk_malloc((n < blk ? n : blk) * dim * sizeof(float));
+    hk_status st = codes && tmp ? HK_OK : hk_fail(HK_NOMEM, "out of memory encoding vectors");
+    for (size_t i = 0; i < n && !st; i += blk) {
+        size_t cnt = n - i < blk ? n - i : blk;
+        for (size_t j = 0; j < cnt; j++) memcpy(tmp + j * dim, it[i + j].vec, dim * sizeof(float));
+        st = cb_encode_rows(c->cb, tmp, cnt, codes + i * cs);
+    }
+    hk_free(tmp);
+    if (st) {
+        hk_free(codes);
+        return st;
+    }
+    for (size_t i = 0; i < n; i++) it[i].code = codes + i * cs;
+    return HK_OK;
 }
 
 /* Vectors in the body may be unaligned; they are copied with memcpy at commit. */
@@ -204,6 +232,7 @@ static hk_status prepare_upsert(hk_collection *c, const uint8_t *body, size_t le
         }
     }
     if (!st && r.p != r.end) st = malformed(c, "upsert");
+    if (!st && c->cb && n) st = encode_items(c, it, n);
     if (st) {
         free_items(it, n);
         return st;
@@ -216,7 +245,8 @@ static hk_status prepare_upsert(hk_collection *c, const uint8_t *body, size_t le
 /* ---- the graph ---- */
 
 static flat_matrix coll_matrix(const hk_collection *c) {
-    return (flat_matrix){c->vectors, c->norms, c->live, c->nslots, c->cfg.dim, c->cfg.metric};
+    return (flat_matrix){.rows = c->vectors, .norms_sq = c->norms, .live = c->live, .nslots = c->nslots,
+                         .dim = c->cfg.dim, .metric = c->cfg.metric};
 }
 
 #define GRAPH_ALWAYS_CONNECT 100000 /* nodes up to which every write reconnects the graph */
@@ -332,6 +362,7 @@ static void commit_upsert(hk_collection *c, up_item *it, size_t n, uint32_t *gsl
         float *dst = c->vectors + (size_t)slot * dim;
         memcpy(dst, it[i].vec, dim * sizeof(float));
         c->norms[slot] = vec_norm_sq(dst, dim);
+        if (c->cb && it[i].code) memcpy(c->codes + (size_t)slot * c->code_size, it[i].code, c->code_size);
         c->payloads[slot] = it[i].payload;
         c->texts[slot] = it[i].text;
         c->text_lens[slot] = it[i].text_len;
@@ -656,6 +687,16 @@ hk_status coll_write_snapshot(hk_collection *c, const char *path, uint64_t *byte
             return st;
         }
     }
+    hk_buf quant;
+    hk_buf_init(&quant);
+    if (c->cb) {
+        hk_status qst = coll_quant_encode(c, &quant);
+        if (qst) {
+            hk_free(decl);
+            hk_buf_free(&graph);
+            return qst;
+        }
+    }
     snap_source s = {
         .cfg = {c->cfg.dim, (uint32_t)c->cfg.metric, (uint32_t)c->cfg.index, c->cfg.hnsw_m,
                 c->cfg.hnsw_ef_construction, c->cfg.hnsw_ef_search, c->lsn, c->next_id,
@@ -664,18 +705,21 @@ hk_status coll_write_snapshot(hk_collection *c, const char *path, uint64_t *byte
         .nslots = c->nslots, .live = c->live, .ids = c->ids, .vectors = c->vectors,
         .norms = c->norms, .payloads = (const uint8_t *const *)c->payloads,
         .texts = (const char *const *)c->texts, .text_lens = c->text_lens,
-        .pidx = decl, .npidx = c->npidx};
+        .pidx = decl, .npidx = c->npidx,
+        .quant = quant.data, .quant_len = quant.len, .codes = c->codes,
+        .code_size = c->cb ? c->code_size : 0};
     hk_status st = snap_write(path, &s, c->nosync);
     hk_free(decl);
     hk_buf_free(&graph);
+    hk_buf_free(&quant);
     if (!st && bytes) st = fs_file_size(path, bytes);
     return st;
 }
 
 /* Called with write_mu held. */
-static hk_status checkpoint_locked(hk_collection *c) {
+static hk_status checkpoint_write(hk_collection *c, int force) {
     if (c->read_only) return hk_fail(HK_READONLY, "database is open read-only");
-    if (c->lsn == c->snap_lsn && wal_bytes(c->wal) == WAL_HEADER_SIZE) return HK_OK;
+    if (!force && c->lsn == c->snap_lsn && wal_bytes(c->wal) == WAL_HEADER_SIZE) return HK_OK;
     uint64_t bytes = 0;
     hk_status st = coll_write_snapshot(c, c->snap_path, &bytes);
     if (!st) __atomic_store_n(&c->snap_bytes, bytes, __ATOMIC_RELAXED); /* stats read it */
@@ -685,6 +729,9 @@ static hk_status checkpoint_locked(hk_collection *c) {
     if (st) return hk_fail_prefix(st, "checkpoint of '%s'", c->name);
     return HK_OK;
 }
+
+static hk_status checkpoint_locked(hk_collection *c) { return checkpoint_write(c, 0); }
+hk_status coll_checkpoint_force(hk_collection *c) { return checkpoint_write(c, 1); }
 
 hk_status hk_collection_checkpoint(hk_collection *c) {
     if (!c) return hk_fail(HK_INVALID, "collection handle is NULL");
@@ -719,6 +766,9 @@ void coll_free(hk_collection *c) {
     if (c->live_bm) roaring_bitmap_free(c->live_bm);
     hk_free(c->free_slots);
     hnsw_free(c->graph);
+    hk_codebook_free(c->cb);
+    hk_free(c->cb_name);
+    hk_free(c->codes);
     if (c->pending) roaring_bitmap_free(c->pending);
     u64map_free(&c->map);
     hk_free(c->sorted);
@@ -838,6 +888,13 @@ static hk_status adopt_image(hk_collection *c, snap_image *img) {
                 return hk_fail(HK_NOMEM, "out of memory");
     }
     atomic_store(&c->sorted_dirty, 1);
+    if (img->quant_len) {
+        st = coll_quant_adopt(c, img->quant, img->quant_len, img->codes, img->codes_len);
+        img->codes = NULL;
+        if (st) return hk_fail_prefix(st, "%s", c->snap_path);
+    } else if (img->codes_len) {
+        return hk_fail(HK_CORRUPT, "%s: codes without a quantizer", c->snap_path);
+    }
     return adopt_graph(c, img);
 }
 
@@ -941,7 +998,7 @@ hk_status coll_load(hk_db *db, const char *name, hk_collection **out) {
 
 /* ---- the write path ---- */
 
-static hk_status write_begin(hk_collection *c) {
+hk_status coll_write_begin(hk_collection *c) {
     pthread_mutex_lock(&c->write_mu);
     hk_status st = HK_OK;
     if (atomic_load(&c->dropped)) st = hk_fail(HK_NOT_FOUND, "collection '%s' was dropped", c->name);
@@ -1084,7 +1141,7 @@ hk_status hk_upsert(hk_collection *c, const hk_point *pts, size_t n, uint64_t *i
     if (!st && body.len > WAL_MAX_RECORD)
         st = hk_fail(HK_INVALID, "upsert: the batch encodes to %zu bytes, over the %u-byte limit "
                      "of one log record; split it into smaller batches", body.len, WAL_MAX_RECORD);
-    if (!st) st = write_begin(c);
+    if (!st) st = coll_write_begin(c);
     if (st) {
         hk_buf_free(&body);
         return st;
@@ -1189,7 +1246,7 @@ hk_status hk_delete(hk_collection *c, const uint64_t *ids, size_t n, uint64_t *d
     if (st) return st;
     if (n && !ids) return hk_fail(HK_INVALID, "delete: ids is NULL");
     if (n > UINT32_MAX) return hk_fail(HK_INVALID, "delete: too many ids in one call");
-    if ((st = write_begin(c))) return st;
+    if ((st = coll_write_begin(c))) return st;
     return delete_ids_locked(c, ids, n, deleted);
 }
 
@@ -1197,7 +1254,7 @@ hk_status hk_delete_by_filter(hk_collection *c, const hk_filter *f, uint64_t *de
     hk_status st = check_handle(c);
     if (st) return st;
     if (!f) return hk_fail(HK_INVALID, "delete: filter is NULL (use an empty filter {} to delete everything)");
-    if ((st = write_begin(c))) return st;
+    if ((st = coll_write_begin(c))) return st;
     uint64_t *ids;
     size_t n;
     if ((st = ids_matching(c, f, &ids, &n))) {
@@ -1238,7 +1295,7 @@ hk_status hk_payload_set(hk_collection *c, const uint64_t *ids, size_t n, const 
         hk_buf_free(&patch);
         return hk_fail_prefix(st, "set payload");
     }
-    if ((st = write_begin(c))) {
+    if ((st = coll_write_begin(c))) {
         hk_buf_free(&patch);
         return st;
     }
@@ -1268,7 +1325,7 @@ hk_status hk_payload_delete(hk_collection *c, const uint64_t *ids, size_t n, con
         return hk_fail(HK_INVALID, "delete payload: too many ids or keys in one call");
     for (size_t k = 0; k < nkeys; k++)
         if (!keys[k] || !keys[k][0]) return hk_fail(HK_INVALID, "delete payload: key %zu is empty", k);
-    if ((st = write_begin(c))) return st;
+    if ((st = coll_write_begin(c))) return st;
     uint64_t *targets = NULL;
     size_t nt = 0;
     hk_buf body;
@@ -1299,7 +1356,7 @@ hk_status hk_payload_index_create(hk_collection *c, const char *key, hk_field_ty
     st = hk_buf_put_u32(&body, (uint32_t)type);
     if (!st) st = hk_buf_put_u32(&body, (uint32_t)kl);
     if (!st) st = hk_buf_append(&body, key, kl);
-    if (!st) st = write_begin(c);
+    if (!st) st = coll_write_begin(c);
     if (!st) st = write_record(c, REC_CREATE_INDEX, &body);
     hk_buf_free(&body);
     return st;
@@ -1314,7 +1371,7 @@ hk_status hk_payload_index_drop(hk_collection *c, const char *key) {
     size_t kl = strlen(key);
     st = hk_buf_put_u32(&body, (uint32_t)kl);
     if (!st) st = hk_buf_append(&body, key, kl);
-    if (!st) st = write_begin(c);
+    if (!st) st = coll_write_begin(c);
     if (!st) st = write_record(c, REC_DROP_INDEX, &body);
     hk_buf_free(&body);
     return st;
@@ -1414,6 +1471,14 @@ hk_status hk_collection_stats_get(hk_collection *c, hk_collection_stats *out) {
                    c->nsorted * sizeof(uint64_t);
     for (size_t i = 0; i < c->npidx; i++) mem += pidx_memory(c->pidx[i]);
     if (c->graph) mem += hnsw_memory(c->graph) + roaring_bitmap_size_in_bytes(c->pending);
+    out->bytes_vectors = (uint64_t)c->cap * c->cfg.dim * sizeof(float);
+    if (c->cb) {
+        out->quant = c->cb->method;
+        out->code_bytes = (uint32_t)c->code_size;
+        out->rerank = c->rerank;
+        out->bytes_codes = (uint64_t)c->cap * c->code_size;
+        mem += out->bytes_codes + cb_model_bytes(c->cb);
+    }
     out->bytes_memory = mem;
     out->wal_bytes = wal_bytes(c->wal);
     out->bytes_disk = __atomic_load_n(&c->snap_bytes, __ATOMIC_RELAXED) + out->wal_bytes;

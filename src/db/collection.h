@@ -29,6 +29,7 @@
 #include "u64map.h"
 #include "../index/hnsw.h"
 #include "../index/payload_index.h"
+#include "../quant/quant.h"
 #include "../store/wal.h"
 
 enum { REC_UPSERT = 1, REC_DELETE = 2, REC_SET_PAYLOAD = 3, REC_DELETE_PAYLOAD = 4,
@@ -102,6 +103,16 @@ struct hk_collection {
      * that, and always before a snapshot is written. */
     size_t graph_unchecked;
 
+    /* Codes (hk_collection_quantize): cb encodes every live slot's vector into codes
+     * (cap * code_size bytes), computed in prepare and copied in at commit. Searches
+     * scan or walk the codes and re-rank rerank candidates with the vectors. Set and
+     * cleared under write_mu plus the write side of rw. */
+    hk_codebook *cb;
+    char *cb_name;
+    uint32_t rerank;
+    uint8_t *codes;
+    size_t code_size;
+
     pthread_mutex_t sort_mu;
     uint64_t *sorted;  /* live ids ascending, rebuilt lazily for scroll */
     size_t nsorted;
@@ -110,6 +121,8 @@ struct hk_collection {
 
 /* db.c */
 void db_notice(hk_db *db, const char *fmt, ...) HK_PRINTF(2, 3);
+/* Names of collections and codebooks: 1..HK_MAX_NAME of [A-Za-z0-9_.-], no leading '.'. */
+hk_status db_check_name(const char *name, const char *what);
 /* 1 when some process holds the database's writer lock (probed without waiting). */
 int db_writer_active(const hk_db *db);
 
@@ -119,6 +132,24 @@ hk_status coll_config_normalize(hk_collection_config *cfg);
 hk_status coll_load(hk_db *db, const char *name, hk_collection **out);
 void coll_free(hk_collection *c);
 hk_status coll_write_snapshot(hk_collection *c, const char *path, uint64_t *bytes);
+/* Writes a snapshot even when nothing was logged since the last (the quantizer changed)
+ * and resets the log. Called with write_mu held. */
+hk_status coll_checkpoint_force(hk_collection *c);
+/* Checks the handle for a write and takes write_mu (released by the caller). */
+hk_status coll_write_begin(hk_collection *c);
+
+/* quantize.c */
+/* The quantizer record of the snapshot's QNTZ section (rerank, name, codebook). */
+hk_status coll_quant_encode(const hk_collection *c, hk_buf *out);
+/* Parses a QNTZ record and adopts codes (n * code size bytes, or NULL to encode the
+ * vectors anew) for a collection of n slots just loaded. codes is taken over. */
+hk_status coll_quant_adopt(hk_collection *c, const uint8_t *rec, size_t len, uint8_t *codes,
+                           size_t codes_len);
+/* The approximate-distance view of the collection's codes for the index layer. */
+vec_codes coll_codes_view(const hk_collection *c);
+/* Re-rank depth for a query wanting k results. */
+size_t coll_rerank_depth(const hk_collection *c, uint32_t override, size_t want);
+
 /* Takes rw for reading and checks the handle is usable. */
 hk_status coll_read_begin(hk_collection *c);
 void coll_read_end(hk_collection *c);

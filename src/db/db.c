@@ -238,23 +238,25 @@ hk_status hk_db_close(hk_db *db) {
     return first;
 }
 
-static hk_status check_name(const char *name) {
-    if (!name || !name[0]) return hk_fail(HK_INVALID, "collection name is empty");
+hk_status db_check_name(const char *name, const char *what) {
+    if (!name || !name[0]) return hk_fail(HK_INVALID, "%s name is empty", what);
     size_t n = strlen(name);
     if (n > HK_MAX_NAME)
-        return hk_fail(HK_INVALID, "collection name is %zu characters long; the limit is %d", n,
+        return hk_fail(HK_INVALID, "%s name is %zu characters long; the limit is %d", what, n,
                        HK_MAX_NAME);
     if (name[0] == '.')
-        return hk_fail(HK_INVALID, "collection name '%s' must not start with '.'", name);
+        return hk_fail(HK_INVALID, "%s name '%s' must not start with '.'", what, name);
     for (size_t i = 0; i < n; i++) {
         char ch = name[i];
         if (!((ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') || (ch >= '0' && ch <= '9') ||
               ch == '_' || ch == '-' || ch == '.'))
-            return hk_fail(HK_INVALID, "collection name '%s' has the character '%c'; use letters, "
-                           "digits, '_', '-' and '.'", name, ch);
+            return hk_fail(HK_INVALID, "%s name '%s' has the character '%c'; use letters, "
+                           "digits, '_', '-' and '.'", what, name, ch);
     }
     return HK_OK;
 }
+
+static hk_status check_name(const char *name) { return db_check_name(name, "collection"); }
 
 static hk_collection *cache_find(hk_db *db, const char *name, size_t *at) {
     for (size_t i = 0; i < db->ncache; i++)

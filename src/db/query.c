@@ -30,6 +30,7 @@ struct hk_query {
     uint32_t ef;
     uint32_t with;
     uint32_t offset;
+    uint32_t rerank;
 };
 
 hk_status hk_query_new(hk_query **out) {
@@ -93,6 +94,12 @@ hk_status hk_query_set_exact(hk_query *q, int exact) {
 hk_status hk_query_set_ef(hk_query *q, uint32_t ef) {
     if (!q) return hk_fail(HK_INVALID, "query is NULL");
     q->ef = ef;
+    return HK_OK;
+}
+
+hk_status hk_query_set_rerank(hk_query *q, uint32_t depth) {
+    if (!q) return hk_fail(HK_INVALID, "query is NULL");
+    q->rerank = depth;
     return HK_OK;
 }
 
@@ -224,6 +231,30 @@ static float user_score(hk_metric m, float dist) {
     return -dist;
 }
 
+/* ---- codes: approximate candidates, exact re-ranking ---- */
+
+static int hit_cmp(const void *a, const void *b) {
+    flat_hit x = *(const flat_hit *)a, y = *(const flat_hit *)b;
+    if (x.dist != y.dist) return x.dist < y.dist ? -1 : 1;
+    return (x.slot > y.slot) - (x.slot < y.slot);
+}
+
+/* Replaces each candidate's approximate distance by the exact one and keeps the want best. */
+static void rerank_hits(const flat_matrix *m, const float *qv, size_t nq, size_t want,
+                        flat_hit **hits, size_t *counts) {
+    const vec_kernels *k = vec_best();
+    size_t dim = m->dim;
+    for (size_t q = 0; q < nq; q++) {
+        const float *qq = qv + q * dim;
+        for (size_t i = 0; i < counts[q]; i++) {
+            const float *row = m->rows + (size_t)hits[q][i].slot * dim;
+            hits[q][i].dist = m->metric == HK_METRIC_L2 ? k->l2sq(qq, row, dim) : -k->dot(qq, row, dim);
+        }
+        qsort(hits[q], counts[q], sizeof(flat_hit), hit_cmp);
+        if (counts[q] > want) counts[q] = want;
+    }
+}
+
 /* ---- search through the graph ---- */
 
 typedef struct gq_job {
@@ -233,6 +264,8 @@ typedef struct gq_job {
     size_t want, ef;
     const roaring_bitmap_t *walk;  /* what the walk may return (NULL: every node) */
     const roaring_bitmap_t *extra; /* pending slots to scan exactly, or NULL */
+    const vec_codes *codes;        /* walk on codes, re-rank depth candidates, or NULL */
+    size_t depth;
     int has_radius;
     float rdist;
     flat_hit **hits;
@@ -277,6 +310,29 @@ static hk_status graph_one(gq_job *j, size_t qi) {
     flat_hit *hits = NULL;
     size_t n = 0;
     hk_status st = HK_OK;
+    if (j->codes && !j->has_radius) {
+        /* walk on the codes for depth candidates, then re-rank them with the vectors */
+        size_t depth = j->depth;
+        float *buf = hk_malloc((j->codes->qfloats ? j->codes->qfloats : 1) * sizeof(float));
+        if (!buf || !(hits = hk_malloc((depth ? depth : 1) * sizeof *hits))) {
+            hk_free(buf);
+            return hk_fail(HK_NOMEM, "out of memory");
+        }
+        flat_matrix mq = *j->m;
+        mq.codes = j->codes;
+        mq.qbuf = buf;
+        j->codes->prepare(j->codes->ctx, q, buf, &mq.qbias);
+        st = hnsw_search(c->graph, &mq, q, depth, ef > depth ? ef : depth, j->walk, hits, &n);
+        hk_free(buf);
+        if (st) {
+            hk_free(hits);
+            return st;
+        }
+        size_t cnt = n;
+        rerank_hits(j->m, q, 1, j->want, &hits, &cnt);
+        n = cnt;
+        goto pending;
+    }
     for (;;) {
         if (j->has_radius && k >= nodes / 4) {
             /* A range that covers much of the collection: a scan is cheaper and exact. */
@@ -307,6 +363,7 @@ static hk_status graph_one(gq_job *j, size_t qi) {
         k *= 2;
         ef = k;
     }
+pending:
     if (j->extra) {
         flat_hit **ph = hk_calloc(1, sizeof *ph);
         size_t pn = 0;
@@ -338,7 +395,8 @@ static void graph_task(void *arg, size_t qi, unsigned worker) {
 /* Called under the read lock. */
 static hk_status graph_search(hk_collection *c, const flat_matrix *m, const float *qv,
                               size_t nq, size_t want, size_t ef, const roaring_bitmap_t *allow,
-                              int has_radius, float rdist, flat_hit **hits, size_t *counts) {
+                              int has_radius, float rdist, const vec_codes *codes, size_t depth,
+                              flat_hit **hits, size_t *counts) {
     roaring_bitmap_t *walk = NULL, *extra = NULL;
     if (c->graph_stale && roaring_bitmap_is_empty(c->pending)) {
         /* A failed unlink left dead slots in the graph: admit live ones only. */
@@ -356,6 +414,7 @@ static hk_status graph_search(hk_collection *c, const flat_matrix *m, const floa
     }
     gq_job j = {.c = c, .m = m, .qv = qv, .want = want, .ef = ef,
                 .walk = walk ? walk : allow, .extra = extra, .has_radius = has_radius,
+                .codes = codes, .depth = depth,
                 .rdist = rdist, .hits = hits, .counts = counts};
     atomic_init(&j.failed, 0);
     hk_status st = HK_OK;
@@ -423,10 +482,20 @@ hk_status hk_search(hk_collection *c, const hk_query *q, hk_result **out) {
     if (q->filter && !(allow = coll_filter_slots(c, q->filter))) {
         st = hk_fail(HK_NOMEM, "out of memory evaluating the filter");
     } else {
-        flat_matrix m = {c->vectors, c->norms, c->live, c->nslots, dim, c->cfg.metric};
-        if (c->graph && !q->exact) {
+        flat_matrix m = {.rows = c->vectors, .norms_sq = c->norms, .live = c->live, .nslots = c->nslots,
+                         .dim = dim, .metric = c->cfg.metric};
+        vec_codes vc;
+        if (c->cb) vc = coll_codes_view(c);
+        if (c->cb && !q->exact && !q->has_radius && !c->graph) {
+            /* Range queries need exact distances at the boundary: they scan the vectors. */
+            size_t depth = coll_rerank_depth(c, q->rerank, want);
+            st = codes_search(&m, &vc, qv, nq, depth, allow, hits, counts);
+            if (!st) rerank_hits(&m, qv, nq, want, hits, counts);
+        } else if (c->graph && !q->exact) {
             size_t ef = q->ef ? q->ef : c->cfg.hnsw_ef_search;
-            st = graph_search(c, &m, qv, nq, want, ef, allow, q->has_radius, rdist, hits, counts);
+            size_t depth = c->cb ? coll_rerank_depth(c, q->rerank, want) : 0;
+            st = graph_search(c, &m, qv, nq, want, ef, allow, q->has_radius, rdist,
+                              c->cb ? &vc : NULL, depth, hits, counts);
         } else {
             st = flat_search(&m, qv, nq, want, allow, q->has_radius, rdist, hits, counts);
         }

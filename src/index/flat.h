@@ -23,6 +23,21 @@ typedef struct flat_hit {
     uint32_t slot;
 } flat_hit;
 
+/* Approximate distances on compact codes, one code per slot (a codebook from src/quant
+ * behind function pointers, so the index layer does not depend on it). prepare turns a
+ * query (dim floats, normalized for cosine) into qfloats floats of scratch and a bias;
+ * dist_many computes the approximate internal distance of n contiguous codes. */
+typedef struct vec_codes {
+    const uint8_t *codes;    /* nslots * code_size */
+    size_t code_size;
+    size_t qfloats;
+    const void *ctx;
+    void (*prepare)(const void *ctx, const float *q, float *buf, float *bias);
+    float (*dist)(const void *ctx, const float *buf, float bias, const uint8_t *code);
+    void (*dist_many)(const void *ctx, const float *buf, float bias, const uint8_t *codes,
+                      size_t n, float *out);
+} vec_codes;
+
 typedef struct flat_matrix {
     const float *rows;       /* nslots * dim floats, 64-byte aligned rows start */
     const float *norms_sq;   /* nslots squared norms (for L2 batches); may be NULL */
@@ -30,7 +45,21 @@ typedef struct flat_matrix {
     size_t nslots;
     size_t dim;
     hk_metric metric;        /* cosine rows are already normalized */
+    /* Optional, for one query: when qbuf is set, graph walks (hnsw_search) measure the
+     * query by its prepared form on the codes instead of the float rows; node-to-node
+     * distances and exact scans still use the rows. flat_search ignores these. */
+    const vec_codes *codes;
+    const float *qbuf;
+    float qbias;
 } flat_matrix;
+
+/* The depth best slots of each query by approximate distance on codes, among the live
+ * slots of m (or those in allow): hits[q] (hk_malloc'ed, sorted by (dist, slot)) with
+ * counts[q] entries. Single queries split the slots across the worker pool, batches run
+ * one query per task. The caller re-ranks them with the full vectors. */
+hk_status codes_search(const flat_matrix *m, const vec_codes *vc, const float *queries,
+                       size_t nq, size_t depth, const roaring_bitmap_t *allow, flat_hit **hits,
+                       size_t *counts);
 
 /* Top-k (or range) results for each of nq queries (queries are nq*dim floats, already
  * normalized for cosine). allow, when not NULL, restricts to those slots (they are

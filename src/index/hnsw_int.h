@@ -70,6 +70,14 @@ static inline const float *hnsw_row(const flat_matrix *m, uint32_t s) {
 static inline float hnsw_dist(const hnsw *g, const float *a, const float *b) {
     return g->metric == HK_METRIC_L2 ? g->kern->l2sq(a, b, g->dim) : -g->kern->dot(a, b, g->dim);
 }
+/* Distance from the query to slot s: on the codes when the matrix carries a prepared
+ * query (flat.h), else on the rows. */
+static inline float hnsw_qdist(const hnsw *g, const flat_matrix *m, const float *q, uint32_t s) {
+    if (m->qbuf)
+        return m->codes->dist(m->codes->ctx, m->qbuf, m->qbias,
+                              m->codes->codes + (size_t)s * m->codes->code_size);
+    return hnsw_dist(g, q, hnsw_row(m, s));
+}
 static inline int hnsw_hit_less(flat_hit a, flat_hit b) {
     return a.dist < b.dist || (a.dist == b.dist && a.slot < b.slot);
 }

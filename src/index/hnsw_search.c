@@ -74,6 +74,12 @@ uint32_t hnsw_copy_links(const hnsw *g, hnsw_ctx *c, uint32_t s, int l, int lock
 }
 
 static void prefetch_row(const flat_matrix *m, uint32_t s) {
+    if (m->qbuf) {
+        const char *cp = (const char *)(m->codes->codes + (size_t)s * m->codes->code_size);
+        __builtin_prefetch(cp);
+        if (m->codes->code_size > 64) __builtin_prefetch(cp + 64);
+        return;
+    }
     const char *p = (const char *)hnsw_row(m, s);
     __builtin_prefetch(p);
     if (m->dim > 16) __builtin_prefetch(p + 64);
@@ -88,7 +94,7 @@ void hnsw_descend(const hnsw *g, const flat_matrix *m, hnsw_ctx *c, const float 
             uint32_t n = hnsw_copy_links(g, c, cur->slot, l, lock);
             for (uint32_t i = 0; i < n; i++) prefetch_row(m, c->nbuf[i]);
             for (uint32_t i = 0; i < n; i++) {
-                flat_hit h = {hnsw_dist(g, q, hnsw_row(m, c->nbuf[i])), c->nbuf[i]};
+                flat_hit h = {hnsw_qdist(g, m, q, c->nbuf[i]), c->nbuf[i]};
                 if (hnsw_hit_less(h, *cur)) {
                     *cur = h;
                     changed = 1;
@@ -189,7 +195,7 @@ size_t hnsw_search_layer(const hnsw *g, const flat_matrix *m, hnsw_ctx *c, const
             fresh[nf++] = s;
         }
         for (uint32_t i = 0; i < nf; i++) {
-            flat_hit h = {hnsw_dist(g, q, hnsw_row(m, fresh[i])), fresh[i]};
+            flat_hit h = {hnsw_qdist(g, m, q, fresh[i]), fresh[i]};
             if (c->nres == ef && !hnsw_hit_less(h, c->res[0])) continue;
             if (cand_push(c, h) != 0) break;
             if (admitted(allow, h.slot)) res_push(c, ef, h);
@@ -309,7 +315,7 @@ hk_status hnsw_search(const hnsw *g, const flat_matrix *m, const float *query, s
     int is_local = 0;
     hnsw_ctx *c = scratch_get(g, ef, &local, &is_local);
     if (!c) return hk_fail(HK_NOMEM, "hnsw: out of memory for search scratch (ef %zu)", ef);
-    flat_hit cur = {hnsw_dist(g, query, hnsw_row(m, g->entry)), g->entry};
+    flat_hit cur = {hnsw_qdist(g, m, query, g->entry), g->entry};
     hnsw_descend(g, m, c, query, &cur, g->max_level, 0, 0);
     size_t found = hnsw_search_layer(g, m, c, query, &cur, 1, ef, 0, allow, HNSW_NONE, 0);
     int nomem = c->nomem;

@@ -21,9 +21,12 @@
 
 enum { TAG_CONF = 0x464E4F43, TAG_IDS = 0x00534449, TAG_VECT = 0x54434556,
        TAG_NORM = 0x4D524F4E, TAG_PAYL = 0x4C594150, TAG_TEXT = 0x54584554,
-       TAG_PIDX = 0x58444950, TAG_GRPH = 0x48505247 };
+       TAG_PIDX = 0x58444950, TAG_GRPH = 0x48505247, TAG_QNTZ = 0x5A544E51,
+       TAG_CODE = 0x45444F43 };
 
-#define NSECTIONS 8u /* CONF, IDS, VECT, NORM, PAYL, TEXT, PIDX, GRPH, in this order */
+/* CONF, IDS, VECT, NORM, PAYL, TEXT, PIDX, GRPH, QNTZ, CODE, in this order (version 1
+ * files end after PIDX, version 2 after GRPH) */
+#define NSECTIONS 10u
 
 static const char *tag_name(uint32_t tag) {
     switch (tag) {
@@ -35,6 +38,8 @@ static const char *tag_name(uint32_t tag) {
     case TAG_TEXT: return "texts";
     case TAG_PIDX: return "payload indexes";
     case TAG_GRPH: return "graph";
+    case TAG_QNTZ: return "quantizer";
+    case TAG_CODE: return "codes";
     }
     return "unknown";
 }
@@ -191,6 +196,16 @@ static void write_sections(swriter *w, const snap_source *s) {
     sw_begin(w);
     if (s->graph_len) sw_data(w, s->graph, s->graph_len);
     sw_end(w, TAG_GRPH);
+
+    sw_begin(w);
+    if (s->quant_len) sw_data(w, s->quant, s->quant_len);
+    sw_end(w, TAG_QNTZ);
+
+    sw_begin(w);
+    if (s->quant_len && s->code_size)
+        for (size_t i = 0; i < s->nslots; i++)
+            if (s->live[i]) sw_data(w, s->codes + i * s->code_size, s->code_size);
+    sw_end(w, TAG_CODE);
     sw_pad(w);
     sw_flush(w);
 }
@@ -257,6 +272,8 @@ void snap_image_free(snap_image *img) {
     for (size_t i = 0; i < img->npidx; i++) hk_free(img->pidx[i].key);
     hk_free(img->pidx);
     hk_free(img->graph);
+    hk_free(img->quant);
+    hk_free(img->codes);
     memset(img, 0, sizeof *img);
 }
 
@@ -431,6 +448,24 @@ static hk_status load_sections(sreader *r, snap_image *img, uint32_t version) {
         if (len) {
             img->graph = p;
             img->graph_len = (size_t)len;
+        } else {
+            hk_free(p);
+        }
+    }
+    if (!st && version >= 3) {
+        if ((st = read_section(r, &off, TAG_QNTZ, 0, 0, &p, &len, 0))) return st;
+        if (len) {
+            img->quant = p;
+            img->quant_len = (size_t)len;
+        } else {
+            hk_free(p);
+        }
+        if ((st = read_section(r, &off, TAG_CODE, 0, 0, &p, &len, 0))) return st;
+        if (len && !img->quant_len)
+            st = hk_fail(HK_CORRUPT, "%s: codes section without a quantizer", r->path);
+        if (len && !st) {
+            img->codes = p;
+            img->codes_len = (size_t)len;
         } else {
             hk_free(p);
         }

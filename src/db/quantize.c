@@ -1,0 +1,495 @@
+/*
+ * quantize.c — codes in collections (hk_collection_quantize and friends) and the
+ * database's codebook store (DIR/codebooks/NAME.hkcb).
+ *
+ * A collection holds its own copy of the codebook: the snapshot's QNTZ section carries it
+ * (record below) and the CODE section the codes of the live points, so opening loads the
+ * codes as stored. Quantizing or dropping codes writes a snapshot at once (and resets
+ * the log), so the change is durable when the call returns and no log record is needed;
+ * later upserts encode their vectors in prepare, so replay recomputes the same codes.
+ *
+ * QNTZ record (little endian): u32 version (1), u32 rerank, u32 name length, name bytes,
+ * u64 codebook length, codebook (the HKCB file form, with its own checksum).
+ */
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "../store/fsutil.h"
+#include "collection.h"
+
+#define QREC_VERSION 1u
+
+/* ---- the snapshot record ----------------------------------------------------------- */
+
+hk_status coll_quant_encode(const hk_collection *c, hk_buf *out) {
+    uint8_t *cbdata;
+    size_t cblen;
+    hk_status st = hk_codebook_serialize(c->cb, &cbdata, &cblen);
+    if (st) return st;
+    uint32_t nl = c->cb_name ? (uint32_t)strlen(c->cb_name) : 0;
+    st = hk_buf_put_u32(out, QREC_VERSION);
+    if (!st) st = hk_buf_put_u32(out, c->rerank);
+    if (!st) st = hk_buf_put_u32(out, nl);
+    if (!st && nl) st = hk_buf_append(out, c->cb_name, nl);
+    if (!st) st = hk_buf_put_u64(out, cblen);
+    if (!st) st = hk_buf_append(out, cbdata, cblen);
+    hk_free(cbdata);
+    return st;
+}
+
+hk_status coll_quant_adopt(hk_collection *c, const uint8_t *rec, size_t len, uint8_t *codes,
+                           size_t codes_len) {
+    hk_status st = HK_OK;
+    hk_codebook *cb = NULL;
+    char *name = NULL;
+    if (len < 20 || hk_load_u32(rec) != QREC_VERSION) {
+        st = hk_fail(HK_CORRUPT, "quantizer section: unknown record version or too short");
+        goto fail;
+    }
+    uint32_t rerank = hk_load_u32(rec + 4), nl = hk_load_u32(rec + 8);
+    if (nl > HK_MAX_NAME || 12 + (size_t)nl + 8 > len) {
+        st = hk_fail(HK_CORRUPT, "quantizer section: codebook name length %u is invalid", nl);
+        goto fail;
+    }
+    uint64_t cblen = hk_load_u64(rec + 12 + nl);
+    if (cblen != len - 20 - nl) {
+        st = hk_fail(HK_CORRUPT, "quantizer section: codebook length %llu does not match the "
+                     "section", (unsigned long long)cblen);
+        goto fail;
+    }
+    if (nl && !(name = hk_strndup((const char *)rec + 12, nl))) {
+        st = hk_fail(HK_NOMEM, "out of memory");
+        goto fail;
+    }
+    if (name && db_check_name(name, "codebook")) {
+        st = hk_fail(HK_CORRUPT, "quantizer section: %s", hk_errmsg());
+        goto fail;
+    }
+    if ((st = hk_codebook_deserialize(rec + 20 + nl, (size_t)cblen, &cb))) {
+        st = hk_fail_prefix(HK_CORRUPT, "quantizer section");
+        goto fail;
+    }
+    if (cb->dim != c->cfg.dim || cb->metric != c->cfg.metric) {
+        st = hk_fail(HK_CORRUPT, "quantizer section: codebook for dimension %u / %s in a "
+                     "collection of dimension %u / %s", cb->dim, hk_metric_name(cb->metric),
+                     c->cfg.dim, hk_metric_name(c->cfg.metric));
+        goto fail;
+    }
+    size_t cs = cb_code_size(cb), n = c->nslots;
+    if (codes_len != n * cs) {
+        st = hk_fail(HK_CORRUPT, "codes section holds %zu bytes; %zu points of %zu bytes need %zu",
+                     codes_len, n, cs, n * cs);
+        goto fail;
+    }
+    if (!codes && !(codes = hk_malloc(1))) {
+        st = hk_fail(HK_NOMEM, "out of memory");
+        goto fail;
+    }
+    c->cb = cb;
+    c->cb_name = name;
+    c->rerank = rerank;
+    c->codes = codes;
+    c->code_size = cs;
+    return HK_OK;
+fail:
+    hk_codebook_free(cb);
+    hk_free(name);
+    hk_free(codes);
+    return st;
+}
+
+/* ---- search views ------------------------------------------------------------------ */
+
+static void v_prepare(const void *ctx, const float *q, float *buf, float *bias) {
+    cb_prepare(ctx, q, buf, bias);
+}
+static float v_dist(const void *ctx, const float *buf, float bias, const uint8_t *code) {
+    return cb_dist(ctx, buf, bias, code);
+}
+static void v_dist_many(const void *ctx, const float *buf, float bias, const uint8_t *codes,
+                        size_t n, float *out) {
+    cb_dist_many(ctx, buf, bias, codes, n, out);
+}
+
+vec_codes coll_codes_view(const hk_collection *c) {
+    return (vec_codes){.codes = c->codes, .code_size = c->code_size,
+                       .qfloats = cb_query_floats(c->cb), .ctx = c->cb, .prepare = v_prepare,
+                       .dist = v_dist, .dist_many = v_dist_many};
+}
+
+size_t coll_rerank_depth(const hk_collection *c, uint32_t override, size_t want) {
+    size_t d = override ? override : c->rerank;
+    if (!d) d = 4 * want > 40 ? 4 * want : 40;
+    return d < want ? want : d;
+}
+
+/* ---- quantize / dequantize --------------------------------------------------------- */
+
+typedef struct enc_job {
+    const hk_codebook *cb;
+    const float *rows;
+    size_t dim, n, cs;
+    uint8_t *codes;
+    hk_status st;
+} enc_job;
+
+#define ENC_BLOCK 4096
+
+static void enc_task(void *arg, size_t task, unsigned worker) {
+    (void)worker;
+    enc_job *j = arg;
+    size_t i0 = task * ENC_BLOCK, cnt = j->n - i0 < ENC_BLOCK ? j->n - i0 : ENC_BLOCK;
+    if (cb_encode_rows(j->cb, j->rows + i0 * j->dim, cnt, j->codes + i0 * j->cs))
+        __atomic_store_n(&j->st, HK_NOMEM, __ATOMIC_RELAXED);
+}
+
+hk_status hk_collection_quantize(hk_collection *c, const hk_codebook *src, const char *name,
+                                 uint32_t rerank) {
+    if (!c || !src) return hk_fail(HK_INVALID, "quantize: NULL argument");
+    if (name && db_check_name(name, "codebook")) return HK_INVALID;
+    if (src->dim != c->cfg.dim)
+        return hk_fail(HK_DIMENSION, "the codebook is for dimension %u but collection '%s' has "
+                       "dimension %u", src->dim, c->name, c->cfg.dim);
+    if (src->metric != c->cfg.metric)
+        return hk_fail(HK_INVALID, "the codebook was trained for the %s metric but collection "
+                       "'%s' uses %s", hk_metric_name(src->metric), c->name,
+                       hk_metric_name(c->cfg.metric));
+    hk_codebook *cb;
+    hk_status st = cb_clone(src, &cb);
+    if (st) return st;
+    char *nm = name ? hk_strdup(name) : NULL;
+    if (name && !nm) {
+        hk_codebook_free(cb);
+        return hk_fail(HK_NOMEM, "out of memory");
+    }
+    if ((st = coll_write_begin(c))) {
+        hk_codebook_free(cb);
+        hk_free(nm);
+        return st;
+    }
+    /* Writers hold write_mu, so the vectors stay as they are while we encode them beside
+     * readers; the swap takes the write side of rw. */
+    size_t cs = cb_code_size(cb);
+    uint8_t *codes = hk_malloc((c->cap ? c->cap : 1) * cs);
+    if (!codes) st = hk_fail(HK_NOMEM, "out of memory for the codes of %zu points", c->cap);
+    if (!st && c->nslots) {
+        enc_job j = {cb, c->vectors, c->cfg.dim, c->nslots, cs, codes, HK_OK};
+        hk_pool_run((c->nslots + ENC_BLOCK - 1) / ENC_BLOCK, enc_task, &j);
+        if (j.st) st = hk_fail(HK_NOMEM, "out of memory while encoding");
+    }
+    if (st) {
+        hk_free(codes);
+        hk_codebook_free(cb);
+        hk_free(nm);
+        pthread_mutex_unlock(&c->write_mu);
+        return st;
+    }
+    pthread_rwlock_wrlock(&c->rw);
+    hk_codebook *old_cb = c->cb;
+    char *old_name = c->cb_name;
+    uint8_t *old_codes = c->codes;
+    size_t old_cs = c->code_size;
+    uint32_t old_rerank = c->rerank;
+    c->cb = cb;
+    c->cb_name = nm;
+    c->codes = codes;
+    c->code_size = cs;
+    c->rerank = rerank;
+    pthread_rwlock_unlock(&c->rw);
+    st = coll_checkpoint_force(c);
+    pthread_rwlock_wrlock(&c->rw);
+    if (st) { /* not durable: put everything back */
+        c->cb = old_cb;
+        c->cb_name = old_name;
+        c->codes = old_codes;
+        c->code_size = old_cs;
+        c->rerank = old_rerank;
+        old_cb = cb;
+        old_name = nm;
+        old_codes = codes;
+    }
+    pthread_rwlock_unlock(&c->rw);
+    pthread_mutex_unlock(&c->write_mu);
+    hk_codebook_free(old_cb);
+    hk_free(old_name);
+    hk_free(old_codes);
+    return st;
+}
+
+hk_status hk_collection_dequantize(hk_collection *c) {
+    if (!c) return hk_fail(HK_INVALID, "dequantize: NULL collection");
+    hk_status st = coll_write_begin(c);
+    if (st) return st;
+    if (!c->cb) {
+        pthread_mutex_unlock(&c->write_mu);
+        return hk_fail(HK_NOT_FOUND, "collection '%s' has no codes", c->name);
+    }
+    pthread_rwlock_wrlock(&c->rw);
+    hk_codebook *cb = c->cb;
+    char *nm = c->cb_name;
+    uint8_t *codes = c->codes;
+    c->cb = NULL;
+    c->cb_name = NULL;
+    c->codes = NULL;
+    pthread_rwlock_unlock(&c->rw);
+    st = coll_checkpoint_force(c);
+    if (st) {
+        pthread_rwlock_wrlock(&c->rw);
+        c->cb = cb;
+        c->cb_name = nm;
+        c->codes = codes;
+        pthread_rwlock_unlock(&c->rw);
+    } else {
+        hk_codebook_free(cb);
+        hk_free(nm);
+        hk_free(codes);
+    }
+    pthread_mutex_unlock(&c->write_mu);
+    return st;
+}
+
+hk_status hk_collection_codebook(hk_collection *c, hk_codebook **out, char **name) {
+    if (!c || !out) return hk_fail(HK_INVALID, "collection_codebook: NULL argument");
+    if (name) *name = NULL;
+    hk_status st = coll_read_begin(c);
+    if (st) return st;
+    if (!c->cb) st = hk_fail(HK_NOT_FOUND, "collection '%s' has no codes", c->name);
+    else st = cb_clone(c->cb, out);
+    if (!st && name && c->cb_name && !(*name = hk_strdup(c->cb_name))) {
+        hk_codebook_free(*out);
+        st = hk_fail(HK_NOMEM, "out of memory");
+    }
+    coll_read_end(c);
+    return st;
+}
+
+static uint64_t mix64(uint64_t *s) {
+    uint64_t z = (*s += 0x9E3779B97F4A7C15ull);
+    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
+    z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
+    return z ^ (z >> 31);
+}
+
+hk_status hk_collection_sample(hk_collection *c, size_t n, uint64_t seed, float **vectors,
+                               size_t *got) {
+    if (!c || !vectors || !got) return hk_fail(HK_INVALID, "collection_sample: NULL argument");
+    *vectors = NULL;
+    *got = 0;
+    hk_status st = coll_read_begin(c);
+    if (st) return st;
+    size_t live_n = (size_t)c->count, dim = c->cfg.dim, take = live_n < n ? live_n : n;
+    float *x = hk_malloc((take ? take : 1) * dim * sizeof(float));
+    uint32_t *live = hk_malloc((live_n ? live_n : 1) * sizeof(uint32_t));
+    if (!x || !live) {
+        coll_read_end(c);
+        hk_free(x);
+        hk_free(live);
+        return hk_fail(HK_NOMEM, "out of memory for a sample of %zu vectors", take);
+    }
+    roaring_bitmap_to_uint32_array(c->live_bm, live);
+    /* partial Fisher-Yates over the live slots */
+    uint64_t rs = seed ^ 0xD1B54A32D192ED03ull;
+    for (size_t i = 0; i < take && take < live_n; i++) {
+        size_t r = i + (size_t)(mix64(&rs) % (live_n - i));
+        uint32_t t = live[i];
+        live[i] = live[r];
+        live[r] = t;
+    }
+    for (size_t i = 0; i < take; i++)
+        memcpy(x + i * dim, c->vectors + (size_t)live[i] * dim, dim * sizeof(float));
+    coll_read_end(c);
+    hk_free(live);
+    *vectors = x;
+    *got = take;
+    return HK_OK;
+}
+
+hk_status hk_collection_train(hk_collection *c, const hk_quant_params *p, hk_progress_fn progress,
+                              void *ud, hk_codebook **out) {
+    if (!c || !p || !out) return hk_fail(HK_INVALID, "collection_train: NULL argument");
+    float *x;
+    size_t n;
+    hk_status st = hk_collection_sample(c, p->train_size ? p->train_size : 65536, p->seed, &x, &n);
+    if (st) return st;
+    if (n == 0) {
+        hk_free(x);
+        return hk_fail(HK_INVALID, "collection '%s' is empty: there is nothing to train on", c->name);
+    }
+    st = hk_codebook_train(x, n, c->cfg.dim, c->cfg.metric, p, progress, ud, out);
+    hk_free(x);
+    return st;
+}
+
+/* ---- the codebook store ------------------------------------------------------------ */
+
+#define CB_DIR "codebooks"
+#define CB_EXT ".hkcb"
+
+static char *cb_path(hk_db *db, const char *name) {
+    char *dir = fs_join(db->path, CB_DIR);
+    if (!dir) return NULL;
+    size_t n = strlen(name);
+    char *file = hk_malloc(n + sizeof CB_EXT);
+    char *p = NULL;
+    if (file) {
+        memcpy(file, name, n);
+        memcpy(file + n, CB_EXT, sizeof CB_EXT);
+        p = fs_join(dir, file);
+    }
+    hk_free(file);
+    hk_free(dir);
+    return p;
+}
+
+hk_status hk_db_codebook_save(hk_db *db, const char *name, const hk_codebook *cb, int replace) {
+    if (!db || !cb) return hk_fail(HK_INVALID, "codebook_save: NULL argument");
+    hk_status st = db_check_name(name, "codebook");
+    if (st) return st;
+    if (db->flags & HK_OPEN_READONLY) return hk_fail(HK_READONLY, "database is open read-only");
+    char *dir = fs_join(db->path, CB_DIR), *path = cb_path(db, name), *tmp = NULL;
+    uint8_t *data = NULL;
+    size_t len = 0;
+    if (!dir || !path) {
+        st = hk_fail(HK_NOMEM, "out of memory");
+        goto done;
+    }
+    if (!replace && fs_exists(path)) {
+        st = hk_fail(HK_EXISTS, "codebook '%s' already exists", name);
+        goto done;
+    }
+    if ((st = fs_mkdir(dir))) goto done;
+    if ((st = hk_codebook_serialize(cb, &data, &len))) goto done;
+    size_t pl = strlen(path);
+    if (!(tmp = hk_malloc(pl + 5))) {
+        st = hk_fail(HK_NOMEM, "out of memory");
+        goto done;
+    }
+    memcpy(tmp, path, pl);
+    memcpy(tmp + pl, ".tmp", 5);
+    int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+    if (fd < 0) {
+        st = hk_fail(HK_IO, "%s: cannot create: %s", tmp, strerror(errno));
+        goto done;
+    }
+    st = fs_write_all(fd, data, len, tmp);
+    int nosync = (db->flags & HK_OPEN_NOSYNC) != 0;
+    if (!st && !nosync) st = fs_fsync(fd, tmp);
+    close(fd);
+    if (!st && rename(tmp, path) != 0)
+        st = hk_fail(HK_IO, "%s: cannot rename into place: %s", path, strerror(errno));
+    if (st) unlink(tmp);
+    if (!st && !nosync) st = fs_fsync_dir(dir);
+done:
+    hk_free(data);
+    hk_free(tmp);
+    hk_free(path);
+    hk_free(dir);
+    return st;
+}
+
+hk_status hk_db_codebook_load(hk_db *db, const char *name, hk_codebook **out) {
+    if (!db || !out) return hk_fail(HK_INVALID, "codebook_load: NULL argument");
+    hk_status st = db_check_name(name, "codebook");
+    if (st) return st;
+    char *path = cb_path(db, name);
+    if (!path) return hk_fail(HK_NOMEM, "out of memory");
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0) {
+        st = errno == ENOENT ? hk_fail(HK_NOT_FOUND, "codebook '%s' does not exist", name)
+                             : hk_fail(HK_IO, "%s: cannot open: %s", path, strerror(errno));
+        hk_free(path);
+        return st;
+    }
+    struct stat sb;
+    uint8_t *data = NULL;
+    if (fstat(fd, &sb) != 0) st = hk_fail(HK_IO, "%s: %s", path, strerror(errno));
+    else if (sb.st_size > (off_t)1 << 34) st = hk_fail(HK_CORRUPT, "%s: implausibly large codebook", path);
+    else if (!(data = hk_malloc((size_t)sb.st_size + 1))) st = hk_fail(HK_NOMEM, "out of memory");
+    else st = fs_pread_all(fd, data, (size_t)sb.st_size, 0, path);
+    close(fd);
+    if (!st) {
+        st = hk_codebook_deserialize(data, (size_t)sb.st_size, out);
+        if (st) hk_fail_prefix(st, "%s", path);
+    }
+    hk_free(data);
+    hk_free(path);
+    return st;
+}
+
+static int cmp_name(const void *a, const void *b) {
+    return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+hk_status hk_db_codebook_list(hk_db *db, char ***names, size_t *n) {
+    if (!db || !names || !n) return hk_fail(HK_INVALID, "codebook_list: NULL argument");
+    *names = NULL;
+    *n = 0;
+    char *dir = fs_join(db->path, CB_DIR);
+    if (!dir) return hk_fail(HK_NOMEM, "out of memory");
+    DIR *d = opendir(dir);
+    if (!d) {
+        hk_status st = errno == ENOENT ? HK_OK : hk_fail(HK_IO, "%s: cannot list: %s", dir, strerror(errno));
+        hk_free(dir);
+        return st;
+    }
+    char **out = NULL;
+    size_t cnt = 0, cap = 0;
+    hk_status st = HK_OK;
+    struct dirent *e;
+    while (!st && (e = readdir(d))) {
+        size_t l = strlen(e->d_name), el = strlen(CB_EXT);
+        if (l <= el || strcmp(e->d_name + l - el, CB_EXT)) continue;
+        char *nm = hk_strndup(e->d_name, l - el);
+        if (!nm) {
+            st = hk_fail(HK_NOMEM, "out of memory");
+            break;
+        }
+        if (db_check_name(nm, "codebook")) {
+            hk_free(nm);
+            hk_clear_error();
+            continue;
+        }
+        if (cnt == cap) {
+            size_t nc = cap ? cap * 2 : 8;
+            char **g = hk_realloc(out, nc * sizeof *g);
+            if (!g) {
+                hk_free(nm);
+                st = hk_fail(HK_NOMEM, "out of memory");
+                break;
+            }
+            out = g;
+            cap = nc;
+        }
+        out[cnt++] = nm;
+    }
+    closedir(d);
+    hk_free(dir);
+    if (st) {
+        hk_strings_free(out, cnt);
+        return st;
+    }
+    if (cnt) qsort(out, cnt, sizeof *out, cmp_name);
+    *names = out;
+    *n = cnt;
+    return HK_OK;
+}
+
+hk_status hk_db_codebook_remove(hk_db *db, const char *name) {
+    if (!db) return hk_fail(HK_INVALID, "codebook_remove: NULL database");
+    hk_status st = db_check_name(name, "codebook");
+    if (st) return st;
+    if (db->flags & HK_OPEN_READONLY) return hk_fail(HK_READONLY, "database is open read-only");
+    char *path = cb_path(db, name), *dir = fs_join(db->path, CB_DIR);
+    if (!path || !dir) st = hk_fail(HK_NOMEM, "out of memory");
+    else if (unlink(path) != 0)
+        st = errno == ENOENT ? hk_fail(HK_NOT_FOUND, "codebook '%s' does not exist", name)
+                             : hk_fail(HK_IO, "%s: cannot remove: %s", path, strerror(errno));
+    else if (!(db->flags & HK_OPEN_NOSYNC)) st = fs_fsync_dir(dir);
+    hk_free(path);
+    hk_free(dir);
+    return st;
+}

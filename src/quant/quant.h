@@ -1,0 +1,51 @@
+/*
+ * quant.h — the codebook object behind hektor.h's hk_codebook: one trained quantizer
+ * (sq.h or pq.h) with its provenance, and the calls the collection layer uses to search
+ * on codes. Private to the library.
+ *
+ * Distances on codes follow the internal convention of flat.h: smaller is better,
+ * approximately squared L2 for l2 and the negated dot product for ip and cosine (whose
+ * vectors are normalized before encoding, as the collection stores them).
+ */
+#ifndef HK_QUANT_H
+#define HK_QUANT_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "core.h"
+#include "pq.h"
+#include "sq.h"
+
+#define HKCB_MAGIC "HKCB"
+#define HKCB_VERSION 1u
+#define HKCB_HEADER 88u /* bytes before the tables; a CRC32C follows them */
+
+struct hk_codebook {
+    hk_quant_method method;
+    hk_metric metric;
+    uint32_t dim;
+    hk_quant_params params;  /* normalized: every default filled in */
+    sq_model sq;             /* HK_QUANT_SQ8 / SQ4 */
+    pq_model pq;             /* HK_QUANT_PQ / OPQ */
+    uint64_t trained_on;
+    double train_seconds;
+    uint64_t created;
+};
+
+size_t cb_code_size(const hk_codebook *cb);
+/* Floats of scratch a prepared query needs. */
+size_t cb_query_floats(const hk_codebook *cb);
+/* q: dim floats, already normalized for cosine. */
+void cb_prepare(const hk_codebook *cb, const float *q, float *buf, float *bias);
+float cb_dist(const hk_codebook *cb, const float *buf, float bias, const uint8_t *code);
+void cb_dist_many(const hk_codebook *cb, const float *buf, float bias, const uint8_t *codes,
+                  size_t n, float *out);
+/* Encodes rows as they are (no normalization): for the collection, whose rows already are. */
+hk_status cb_encode_rows(const hk_codebook *cb, const float *x, size_t n, uint8_t *codes);
+/* A deep copy. */
+hk_status cb_clone(const hk_codebook *cb, hk_codebook **out);
+/* Heap bytes of the model's tables. */
+size_t cb_model_bytes(const hk_codebook *cb);
+
+#endif

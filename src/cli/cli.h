@@ -74,6 +74,9 @@ int cmd_index(cli_ctx *, int, char **);
 int cmd_backup(cli_ctx *, int, char **);
 int cmd_restore(cli_ctx *, int, char **);
 int cmd_checkpoint(cli_ctx *, int, char **);
+int cmd_quantize(cli_ctx *, int, char **);
+int cmd_quality(cli_ctx *, int, char **);
+int cmd_codebook(cli_ctx *, int, char **);
 
 extern const cli_cmd cli_commands[];
 

@@ -108,12 +108,13 @@ static void print_hit_json(const hk_result *r, size_t q, size_t i, int with_payl
 
 int cmd_search(cli_ctx *ctx, int argc, char **argv) {
     const char *vec_s = NULL, *queries_s = NULL, *k_s = NULL, *filter_s = NULL, *radius_s = NULL,
-               *out_s = NULL, *truth_s = NULL, *ef_s = NULL;
+               *out_s = NULL, *truth_s = NULL, *ef_s = NULL, *rerank_s = NULL;
     int exact = 0, json = 0, with_payload = 0;
     cli_opt opts[] = {{"--vector", &vec_s, NULL},    {"--queries", &queries_s, NULL},
                       {"--k", &k_s, NULL},           {"--filter", &filter_s, NULL},
                       {"--radius", &radius_s, NULL}, {"--out", &out_s, NULL},
                       {"--truth", &truth_s, NULL},   {"--ef", &ef_s, NULL},
+                      {"--rerank", &rerank_s, NULL},
                       {"--exact", NULL, &exact},     {"--json", NULL, &json},
                       {"--with-payload", NULL, &with_payload}, {NULL, NULL, NULL}};
     char *pos[1];
@@ -121,13 +122,15 @@ int cmd_search(cli_ctx *ctx, int argc, char **argv) {
     if (rc) return rc;
     if (npos != 1) return cli_usage("search", "expected a collection NAME");
     if (!vec_s == !queries_s) return cli_usage("search", "give exactly one of --vector and --queries");
-    uint32_t k = 10, ef = 0;
+    uint32_t k = 10, ef = 0, rerank = 0;
     float radius = 0;
     if (k_s && !cli_parse_u32(k_s, &k)) return cli_usage("search", "--k must be a non-negative integer, not '%s'", k_s);
     if (k == 0 && !radius_s) return cli_usage("search", "--k 0 is only meaningful with --radius");
     if (k == 0 && truth_s) return cli_usage("search", "--truth needs --k of at least 1");
     if (radius_s && !cli_parse_float(radius_s, &radius)) return cli_usage("search", "--radius must be a number, not '%s'", radius_s);
     if (ef_s && !cli_parse_u32(ef_s, &ef)) return cli_usage("search", "--ef must be a non-negative integer, not '%s'", ef_s);
+    if (rerank_s && !cli_parse_u32(rerank_s, &rerank))
+        return cli_usage("search", "--rerank must be a non-negative integer, not '%s'", rerank_s);
 
     float *qv = NULL;
     size_t nq = 0;
@@ -159,6 +162,7 @@ int cmd_search(cli_ctx *ctx, int argc, char **argv) {
     if (!st && radius_s) st = hk_query_set_radius(q, radius);
     if (!st) st = hk_query_set_exact(q, exact);
     if (!st && ef) st = hk_query_set_ef(q, ef);
+    if (!st && rerank) st = hk_query_set_rerank(q, rerank);
     if (!st) st = hk_query_set_with(q, with_payload ? HK_WITH_PAYLOAD : 0);
     uint64_t t0 = cli_now_ns();
     if (!st) st = hk_search(c, q, &res);
@@ -340,6 +344,16 @@ int cmd_info(cli_ctx *ctx, int argc, char **argv) {
         return rc;
     }
     const char *index = s.index == HK_INDEX_FLAT ? "flat" : "hnsw";
+    char *cb_name = NULL;
+    hk_codebook_info cbi;
+    memset(&cbi, 0, sizeof cbi);
+    if (s.quant != HK_QUANT_NONE) {
+        hk_codebook *cb;
+        if (!hk_collection_codebook(c, &cb, &cb_name)) {
+            hk_codebook_info_get(cb, &cbi);
+            hk_codebook_free(cb);
+        }
+    }
     hk_collection_config cfg;
     hk_collection_get_config(c, &cfg);
     if (json) {
@@ -355,6 +369,19 @@ int cmd_info(cli_ctx *ctx, int argc, char **argv) {
         if (s.index == HK_INDEX_HNSW)
             printf("\"hnsw\":{\"m\":%u,\"ef_construction\":%u,\"ef\":%u},", cfg.hnsw_m,
                    cfg.hnsw_ef_construction, cfg.hnsw_ef_search);
+        printf("\"bytes_vectors\":%llu,\"bytes_per_vector\":%u,", (unsigned long long)s.bytes_vectors,
+               s.dim * 4);
+        if (s.quant != HK_QUANT_NONE) {
+            printf("\"quantization\":{\"method\":\"%s\",", hk_quant_method_name(s.quant));
+            if (cb_name) {
+                printf("\"codebook\":");
+                cli_json_string(stdout, cb_name);
+                putchar(',');
+            }
+            printf("\"curve\":\"%s\",\"code_bytes\":%u,\"bytes_codes\":%llu,\"compression\":%.4g,"
+                   "\"rerank\":%u},", hk_curve_name(cbi.curve), s.code_bytes,
+                   (unsigned long long)s.bytes_codes, 4.0 * s.dim / s.code_bytes, s.rerank);
+        }
         printf("\"payload_indexes\":[");
     } else {
         printf("name          %s\ncount         %llu\ndimension     %u\nmetric        %s\n"
@@ -365,6 +392,21 @@ int cmd_info(cli_ctx *ctx, int argc, char **argv) {
         if (s.index == HK_INDEX_HNSW)
             printf("hnsw          m %u, ef_construction %u, ef %u\n", cfg.hnsw_m,
                    cfg.hnsw_ef_construction, cfg.hnsw_ef_search);
+        printf("vectors       %u bytes per point, %llu bytes\n", s.dim * 4,
+               (unsigned long long)s.bytes_vectors);
+        if (s.quant != HK_QUANT_NONE) {
+            printf("codes         %s", hk_quant_method_name(s.quant));
+            if (cbi.curve != HK_CURVE_NONE) printf(" (curve %s)", hk_curve_name(cbi.curve));
+            if (cbi.pq_m) printf(" (m %u, %u bits)", cbi.pq_m, cbi.pq_bits);
+            printf(", %u bytes per point (%.1fx smaller), %llu bytes", s.code_bytes,
+                   4.0 * s.dim / s.code_bytes, (unsigned long long)s.bytes_codes);
+            if (cb_name) printf(", codebook %s", cb_name);
+            printf("\nrerank        ");
+            if (s.rerank) printf("%u candidates\n", s.rerank);
+            else printf("4 x k, at least 40 (default)\n");
+        } else {
+            printf("codes         none\n");
+        }
     }
     for (uint32_t i = 0; i < s.payload_indexes; i++) {
         const char *key;
@@ -379,6 +421,7 @@ int cmd_info(cli_ctx *ctx, int argc, char **argv) {
         }
     }
     if (json) puts("]}");
+    hk_free(cb_name);
     return cli_done(db, c);
 }
 

@@ -236,6 +236,9 @@ const cli_cmd cli_commands[] = {
      "  --exact           force exact (brute-force) search, also on an hnsw index\n"
      "  --ef N            hnsw search breadth (default: the collection's, 64 unless set\n"
      "                    at create); higher = better recall, slower; flat ignores it\n"
+     "  --rerank N        with codes (see quantize): candidates found on the codes and\n"
+     "                    re-ranked with the full vectors (default: the collection's,\n"
+     "                    4 x k and at least 40 unless set by quantize --rerank)\n"
      "  --json            one line per query: [{\"id\":..,\"score\":..}, ...] best first\n"
      "  --with-payload    include each hit's payload (text output and --json)\n"
      "  --out FILE.ivecs  write each query's result ids as one .ivecs row (ids must fit\n"
@@ -259,8 +262,9 @@ const cli_cmd cli_commands[] = {
     {"info", cmd_info, "describe a collection",
      "usage: hektor [--db DIR] info NAME [--json]\n"
      "\n"
-     "Prints count, dimension, metric, index, bytes on disk and in memory, the log size and\n"
-     "the payload indexes.\n"},
+     "Prints count, dimension, metric, index, bytes on disk and in memory, the log size,\n"
+     "the bytes of the vectors and of the codes (method, bytes per point, compression,\n"
+     "codebook, re-rank depth) when the collection is quantized, and the payload indexes.\n"},
     {"list", cmd_list, "list collections", "usage: hektor [--db DIR] list\n"},
     {"drop", cmd_drop, "drop a collection and all its data",
      "usage: hektor [--db DIR] drop NAME\n"},
@@ -297,6 +301,68 @@ const cli_cmd cli_commands[] = {
      "top level, every point linked and reachable from the entry point). Prints a\n"
      "summary and exits 0, or names the problem and exits 1. Read-only: it works beside\n"
      "a running writer.\n"},
+    {"quantize", cmd_quantize, "give a collection compact codes (SQ, PQ, OPQ, curves)",
+     "usage: hektor [--db DIR] quantize NAME --method sq8|sq4|pq|opq [--m M] [--bits 4|8]\n"
+     "                [--curve none|st2084|hlg|pu21|gamma|mulaw] [--curve-param X]\n"
+     "                [--rerank N] [--save-as CODEBOOK [--replace]] [training options]\n"
+     "       hektor [--db DIR] quantize NAME --codebook CODEBOOK [--rerank N]\n"
+     "       hektor [--db DIR] quantize NAME --auto (--target-recall R | --max-bytes B)\n"
+     "                [--queries FILE] [--sample N] [--k K] [--rerank N]\n"
+     "       hektor [--db DIR] quantize NAME --drop\n"
+     "\n"
+     "Trains a codebook on a sample of NAME's vectors, stores it in the database as\n"
+     "NAME.LABEL (e.g. docs.pq32x8, docs.sq4-mulaw; --save-as names it) and encodes every\n"
+     "point. From then on every write is encoded too, searches scan the codes and re-rank\n"
+     "the best candidates with the full vectors, and info shows the bytes saved. Durable\n"
+     "when the command returns.\n"
+     "  --method M          sq8: 8 bits per component (4x smaller); sq4: 4 bits (8x);\n"
+     "                      pq: product quantization, M codes of --bits; opq: PQ after a\n"
+     "                      learned rotation\n"
+     "  --m M               pq/opq sub-quantizers, dividing the dimension (default dim/4:\n"
+     "                      16x smaller at 8 bits)\n"
+     "  --bits B            pq/opq bits per code, 4 or 8 (default 8)\n"
+     "  --curve C           sq8/sq4 companding curve (default none = linear); see\n"
+     "                      docs/QUANTIZATION.md for how signed components map onto it\n"
+     "  --curve-param X     st2084/pu21 peak cd/m^2 (10000), gamma exponent (2.2), mu (255)\n"
+     "  --rerank N          candidates re-ranked with full vectors per query (default 4 x k,\n"
+     "                      at least 40); search --rerank overrides it per query\n"
+     "  --codebook CB       use a stored codebook (see 'hektor codebook') instead of training\n"
+     "  --auto              train and evaluate every method (sq8, sq4 with each curve, pq and\n"
+     "                      opq at 1/2 to 1/32 byte per dimension) on a held-out sample,\n"
+     "                      print the table, and use the smallest code that reaches\n"
+     "                      --target-recall (recall@k after re-ranking), or the best recall\n"
+     "                      within --max-bytes per vector\n"
+     "  --sample N          vectors of the evaluation sample (default 10000); 100 more are\n"
+     "                      drawn as queries unless --queries FILE gives them\n"
+     "  --drop              remove the codes (the vectors stay)\n"
+     "Training options: --train-size N (vectors sampled, default 65536), --iterations N\n"
+     "(k-means, default 25), --opq-iterations N (default 10), --seed S.\n"},
+    {"codebook", cmd_codebook, "list, show, export, import and remove codebooks",
+     "usage: hektor [--db DIR] codebook list [--json]\n"
+     "       hektor [--db DIR] codebook show CODEBOOK [--json] [--arrays]\n"
+     "       hektor [--db DIR] codebook export CODEBOOK FILE [--format json|binary]\n"
+     "       hektor [--db DIR] codebook import CODEBOOK FILE [--replace]\n"
+     "       hektor [--db DIR] codebook rm CODEBOOK\n"
+     "\n"
+     "Codebooks live in DIR/codebooks as versioned files with a checksum (docs/FORMAT.md).\n"
+     "export writes the binary file, or JSON with every table when FILE ends in .json or\n"
+     "--format json says so; import reads either and checks it (a damaged file is refused\n"
+     "with the reason). A collection keeps its own copy of its codebook, so rm never\n"
+     "changes a collection.\n"},
+    {"quality", cmd_quality, "measure what a collection's codes cost in quality",
+     "usage: hektor [--db DIR] quality NAME [--codebook CB | --method M [...]] [--queries FILE]\n"
+     "                [--num-queries N] [--sample N] [--k K] [--rerank N] [--image-width W]\n"
+     "                [--per-dim] [--json]\n"
+     "\n"
+     "Encodes a random sample of NAME's vectors (default 10000) with the collection's\n"
+     "codebook (or a stored one, or a method trained now with the quantize options) and\n"
+     "prints: bytes per vector and compression, MSE, PSNR (peak = range of the sample),\n"
+     "SSIM (Wang et al. 2004; 2-D with an 11x11 Gaussian window when --image-width says\n"
+     "the vectors are images, else the 1-D form), cosine distortion, encode speed, and for\n"
+     "the queries (--queries FILE, or --num-queries drawn from the collection and held out\n"
+     "of the sample, default 100) recall@k on codes alone and after re-ranking, with\n"
+     "queries/s on codes and on floats (one thread). --per-dim adds the error of each\n"
+     "dimension.\n"},
     {NULL, NULL, NULL, NULL}};
 
 static void print_global_help(FILE *out) {

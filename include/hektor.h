@@ -426,8 +426,9 @@ hk_status hk_db_codebook_list(hk_db *db, char ***names, size_t *n);
  * stored codebook never changes a collection. */
 hk_status hk_db_codebook_remove(hk_db *db, const char *name);
 
-/* Quality of a codebook on n vectors (and nq queries for search quality; queries may be
- * NULL with nq = 0). Per-dimension error in per_dim_mse (dim doubles, hk_free). */
+/* Quality of a codebook on n vectors of its dimension (and nq queries for search quality;
+ * queries may be NULL with nq = 0); cosine codebooks normalize both first. Per-dimension
+ * error in per_dim_mse (dim doubles, freed by hk_quality_free). */
 typedef struct hk_quality {
     hk_quant_method method;
     hk_curve curve;

@@ -428,6 +428,16 @@ int cmd_quality(cli_ctx *ctx, int argc, char **argv) {
             st = qfail(HK_NOT_FOUND, "collection '%s' has no codes: quantize it first, or "
                          "evaluate a method with --method or a stored codebook with --codebook", pos[0]);
     }
+    if (!st) {
+        hk_codebook_info ci;
+        hk_codebook_info_get(cb, &ci);
+        if (ci.dim != cfg.dim)
+            st = qfail(HK_DIMENSION, "the codebook is for dimension %u but collection '%s' has "
+                       "dimension %u", ci.dim, pos[0], cfg.dim);
+        else if (ci.metric != cfg.metric)
+            st = qfail(HK_INVALID, "the codebook was trained for the %s metric but collection "
+                       "'%s' uses %s", hk_metric_name(ci.metric), pos[0], hk_metric_name(cfg.metric));
+    }
     evalset es = {0};
     if (!st) st = evalset_load(c, cfg.dim, sample, queries_s, nq, &es);
     hk_quality q;

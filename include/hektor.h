@@ -138,11 +138,11 @@ typedef enum hk_quant_method {
  * signed components onto each curve's domain). */
 typedef enum hk_curve {
     HK_CURVE_NONE = 0,   /* linear */
-    HK_CURVE_ST2084 = 1, /* SMPTE ST 2084 (PQ) inverse EOTF; param: peak cd/m^2 (10000) */
-    HK_CURVE_HLG = 2,    /* ITU-R BT.2100 hybrid log-gamma OETF */
+    HK_CURVE_ST2084 = 1, /* SMPTE ST 2084 (PQ) inverse EOTF; param: peak cd/m^2, (0, 10000] */
+    HK_CURVE_HLG = 2,    /* ITU-R BT.2100 hybrid log-gamma OETF; no param */
     HK_CURVE_PU21 = 3,   /* PU21 (Mantiuk & Azimi 2021), banding_glare; param: peak cd/m^2 */
-    HK_CURVE_GAMMA = 4,  /* t^(1/gamma); param: gamma (2.2) */
-    HK_CURVE_MULAW = 5   /* ln(1 + mu t) / ln(1 + mu); param: mu (255) */
+    HK_CURVE_GAMMA = 4,  /* t^(1/gamma); param: gamma, [0.05, 100] */
+    HK_CURVE_MULAW = 5   /* ln(1 + mu t) / ln(1 + mu); param: mu, [1e-6, 1e12] */
 } hk_curve;
 
 #define HK_MAX_DIM 65536
@@ -357,7 +357,8 @@ typedef struct hk_quant_params {
                                  rounded down to a divisor (16x at 8 bits) */
     uint32_t pq_bits;         /* 4 or 8; 0 = 8 */
     hk_curve curve;           /* SQ8/SQ4 only */
-    double curve_param;       /* 0 = the curve's default */
+    double curve_param;       /* 0 = chosen at training: the value of a small grid that
+                                 reconstructs the sample best (docs/QUANTIZATION.md) */
     uint32_t train_size;      /* vectors sampled for training; 0 = 65536 */
     uint32_t iterations;      /* k-means iterations; 0 = 25 */
     uint32_t opq_iterations;  /* OPQ rotation updates; 0 = 10 */
@@ -473,10 +474,11 @@ hk_status hk_quant_compare(const float *vectors, size_t n, uint32_t dim, hk_metr
 
 /* Adaptive choice: the smallest code whose recall_rerank reaches min_recall (when > 0),
  * or the best recall_rerank (the smallest error without queries) within max_bytes per
- * vector (when > 0). Candidates: sq8, sq4 (linear and with every curve), PQ and OPQ at
- * 1/2 to 1/32 byte per dimension. *params_out and *table (nt entries; hk_free both, and
- * hk_quality_free each entry) list every candidate tried, also when the call returns
- * HK_NOT_FOUND because none meets the target; *chosen indexes them. */
+ * vector (when > 0). Candidates: sq8, sq4 (linear and with every curve), PQ at 1/2 to
+ * 1/32 byte per dimension and OPQ at 1/8 to 1/32 (8-bit codes). *params_out and *table
+ * (*ntable entries; hk_free both, and hk_quality_free each entry) list every candidate
+ * tried, also when the call returns HK_NOT_FOUND because none meets the target; *chosen
+ * indexes them. */
 typedef struct hk_quant_target {
     double min_recall;
     double max_bytes;

@@ -54,8 +54,8 @@ const char *hk_status_name(hk_status st);
 const char *hk_errmsg(void);
 
 /* Progress of a long operation (training a quantizer, ...): phase names the current step
- * ("sample", "kmeans", "opq", "encode", ...), fraction is the share of the whole operation
- * done, in [0, 1]. Return nonzero to cancel: the operation stops at its next check and
+ * ("sq" and "curve" for scalar quantizers, "pq" and "opq" for product quantizers, "done"
+ * at the end), fraction is the share of the whole operation done, in [0, 1]. Return nonzero to cancel: the operation stops at its next check and
  * returns HK_CANCELLED, changing nothing. */
 typedef int (*hk_progress_fn)(void *ud, const char *phase, double fraction);
 
@@ -188,7 +188,7 @@ typedef struct hk_collection_stats {
     /* Codes (hk_collection_quantize): method HK_QUANT_NONE when the collection has none. */
     hk_quant_method quant;
     uint32_t code_bytes;     /* per point */
-    uint32_t rerank;         /* default re-rank depth (0 = 4 * k, at least 40) */
+    uint32_t rerank;         /* default re-rank depth (0 = 4 * (k + offset), at least 40) */
     uint64_t bytes_codes;    /* heap bytes of the codes (part of bytes_memory) */
     uint64_t bytes_vectors;  /* heap bytes of the float vectors (part of bytes_memory) */
 } hk_collection_stats;
@@ -347,7 +347,7 @@ hk_status hk_query_set_offset(hk_query *q, uint32_t offset); /* skip the first r
 hk_status hk_search(hk_collection *c, const hk_query *q, hk_result **out);
 
 /* ---- quantization ----------------------------------------------------------------- */
-/* A codebook turns a vector into a short code (4x to 32x smaller than its floats) and back
+/* A codebook turns a vector into a short code (4x to 128x smaller than its floats) and back
  * into an approximation. A collection may keep codes beside its vectors: searches then
  * traverse the codes and re-rank the best candidates with the full vectors. */
 
@@ -398,7 +398,7 @@ typedef struct hk_codebook_info {
     uint64_t created;         /* unix seconds */
     uint64_t seed;
     uint32_t iterations, opq_iterations;
-    uint64_t model_bytes;     /* size of the codebook's own tables */
+    uint64_t model_bytes;     /* heap bytes of the codebook: its tables and its struct */
 } hk_codebook_info;
 hk_status hk_codebook_info_get(const hk_codebook *cb, hk_codebook_info *out);
 
@@ -464,7 +464,8 @@ hk_status hk_codebook_evaluate(const hk_codebook *cb, const float *vectors, size
                                hk_quality *out);
 void hk_quality_free(hk_quality *q); /* frees per_dim_mse */
 
-/* Trains each candidate on the same sample and evaluates it; results[i] (ncand entries,
+/* Trains each candidate on the vectors (each draws its own sample by its train_size and
+ * seed) and evaluates it on all of them; results[i] (ncand entries,
  * free each with hk_quality_free) matches cands[i]; statuses[i] (may be NULL) says
  * whether candidate i could be trained. */
 hk_status hk_quant_compare(const float *vectors, size_t n, uint32_t dim, hk_metric metric,
@@ -477,8 +478,9 @@ hk_status hk_quant_compare(const float *vectors, size_t n, uint32_t dim, hk_metr
  * vector (when > 0). Candidates: sq8, sq4 (linear and with every curve), PQ at 1/2 to
  * 1/32 byte per dimension and OPQ at 1/8 to 1/32 (8-bit codes). *params_out and *table
  * (*ntable entries; hk_free both, and hk_quality_free each entry) list every candidate
- * tried, also when the call returns HK_NOT_FOUND because none meets the target; *chosen
- * indexes them. */
+ * tried, also when the call returns HK_NOT_FOUND because none reaches min_recall; *chosen
+ * indexes them. When max_bytes excludes every candidate the call returns HK_NOT_FOUND
+ * without tables (*ntable = 0). */
 typedef struct hk_quant_target {
     double min_recall;
     double max_bytes;
@@ -491,7 +493,8 @@ hk_status hk_quant_auto(const float *vectors, size_t n, uint32_t dim, hk_metric 
 
 /* Gives a collection codes from cb (copied; same dim and metric): every point is encoded
  * now and every later write too. codebook_name (may be NULL) is recorded for info.
- * rerank: candidates re-ranked with the floats per query (0 = 4 * k, at least 40). Durable
+ * rerank: candidates re-ranked with the floats per query (0 = 4 * (k + offset), at least
+ * 40). Durable
  * at return (a snapshot is written). */
 hk_status hk_collection_quantize(hk_collection *c, const hk_codebook *cb,
                                  const char *codebook_name, uint32_t rerank);

@@ -230,7 +230,14 @@ int cmd_quantize(cli_ctx *ctx, int argc, char **argv) {
     if (!autosel && (target_s || maxbytes_s || queries_s || sample_s || k_s))
         return cli_usage("quantize", "--target-recall, --max-bytes, --queries, --sample and --k "
                          "belong to --auto");
-    if (drop && (rerank_s || save_s)) return cli_usage("quantize", "--drop takes no other option");
+    if (drop && (rerank_s || save_s || replace)) return cli_usage("quantize", "--drop takes no other option");
+    if (cb_s && (save_s || replace))
+        return cli_usage("quantize", "--save-as and --replace name a codebook trained now; --codebook "
+                         "uses a stored one");
+    if (replace && !save_s) return cli_usage("quantize", "--replace goes with --save-as");
+    if (autosel && (qo.m || qo.bits || qo.curve || qo.curve_param))
+        return cli_usage("quantize", "--auto chooses the method: --m, --bits, --curve and "
+                         "--curve-param go with --method");
     uint32_t rerank = 0;
     if (rerank_s && !cli_parse_u32(rerank_s, &rerank))
         return cli_usage("quantize", "--rerank must be a non-negative integer, not '%s'", rerank_s);
@@ -252,12 +259,8 @@ int cmd_quantize(cli_ctx *ctx, int argc, char **argv) {
             return cli_usage("quantize", "--sample must be an integer of at least 10, not '%s'", sample_s);
         if (k_s && (!cli_parse_u32(k_s, &k) || !k))
             return cli_usage("quantize", "--k must be a positive integer, not '%s'", k_s);
-        if (qo.train_size || qo.seed || qo.iterations) { /* allowed: they shape the final training */
-            hk_quant_params_init(&p);
-            if ((rc = parse_params("quantize", &qo, &p))) return rc;
-        } else {
-            hk_quant_params_init(&p);
-        }
+        /* the training options shape the final training of the chosen method */
+        if ((rc = parse_params("quantize", &qo, &p))) return rc;
     }
 
     hk_db *db;
@@ -308,6 +311,7 @@ int cmd_quantize(cli_ctx *ctx, int argc, char **argv) {
             hk_quant_params best = cands[chosen];
             best.train_size = p.train_size;
             best.iterations = p.iterations;
+            best.opq_iterations = p.opq_iterations;
             best.seed = p.seed;
             p = best;
         }
@@ -577,6 +581,7 @@ int cmd_codebook(cli_ctx *ctx, int argc, char **argv) {
         size_t n;
         if (!(st = hk_db_codebook_list(db, &names, &n))) {
             if (json) putchar('[');
+            size_t shown = 0;
             for (size_t i = 0; i < n; i++) {
                 hk_codebook_info in;
                 hk_status s2 = hk_db_codebook_load(db, names[i], &cb);
@@ -587,8 +592,9 @@ int cmd_codebook(cli_ctx *ctx, int argc, char **argv) {
                 hk_codebook_info_get(cb, &in);
                 hk_codebook_free(cb);
                 cb = NULL;
-                if (json && i) putchar(',');
+                if (json && shown) putchar(',');
                 print_info(names[i], &in, json);
+                shown++;
             }
             if (json) puts("]");
             else if (!n) fprintf(stderr, "no codebooks\n");
@@ -667,7 +673,7 @@ int cmd_codebook(cli_ctx *ctx, int argc, char **argv) {
             if (!st) {
                 hk_codebook_info in;
                 hk_codebook_info_get(cb, &in);
-                printf("imported codebook '%s': ", pos[1]);
+                printf("imported codebook ");
                 print_info(pos[1], &in, 0);
             }
         }

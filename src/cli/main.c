@@ -337,7 +337,8 @@ const cli_cmd cli_commands[] = {
      "                      drawn as queries unless --queries FILE gives them\n"
      "  --drop              remove the codes (the vectors stay)\n"
      "Training options: --train-size N (vectors sampled, default 65536), --iterations N\n"
-     "(k-means, default 25), --opq-iterations N (default 10), --seed S.\n"},
+     "(k-means, default 25), --opq-iterations N (default 10), --seed S. --quiet: no\n"
+     "progress bar.\n"},
     {"codebook", cmd_codebook, "list, show, export, import and remove codebooks",
      "usage: hektor [--db DIR] codebook list [--json]\n"
      "       hektor [--db DIR] codebook show CODEBOOK [--json] [--arrays]\n"
@@ -363,7 +364,7 @@ const cli_cmd cli_commands[] = {
      "the queries (--queries FILE, or --num-queries drawn from the collection and held out\n"
      "of the sample, default 100) recall@k on codes alone and after re-ranking, with\n"
      "queries/s on codes and on floats (one thread). --per-dim adds the error of each\n"
-     "dimension.\n"},
+     "dimension. --quiet: no progress bar while a --method trains.\n"},
     {NULL, NULL, NULL, NULL}};
 
 static void print_global_help(FILE *out) {

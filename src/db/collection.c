@@ -244,9 +244,16 @@ static hk_status prepare_upsert(hk_collection *c, const uint8_t *body, size_t le
 
 /* ---- the graph ---- */
 
-static flat_matrix coll_matrix(const hk_collection *c) {
+/* The matrix the graph is built and repaired on: with scalar codes, construction measures
+ * on the codes (a quarter of the bytes of the vectors or less per distance). */
+static flat_matrix coll_matrix(hk_collection *c) {
+    const vec_codes *vc = NULL;
+    if (c->cb && cb_has_sym(c->cb)) {
+        c->codes_view = coll_codes_view(c);
+        vc = &c->codes_view;
+    }
     return (flat_matrix){.rows = c->vectors, .norms_sq = c->norms, .live = c->live, .nslots = c->nslots,
-                         .dim = c->cfg.dim, .metric = c->cfg.metric};
+                         .dim = c->cfg.dim, .metric = c->cfg.metric, .codes = vc};
 }
 
 #define GRAPH_ALWAYS_CONNECT 100000 /* nodes up to which every write reconnects the graph */

@@ -112,6 +112,8 @@ struct hk_collection {
     uint32_t rerank;
     uint8_t *codes;
     size_t code_size;
+    vec_codes codes_view; /* refreshed by coll_matrix: the graph is built on codes that have
+                             a symmetric distance (scalar quantization) */
 
     pthread_mutex_t sort_mu;
     uint64_t *sorted;  /* live ids ascending, rebuilt lazily for scroll */
@@ -149,6 +151,9 @@ hk_status coll_quant_adopt(hk_collection *c, const uint8_t *rec, size_t len, uin
 vec_codes coll_codes_view(const hk_collection *c);
 /* Re-rank depth for a query wanting k results. */
 size_t coll_rerank_depth(const hk_collection *c, uint32_t override, size_t want);
+
+/* Copies every stored codebook (each checked on the way) into DEST/codebooks. */
+hk_status db_codebooks_copy(hk_db *db, const char *dest);
 
 /* Takes rw for reading and checks the handle is usable. */
 hk_status coll_read_begin(hk_collection *c);

@@ -566,6 +566,7 @@ hk_status hk_db_backup(hk_db *db, const char *dest) {
     }
     hk_strings_free(names, n);
     if (!st) st = fs_fsync_dir(cdir);
+    if (!st) st = db_codebooks_copy(db, dest);
     if (!st) st = write_marker(dest);
     if (!st) st = fs_fsync_dir(dest);
     hk_free(cdir);

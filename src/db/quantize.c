@@ -115,10 +115,15 @@ static void v_dist_many(const void *ctx, const float *buf, float bias, const uin
     cb_dist_many(ctx, buf, bias, codes, n, out);
 }
 
+static float v_sym(const void *ctx, const uint8_t *a, const uint8_t *b) {
+    return cb_sym(ctx, a, b);
+}
+
 vec_codes coll_codes_view(const hk_collection *c) {
     return (vec_codes){.codes = c->codes, .code_size = c->code_size,
                        .qfloats = cb_query_floats(c->cb), .ctx = c->cb, .prepare = v_prepare,
-                       .dist = v_dist, .dist_many = v_dist_many};
+                       .dist = v_dist, .dist_many = v_dist_many,
+                       .sym = cb_has_sym(c->cb) ? v_sym : NULL};
 }
 
 size_t coll_rerank_depth(const hk_collection *c, uint32_t override, size_t want) {
@@ -345,12 +350,21 @@ static char *cb_path(hk_db *db, const char *name) {
     return p;
 }
 
-hk_status hk_db_codebook_save(hk_db *db, const char *name, const hk_codebook *cb, int replace) {
-    if (!db || !cb) return hk_fail(HK_INVALID, "codebook_save: NULL argument");
-    hk_status st = db_check_name(name, "codebook");
-    if (st) return st;
-    if (db->flags & HK_OPEN_READONLY) return hk_fail(HK_READONLY, "database is open read-only");
-    char *dir = fs_join(db->path, CB_DIR), *path = cb_path(db, name), *tmp = NULL;
+/* Writes cb as ROOT/codebooks/NAME.hkcb (temporary file, fsync, rename, fsync dir). */
+static hk_status cb_write(const char *root, int nosync, const char *name, const hk_codebook *cb,
+                          int replace) {
+    hk_status st = HK_OK;
+    char *dir = fs_join(root, CB_DIR), *path = NULL, *tmp = NULL;
+    if (dir) {
+        size_t n = strlen(name);
+        char *file = hk_malloc(n + sizeof CB_EXT);
+        if (file) {
+            memcpy(file, name, n);
+            memcpy(file + n, CB_EXT, sizeof CB_EXT);
+            path = fs_join(dir, file);
+        }
+        hk_free(file);
+    }
     uint8_t *data = NULL;
     size_t len = 0;
     if (!dir || !path) {
@@ -376,7 +390,6 @@ hk_status hk_db_codebook_save(hk_db *db, const char *name, const hk_codebook *cb
         goto done;
     }
     st = fs_write_all(fd, data, len, tmp);
-    int nosync = (db->flags & HK_OPEN_NOSYNC) != 0;
     if (!st && !nosync) st = fs_fsync(fd, tmp);
     close(fd);
     if (!st && rename(tmp, path) != 0)
@@ -388,6 +401,28 @@ done:
     hk_free(tmp);
     hk_free(path);
     hk_free(dir);
+    return st;
+}
+
+hk_status hk_db_codebook_save(hk_db *db, const char *name, const hk_codebook *cb, int replace) {
+    if (!db || !cb) return hk_fail(HK_INVALID, "codebook_save: NULL argument");
+    hk_status st = db_check_name(name, "codebook");
+    if (st) return st;
+    if (db->flags & HK_OPEN_READONLY) return hk_fail(HK_READONLY, "database is open read-only");
+    return cb_write(db->path, (db->flags & HK_OPEN_NOSYNC) != 0, name, cb, replace);
+}
+
+hk_status db_codebooks_copy(hk_db *db, const char *dest) {
+    char **names;
+    size_t n;
+    hk_status st = hk_db_codebook_list(db, &names, &n);
+    for (size_t i = 0; i < n && !st; i++) {
+        hk_codebook *cb;
+        if ((st = hk_db_codebook_load(db, names[i], &cb))) break; /* checks it */
+        st = cb_write(dest, (db->flags & HK_OPEN_NOSYNC) != 0, names[i], cb, 0);
+        hk_codebook_free(cb);
+    }
+    if (!st) hk_strings_free(names, n);
     return st;
 }
 

@@ -36,6 +36,8 @@ typedef struct vec_codes {
     float (*dist)(const void *ctx, const float *buf, float bias, const uint8_t *code);
     void (*dist_many)(const void *ctx, const float *buf, float bias, const uint8_t *codes,
                       size_t n, float *out);
+    /* Distance between two codes (NULL when the codebook has no symmetric form). */
+    float (*sym)(const void *ctx, const uint8_t *a, const uint8_t *b);
 } vec_codes;
 
 typedef struct flat_matrix {
@@ -45,9 +47,11 @@ typedef struct flat_matrix {
     size_t nslots;
     size_t dim;
     hk_metric metric;        /* cosine rows are already normalized */
-    /* Optional, for one query: when qbuf is set, graph walks (hnsw_search) measure the
-     * query by its prepared form on the codes instead of the float rows; node-to-node
-     * distances and exact scans still use the rows. flat_search ignores these. */
+    /* Optional codes. With qbuf set (one query), graph walks measure the query by its
+     * prepared form on the codes instead of the float rows. When codes has a symmetric
+     * distance, HNSW construction works on the codes too: each insert walks with its
+     * own row prepared as a query, and node-to-node distances (neighbour selection,
+     * repairs) are symmetric code distances. flat_search ignores these. */
     const vec_codes *codes;
     const float *qbuf;
     float qbias;

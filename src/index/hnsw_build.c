@@ -133,10 +133,10 @@ static void add_link(const hnsw *g, const flat_matrix *m, hnsw_ctx *c, uint32_t 
         links[0] = n + 1;
     } else if (!present) {
         flat_hit cand[2 * HNSW_MAX_M + 1];
-        const float *ev = hnsw_row(m, e);
         for (uint32_t i = 0; i < n; i++)
-            cand[i] = (flat_hit){hnsw_dist(g, ev, hnsw_row(m, links[1 + i])), links[1 + i]};
-        cand[n] = (flat_hit){d, q};
+            cand[i] = (flat_hit){hnsw_ndist(g, m, e, links[1 + i]), links[1 + i]};
+        /* on codes, d came from q's prepared query: measure e -> q as the others */
+        cand[n] = (flat_hit){hnsw_on_codes(m) ? hnsw_ndist(g, m, e, q) : d, q};
         qsort(cand, n + 1, sizeof(flat_hit), hnsw_hit_cmp);
         relink(g, m, c, e, l, cand, n + 1);
     }
@@ -159,12 +159,11 @@ static void set_own_links(const hnsw *g, const flat_matrix *m, hnsw_ctx *c, uint
         flat_hit cand[3 * HNSW_MAX_M + 1];
         size_t n = np;
         memcpy(cand, pick, np * sizeof(flat_hit));
-        const float *qv = hnsw_row(m, q);
         for (uint32_t i = 0; i < have; i++) {
             uint32_t t = links[1 + i];
             size_t j = 0;
             while (j < np && pick[j].slot != t) j++;
-            if (j == np) cand[n++] = (flat_hit){hnsw_dist(g, qv, hnsw_row(m, t)), t};
+            if (j == np) cand[n++] = (flat_hit){hnsw_ndist(g, m, q, t), t};
         }
         qsort(cand, n, sizeof(flat_hit), hnsw_hit_cmp);
         if (n <= mmax) {
@@ -191,7 +190,25 @@ static void link_node(hnsw *g, const flat_matrix *m, hnsw_ctx *c, uint32_t q, in
     if (ep == HNSW_NONE) return;
 
     const float *qv = hnsw_row(m, q);
-    flat_hit cur = {hnsw_dist(g, qv, hnsw_row(m, ep)), ep};
+    /* On codes the walk measures q's own row, prepared as a query, on the codes. */
+    flat_matrix mq;
+    if (hnsw_on_codes(m)) {
+        size_t need = m->codes->qfloats ? m->codes->qfloats : 1;
+        if (c->qcap < need) {
+            float *nb = hk_realloc(c->qbuf, need * sizeof(float));
+            if (!nb) {
+                c->nomem = 1;
+                return;
+            }
+            c->qbuf = nb;
+            c->qcap = need;
+        }
+        mq = *m;
+        mq.qbuf = c->qbuf;
+        m->codes->prepare(m->codes->ctx, qv, c->qbuf, &mq.qbias);
+        m = &mq;
+    }
+    flat_hit cur = {hnsw_qdist(g, m, qv, ep), ep};
     hnsw_descend(g, m, c, qv, &cur, top, level, lock);
     c->eps[0] = cur;
     size_t nep = 1;
@@ -389,7 +406,6 @@ static void repair_task(void *arg, size_t task, unsigned worker) {
     int l = d->in[task].level;
     uint32_t mmax = hnsw_mmax(g, l);
     size_t cap = repair_cap(g), n = 0, ne = 0;
-    const float *sv = hnsw_row(m, s);
     uint32_t own[2 * HNSW_MAX_M];
     hnsw_lock(g, s, 1);
     const uint32_t *links = hnsw_links(g, s, l);
@@ -404,13 +420,13 @@ static void repair_task(void *arg, size_t task, unsigned worker) {
             const uint32_t *dl = saved_list(d, t, l);
             for (uint32_t j = 0; j < dl[0] && ne < (size_t)g->M0 * g->M0; j++) extra[ne++] = dl[1 + j];
         } else if (!hnsw_seen(c, t)) {
-            cand[n++] = (flat_hit){hnsw_dist(g, sv, hnsw_row(m, t)), t};
+            cand[n++] = (flat_hit){hnsw_ndist(g, m, s, t), t};
         }
     }
     for (size_t i = 0; i < ne && n < cap; i++) {
         uint32_t t = extra[i];
         if (is_gone(d, t) || hnsw_seen(c, t)) continue;
-        cand[n++] = (flat_hit){hnsw_dist(g, sv, hnsw_row(m, t)), t};
+        cand[n++] = (flat_hit){hnsw_ndist(g, m, s, t), t};
     }
     for (size_t i = 0; i < ne && n < mmax; i++) {
         uint32_t t = extra[i];
@@ -419,7 +435,7 @@ static void repair_task(void *arg, size_t task, unsigned worker) {
         for (uint32_t j = 0; j < tn && n < cap; j++) {
             uint32_t u = c->nbuf[j];
             if (is_gone(d, u) || hnsw_seen(c, u)) continue;
-            cand[n++] = (flat_hit){hnsw_dist(g, sv, hnsw_row(m, u)), u};
+            cand[n++] = (flat_hit){hnsw_ndist(g, m, s, u), u};
         }
     }
     qsort(cand, n, sizeof(flat_hit), hnsw_hit_cmp);
@@ -644,13 +660,12 @@ hk_status hnsw_connect(hnsw *g, const flat_matrix *m, size_t *relinked) {
                 uint32_t e = c.out[i].slot;
                 if (!((seen[e >> 6] >> (e & 63)) & 1)) continue;
                 uint32_t *links = hnsw_links(g, e, 0);
-                const float *ev = hnsw_row(m, e);
                 uint32_t worst = HNSW_NONE;
                 float wd = -INFINITY;
                 for (uint32_t j = 0; j < links[0]; j++) {
                     uint32_t z = links[1 + j];
                     if (indeg[z] < 2) continue;
-                    float d = hnsw_dist(g, ev, hnsw_row(m, z));
+                    float d = hnsw_ndist(g, m, e, z);
                     if (d > wd) {
                         wd = d;
                         worst = j;

@@ -56,6 +56,8 @@ typedef struct hnsw_ctx {
     flat_hit *eps;           /* entry points of the next layer, capacity ef */
     flat_hit *pick;          /* neighbour selection, capacity M0 */
     uint32_t *nbuf;          /* a copied list, capacity M0 */
+    float *qbuf;             /* a prepared query for construction on codes */
+    size_t qcap;
     int nomem;
 } hnsw_ctx;
 
@@ -70,6 +72,19 @@ static inline const float *hnsw_row(const flat_matrix *m, uint32_t s) {
 static inline float hnsw_dist(const hnsw *g, const float *a, const float *b) {
     return g->metric == HK_METRIC_L2 ? g->kern->l2sq(a, b, g->dim) : -g->kern->dot(a, b, g->dim);
 }
+/* Distance between two nodes: on the codes when the matrix carries codes with a symmetric
+ * distance (construction on codes), else on the rows. */
+static inline float hnsw_ndist(const hnsw *g, const flat_matrix *m, uint32_t a, uint32_t b) {
+    if (m->codes && m->codes->sym) {
+        size_t cs = m->codes->code_size;
+        return m->codes->sym(m->codes->ctx, m->codes->codes + (size_t)a * cs,
+                             m->codes->codes + (size_t)b * cs);
+    }
+    return hnsw_dist(g, hnsw_row(m, a), hnsw_row(m, b));
+}
+/* 1 when construction measures on the codes. */
+static inline int hnsw_on_codes(const flat_matrix *m) { return m->codes && m->codes->sym; }
+
 /* Distance from the query to slot s: on the codes when the matrix carries a prepared
  * query (flat.h), else on the rows. */
 static inline float hnsw_qdist(const hnsw *g, const flat_matrix *m, const float *q, uint32_t s) {

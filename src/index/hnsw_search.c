@@ -61,6 +61,7 @@ void hnsw_ctx_free(hnsw_ctx *c) {
     hk_free(c->eps);
     hk_free(c->pick);
     hk_free(c->nbuf);
+    hk_free(c->qbuf);
     memset(c, 0, sizeof *c);
 }
 
@@ -211,10 +212,9 @@ size_t hnsw_select(const hnsw *g, const flat_matrix *m, hnsw_ctx *c, const flat_
                    size_t n, size_t mmax, int keep_pruned) {
     size_t np = 0;
     for (size_t i = 0; i < n && np < mmax; i++) {
-        const float *v = hnsw_row(m, cand[i].slot);
         int keep = 1;
         for (size_t j = 0; j < np && keep; j++)
-            if (hnsw_dist(g, v, hnsw_row(m, c->pick[j].slot)) < cand[i].dist) keep = 0;
+            if (hnsw_ndist(g, m, cand[i].slot, c->pick[j].slot) < cand[i].dist) keep = 0;
         if (keep) c->pick[np++] = cand[i];
     }
     for (size_t i = 0; keep_pruned && i < n && np < mmax; i++) {

@@ -92,9 +92,9 @@ static hk_status params_normalize(hk_quant_params *p, uint32_t dim) {
                            p->pq_m);
     } else {
         if (p->pq_m || p->pq_bits)
-            return hk_fail(HK_INVALID, "--m and --bits apply to pq and opq; %s has %u bits per "
-                           "component", hk_quant_method_name(p->method),
-                           p->method == HK_QUANT_SQ8 ? 8u : 4u);
+            return hk_fail(HK_INVALID, "sub-quantizers and their bits (pq_m, pq_bits) apply to "
+                           "pq and opq; %s has %u bits per component",
+                           hk_quant_method_name(p->method), p->method == HK_QUANT_SQ8 ? 8u : 4u);
     }
     return HK_OK;
 }
@@ -301,6 +301,13 @@ void cb_dist_many(const hk_codebook *cb, const float *buf, float bias, const uin
                   size_t n, float *out) {
     if (cb_is_sq(cb)) sq_dist_many(&cb->sq, buf, bias, cb->metric != HK_METRIC_L2, codes, n, out);
     else pq_adc_many(&cb->pq, buf, codes, n, out);
+}
+
+int cb_has_sym(const hk_codebook *cb) { return cb_is_sq(cb); }
+
+float cb_sym(const hk_codebook *cb, const uint8_t *a, const uint8_t *b) {
+    if (!cb_is_sq(cb)) return NAN;
+    return sq_sym_dist(&cb->sq, cb->metric != HK_METRIC_L2, a, b);
 }
 
 hk_status cb_clone(const hk_codebook *cb, hk_codebook **out) {

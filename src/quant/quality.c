@@ -326,10 +326,19 @@ hk_status hk_quant_auto(const float *vectors, size_t n, uint32_t dim, hk_metric 
         cands[nc++] = all[i];
     }
     if (!nc) {
+        double smallest = INFINITY;
+        for (size_t i = 0; i < na; i++) {
+            double b = all[i].method == HK_QUANT_SQ8   ? dim
+                       : all[i].method == HK_QUANT_SQ4 ? (dim + 1) / 2
+                                                       : all[i].pq_m;
+            if (b < smallest) smallest = b;
+        }
         hk_free(cands);
+        *params_out = NULL;
+        *table = NULL;
+        *ntable = 0;
         return hk_fail(HK_NOT_FOUND, "no method fits in %g bytes per vector (the smallest "
-                       "candidate for dimension %u is %u bytes)", target->max_bytes, dim,
-                       dim / 32 ? dim / 32 : 1);
+                       "candidate for dimension %u takes %g bytes)", target->max_bytes, dim, smallest);
     }
     hk_quality *res = hk_calloc(nc, sizeof *res);
     hk_status *sts = hk_calloc(nc, sizeof *sts);

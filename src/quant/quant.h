@@ -41,6 +41,9 @@ void cb_prepare(const hk_codebook *cb, const float *q, float *buf, float *bias);
 float cb_dist(const hk_codebook *cb, const float *buf, float bias, const uint8_t *code);
 void cb_dist_many(const hk_codebook *cb, const float *buf, float bias, const uint8_t *codes,
                   size_t n, float *out);
+/* Distance between two codes, or NAN when the method has no symmetric form (PQ). */
+float cb_sym(const hk_codebook *cb, const uint8_t *a, const uint8_t *b);
+int cb_has_sym(const hk_codebook *cb);
 /* Encodes rows as they are (no normalization): for the collection, whose rows already are. */
 hk_status cb_encode_rows(const hk_codebook *cb, const float *x, size_t n, uint8_t *codes);
 /* A deep copy. */

@@ -51,7 +51,13 @@ static void sq_derive(sq_model *m) {
                              : (m->linear ? (float)(-1.0 + (2.0 * k - 1.0) / (L - 1))
                                           : sq_signed_inverse(&m->curve, -1.0 + (2.0 * k - 1.0) / (L - 1)));
     }
-    for (uint32_t d = 0; d < m->dim; d++) m->weight[d] = m->scale[d] * m->scale[d];
+    double csq = 0;
+    for (uint32_t d = 0; d < m->dim; d++) {
+        m->weight[d] = m->scale[d] * m->scale[d];
+        m->cscale[d] = m->center[d] * m->scale[d];
+        csq += (double)m->center[d] * m->center[d];
+    }
+    m->csq = (float)csq;
 }
 
 /* Code of a normalized value u (any real; clipped to [-1, 1]). */
@@ -88,7 +94,8 @@ static hk_status sq_alloc(sq_model *m, uint32_t dim, uint32_t bits, qc_kind curv
     m->center = hk_calloc(dim, sizeof(float));
     m->scale = hk_calloc(dim, sizeof(float));
     m->weight = hk_calloc(dim, sizeof(float));
-    if (!m->center || !m->scale || !m->weight) {
+    m->cscale = hk_calloc(dim, sizeof(float));
+    if (!m->center || !m->scale || !m->weight || !m->cscale) {
         sq_free(m);
         return hk_fail(HK_NOMEM, "out of memory for a %u-dimension quantizer", dim);
     }
@@ -100,6 +107,7 @@ void sq_free(sq_model *m) {
     hk_free(m->center);
     hk_free(m->scale);
     hk_free(m->weight);
+    hk_free(m->cscale);
     memset(m, 0, sizeof *m);
 }
 
@@ -318,6 +326,24 @@ static float sq_ip_scalar(const sq_model *m, const float *a, const uint8_t *code
     return acc;
 }
 
+/* Symmetric: l2 returns sum w (ga - gb)^2; ip returns sum cs (ga + gb) + w ga gb. */
+static float sq_sym_l2_scalar(const sq_model *m, const uint8_t *a, const uint8_t *b) {
+    float acc = 0;
+    for (uint32_t d = 0; d < m->dim; d++) {
+        float diff = m->table[sq_code_at(m, a, d)] - m->table[sq_code_at(m, b, d)];
+        acc += m->weight[d] * diff * diff;
+    }
+    return acc;
+}
+static float sq_sym_ip_scalar(const sq_model *m, const uint8_t *a, const uint8_t *b) {
+    float acc = 0;
+    for (uint32_t d = 0; d < m->dim; d++) {
+        float ga = m->table[sq_code_at(m, a, d)], gb = m->table[sq_code_at(m, b, d)];
+        acc += m->cscale[d] * (ga + gb) + m->weight[d] * ga * gb;
+    }
+    return acc;
+}
+
 #if defined(__x86_64__)
 #define SQ_AVX512 __attribute__((target("avx512f,avx512bw,avx512vl")))
 #define SQ_AVX2 __attribute__((target("avx2,fma")))
@@ -360,6 +386,36 @@ SQ_AVX512 static float sq_ip_avx512(const sq_model *m, const float *a, const uin
         acc = _mm512_fmadd_ps(_mm512_loadu_ps(a + d), sq_g16_avx512(m, code, d, tab16), acc);
     float r = _mm512_reduce_add_ps(acc);
     for (; d < m->dim; d++) r += a[d] * m->table[sq_code_at(m, code, d)];
+    return r;
+}
+
+SQ_AVX512 static float sq_sym_l2_avx512(const sq_model *m, const uint8_t *a, const uint8_t *b) {
+    __m512 acc = _mm512_setzero_ps(), tab16 = _mm512_loadu_ps(m->table);
+    uint32_t d = 0;
+    for (; d + 16 <= m->dim; d += 16) {
+        __m512 diff = _mm512_sub_ps(sq_g16_avx512(m, a, d, tab16), sq_g16_avx512(m, b, d, tab16));
+        acc = _mm512_fmadd_ps(_mm512_mul_ps(diff, _mm512_loadu_ps(m->weight + d)), diff, acc);
+    }
+    float r = _mm512_reduce_add_ps(acc);
+    for (; d < m->dim; d++) {
+        float diff = m->table[sq_code_at(m, a, d)] - m->table[sq_code_at(m, b, d)];
+        r += m->weight[d] * diff * diff;
+    }
+    return r;
+}
+SQ_AVX512 static float sq_sym_ip_avx512(const sq_model *m, const uint8_t *a, const uint8_t *b) {
+    __m512 acc = _mm512_setzero_ps(), tab16 = _mm512_loadu_ps(m->table);
+    uint32_t d = 0;
+    for (; d + 16 <= m->dim; d += 16) {
+        __m512 ga = sq_g16_avx512(m, a, d, tab16), gb = sq_g16_avx512(m, b, d, tab16);
+        acc = _mm512_fmadd_ps(_mm512_loadu_ps(m->cscale + d), _mm512_add_ps(ga, gb), acc);
+        acc = _mm512_fmadd_ps(_mm512_mul_ps(_mm512_loadu_ps(m->weight + d), ga), gb, acc);
+    }
+    float r = _mm512_reduce_add_ps(acc);
+    for (; d < m->dim; d++) {
+        float ga = m->table[sq_code_at(m, a, d)], gb = m->table[sq_code_at(m, b, d)];
+        r += m->cscale[d] * (ga + gb) + m->weight[d] * ga * gb;
+    }
     return r;
 }
 
@@ -407,6 +463,37 @@ SQ_AVX2 static float sq_l2_avx2(const sq_model *m, const float *a, const uint8_t
     }
     return r;
 }
+SQ_AVX2 static float sq_sym_l2_avx2(const sq_model *m, const uint8_t *a, const uint8_t *b) {
+    __m256 acc = _mm256_setzero_ps(), t_lo = _mm256_loadu_ps(m->table),
+           t_hi = _mm256_loadu_ps(m->table + 8);
+    uint32_t d = 0;
+    for (; d + 8 <= m->dim; d += 8) {
+        __m256 diff = _mm256_sub_ps(sq_g8_avx2(m, a, d, t_lo, t_hi), sq_g8_avx2(m, b, d, t_lo, t_hi));
+        acc = _mm256_fmadd_ps(_mm256_mul_ps(diff, _mm256_loadu_ps(m->weight + d)), diff, acc);
+    }
+    float r = sq_hsum256(acc);
+    for (; d < m->dim; d++) {
+        float diff = m->table[sq_code_at(m, a, d)] - m->table[sq_code_at(m, b, d)];
+        r += m->weight[d] * diff * diff;
+    }
+    return r;
+}
+SQ_AVX2 static float sq_sym_ip_avx2(const sq_model *m, const uint8_t *a, const uint8_t *b) {
+    __m256 acc = _mm256_setzero_ps(), t_lo = _mm256_loadu_ps(m->table),
+           t_hi = _mm256_loadu_ps(m->table + 8);
+    uint32_t d = 0;
+    for (; d + 8 <= m->dim; d += 8) {
+        __m256 ga = sq_g8_avx2(m, a, d, t_lo, t_hi), gb = sq_g8_avx2(m, b, d, t_lo, t_hi);
+        acc = _mm256_fmadd_ps(_mm256_loadu_ps(m->cscale + d), _mm256_add_ps(ga, gb), acc);
+        acc = _mm256_fmadd_ps(_mm256_mul_ps(_mm256_loadu_ps(m->weight + d), ga), gb, acc);
+    }
+    float r = sq_hsum256(acc);
+    for (; d < m->dim; d++) {
+        float ga = m->table[sq_code_at(m, a, d)], gb = m->table[sq_code_at(m, b, d)];
+        r += m->cscale[d] * (ga + gb) + m->weight[d] * ga * gb;
+    }
+    return r;
+}
 SQ_AVX2 static float sq_ip_avx2(const sq_model *m, const float *a, const uint8_t *code) {
     __m256 acc = _mm256_setzero_ps(), t_lo = _mm256_loadu_ps(m->table),
            t_hi = _mm256_loadu_ps(m->table + 8);
@@ -419,13 +506,15 @@ SQ_AVX2 static float sq_ip_avx2(const sq_model *m, const float *a, const uint8_t
 }
 #endif
 
+typedef float (*sq_sym_kernel)(const sq_model *m, const uint8_t *a, const uint8_t *b);
 typedef struct sq_kernels {
     sq_kernel l2, ip;
+    sq_sym_kernel sym_l2, sym_ip;
 } sq_kernels;
-static const sq_kernels sq_k_scalar = {sq_l2_scalar, sq_ip_scalar};
+static const sq_kernels sq_k_scalar = {sq_l2_scalar, sq_ip_scalar, sq_sym_l2_scalar, sq_sym_ip_scalar};
 #if defined(__x86_64__)
-static const sq_kernels sq_k_avx512 = {sq_l2_avx512, sq_ip_avx512};
-static const sq_kernels sq_k_avx2 = {sq_l2_avx2, sq_ip_avx2};
+static const sq_kernels sq_k_avx512 = {sq_l2_avx512, sq_ip_avx512, sq_sym_l2_avx512, sq_sym_ip_avx512};
+static const sq_kernels sq_k_avx2 = {sq_l2_avx2, sq_ip_avx2, sq_sym_l2_avx2, sq_sym_ip_avx2};
 #endif
 static const sq_kernels *sq_k; /* chosen once (atomically published) */
 
@@ -445,6 +534,12 @@ static const sq_kernels *sq_by_name(const char *name) {
 static const sq_kernels *sq_best(void) {
     const sq_kernels *k = __atomic_load_n(&sq_k, __ATOMIC_ACQUIRE);
     if (HK_LIKELY(k != NULL)) return k;
+    /* HEKTOR_KERNEL forces a family here as for the float kernels (src/vec) */
+    const char *env = getenv("HEKTOR_KERNEL");
+    if (env && (k = sq_by_name(env))) {
+        __atomic_store_n(&sq_k, k, __ATOMIC_RELEASE);
+        return k;
+    }
     k = sq_by_name("avx512");
     if (!k) k = sq_by_name("avx2");
     if (!k) k = &sq_k_scalar;
@@ -542,4 +637,9 @@ hk_status sq_train(const float *x, size_t n, uint32_t dim, uint32_t bits, qc_kin
     hk_free(sub);
     sq_nest nest = {progress, ud};
     return sq_train_fixed(x, n, dim, bits, curve, best_p, progress ? sq_nested : NULL, &nest, out);
+}
+
+float sq_sym_dist(const sq_model *m, int ip, const uint8_t *a, const uint8_t *b) {
+    const sq_kernels *k = sq_best();
+    return ip ? -(m->csq + k->sym_ip(m, a, b)) : k->sym_l2(m, a, b);
 }

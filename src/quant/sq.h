@@ -41,6 +41,8 @@ typedef struct sq_model {
     float *center;     /* dim (hk_malloc) */
     float *scale;      /* dim, >= 0; 0 for a constant dimension */
     float *weight;     /* dim: scale^2 (derived) */
+    float *cscale;     /* dim: center * scale (derived, for symmetric ip) */
+    float csq;         /* sum of center^2 (derived) */
     float table[256];  /* decoded level values g[k] in [-1, 1] (derived) */
     float bound[256];  /* encode thresholds in u: code = #{k : bound[k] <= u} (derived) */
     int linear;        /* identity curve: g[k] = alpha k + beta */
@@ -63,6 +65,9 @@ void sq_prepare(const sq_model *m, const float *q, int ip, float *a, float *bias
 float sq_dist(const sq_model *m, const float *a, float bias, int ip, const uint8_t *code);
 void sq_dist_many(const sq_model *m, const float *a, float bias, int ip, const uint8_t *codes,
                   size_t n, float *out);
+/* Symmetric distance between two codes (smaller is better: squared L2, or -dot for ip):
+ * the distance between their reconstructions, computed on the codes. */
+float sq_sym_dist(const sq_model *m, int ip, const uint8_t *a, const uint8_t *b);
 /* Forces a kernel family ("avx512", "avx2", "scalar") for tests; NULL restores the best.
  * Returns -1 when this CPU lacks it. Not thread-safe: call before searching. */
 int sq_force_kernels(const char *name);

@@ -230,6 +230,23 @@ static void test_store(void **state) {
     tu_truncate(path, 50);
     assert_int_equal(hk_db_codebook_load(db, "b.sq8", &back), HK_CORRUPT);
     assert_non_null(strstr(hk_errmsg(), "truncated"));
+    /* a backup carries the stored codebooks (checked on the way: the damaged one fails it) */
+    char bdir[4200];
+    snprintf(bdir, sizeof bdir, "%s-backup", dir);
+    assert_int_equal(hk_db_backup(db, bdir), HK_CORRUPT);
+    assert_int_equal(hk_db_codebook_remove(db, "b.sq8"), HK_OK);
+    assert_int_equal(hk_db_backup(db, bdir), HK_OK);
+    hk_db *bdb = tu_open_db(bdir, HK_OPEN_READONLY);
+    assert_int_equal(hk_db_codebook_list(bdb, &names, &n), HK_OK);
+    assert_int_equal(n, 1);
+    assert_string_equal(names[0], "a-one");
+    hk_strings_free(names, n);
+    assert_int_equal(hk_db_codebook_load(bdb, "a-one", &back), HK_OK);
+    same_codes(cb, back, x, 200);
+    hk_codebook_free(back);
+    assert_int_equal(hk_db_close(bdb), HK_OK);
+    tu_rmrf(bdir);
+    assert_int_equal(hk_db_codebook_save(db, "b.sq8", cb, 0), HK_OK);
     assert_int_equal(hk_db_codebook_remove(db, "b.sq8"), HK_OK);
     assert_int_equal(hk_db_codebook_remove(db, "b.sq8"), HK_NOT_FOUND);
     assert_int_equal(hk_db_codebook_list(db, &names, &n), HK_OK);

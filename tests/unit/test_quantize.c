@@ -256,6 +256,57 @@ static void test_hnsw_codes(void **state) {
     free(truth);
 }
 
+/* A graph built on scalar codes (quantized after the first 1,000 points, the other 9,000
+ * linked measuring on the codes) answers as well after re-ranking and passes verify. */
+static void test_build_on_codes(void **state) {
+    (void)state;
+    size_t n, nq;
+    uint32_t dim, qd;
+    float *x = read_vecs("bigann10k_base.bvecs", &n, &dim);
+    if (!x) skip();
+    float *q = read_vecs("bigann10k_query.bvecs", &nq, &qd);
+    size_t tk;
+    int *truth = read_truth(nq, &tk);
+    const char *dir = tu_tmpdir("quantbuild");
+    hk_db *db = tu_open_db(dir, HK_OPEN_CREATE | HK_OPEN_NOSYNC);
+    for (int method = 0; method < 2; method++) {
+        char name[16];
+        snprintf(name, sizeof name, "s%d", method);
+        hk_collection *c = make(db, name, dim, HK_INDEX_HNSW, x, 1000);
+        hk_quant_params p;
+        hk_quant_params_init(&p);
+        p.method = method ? HK_QUANT_SQ4 : HK_QUANT_SQ8;
+        hk_codebook *cb;
+        assert_int_equal(hk_collection_train(c, &p, NULL, NULL, &cb), HK_OK);
+        assert_int_equal(hk_collection_quantize(c, cb, NULL, 0), HK_OK);
+        hk_codebook_free(cb);
+        hk_point *pts = calloc(n, sizeof *pts);
+        for (size_t i = 1000; i < n; i++) {
+            pts[i].id = i;
+            pts[i].vector = x + i * dim;
+        }
+        for (size_t i = 1000; i < n; i += 3000)
+            assert_int_equal(hk_upsert(c, pts + i, n - i < 3000 ? n - i : 3000, NULL), HK_OK);
+        free(pts);
+        assert_int_equal(hk_collection_verify(c), HK_OK);
+        double r = recall_at_10(c, q, nq, dim, truth, tk, 0, 0);
+        fprintf(stderr, "bigann10k hnsw built on %s codes: recall@10 %.3f after re-ranking\n",
+                method ? "sq4" : "sq8", r);
+        assert_true(r >= 0.95);
+        /* deletes repair on the codes too */
+        uint64_t del[500];
+        for (size_t i = 0; i < 500; i++) del[i] = i * 7;
+        assert_int_equal(hk_delete(c, del, 500, NULL), HK_OK);
+        assert_int_equal(hk_collection_verify(c), HK_OK);
+        hk_collection_close(c);
+    }
+    assert_int_equal(hk_db_close(db), HK_OK);
+    tu_rmrf(dir);
+    free(x);
+    free(q);
+    free(truth);
+}
+
 /* SQ8 codes with every metric: re-ranked results equal exact search on this easy data. */
 static void test_sq8_metrics(void **state) {
     (void)state;
@@ -339,6 +390,7 @@ int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_bigann_16x),
         cmocka_unit_test(test_hnsw_codes),
+        cmocka_unit_test(test_build_on_codes),
         cmocka_unit_test(test_sq8_metrics),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -147,6 +147,18 @@ static void check_kernels(const char *name) {
                             fail_msg("%s dim %u bits %u curve %d ip %d row %zu: %g vs %g", name, dim,
                                      bits, (int)curves[ci], ip, i, (double)out[i], ref);
                         assert_true(fabs(sq_dist(&m, a, bias, ip, codes + i * cs) - out[i]) <= 1e-6 * mag + 1e-6);
+                        /* symmetric: code i against code 3 == reconstructions' distance */
+                        double sref = 0, smag = 0;
+                        for (uint32_t d = 0; d < dim; d++) {
+                            double ya = y[i * dim + d], yb = y[3 * dim + d];
+                            double t = ip ? -ya * yb : (ya - yb) * (ya - yb);
+                            sref += t;
+                            smag += fabs(t) + fabs(ya) * fabs(yb) + (double)m.center[d] * m.center[d];
+                        }
+                        float sd = sq_sym_dist(&m, ip, codes + i * cs, codes + 3 * cs);
+                        if (fabs(sd - sref) > 1e-4 * smag + 1e-5)
+                            fail_msg("%s sym dim %u bits %u curve %d ip %d row %zu: %g vs %g", name,
+                                     dim, bits, (int)curves[ci], ip, i, (double)sd, sref);
                     }
                 }
                 free(codes);

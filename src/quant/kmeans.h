@@ -1,11 +1,12 @@
 /*
  * kmeans.h — k-means clustering for the quantizers (PQ codebooks, OPQ, coarse lists).
  *
- * Nearest-centroid search is a BLAS sgemm (||x||^2 - 2 x.c + ||c||^2) over blocks of rows
- * that stay in cache, followed by an exact check: every centroid whose sgemm score is
- * within twice the score's rounding bound of the best is measured directly, and the
- * smallest direct distance wins (ties to the smaller index). So assignments equal a
- * direct scan's, whatever the blocking, thread count or sgemm rounding.
+ * Nearest-centroid search scores ||c||^2 - 2 x.c (a BLAS sgemm over blocks of rows that
+ * stay in cache; for d <= 16 a register-blocked SIMD kernel, faster there), followed by
+ * an exact check: every centroid whose score is within twice the score's rounding bound
+ * of the best is measured directly, and the smallest direct distance wins (ties to the
+ * smaller index). So assignments equal a direct scan's, whatever the blocking, thread
+ * count or sgemm rounding.
  */
 #ifndef HK_KMEANS_H
 #define HK_KMEANS_H
@@ -23,7 +24,9 @@
  * distance to the assigned centroid. progress (may be NULL) is called with phase "kmeans" and the fraction done
  * between base and base+span (so a caller can nest it); its nonzero return cancels: HK_CANCELLED.
  *
- * Details: rows must be finite with squared norms at most VEC_MAX_NORM_SQ (HK_INVALID
+ * Details: for d <= 16 the assignment scores come from a SIMD kernel rather than sgemm
+ * (faster there; same answers, see above), and rows that provably keep their centroid are
+ * not rescanned. Rows must be finite with squared norms at most VEC_MAX_NORM_SQ (HK_INVALID
  * otherwise). One iteration is an update (means of the clusters, then splits) followed by
  * an assignment; the objective is that of the returned centroids (each row to its nearest
  * one), so iters = 0 returns the seeds and their objective. With n <= k no Lloyd step
@@ -58,6 +61,9 @@ typedef struct km_codebook {
     const float *c;   /* k * d floats, borrowed */
     float *cnorm;     /* k squared norms (hk_malloc) */
     float cnorm_max;
+    float *panels;    /* small d: the centroids in qkernels.h panels, then their norms */
+    float *panel_norms;
+    size_t npanels;
     size_t k, d;
 } km_codebook;
 

@@ -11,6 +11,7 @@
  */
 #include "qkernels.h"
 
+#include <math.h>
 #include <stdatomic.h>
 #include <string.h>
 
@@ -32,6 +33,51 @@ static size_t scalar_select_le(const float *s, size_t k, float bound, uint32_t *
     for (size_t i = 0; i < k; i++)
         if (s[i] <= bound) idx[n++] = (uint32_t)i;
     return n;
+}
+
+static void scalar_panel_argmin(const float *x, size_t ldx, size_t n, size_t d, const float *ct,
+                                const float *cn, size_t npanels, float *best, uint32_t *arg,
+                                float *second) {
+    float x2[QK_PANEL_MAX_D];
+    for (size_t i = 0; i < n; i++) {
+        const float *xi = x + i * ldx;
+        for (size_t q = 0; q < d; q++) x2[q] = -2.0f * xi[q];
+        float b = INFINITY, s = INFINITY;
+        uint32_t bi = 0;
+        for (size_t p = 0; p < npanels; p++) {
+            const float *cp = ct + p * d * QK_PANEL;
+            for (size_t l = 0; l < QK_PANEL; l++) {
+                float acc = cn[p * QK_PANEL + l];
+                for (size_t q = 0; q < d; q++) acc += x2[q] * cp[q * QK_PANEL + l];
+                if (acc < b) {
+                    s = b;
+                    b = acc;
+                    bi = (uint32_t)(p * QK_PANEL + l);
+                } else if (acc < s) {
+                    s = acc;
+                }
+            }
+        }
+        best[i] = b;
+        arg[i] = bi;
+        second[i] = s;
+    }
+}
+
+static double scalar_seed_update(const float *xt, size_t n, size_t d, const float *c, float *d2,
+                                 int first) {
+    double sum = 0;
+    for (size_t i = 0; i < n; i++) {
+        const float *xp = xt + (i / QK_PANEL) * d * QK_PANEL + i % QK_PANEL;
+        float acc = 0;
+        for (size_t q = 0; q < d; q++) {
+            float t = xp[q * QK_PANEL] - c[q];
+            acc += t * t;
+        }
+        if (first || acc < d2[i]) d2[i] = acc;
+        sum += d2[i];
+    }
+    return sum;
 }
 
 static void scalar_adc8(const float *lut, size_t m, size_t ksub, const uint8_t *codes, size_t n,
@@ -93,6 +139,8 @@ static const qk_kernels qk_kernels_scalar = {
     .name = "scalar",
     .add_min = scalar_add_min,
     .select_le = scalar_select_le,
+    .panel_argmin = scalar_panel_argmin,
+    .seed_update = scalar_seed_update,
     .adc8 = scalar_adc8,
     .adc4 = scalar_adc4,
 };

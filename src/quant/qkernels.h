@@ -13,12 +13,30 @@
 #include <stddef.h>
 #include <stdint.h>
 
+/* Panels: 16 centroids (or rows) stored coordinate-major, so one vector holds one
+ * coordinate of all 16: panel p's coordinate q of member l at [(p*d + q)*16 + l]. */
+#define QK_PANEL 16
+/* Largest dimension panel_argmin takes (its -2x copy lives on the stack). */
+#define QK_PANEL_MAX_D 16
+
 typedef struct qk_kernels {
     const char *name; /* "avx512", "avx2", "scalar" */
     /* s[i] += add[i] for i < k; returns the smallest s[i] (k >= 1). */
     float (*add_min)(float *s, const float *add, size_t k);
     /* Writes the indices i < k with s[i] <= bound to idx, ascending; returns how many. */
     size_t (*select_le)(const float *s, size_t k, float bound, uint32_t *idx);
+    /* Nearest-centroid scores for d <= QK_PANEL_MAX_D, centroids in npanels panels (ct)
+     * with squared norms cn (+inf in padding lanes). For n rows (row i at x + i*ldx),
+     * with score(c) = cn[c] - 2 x.c (an FMA chain from cn[c] over the coordinates):
+     * best[i] = the smallest score, arg[i] = its centroid (the smaller index on ties),
+     * second[i] = the smallest score of every other centroid (+inf when none). */
+    void (*panel_argmin)(const float *x, size_t ldx, size_t n, size_t d, const float *ct,
+                         const float *cn, size_t npanels, float *best, uint32_t *arg,
+                         float *second);
+    /* k-means++ weights: rows in panels (xt, ceil(n/16) panels, padding lanes ignored);
+     * d2[i] = ||x_i - c||^2 when first, else the smaller of it and d2[i], for i < n.
+     * Returns the sum of the new d2 (accumulated in double). */
+    double (*seed_update)(const float *xt, size_t n, size_t d, const float *c, float *d2, int first);
     /* out[i] = sum_j lut[j*ksub + code_j] for n codes of m bytes (8-bit codes). */
     void (*adc8)(const float *lut, size_t m, size_t ksub, const uint8_t *codes, size_t n,
                  float *out);

@@ -12,6 +12,7 @@
 #if defined(__x86_64__)
 
 #include <immintrin.h>
+#include <math.h>
 #include <string.h>
 
 #include "qkernels.h"
@@ -73,6 +74,87 @@ AVX2_FN static size_t avx2_select_le(const float *s, size_t k, float bound, uint
     return n;
 }
 
+/* Per-lane running minimum, its index and the runner-up, for 8 of a panel's 16 lanes. */
+typedef struct avx2_track {
+    __m256 m1, m2;
+    __m256i i1;
+} avx2_track;
+
+AVX2_FN static inline void avx2_track_add(avx2_track *t, __m256 v, __m256i idx) {
+    __m256 lt = _mm256_cmp_ps(v, t->m1, _CMP_LT_OQ);
+    t->m2 = _mm256_min_ps(t->m2, _mm256_max_ps(t->m1, v));
+    t->m1 = _mm256_blendv_ps(t->m1, v, lt);
+    t->i1 = _mm256_castps_si256(_mm256_blendv_ps(_mm256_castsi256_ps(t->i1), _mm256_castsi256_ps(idx), lt));
+}
+
+AVX2_FN static void avx2_panel_argmin(const float *x, size_t ldx, size_t n, size_t d, const float *ct,
+                                      const float *cn, size_t npanels, float *best, uint32_t *arg,
+                                      float *second) {
+    const __m256 inf = _mm256_set1_ps(__builtin_inff());
+    float x2[QK_PANEL_MAX_D];
+    for (size_t i = 0; i < n; i++) {
+        const float *xi = x + i * ldx;
+        for (size_t q = 0; q < d; q++) x2[q] = -2.0f * xi[q];
+        avx2_track lo = {inf, inf, _mm256_setzero_si256()}, hi = lo;
+        __m256i cur = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
+        for (size_t p = 0; p < npanels; p++) {
+            const float *cp = ct + p * d * QK_PANEL;
+            __m256 a0 = _mm256_loadu_ps(cn + p * QK_PANEL), a1 = _mm256_loadu_ps(cn + p * QK_PANEL + 8);
+            for (size_t q = 0; q < d; q++) {
+                __m256 xq = _mm256_set1_ps(x2[q]);
+                a0 = _mm256_fmadd_ps(xq, _mm256_loadu_ps(cp + q * QK_PANEL), a0);
+                a1 = _mm256_fmadd_ps(xq, _mm256_loadu_ps(cp + q * QK_PANEL + 8), a1);
+            }
+            avx2_track_add(&lo, a0, cur);
+            avx2_track_add(&hi, a1, _mm256_add_epi32(cur, _mm256_set1_epi32(8)));
+            cur = _mm256_add_epi32(cur, _mm256_set1_epi32(QK_PANEL));
+        }
+        float m1[16], m2[16];
+        uint32_t i1[16];
+        _mm256_storeu_ps(m1, lo.m1);
+        _mm256_storeu_ps(m1 + 8, hi.m1);
+        _mm256_storeu_ps(m2, lo.m2);
+        _mm256_storeu_ps(m2 + 8, hi.m2);
+        _mm256_storeu_si256((__m256i *)i1, lo.i1);
+        _mm256_storeu_si256((__m256i *)(i1 + 8), hi.i1);
+        size_t w = 0;
+        for (size_t l = 1; l < 16; l++)
+            if (m1[l] < m1[w] || (m1[l] == m1[w] && i1[l] < i1[w])) w = l;
+        float s = INFINITY;
+        for (size_t l = 0; l < 16; l++) {
+            if (m2[l] < s) s = m2[l];
+            if (l != w && m1[l] < s) s = m1[l];
+        }
+        best[i] = m1[w];
+        arg[i] = m1[w] < INFINITY ? i1[w] : 0;
+        second[i] = s;
+    }
+}
+
+AVX2_FN static double avx2_seed_update(const float *xt, size_t n, size_t d, const float *c, float *d2,
+                                       int first) {
+    __m256d s0 = _mm256_setzero_pd(), s1 = _mm256_setzero_pd();
+    for (size_t h = 0; h * 8 < n; h++) {
+        /* h: half panel of 8 rows (lanes 0-7 or 8-15 of panel h / 2). */
+        size_t left = n - h * 8;
+        const float *xp = xt + (h / 2) * d * QK_PANEL + (h & 1) * 8;
+        __m256 acc = _mm256_setzero_ps();
+        for (size_t q = 0; q < d; q++) {
+            __m256 t = _mm256_sub_ps(_mm256_loadu_ps(xp + q * QK_PANEL), _mm256_set1_ps(c[q]));
+            acc = _mm256_fmadd_ps(t, t, acc);
+        }
+        __m256i valid = left >= 8 ? _mm256_set1_epi32(-1) : avx2_tail_mask(left);
+        if (!first) acc = _mm256_min_ps(acc, _mm256_maskload_ps(d2 + h * 8, valid));
+        acc = _mm256_and_ps(acc, _mm256_castsi256_ps(valid));
+        _mm256_maskstore_ps(d2 + h * 8, valid, acc);
+        s0 = _mm256_add_pd(s0, _mm256_cvtps_pd(_mm256_castps256_ps128(acc)));
+        s1 = _mm256_add_pd(s1, _mm256_cvtps_pd(_mm256_extractf128_ps(acc, 1)));
+    }
+    __m256d s = _mm256_add_pd(s0, s1);
+    __m128d r = _mm_add_pd(_mm256_castpd256_pd128(s), _mm256_extractf128_pd(s, 1));
+    return _mm_cvtsd_f64(_mm_add_sd(r, _mm_unpackhi_pd(r, r)));
+}
+
 AVX2_FN static void avx2_adc8(const float *lut, size_t m, size_t ksub, const uint8_t *codes,
                               size_t n, float *out) {
     const __m256i lanes = _mm256_mullo_epi32(_mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7),
@@ -119,6 +201,8 @@ const qk_kernels qk_kernels_avx2 = {
     .name = "avx2",
     .add_min = avx2_add_min,
     .select_le = avx2_select_le,
+    .panel_argmin = avx2_panel_argmin,
+    .seed_update = avx2_seed_update,
     .adc8 = avx2_adc8,
     .adc4 = avx2_adc4,
 };

@@ -48,6 +48,103 @@ AVX512_FN static size_t avx512_select_le(const float *s, size_t k, float bound, 
     return n;
 }
 
+/* Running per-lane minimum, its centroid and the runner-up. */
+typedef struct avx512_track {
+    __m512 m1, m2;
+    __m512i i1;
+} avx512_track;
+
+AVX512_FN static inline void avx512_track_add(avx512_track *t, __m512 v, __m512i idx) {
+    __mmask16 lt = _mm512_cmp_ps_mask(v, t->m1, _CMP_LT_OQ);
+    t->m2 = _mm512_min_ps(t->m2, _mm512_max_ps(t->m1, v));
+    t->m1 = _mm512_mask_mov_ps(t->m1, lt, v);
+    t->i1 = _mm512_mask_mov_epi32(t->i1, lt, idx);
+}
+
+/* Folds tracker b into a, lane by lane: the smaller minimum (the smaller index on ties)
+ * wins, and every other value seen competes for the runner-up. */
+AVX512_FN static inline void avx512_track_merge(avx512_track *a, const avx512_track *b) {
+    __mmask16 lt = _mm512_cmp_ps_mask(b->m1, a->m1, _CMP_LT_OQ) |
+                   (_mm512_cmp_ps_mask(b->m1, a->m1, _CMP_EQ_OQ) & _mm512_cmplt_epu32_mask(b->i1, a->i1));
+    a->m2 = _mm512_min_ps(_mm512_min_ps(a->m2, b->m2), _mm512_max_ps(a->m1, b->m1));
+    a->m1 = _mm512_mask_mov_ps(a->m1, lt, b->m1);
+    a->i1 = _mm512_mask_mov_epi32(a->i1, lt, b->i1);
+}
+
+AVX512_FN static void avx512_panel_argmin(const float *x, size_t ldx, size_t n, size_t d,
+                                          const float *ct, const float *cn, size_t npanels,
+                                          float *best, uint32_t *arg, float *second) {
+    const __m512i lane = _mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15);
+    const __m512 inf = _mm512_set1_ps(__builtin_inff());
+    const size_t stride = d * QK_PANEL;
+    float x2[QK_PANEL_MAX_D];
+    for (size_t i = 0; i < n; i++) {
+        const float *xi = x + i * ldx;
+        for (size_t q = 0; q < d; q++) x2[q] = -2.0f * xi[q];
+        /* Four panels at a time into four trackers: independent FMA chains and
+         * independent compare chains hide their latencies. */
+        avx512_track t[4];
+        for (size_t j = 0; j < 4; j++) t[j] = (avx512_track){inf, inf, _mm512_setzero_si512()};
+        size_t p = 0;
+        for (; p + 4 <= npanels; p += 4) {
+            const float *cp = ct + p * stride;
+            __m512 a0 = _mm512_loadu_ps(cn + p * QK_PANEL), a1 = _mm512_loadu_ps(cn + p * QK_PANEL + 16);
+            __m512 a2 = _mm512_loadu_ps(cn + p * QK_PANEL + 32), a3 = _mm512_loadu_ps(cn + p * QK_PANEL + 48);
+            for (size_t q = 0; q < d; q++) {
+                __m512 xq = _mm512_set1_ps(x2[q]);
+                a0 = _mm512_fmadd_ps(xq, _mm512_loadu_ps(cp + q * QK_PANEL), a0);
+                a1 = _mm512_fmadd_ps(xq, _mm512_loadu_ps(cp + stride + q * QK_PANEL), a1);
+                a2 = _mm512_fmadd_ps(xq, _mm512_loadu_ps(cp + 2 * stride + q * QK_PANEL), a2);
+                a3 = _mm512_fmadd_ps(xq, _mm512_loadu_ps(cp + 3 * stride + q * QK_PANEL), a3);
+            }
+            __m512i base = _mm512_add_epi32(lane, _mm512_set1_epi32((int)(p * QK_PANEL)));
+            avx512_track_add(&t[0], a0, base);
+            avx512_track_add(&t[1], a1, _mm512_add_epi32(base, _mm512_set1_epi32(16)));
+            avx512_track_add(&t[2], a2, _mm512_add_epi32(base, _mm512_set1_epi32(32)));
+            avx512_track_add(&t[3], a3, _mm512_add_epi32(base, _mm512_set1_epi32(48)));
+        }
+        for (; p < npanels; p++) {
+            const float *cp = ct + p * stride;
+            __m512 a = _mm512_loadu_ps(cn + p * QK_PANEL);
+            for (size_t q = 0; q < d; q++)
+                a = _mm512_fmadd_ps(_mm512_set1_ps(x2[q]), _mm512_loadu_ps(cp + q * QK_PANEL), a);
+            avx512_track_add(&t[0], a, _mm512_add_epi32(lane, _mm512_set1_epi32((int)(p * QK_PANEL))));
+        }
+        avx512_track_merge(&t[0], &t[1]);
+        avx512_track_merge(&t[2], &t[3]);
+        avx512_track_merge(&t[0], &t[2]);
+        float b = _mm512_reduce_min_ps(t[0].m1);
+        __mmask16 eq = _mm512_cmp_ps_mask(t[0].m1, _mm512_set1_ps(b), _CMP_EQ_OQ);
+        uint32_t bi = eq ? _mm512_mask_reduce_min_epu32(eq, t[0].i1) : 0;
+        __mmask16 won = _mm512_mask_cmpeq_epi32_mask(eq, t[0].i1, _mm512_set1_epi32((int)bi));
+        float s = _mm512_reduce_min_ps(_mm512_min_ps(t[0].m2, _mm512_mask_mov_ps(t[0].m1, won, inf)));
+        best[i] = b;
+        arg[i] = bi;
+        second[i] = s;
+    }
+}
+
+AVX512_FN static double avx512_seed_update(const float *xt, size_t n, size_t d, const float *c,
+                                           float *d2, int first) {
+    __m512d s0 = _mm512_setzero_pd(), s1 = _mm512_setzero_pd();
+    for (size_t p = 0; p * QK_PANEL < n; p++) {
+        size_t left = n - p * QK_PANEL;
+        __mmask16 valid = left >= QK_PANEL ? (__mmask16)0xFFFF : (__mmask16)((1u << left) - 1u);
+        const float *xp = xt + p * d * QK_PANEL;
+        __m512 acc = _mm512_setzero_ps();
+        for (size_t q = 0; q < d; q++) {
+            __m512 t = _mm512_sub_ps(_mm512_loadu_ps(xp + q * QK_PANEL), _mm512_set1_ps(c[q]));
+            acc = _mm512_fmadd_ps(t, t, acc);
+        }
+        if (!first) acc = _mm512_min_ps(acc, _mm512_maskz_loadu_ps(valid, d2 + p * QK_PANEL));
+        acc = _mm512_maskz_mov_ps(valid, acc);
+        _mm512_mask_storeu_ps(d2 + p * QK_PANEL, valid, acc);
+        s0 = _mm512_add_pd(s0, _mm512_cvtps_pd(_mm512_castps512_ps256(acc)));
+        s1 = _mm512_add_pd(s1, _mm512_cvtps_pd(_mm256_castpd_ps(_mm512_extractf64x4_pd(_mm512_castps_pd(acc), 1))));
+    }
+    return _mm512_reduce_add_pd(_mm512_add_pd(s0, s1));
+}
+
 AVX512_FN static void avx512_adc8(const float *lut, size_t m, size_t ksub, const uint8_t *codes,
                                   size_t n, float *out) {
     const __m512i lanes = _mm512_mullo_epi32(
@@ -109,6 +206,8 @@ const qk_kernels qk_kernels_avx512 = {
     .name = "avx512",
     .add_min = avx512_add_min,
     .select_le = avx512_select_le,
+    .panel_argmin = avx512_panel_argmin,
+    .seed_update = avx512_seed_update,
     .adc8 = avx512_adc8,
     .adc4 = avx512_adc4,
 };

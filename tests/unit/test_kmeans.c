@@ -96,11 +96,10 @@ static void test_blobs_recovered(void **state) {
     free(x);
 }
 
-static void test_objective_monotone(void **state) {
-    enum { N = 3000, D = 8, K = 40 };
-    rng_seed(2);
+static void check_monotone(size_t D) {
+    enum { N = 3000, K = 40 };
     float *x = blobs(N, D, 25, 3.0, 1.0, NULL, NULL);
-    float cent[K * D];
+    float *cent = malloc(K * D * sizeof(float));
     double prev = INFINITY;
     for (uint32_t it = 0; it <= 15; it++) {
         double obj;
@@ -112,32 +111,46 @@ static void test_objective_monotone(void **state) {
         prev = obj;
     }
     assert_true(prev < 1.1 * D);
+    free(cent);
+    free(x);
+}
+
+/* d = 8: panels and pruned iterations; d = 20: sgemm. */
+static void test_objective_monotone(void **state) {
+    rng_seed(2);
+    check_monotone(8);
+    check_monotone(20);
+}
+
+/* Same seed, same result, with the whole pool or one worker; another seed differs.
+ * d = 12 runs the panel kernel with pruned iterations, d = 24 sgemm. */
+static void check_deterministic(size_t d) {
+    enum { N = 5000, K = 64 };
+    float *x = blobs(N, d, 30, 5.0, 1.0, NULL, NULL);
+    float *a = malloc(K * d * sizeof(float)), *b = malloc(K * d * sizeof(float));
+    double oa, ob;
+    assert_int_equal(km_train(x, N, d, K, 10, 99, NULL, NULL, 0, 1, a, &oa), HK_OK);
+    assert_int_equal(km_train(x, N, d, K, 10, 99, NULL, NULL, 0, 1, b, &ob), HK_OK);
+    assert_memory_equal(a, b, K * d * sizeof(float));
+    assert_true(oa == ob);
+    unsigned workers = hk_pool_workers();
+    hk_pool_set_workers(1);
+    assert_int_equal(km_train(x, N, d, K, 10, 99, NULL, NULL, 0, 1, b, &ob), HK_OK);
+    hk_pool_set_workers(0);
+    assert_memory_equal(a, b, K * d * sizeof(float));
+    assert_true(oa == ob);
+    assert_true(hk_pool_workers() == workers);
+    assert_int_equal(km_train(x, N, d, K, 10, 100, NULL, NULL, 0, 1, b, &ob), HK_OK);
+    assert_true(memcmp(a, b, K * d * sizeof(float)) != 0);
+    free(a);
+    free(b);
     free(x);
 }
 
 static void test_deterministic(void **state) {
-    enum { N = 5000, D = 12, K = 64 };
     rng_seed(3);
-    float *x = blobs(N, D, 30, 5.0, 1.0, NULL, NULL);
-    float *a = malloc(K * D * sizeof(float)), *b = malloc(K * D * sizeof(float));
-    double oa, ob;
-    assert_int_equal(km_train(x, N, D, K, 10, 99, NULL, NULL, 0, 1, a, &oa), HK_OK);
-    assert_int_equal(km_train(x, N, D, K, 10, 99, NULL, NULL, 0, 1, b, &ob), HK_OK);
-    assert_memory_equal(a, b, K * D * sizeof(float));
-    assert_true(oa == ob);
-    /* One worker gives the same answer as the whole pool. */
-    unsigned workers = hk_pool_workers();
-    hk_pool_set_workers(1);
-    assert_int_equal(km_train(x, N, D, K, 10, 99, NULL, NULL, 0, 1, b, &ob), HK_OK);
-    hk_pool_set_workers(0);
-    assert_memory_equal(a, b, K * D * sizeof(float));
-    assert_true(oa == ob);
-    assert_true(hk_pool_workers() == workers);
-    assert_int_equal(km_train(x, N, D, K, 10, 100, NULL, NULL, 0, 1, b, &ob), HK_OK);
-    assert_true(memcmp(a, b, K * D * sizeof(float)) != 0);
-    free(a);
-    free(b);
-    free(x);
+    check_deterministic(12);
+    check_deterministic(24);
 }
 
 static void test_n_at_most_k(void **state) {
@@ -193,47 +206,54 @@ static void test_empty_cluster_split(void **state) {
     free(x);
 }
 
-/* km_assign against a double brute force, on random rows, with more centroids than one
- * sgemm tile holds and exact duplicates among them (ties go to the smaller index). */
-static void test_assign_reference(void **state) {
-    enum { N = 1500, D = 37, K = 1500 };
-    rng_seed(7);
-    float *x = malloc(N * D * sizeof(float)), *c = malloc(K * D * sizeof(float)), *dist = malloc(N * sizeof(float));
-    uint32_t *assign = malloc(N * sizeof(uint32_t));
-    for (size_t i = 0; i < N * D; i++) x[i] = (float)(gauss() + 3.0);
-    for (size_t i = 0; i < K * D; i++) c[i] = (float)(gauss() + 3.0);
-    for (size_t k = 1200; k < K; k += 7) memcpy(c + k * D, c + (k - 1100) * D, D * sizeof(float));
-    for (size_t i = 0; i < N; i += 5) memcpy(x + i * D, c + ((i * 13) % K) * D, D * sizeof(float));
-    assert_int_equal(km_assign(x, N, D, c, K, assign, dist), HK_OK);
+/* km_assign against a double brute force, on random rows, with exact duplicates among
+ * the centroids (ties go to the smaller index): d = 37 with more centroids than one sgemm
+ * tile holds, and d = 8 and 3 (the panel kernel). */
+static void check_assign(size_t n, size_t d, size_t k) {
+    float *x = malloc(n * d * sizeof(float)), *c = malloc(k * d * sizeof(float)), *dist = malloc(n * sizeof(float));
+    uint32_t *assign = malloc(n * sizeof(uint32_t));
+    for (size_t i = 0; i < n * d; i++) x[i] = (float)(gauss() + 3.0);
+    for (size_t i = 0; i < k * d; i++) c[i] = (float)(gauss() + 3.0);
+    for (size_t j = k * 4 / 5; j < k; j += 7) memcpy(c + j * d, c + (j - k / 2) * d, d * sizeof(float));
+    for (size_t i = 0; i < n; i += 5) memcpy(x + i * d, c + ((i * 13) % k) * d, d * sizeof(float));
+    assert_int_equal(km_assign(x, n, d, c, k, assign, dist), HK_OK);
     size_t checked = 0;
-    for (size_t i = 0; i < N; i++) {
+    for (size_t i = 0; i < n; i++) {
         double best = INFINITY, second = INFINITY;
         size_t bi = 0;
-        for (size_t k = 0; k < K; k++) {
-            double e = dist2(x + i * D, c + k * D, D);
+        for (size_t j = 0; j < k; j++) {
+            double e = dist2(x + i * d, c + j * d, d);
             if (e < best) {
                 second = best;
                 best = e;
-                bi = k;
+                bi = j;
             } else if (e < second) {
                 second = e;
             }
         }
         double tol = 1e-5 * (best + 1e-3);
         assert_true(fabs(dist[i] - best) <= tol);
-        assert_true(fabs(dist2(x + i * D, c + assign[i] * D, D) - best) <= tol);
+        assert_true(fabs(dist2(x + i * d, c + assign[i] * d, d) - best) <= tol);
         if (second - best > 2 * tol || second == best) {
             /* Clear winner, or an exact duplicate centroid: the smaller index. */
             assert_int_equal(assign[i], bi);
             checked++;
         }
     }
-    assert_true(checked > N * 9 / 10);
-    assert_int_equal(km_assign(x, 3, D, c, K, assign, NULL), HK_OK);
+    assert_true(checked > n * 9 / 10);
+    assert_int_equal(km_assign(x, 3, d, c, k, assign, NULL), HK_OK);
     free(x);
     free(c);
     free(dist);
     free(assign);
+}
+
+static void test_assign_reference(void **state) {
+    rng_seed(7);
+    check_assign(1500, 37, 1500);
+    check_assign(3000, 8, 256);
+    check_assign(2000, 3, 21);
+    check_assign(700, 16, 1);
 }
 
 typedef struct progress_log {

@@ -416,13 +416,14 @@ hk_status db_codebooks_copy(hk_db *db, const char *dest) {
     char **names;
     size_t n;
     hk_status st = hk_db_codebook_list(db, &names, &n);
+    if (st) return st;
     for (size_t i = 0; i < n && !st; i++) {
         hk_codebook *cb;
         if ((st = hk_db_codebook_load(db, names[i], &cb))) break; /* checks it */
         st = cb_write(dest, (db->flags & HK_OPEN_NOSYNC) != 0, names[i], cb, 0);
         hk_codebook_free(cb);
     }
-    if (!st) hk_strings_free(names, n);
+    hk_strings_free(names, n);
     return st;
 }
 

@@ -20,9 +20,12 @@ import numpy as np
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from hk_test import (  # noqa: E402
-    ANN_DIR, check, coll_state, contains, eq, fails, file_bytes, hk_ok, info, loads, main,
+    ANN_DIR, SANITIZED, check, coll_state, contains, eq, fails, file_bytes, hk_ok, info, loads, main,
     make_collection, matches, run, test, vec_arg, write_fvecs)
 
+# Under the sanitizers (every step ~3x slower) training samples shrink and the HNSW
+# variants run in the unit tests only; every assertion stays.
+TRAIN = ["--train-size", 2500] if SANITIZED else []
 BASE = os.path.join(ANN_DIR, "bigann10k_base.bvecs")
 QUERIES = os.path.join(ANN_DIR, "bigann10k_query.bvecs")
 TRUTH = os.path.join(ANN_DIR, "bigann10k_groundtruth.ivecs")
@@ -55,12 +58,12 @@ def sift(tmp, index="flat"):
 
 @test
 def test_bigann_pq_16x(tmp):
-    for index in ("flat", "hnsw"):
+    for index in (("flat",) if SANITIZED else ("flat", "hnsw")):
         db = sift(tmp, index) if index == "flat" else tmp("db2")
         if index == "hnsw":
             hk_ok(db, "create", "sift", "--dim", 128)
             hk_ok(db, "import", "sift", BASE, "--quiet")
-        r = hk_ok(db, "quantize", "sift", "--method", "pq", "--m", 32, "--quiet")
+        r = hk_ok(db, "quantize", "sift", "--method", "pq", "--m", 32, "--quiet", *TRAIN)
         contains(r.out, "quantized 'sift' with pq32x8: 32 bytes per point instead of 512 (16.0x")
         contains(r.out, "codebook 'sift.pq32x8'")
         rr = recall(db, "sift")
@@ -177,7 +180,7 @@ def _jsonl(tmp, points):
 def test_codebooks(tmp):
     db = sift(tmp)
     hk_ok(db, "quantize", "sift", "--method", "opq", "--m", 16, "--opq-iterations", 3,
-          "--save-as", "mine", "--quiet")
+          "--save-as", "mine", "--quiet", *TRAIN)
     eq(hk_ok(db, "codebook", "list").out.split()[0], "mine")
     js = loads(hk_ok(db, "codebook", "list", "--json").out)
     eq([c["name"] for c in js], ["mine"])
@@ -274,7 +277,8 @@ def test_bad_input_changes_nothing(tmp):
 @test
 def test_auto(tmp):
     db = sift(tmp)
-    r = hk_ok(db, "quantize", "sift", "--auto", "--max-bytes", 16, "--sample", 3000, "--quiet")
+    r = hk_ok(db, "quantize", "sift", "--auto", "--max-bytes", 16, "--sample",
+              1000 if SANITIZED else 3000, "--quiet", *TRAIN)
     rows = [ln for ln in r.out.splitlines() if "B " in ln and "x " in ln]
     check(len(rows) >= 3, r.out)
     chosen = [ln for ln in rows if ln.startswith("*")]

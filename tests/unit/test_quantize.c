@@ -16,6 +16,16 @@
 #include "hektor.h"
 #include "test_util.h"
 
+/* Under AddressSanitizer (everything ~3x slower) training samples and graph sizes shrink;
+ * the assertions stay. */
+#if defined(__SANITIZE_ADDRESS__)
+#define TRAIN_SIZE 2500
+#define BUILD_N 5000
+#else
+#define TRAIN_SIZE 0
+#define BUILD_N 10000
+#endif
+
 static float *read_vecs(const char *name, size_t *n, uint32_t *dim) {
     const char *shared = getenv("HK_SHARED_DATA");
     if (!shared) return NULL;
@@ -86,6 +96,28 @@ static double recall_at_10(hk_collection *c, const float *q, size_t nq, uint32_t
     return (double)hit / (double)(nq * 10);
 }
 
+/* recall@10 of the default search against the collection's own exact search */
+static double recall_vs_exact(hk_collection *c, const float *q, size_t nq, uint32_t dim) {
+    hk_query *qa, *qe;
+    hk_result *ra, *re;
+    hk_query_new(&qa);
+    hk_query_new(&qe);
+    hk_query_set_vectors(qa, q, nq, dim);
+    hk_query_set_vectors(qe, q, nq, dim);
+    hk_query_set_exact(qe, 1);
+    assert_int_equal(hk_search(c, qa, &ra), HK_OK);
+    assert_int_equal(hk_search(c, qe, &re), HK_OK);
+    size_t hit = 0;
+    for (size_t i = 0; i < nq; i++)
+        for (size_t j = 0; j < 10; j++)
+            for (size_t t = 0; t < 10; t++) hit += hk_result_id(ra, i, j) == hk_result_id(re, i, t);
+    hk_result_free(ra);
+    hk_result_free(re);
+    hk_query_free(qa);
+    hk_query_free(qe);
+    return (double)hit / (double)(nq * 10);
+}
+
 static void test_bigann_16x(void **state) {
     (void)state;
     size_t n, nq;
@@ -105,6 +137,7 @@ static void test_bigann_16x(void **state) {
     hk_quant_params_init(&p);
     p.method = HK_QUANT_PQ;
     p.pq_m = 32; /* 32 bytes for 512 float bytes: 16x */
+    p.train_size = TRAIN_SIZE;
     hk_codebook *cb;
     assert_int_equal(hk_collection_train(c, &p, NULL, NULL, &cb), HK_OK);
     hk_codebook_info in;
@@ -220,6 +253,7 @@ static void test_hnsw_codes(void **state) {
         hk_quant_params p;
         hk_quant_params_init(&p);
         p.method = methods[mi];
+        p.train_size = TRAIN_SIZE;
         if (methods[mi] == HK_QUANT_PQ) p.pq_m = 32;
         hk_codebook *cb;
         assert_int_equal(hk_collection_train(c, &p, NULL, NULL, &cb), HK_OK);
@@ -280,16 +314,17 @@ static void test_build_on_codes(void **state) {
         assert_int_equal(hk_collection_train(c, &p, NULL, NULL, &cb), HK_OK);
         assert_int_equal(hk_collection_quantize(c, cb, NULL, 0), HK_OK);
         hk_codebook_free(cb);
+        size_t nb = BUILD_N < n ? BUILD_N : n;
         hk_point *pts = calloc(n, sizeof *pts);
-        for (size_t i = 1000; i < n; i++) {
+        for (size_t i = 1000; i < nb; i++) {
             pts[i].id = i;
             pts[i].vector = x + i * dim;
         }
-        for (size_t i = 1000; i < n; i += 3000)
-            assert_int_equal(hk_upsert(c, pts + i, n - i < 3000 ? n - i : 3000, NULL), HK_OK);
+        for (size_t i = 1000; i < nb; i += 3000)
+            assert_int_equal(hk_upsert(c, pts + i, nb - i < 3000 ? nb - i : 3000, NULL), HK_OK);
         free(pts);
         assert_int_equal(hk_collection_verify(c), HK_OK);
-        double r = recall_at_10(c, q, nq, dim, truth, tk, 0, 0);
+        double r = recall_vs_exact(c, q, nq, dim);
         fprintf(stderr, "bigann10k hnsw built on %s codes: recall@10 %.3f after re-ranking\n",
                 method ? "sq4" : "sq8", r);
         assert_true(r >= 0.95);

@@ -334,7 +334,7 @@ static void pruned_task(assign_job *j, size_t r0, size_t nr, uint8_t *sc) {
     for (size_t i = r0; i < r0 + nr; i++) {
         const float *xi = j->x + i * d;
         if (!pr->active) {
-            memcpy(rows + nt * d, xi, d * sizeof(float));
+            for (size_t q = 0; q < d; q++) rows[nt * d + q] = xi[q];
             todo[nt++] = (uint32_t)i;
             continue;
         }
@@ -346,7 +346,7 @@ static void pruned_task(assign_job *j, size_t r0, size_t nr, uint8_t *sc) {
             j->dist[i] = dd;
             pr->lower[i] = l;
         } else {
-            memcpy(rows + nt * d, xi, d * sizeof(float));
+            for (size_t q = 0; q < d; q++) rows[nt * d + q] = xi[q]; /* d <= 16: no memcpy call */
             todo[nt++] = (uint32_t)i;
         }
     }
@@ -508,10 +508,7 @@ static void update_task(void *ctx, size_t task, unsigned worker) {
         size_t a = l->start[c], b = l->start[c + 1];
         if (a == b) continue;
         memset(acc, 0, d * sizeof(double));
-        for (size_t t = a; t < b; t++) {
-            const float *row = l->x + (size_t)l->order[t] * d;
-            for (size_t q = 0; q < d; q++) acc[q] += row[q];
-        }
+        qk_best()->sum_rows(l->x, d, l->order + a, b - a, acc);
         double inv = 1.0 / (double)(b - a);
         for (size_t q = 0; q < d; q++) l->c[c * d + q] = (float)(acc[q] * inv);
     }

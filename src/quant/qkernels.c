@@ -64,6 +64,13 @@ static void scalar_panel_argmin(const float *x, size_t ldx, size_t n, size_t d, 
     }
 }
 
+static void scalar_sum_rows(const float *x, size_t d, const uint32_t *rows, size_t n, double *acc) {
+    for (size_t t = 0; t < n; t++) {
+        const float *r = x + (size_t)rows[t] * d;
+        for (size_t q = 0; q < d; q++) acc[q] += r[q];
+    }
+}
+
 static double scalar_seed_update(const float *xt, size_t n, size_t d, const float *c, float *d2,
                                  int first) {
     double sum = 0;
@@ -140,6 +147,7 @@ static const qk_kernels qk_kernels_scalar = {
     .add_min = scalar_add_min,
     .select_le = scalar_select_le,
     .panel_argmin = scalar_panel_argmin,
+    .sum_rows = scalar_sum_rows,
     .seed_update = scalar_seed_update,
     .adc8 = scalar_adc8,
     .adc4 = scalar_adc4,

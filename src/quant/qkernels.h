@@ -33,6 +33,8 @@ typedef struct qk_kernels {
     void (*panel_argmin)(const float *x, size_t ldx, size_t n, size_t d, const float *ct,
                          const float *cn, size_t npanels, float *best, uint32_t *arg,
                          float *second);
+    /* acc[q] += sum over t < n of x[rows[t]*d + q], for q < d (k-means updates). */
+    void (*sum_rows)(const float *x, size_t d, const uint32_t *rows, size_t n, double *acc);
     /* k-means++ weights: rows in panels (xt, ceil(n/16) panels, padding lanes ignored);
      * d2[i] = ||x_i - c||^2 when first, else the smaller of it and d2[i], for i < n.
      * Returns the sum of the new d2 (accumulated in double). */

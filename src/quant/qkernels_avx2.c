@@ -131,6 +131,26 @@ AVX2_FN static void avx2_panel_argmin(const float *x, size_t ldx, size_t n, size
     }
 }
 
+/* Four coordinates at a time, four rows in flight (four double accumulators). */
+AVX2_FN static void avx2_sum_rows(const float *x, size_t d, const uint32_t *rows, size_t n, double *acc) {
+    for (size_t q0 = 0; q0 < d; q0 += 4) {
+        size_t w = d - q0 >= 4 ? 4 : d - q0;
+        __m128i m = _mm256_castsi256_si128(avx2_tail_mask(w));
+        __m256i md = _mm256_cvtepi32_epi64(m);
+        __m256d a0 = _mm256_setzero_pd(), a1 = a0, a2 = a0, a3 = a0;
+        size_t t = 0;
+        for (; t + 4 <= n; t += 4) {
+            a0 = _mm256_add_pd(a0, _mm256_cvtps_pd(_mm_maskload_ps(x + (size_t)rows[t] * d + q0, m)));
+            a1 = _mm256_add_pd(a1, _mm256_cvtps_pd(_mm_maskload_ps(x + (size_t)rows[t + 1] * d + q0, m)));
+            a2 = _mm256_add_pd(a2, _mm256_cvtps_pd(_mm_maskload_ps(x + (size_t)rows[t + 2] * d + q0, m)));
+            a3 = _mm256_add_pd(a3, _mm256_cvtps_pd(_mm_maskload_ps(x + (size_t)rows[t + 3] * d + q0, m)));
+        }
+        for (; t < n; t++) a0 = _mm256_add_pd(a0, _mm256_cvtps_pd(_mm_maskload_ps(x + (size_t)rows[t] * d + q0, m)));
+        __m256d s = _mm256_add_pd(_mm256_add_pd(a0, a1), _mm256_add_pd(a2, a3));
+        _mm256_maskstore_pd(acc + q0, md, _mm256_add_pd(_mm256_maskload_pd(acc + q0, md), s));
+    }
+}
+
 AVX2_FN static double avx2_seed_update(const float *xt, size_t n, size_t d, const float *c, float *d2,
                                        int first) {
     __m256d s0 = _mm256_setzero_pd(), s1 = _mm256_setzero_pd();
@@ -202,6 +222,7 @@ const qk_kernels qk_kernels_avx2 = {
     .add_min = avx2_add_min,
     .select_le = avx2_select_le,
     .panel_argmin = avx2_panel_argmin,
+    .sum_rows = avx2_sum_rows,
     .seed_update = avx2_seed_update,
     .adc8 = avx2_adc8,
     .adc4 = avx2_adc4,

@@ -483,22 +483,116 @@ float pq_adc(const pq_model *pq, const float *lut, const uint8_t *code) {
     return s;
 }
 
-static void adc_many_with(const qk_kernels *qk, const pq_model *pq, const float *lut,
-                          const uint8_t *codes, size_t n, float *out) {
-    if (pq->bits == 8)
-        qk->adc8(lut, pq->m, pq->ksub, codes, n, out);
-    else
-        qk->adc4(lut, pq->m, codes, n, out);
+/* Four codes in flight: four independent sums overlap in the pipeline. Each code's sum
+ * runs in sub-quantizer order, so it equals pq_adc's bit for bit. The code width is a
+ * constant in each instance, so no branch per lookup. */
+static inline void adc_four(const float *lut, size_t m, size_t ksub, uint32_t bits, const uint8_t *c,
+                            size_t cs, float *out) {
+    float s0 = 0, s1 = 0, s2 = 0, s3 = 0;
+    for (size_t j = 0; j < m; j++) {
+        const float *t = lut + j * ksub;
+        s0 += t[get_code(c, bits, j)];
+        s1 += t[get_code(c + cs, bits, j)];
+        s2 += t[get_code(c + 2 * cs, bits, j)];
+        s3 += t[get_code(c + 3 * cs, bits, j)];
+    }
+    out[0] = s0;
+    out[1] = s1;
+    out[2] = s2;
+    out[3] = s3;
 }
 
 void pq_adc_many(const pq_model *pq, const float *lut, const uint8_t *codes, size_t n, float *out) {
-    adc_many_with(qk_best(), pq, lut, codes, n, out);
+    size_t m = pq->m, ksub = pq->ksub, cs = pq_code_size(pq), i = 0;
+    for (; i + 4 <= n; i += 4) {
+        if (pq->bits == 8)
+            adc_four(lut, m, ksub, 8, codes + i * cs, cs, out + i);
+        else
+            adc_four(lut, m, ksub, 4, codes + i * cs, cs, out + i);
+    }
+    for (; i < n; i++) out[i] = pq_adc(pq, lut, codes + i * cs);
 }
 
-int pq_adc_many_kernel(const char *kernel, const pq_model *pq, const float *lut,
-                       const uint8_t *codes, size_t n, float *out) {
+/* ---- 4-bit fast scan (layouts in pq.h) ---- */
+
+#define PQ_FS_CHUNK 64 /* blocks per kernel call: 4 KB of uint16 sums on the stack */
+
+static size_t fs_groups(const pq_model *pq) { return (pq->m + 3) / 4; }
+
+size_t pq_fs_packed_size(const pq_model *pq, size_t n) {
+    return div_up(n, PQ_FS_BLOCK) * fs_groups(pq) * 64;
+}
+
+size_t pq_fs_lut_size(const pq_model *pq) { return fs_groups(pq) * 128; }
+
+void pq_fs_pack(const pq_model *pq, const uint8_t *codes, size_t n, uint8_t *packed) {
+    size_t ng = fs_groups(pq), cs = pq_code_size(pq);
+    memset(packed, 0, pq_fs_packed_size(pq, n));
+    for (size_t i = 0; i < n; i++) {
+        uint8_t *block = packed + (i / PQ_FS_BLOCK) * ng * 64;
+        size_t v = i % PQ_FS_BLOCK;
+        for (size_t j = 0; j < pq->m; j++) {
+            /* Sub-quantizer j: group j/4, byte half (j/2)%2, nibble j%2. */
+            uint8_t *b = block + (j / 4) * 64 + ((j / 2) % 2) * 32 + v;
+            *b |= (uint8_t)(get_code(codes + i * cs, 4, j) << (4 * (j % 2)));
+        }
+    }
+}
+
+void pq_fs_quantize(const pq_model *pq, const float *lut, uint8_t *qlut, float *scale, float *bias) {
+    size_t m = pq->m;
+    unsigned qmax = m > 257 ? (unsigned)(65535 / m) : 255;
+    double range = 0, b = 0;
+    for (size_t j = 0; j < m; j++) {
+        float lo = lut[j * 16], hi = lut[j * 16];
+        for (size_t c = 1; c < 16; c++) {
+            if (lut[j * 16 + c] < lo) lo = lut[j * 16 + c];
+            if (lut[j * 16 + c] > hi) hi = lut[j * 16 + c];
+        }
+        if ((double)hi - lo > range) range = (double)hi - lo;
+        b += lo;
+    }
+    double sc = range / qmax, inv = range > 0 ? qmax / range : 0;
+    memset(qlut, 0, pq_fs_lut_size(pq));
+    for (size_t j = 0; j < m; j++) {
+        float lo = lut[j * 16];
+        for (size_t c = 1; c < 16; c++)
+            if (lut[j * 16 + c] < lo) lo = lut[j * 16 + c];
+        /* Sub-quantizer j's table: group j/4, low (even j) or high (odd j) half, lanes
+         * (j/2)%2 * 2 and the one after. */
+        uint8_t *t = qlut + (j / 4) * 128 + (j % 2) * 64 + ((j / 2) % 2) * 32;
+        for (size_t c = 0; c < 16; c++) {
+            double q = floor(((double)lut[j * 16 + c] - lo) * inv + 0.5);
+            uint8_t v = (uint8_t)(q > qmax ? qmax : q);
+            t[c] = v;
+            t[16 + c] = v;
+        }
+    }
+    *scale = (float)sc;
+    *bias = (float)b;
+}
+
+static void fs_scan_with(const qk_kernels *qk, const pq_model *pq, const uint8_t *qlut, float scale,
+                         float bias, const uint8_t *packed, size_t n, float *out) {
+    uint16_t acc[PQ_FS_CHUNK * PQ_FS_BLOCK];
+    size_t ng = fs_groups(pq), nblocks = div_up(n, PQ_FS_BLOCK);
+    for (size_t b0 = 0; b0 < nblocks; b0 += PQ_FS_CHUNK) {
+        size_t nb = min_sz(PQ_FS_CHUNK, nblocks - b0);
+        qk->fs_scan(qlut, ng, packed + b0 * ng * 64, nb, acc);
+        size_t i0 = b0 * PQ_FS_BLOCK, cnt = min_sz(nb * PQ_FS_BLOCK, n - i0);
+        for (size_t i = 0; i < cnt; i++) out[i0 + i] = bias + scale * (float)acc[i];
+    }
+}
+
+void pq_fs_scan(const pq_model *pq, const uint8_t *qlut, float scale, float bias,
+                const uint8_t *packed, size_t n, float *out) {
+    fs_scan_with(qk_best(), pq, qlut, scale, bias, packed, n, out);
+}
+
+int pq_fs_scan_kernel(const char *kernel, const pq_model *pq, const uint8_t *qlut, float scale,
+                      float bias, const uint8_t *packed, size_t n, float *out) {
     const qk_kernels *qk = qk_by_name(kernel);
     if (qk == NULL) return 0;
-    adc_many_with(qk, pq, lut, codes, n, out);
+    fs_scan_with(qk, pq, qlut, scale, bias, packed, n, out);
     return 1;
 }

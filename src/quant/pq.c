@@ -198,7 +198,8 @@ typedef struct trainer {
     float *cent;          /* m * ksub * dsub */
     float *sub;           /* per worker: n * dsub */
     uint32_t *assign;     /* per worker: n */
-    unsigned workers;
+    unsigned slices;      /* sub and assign slices: the workers when parallel, else 1 */
+    int parallel;         /* each worker trains whole sub-quantizers */
     hk_progress_fn progress;
     void *ud;
 } trainer;
@@ -290,7 +291,7 @@ static hk_status train_codebooks(trainer *t, const float *xr, int fresh, uint32_
     atomic_init(&s.done, 0);
     atomic_init(&s.stop, 0);
     pthread_mutex_init(&s.mu, NULL);
-    if (t->workers > 1 && t->m >= 2 * t->workers)
+    if (t->parallel)
         hk_pool_run(t->m, stage_run, &s);
     else
         for (size_t j = 0; j < t->m && !atomic_load(&s.stop); j++) stage_run(&s, j, 0);
@@ -334,11 +335,13 @@ hk_status pq_train(const float *x, size_t n, uint32_t dim, uint32_t m, uint32_t 
     hk_status st = check_args(x, n, dim, m, bits, opq, out);
     if (st) return st;
     trainer t = {.x = x, .n = n, .dim = dim, .m = m, .ksub = 1u << bits, .dsub = dim / m, .seed = seed,
-                 .workers = hk_pool_workers(), .progress = progress, .ud = ud};
+                 .slices = hk_pool_workers(), .progress = progress, .ud = ud};
+    t.parallel = t.slices > 1 && m >= 2 * t.slices;
+    if (!t.parallel) t.slices = 1;
     float *r = NULL, *xr = NULL;
     t.cent = alloc_array((size_t)m * t.ksub * t.dsub, sizeof(float));
-    t.sub = alloc_array((size_t)t.workers * n, t.dsub * sizeof(float));
-    t.assign = alloc_array((size_t)t.workers * n, sizeof(uint32_t));
+    t.sub = alloc_array((size_t)t.slices * n, t.dsub * sizeof(float));
+    t.assign = alloc_array((size_t)t.slices * n, sizeof(uint32_t));
     if (!t.cent || !t.sub || !t.assign) goto nomem;
     if (opq) {
         r = alloc_array((size_t)dim * dim, sizeof(float));

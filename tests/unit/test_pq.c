@@ -18,6 +18,7 @@
 
 #include <limits.h>
 #include <math.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -550,6 +551,51 @@ static void test_progress_and_cancel(void **state) {
     free(x);
 }
 
+/* ---- allocation failures: the n-th allocation (and every one after it) fails ---- */
+
+static atomic_long alloc_budget;
+static void *fail_malloc(void *ud, size_t n) { return atomic_fetch_sub(&alloc_budget, 1) > 0 ? malloc(n) : NULL; }
+static void *fail_realloc(void *ud, void *p, size_t n) {
+    return atomic_fetch_sub(&alloc_budget, 1) > 0 ? realloc(p, n) : NULL;
+}
+static void plain_free(void *ud, void *p) { free(p); }
+
+static void test_nomem(void **state) {
+    enum { N = 300, D = 16 };
+    rng_seed(20);
+    float *x = correlated(N, D, 4.0);
+    uint8_t codes[N * 8];
+    hk_pool_workers(); /* start the pool outside the failing allocator */
+    const hk_allocator failing = {fail_malloc, fail_realloc, plain_free, NULL};
+    /* m = 8: sub-quantizers trained in parallel; m = 2: one after another. */
+    static const uint32_t ms[] = {8, 2};
+    for (size_t v = 0; v < 4; v++) {
+        uint32_t m = ms[v % 2];
+        int opq = v >= 2, saw_nomem = 0, saw_ok = 0;
+        for (long budget = 0; !saw_ok; budget = budget < 64 ? budget + 1 : budget * 5 / 4) {
+            pq_model pq = {.dim = 999};
+            atomic_store(&alloc_budget, budget);
+            assert_int_equal(hk_set_allocator(&failing), HK_OK);
+            hk_status st = pq_train(x, N, D, m, 4, opq, 3, 2, 1, NULL, NULL, &pq);
+            hk_status enc = st == HK_OK ? pq_encode(&pq, x, N, codes) : HK_OK;
+            assert_int_equal(hk_set_allocator(NULL), HK_OK);
+            if (st == HK_OK) {
+                if (enc == HK_OK) saw_ok = 1;
+                else assert_int_equal(enc, HK_NOMEM);
+                pq_free(&pq);
+            } else {
+                assert_int_equal(st, HK_NOMEM);
+                assert_true(strlen(hk_errmsg()) > 0);
+                assert_int_equal(pq.dim, 999);
+                assert_null(pq.centroids);
+                saw_nomem = 1;
+            }
+        }
+        assert_true(saw_nomem);
+    }
+    free(x);
+}
+
 /* ---- real data: BIGANN 10K (SIFT, 128-d uint8) ---- */
 
 static float *read_bvecs(const char *path, size_t *n_out, size_t *d_out) {
@@ -608,6 +654,7 @@ int main(void) {
         cmocka_unit_test(test_training_quality), cmocka_unit_test(test_opq),
         cmocka_unit_test(test_deterministic),   cmocka_unit_test(test_few_rows),
         cmocka_unit_test(test_invalid),         cmocka_unit_test(test_progress_and_cancel),
+        cmocka_unit_test(test_nomem),
         cmocka_unit_test(test_bigann10k),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -31,8 +31,9 @@
  *  - Encoding splits rows among the pool; a task rotates its block with one sgemm and
  *    runs km_nearest per sub-quantizer on the strided sub-vectors, so codes are the exact
  *    nearest centroids (see kmeans.h).
- *  - decode and lut cannot fail (void): they use fixed stack buffers, which the
- *    PQ_OPQ_MAX_DIM limit on rotated models keeps bounded (16 KB).
+ *  - decode and lut cannot fail (void): lut and, when the heap refuses a block of rows,
+ *    decode use fixed stack buffers, which the PQ_OPQ_MAX_DIM limit on rotated models
+ *    keeps bounded (16 KB).
  */
 #include "pq.h"
 
@@ -53,6 +54,7 @@
 #define PQ_MT_COLS 64             /* columns per task of X^T Y */
 #define PQ_ENCODE_ROWS 1024       /* rows per encode task */
 #define PQ_STACK_FLOATS 4096      /* decode / lut scratch: 16 KB */
+#define PQ_DECODE_ROWS 256        /* rows per sgemm when decoding with a rotation */
 
 /* LAPACK (exported by libopenblas); the trailing length is gfortran's hidden argument. */
 void sgesdd_(const char *jobz, const int *m, const int *n, float *a, const int *lda, float *s,
@@ -440,6 +442,26 @@ hk_status pq_encode(const pq_model *pq, const float *x, size_t n, uint8_t *codes
 
 /* ---- decoding and distances ---- */
 
+/* x = y R^T in place, rows at a time: OpenBLAS packs R for every call, so blocks of
+ * PQ_DECODE_ROWS rows from the heap, or when that fails, of what fits the stack buffer. */
+static void unrotate_rows(const pq_model *pq, float *x, size_t n) {
+    size_t dim = pq->dim, rows = PQ_DECODE_ROWS;
+    float stack[PQ_STACK_FLOATS];
+    float *tmp = hk_malloc(min_sz(rows, n) * dim * sizeof(float));
+    if (tmp == NULL) {
+        tmp = stack;
+        rows = PQ_STACK_FLOATS / dim;
+    }
+    km_blas_init();
+    for (size_t r0 = 0; r0 < n; r0 += rows) {
+        size_t nr = min_sz(rows, n - r0);
+        memcpy(tmp, x + r0 * dim, nr * dim * sizeof(float));
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)nr, (int)dim, (int)dim, 1.0f, tmp, (int)dim,
+                    pq->rotation, (int)dim, 0.0f, x + r0 * dim, (int)dim);
+    }
+    if (tmp != stack) hk_free(tmp);
+}
+
 void pq_decode(const pq_model *pq, const uint8_t *codes, size_t n, float *x) {
     size_t dim = pq->dim, dsub = pq->dsub, cs = pq_code_size(pq);
     for (size_t i = 0; i < n; i++) {
@@ -449,16 +471,7 @@ void pq_decode(const pq_model *pq, const uint8_t *codes, size_t n, float *x) {
             memcpy(x + i * dim + j * dsub, pq->centroids + (j * pq->ksub + c) * dsub, dsub * sizeof(float));
         }
     }
-    if (!pq->rotation) return;
-    float tmp[PQ_STACK_FLOATS];
-    size_t rows = PQ_STACK_FLOATS / dim;
-    km_blas_init();
-    for (size_t r0 = 0; r0 < n; r0 += rows) {
-        size_t nr = min_sz(rows, n - r0);
-        memcpy(tmp, x + r0 * dim, nr * dim * sizeof(float));
-        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)nr, (int)dim, (int)dim, 1.0f, tmp, (int)dim,
-                    pq->rotation, (int)dim, 0.0f, x + r0 * dim, (int)dim);
-    }
+    if (pq->rotation && n > 0) unrotate_rows(pq, x, n);
 }
 
 void pq_lut(const pq_model *pq, const float *q, int ip, float *lut) {

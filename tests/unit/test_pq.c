@@ -593,6 +593,19 @@ static void test_nomem(void **state) {
         }
         assert_true(saw_nomem);
     }
+    /* decode cannot fail: without heap it unrotates through its stack buffer. */
+    pq_model pq = train(x, N, D, 4, 8, 1, 3, 2, 1);
+    float *y = alloc_f(N * D), *y2 = alloc_f(N * D);
+    assert_int_equal(pq_encode(&pq, x, N, codes), HK_OK);
+    pq_decode(&pq, codes, N, y);
+    atomic_store(&alloc_budget, 0);
+    assert_int_equal(hk_set_allocator(&failing), HK_OK);
+    pq_decode(&pq, codes, N, y2);
+    assert_int_equal(hk_set_allocator(NULL), HK_OK);
+    for (size_t i = 0; i < N * D; i++) assert_true(fabs(y[i] - y2[i]) <= 1e-5 * (fabs(y[i]) + 1));
+    pq_free(&pq);
+    free(y);
+    free(y2);
     free(x);
 }
 

@@ -186,7 +186,8 @@ static void nearest_panels(const km_codebook *cb, const float *x, size_t ldx, si
     for (size_t r0 = 0; r0 < n; r0 += bmax) {
         size_t nr = min_sz(bmax, n - r0);
         const float *xb = x + r0 * ldx;
-        qk->panel_argmin(xb, ldx, nr, d, cb->panels, cb->panel_norms, cb->npanels, s->best_s, s->best_i, second);
+        qk->panel_argmin(xb, ldx, nr, d, cb->panels, cb->panel_norms, cb->npanels, s->best_s, s->best_i,
+                         second);
         for (size_t r = 0; r < nr; r++) {
             const float *xr = xb + r * ldx;
             float xn = 0;
@@ -741,7 +742,8 @@ hk_status km_train(const float *x, size_t n, size_t d, size_t k, uint32_t iters,
     if (c == NULL) return hk_fail(HK_NOMEM, "k-means: out of memory for %zu x %zu centroids", k, d);
     double seeded = base + span / (iters + 1.0);
     st = km_seed(x, n, d, k, seed, c);
-    if (!st) st = km_refine(x, n, d, k, iters, progress, ud, seeded, base + span - seeded, c, NULL, NULL, objective);
+    if (!st)
+        st = km_refine(x, n, d, k, iters, progress, ud, seeded, base + span - seeded, c, NULL, NULL, objective);
     if (!st) memcpy(centroids, c, k * d * sizeof(float));
     hk_free(c);
     return st;

@@ -173,12 +173,14 @@ static void gather_sub(const float *x, size_t n, size_t dim, size_t off, size_t 
 static hk_status check_args(const float *x, size_t n, uint32_t dim, uint32_t m, uint32_t bits,
                             int opq, const pq_model *out) {
     if (!x || !out) return hk_fail(HK_INVALID, "pq: NULL training data or model");
-    if (dim == 0 || dim > HK_MAX_DIM) return hk_fail(HK_INVALID, "pq: dimension %u is out of range 1..%u", dim, HK_MAX_DIM);
+    if (dim == 0 || dim > HK_MAX_DIM)
+        return hk_fail(HK_INVALID, "pq: dimension %u is out of range 1..%u", dim, HK_MAX_DIM);
     if (m == 0 || dim % m != 0)
         return hk_fail(HK_INVALID, "pq: dimension %u is not a multiple of m = %u sub-quantizers", dim, m);
     if (bits != 4 && bits != 8) return hk_fail(HK_INVALID, "pq: bits must be 4 or 8, not %u", bits);
     if (n == 0) return hk_fail(HK_INVALID, "pq: no training rows (n = 0)");
-    if (n > UINT32_MAX || n > SIZE_MAX / 4 / dim) return hk_fail(HK_INVALID, "pq: too many training rows (%zu)", n);
+    if (n > UINT32_MAX || n > SIZE_MAX / 4 / dim)
+        return hk_fail(HK_INVALID, "pq: too many training rows (%zu)", n);
     if (opq && dim > PQ_OPQ_MAX_DIM)
         return hk_fail(HK_INVALID, "opq: dimension %u is above %u (the rotation is dim x dim floats)", dim,
                        PQ_OPQ_MAX_DIM);
@@ -480,7 +482,8 @@ void pq_lut(const pq_model *pq, const float *q, int ip, float *lut) {
     size_t dim = pq->dim, dsub = pq->dsub, ksub = pq->ksub;
     if (pq->rotation) {
         km_blas_init();
-        cblas_sgemv(CblasRowMajor, CblasTrans, (int)dim, (int)dim, 1.0f, pq->rotation, (int)dim, q, 1, 0.0f, qr, 1);
+        cblas_sgemv(CblasRowMajor, CblasTrans, (int)dim, (int)dim, 1.0f, pq->rotation, (int)dim, q, 1, 0.0f,
+                    qr, 1);
         q = qr;
     }
     for (size_t j = 0; j < pq->m; j++) {

@@ -145,7 +145,8 @@ AVX2_FN static void avx2_sum_rows(const float *x, size_t d, const uint32_t *rows
             a2 = _mm256_add_pd(a2, _mm256_cvtps_pd(_mm_maskload_ps(x + (size_t)rows[t + 2] * d + q0, m)));
             a3 = _mm256_add_pd(a3, _mm256_cvtps_pd(_mm_maskload_ps(x + (size_t)rows[t + 3] * d + q0, m)));
         }
-        for (; t < n; t++) a0 = _mm256_add_pd(a0, _mm256_cvtps_pd(_mm_maskload_ps(x + (size_t)rows[t] * d + q0, m)));
+        for (; t < n; t++)
+            a0 = _mm256_add_pd(a0, _mm256_cvtps_pd(_mm_maskload_ps(x + (size_t)rows[t] * d + q0, m)));
         __m256d s = _mm256_add_pd(_mm256_add_pd(a0, a1), _mm256_add_pd(a2, a3));
         _mm256_maskstore_pd(acc + q0, md, _mm256_add_pd(_mm256_maskload_pd(acc + q0, md), s));
     }

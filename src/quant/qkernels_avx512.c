@@ -162,7 +162,8 @@ AVX512_FN static double avx512_seed_update(const float *xt, size_t n, size_t d, 
         acc = _mm512_maskz_mov_ps(valid, acc);
         _mm512_mask_storeu_ps(d2 + p * QK_PANEL, valid, acc);
         s0 = _mm512_add_pd(s0, _mm512_cvtps_pd(_mm512_castps512_ps256(acc)));
-        s1 = _mm512_add_pd(s1, _mm512_cvtps_pd(_mm256_castpd_ps(_mm512_extractf64x4_pd(_mm512_castps_pd(acc), 1))));
+        __m256 hi = _mm256_castpd_ps(_mm512_extractf64x4_pd(_mm512_castps_pd(acc), 1));
+        s1 = _mm512_add_pd(s1, _mm512_cvtps_pd(hi));
     }
     return _mm512_reduce_add_pd(_mm512_add_pd(s0, s1));
 }

@@ -182,7 +182,8 @@ static void test_roundtrip(void **state) {
             if (!opq) {
                 assert_memory_equal(y, y2, NC * D * sizeof(float));
                 for (size_t j = 0; j < m; j++) /* the decoded sub-vector is the centroid */
-                    assert_memory_equal(y + j * pq.dsub, pq.centroids + (j * pq.ksub + code_at(&pq, codes, j)) * pq.dsub,
+                    assert_memory_equal(y + j * pq.dsub,
+                                        pq.centroids + (j * pq.ksub + code_at(&pq, codes, j)) * pq.dsub,
                                         pq.dsub * sizeof(float));
             }
             if (bits == 4)
@@ -310,7 +311,8 @@ static void check_fast_scan(const pq_model *pq, size_t n) {
         double bound = pq->m * (double)scale / 2;
         for (size_t i = 0; i < n; i++)
             if (!(fabs(fs[i] - ref[i]) <= bound * 1.0001 + 1e-5 * (fabs(ref[i]) + fabs(bias))))
-                fail_msg("fast scan m=%u row %zu: %g vs adc %g (bound %g)", pq->m, i, (double)fs[i], (double)ref[i], bound);
+                fail_msg("fast scan m=%u row %zu: %g vs adc %g (bound %g)", pq->m, i, (double)fs[i],
+                         (double)ref[i], bound);
         /* Integer sums: every kernel set agrees exactly. */
         const char *kernels[] = {"scalar", "avx2", "avx512"};
         for (size_t k = 0; k < 3; k++) {

@@ -98,7 +98,8 @@ static void test_panel_argmin(void **state) {
             make_panels(c, k, d, ct, cn);
             /* Rows at stride d + 1; every fourth one sits on centroid 2 (a tie when duplicated). */
             for (size_t i = 0; i < N; i++)
-                for (size_t q = 0; q <= d; q++) x[i * (d + 1) + q] = (i % 4 == 0 && k > 2 && q < d) ? c[2 * d + q] : rnd();
+                for (size_t q = 0; q <= d; q++)
+                    x[i * (d + 1) + q] = (i % 4 == 0 && k > 2 && q < d) ? c[2 * d + q] : rnd();
             for (size_t si = 0; si < NSETS; si++) {
                 const qk_kernels *qk = qk_by_name(sets[si]);
                 if (!qk) continue;
@@ -112,7 +113,8 @@ static void test_panel_argmin(void **state) {
                     size_t bi = 0;
                     for (size_t j = 0; j < k; j++) {
                         double s = 0;
-                        for (size_t q = 0; q < d; q++) s += ((double)xi[q] - c[j * d + q]) * ((double)xi[q] - c[j * d + q]);
+                        for (size_t q = 0; q < d; q++)
+                            s += ((double)xi[q] - c[j * d + q]) * ((double)xi[q] - c[j * d + q]);
                         ref[j] = s - xn; /* the score: ||c||^2 - 2 x.c */
                         if (ref[j] < ref[bi]) bi = j;
                     }
@@ -149,7 +151,8 @@ static void test_seed_update(void **state) {
             float c1[13], c2[13];
             for (size_t i = 0; i < n * d; i++) x[i] = rnd();
             for (size_t i = 0; i < n; i++)
-                for (size_t q = 0; q < d; q++) xt[(i / QK_PANEL) * d * QK_PANEL + q * QK_PANEL + i % QK_PANEL] = x[i * d + q];
+                for (size_t q = 0; q < d; q++)
+                    xt[(i / QK_PANEL) * d * QK_PANEL + q * QK_PANEL + i % QK_PANEL] = x[i * d + q];
             for (size_t q = 0; q < d; q++) {
                 c1[q] = rnd();
                 c2[q] = rnd();

@@ -184,6 +184,8 @@ static hk_status check_args(const float *x, size_t n, uint32_t dim, uint32_t m, 
     if (opq && dim > PQ_OPQ_MAX_DIM)
         return hk_fail(HK_INVALID, "opq: dimension %u is above %u (the rotation is dim x dim floats)", dim,
                        PQ_OPQ_MAX_DIM);
+    if (opq && n > INT32_MAX) /* X^T Y is one sgemm over all rows */
+        return hk_fail(HK_INVALID, "opq: too many training rows (%zu; at most %d)", n, INT32_MAX);
     for (size_t i = 0; i < n; i++) {
         if (!vec_all_finite(x + i * dim, dim))
             return hk_fail(HK_INVALID, "pq: training row %zu has a NaN or infinite component", i);

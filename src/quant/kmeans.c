@@ -27,7 +27,8 @@
  *    thread (the objective, the seeding weights per fixed block) or per cluster over the
  *    cluster's rows in row order (the update, after a counting sort).
  *  - k-means++ keeps each row's D^2 (distance to its nearest seed so far) and per-block
- *    sums, so drawing a row costs a walk over the block sums and one block.
+ *    sums, so drawing a row costs a walk over the block sums and one block. Each seed
+ *    costs a pass over the data; for d <= 16 over a transposed copy, 16 rows a vector.
  *  - One iteration is update then assignment, so the objective returned is that of the
  *    returned centroids and never comes from stale assignments. Lloyd's steps cannot
  *    raise it; a split can, by a term of the order of the perturbation, and the
@@ -185,7 +186,8 @@ static void nearest_panels(const km_codebook *cb, const float *x, size_t ldx, si
     for (size_t r0 = 0; r0 < n; r0 += bmax) {
         size_t nr = min_sz(bmax, n - r0);
         const float *xb = x + r0 * ldx;
-        qk->panel_argmin(xb, ldx, nr, d, cb->panels, cb->panel_norms, cb->npanels, s->best_s, s->best_i, second);
+        qk->panel_argmin(xb, ldx, nr, d, cb->panels, cb->panel_norms, cb->npanels, s->best_s, s->best_i,
+                         second);
         for (size_t r = 0; r < nr; r++) {
             const float *xr = xb + r * ldx;
             float xn = 0;
@@ -334,7 +336,7 @@ static void pruned_task(assign_job *j, size_t r0, size_t nr, uint8_t *sc) {
     for (size_t i = r0; i < r0 + nr; i++) {
         const float *xi = j->x + i * d;
         if (!pr->active) {
-            memcpy(rows + nt * d, xi, d * sizeof(float));
+            for (size_t q = 0; q < d; q++) rows[nt * d + q] = xi[q];
             todo[nt++] = (uint32_t)i;
             continue;
         }
@@ -346,7 +348,7 @@ static void pruned_task(assign_job *j, size_t r0, size_t nr, uint8_t *sc) {
             j->dist[i] = dd;
             pr->lower[i] = l;
         } else {
-            memcpy(rows + nt * d, xi, d * sizeof(float));
+            for (size_t q = 0; q < d; q++) rows[nt * d + q] = xi[q]; /* d <= 16: no memcpy call */
             todo[nt++] = (uint32_t)i;
         }
     }
@@ -416,7 +418,8 @@ static uint64_t splitmix64(uint64_t *s) {
 static double rand01(uint64_t *s) { return (double)(splitmix64(s) >> 11) * (1.0 / 9007199254740992.0); }
 
 typedef struct seed_job {
-    const float *xt; /* the rows in qkernels.h panels */
+    const float *x;
+    const float *xt; /* d <= 16: the rows in qkernels.h panels; else NULL */
     size_t n, d;
     const float *c;  /* the newest seed */
     float *d2;       /* n: squared distance to the nearest seed so far */
@@ -427,7 +430,18 @@ typedef struct seed_job {
 static void seed_task(void *ctx, size_t task, unsigned worker) {
     seed_job *j = ctx;
     size_t r0 = task * KM_SEED_ROWS, nr = min_sz(KM_SEED_ROWS, j->n - r0);
-    j->bsum[task] = qk_best()->seed_update(j->xt + r0 * j->d, nr, j->d, j->c, j->d2 + r0, j->first);
+    if (j->xt) {
+        j->bsum[task] = qk_best()->seed_update(j->xt + r0 * j->d, nr, j->d, j->c, j->d2 + r0, j->first);
+        return;
+    }
+    vec_dist_fn l2sq = vec_best()->l2sq;
+    double sum = 0;
+    for (size_t i = r0; i < r0 + nr; i++) {
+        float dd = l2sq(j->x + i * j->d, j->c, j->d);
+        if (j->first || dd < j->d2[i]) j->d2[i] = dd;
+        sum += j->d2[i];
+    }
+    j->bsum[task] = sum;
 }
 
 /* A row drawn with probability proportional to d2 (uniformly when every d2 is 0). */
@@ -453,18 +467,21 @@ hk_status km_seed(const float *x, size_t n, size_t d, size_t k, uint64_t seed, f
     size_t nblocks = div_up(n, KM_SEED_ROWS), np = div_up(n, QK_PANEL);
     float *d2 = alloc_array(n, sizeof(float));
     double *bsum = alloc_array(nblocks, sizeof(double));
-    float *xt = np <= SIZE_MAX / QK_PANEL / sizeof(float) / d ? hk_aligned_alloc(np * QK_PANEL * d * sizeof(float)) : NULL;
-    if (!d2 || !bsum || !xt) {
+    /* Small d: a transposed copy, so one vector holds 16 rows (the data is small); large
+     * d: rows as they are, each distance a vectorized kernel call. */
+    int panels = d <= QK_PANEL_MAX_D;
+    float *xt = panels ? hk_aligned_alloc(np * QK_PANEL * d * sizeof(float)) : NULL;
+    if (!d2 || !bsum || (panels && !xt)) {
         hk_free(d2);
         hk_free(bsum);
         hk_aligned_free(xt);
         return hk_fail(HK_NOMEM, "k-means: out of memory for seeding %zu rows", n);
     }
-    for (size_t i = 0; i < np * QK_PANEL; i++) {
+    for (size_t i = 0; panels && i < np * QK_PANEL; i++) {
         float *pt = xt + (i / QK_PANEL) * d * QK_PANEL + i % QK_PANEL;
         for (size_t q = 0; q < d; q++) pt[q * QK_PANEL] = i < n ? x[i * d + q] : 0.0f;
     }
-    seed_job j = {.xt = xt, .n = n, .d = d, .d2 = d2, .bsum = bsum, .first = 1};
+    seed_job j = {.x = x, .xt = xt, .n = n, .d = d, .d2 = d2, .bsum = bsum, .first = 1};
     int parallel = nblocks > 1 && n * d >= KM_SEED_PARALLEL;
     size_t row = (size_t)(splitmix64(&rng) % n);
     for (size_t c = 0; c < k; c++) {
@@ -508,10 +525,7 @@ static void update_task(void *ctx, size_t task, unsigned worker) {
         size_t a = l->start[c], b = l->start[c + 1];
         if (a == b) continue;
         memset(acc, 0, d * sizeof(double));
-        for (size_t t = a; t < b; t++) {
-            const float *row = l->x + (size_t)l->order[t] * d;
-            for (size_t q = 0; q < d; q++) acc[q] += row[q];
-        }
+        qk_best()->sum_rows(l->x, d, l->order + a, b - a, acc);
         double inv = 1.0 / (double)(b - a);
         for (size_t q = 0; q < d; q++) l->c[c * d + q] = (float)(acc[q] * inv);
     }
@@ -728,7 +742,8 @@ hk_status km_train(const float *x, size_t n, size_t d, size_t k, uint32_t iters,
     if (c == NULL) return hk_fail(HK_NOMEM, "k-means: out of memory for %zu x %zu centroids", k, d);
     double seeded = base + span / (iters + 1.0);
     st = km_seed(x, n, d, k, seed, c);
-    if (!st) st = km_refine(x, n, d, k, iters, progress, ud, seeded, base + span - seeded, c, NULL, NULL, objective);
+    if (!st)
+        st = km_refine(x, n, d, k, iters, progress, ud, seeded, base + span - seeded, c, NULL, NULL, objective);
     if (!st) memcpy(centroids, c, k * d * sizeof(float));
     hk_free(c);
     return st;

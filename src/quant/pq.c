@@ -31,8 +31,9 @@
  *  - Encoding splits rows among the pool; a task rotates its block with one sgemm and
  *    runs km_nearest per sub-quantizer on the strided sub-vectors, so codes are the exact
  *    nearest centroids (see kmeans.h).
- *  - decode and lut cannot fail (void): they use fixed stack buffers, which the
- *    PQ_OPQ_MAX_DIM limit on rotated models keeps bounded (16 KB).
+ *  - decode and lut cannot fail (void): lut and, when the heap refuses a block of rows,
+ *    decode use fixed stack buffers, which the PQ_OPQ_MAX_DIM limit on rotated models
+ *    keeps bounded (16 KB).
  */
 #include "pq.h"
 
@@ -53,6 +54,7 @@
 #define PQ_MT_COLS 64             /* columns per task of X^T Y */
 #define PQ_ENCODE_ROWS 1024       /* rows per encode task */
 #define PQ_STACK_FLOATS 4096      /* decode / lut scratch: 16 KB */
+#define PQ_DECODE_ROWS 256        /* rows per sgemm when decoding with a rotation */
 
 /* LAPACK (exported by libopenblas); the trailing length is gfortran's hidden argument. */
 void sgesdd_(const char *jobz, const int *m, const int *n, float *a, const int *lda, float *s,
@@ -171,15 +173,19 @@ static void gather_sub(const float *x, size_t n, size_t dim, size_t off, size_t 
 static hk_status check_args(const float *x, size_t n, uint32_t dim, uint32_t m, uint32_t bits,
                             int opq, const pq_model *out) {
     if (!x || !out) return hk_fail(HK_INVALID, "pq: NULL training data or model");
-    if (dim == 0 || dim > HK_MAX_DIM) return hk_fail(HK_INVALID, "pq: dimension %u is out of range 1..%u", dim, HK_MAX_DIM);
+    if (dim == 0 || dim > HK_MAX_DIM)
+        return hk_fail(HK_INVALID, "pq: dimension %u is out of range 1..%u", dim, HK_MAX_DIM);
     if (m == 0 || dim % m != 0)
         return hk_fail(HK_INVALID, "pq: dimension %u is not a multiple of m = %u sub-quantizers", dim, m);
     if (bits != 4 && bits != 8) return hk_fail(HK_INVALID, "pq: bits must be 4 or 8, not %u", bits);
     if (n == 0) return hk_fail(HK_INVALID, "pq: no training rows (n = 0)");
-    if (n > UINT32_MAX || n > SIZE_MAX / 4 / dim) return hk_fail(HK_INVALID, "pq: too many training rows (%zu)", n);
+    if (n > UINT32_MAX || n > SIZE_MAX / 4 / dim)
+        return hk_fail(HK_INVALID, "pq: too many training rows (%zu)", n);
     if (opq && dim > PQ_OPQ_MAX_DIM)
         return hk_fail(HK_INVALID, "opq: dimension %u is above %u (the rotation is dim x dim floats)", dim,
                        PQ_OPQ_MAX_DIM);
+    if (opq && n > INT32_MAX) /* X^T Y is one sgemm over all rows */
+        return hk_fail(HK_INVALID, "opq: too many training rows (%zu; at most %d)", n, INT32_MAX);
     for (size_t i = 0; i < n; i++) {
         if (!vec_all_finite(x + i * dim, dim))
             return hk_fail(HK_INVALID, "pq: training row %zu has a NaN or infinite component", i);
@@ -198,7 +204,8 @@ typedef struct trainer {
     float *cent;          /* m * ksub * dsub */
     float *sub;           /* per worker: n * dsub */
     uint32_t *assign;     /* per worker: n */
-    unsigned workers;
+    unsigned slices;      /* sub and assign slices: the workers when parallel, else 1 */
+    int parallel;         /* each worker trains whole sub-quantizers */
     hk_progress_fn progress;
     void *ud;
 } trainer;
@@ -290,7 +297,7 @@ static hk_status train_codebooks(trainer *t, const float *xr, int fresh, uint32_
     atomic_init(&s.done, 0);
     atomic_init(&s.stop, 0);
     pthread_mutex_init(&s.mu, NULL);
-    if (t->workers > 1 && t->m >= 2 * t->workers)
+    if (t->parallel)
         hk_pool_run(t->m, stage_run, &s);
     else
         for (size_t j = 0; j < t->m && !atomic_load(&s.stop); j++) stage_run(&s, j, 0);
@@ -334,11 +341,13 @@ hk_status pq_train(const float *x, size_t n, uint32_t dim, uint32_t m, uint32_t 
     hk_status st = check_args(x, n, dim, m, bits, opq, out);
     if (st) return st;
     trainer t = {.x = x, .n = n, .dim = dim, .m = m, .ksub = 1u << bits, .dsub = dim / m, .seed = seed,
-                 .workers = hk_pool_workers(), .progress = progress, .ud = ud};
+                 .slices = hk_pool_workers(), .progress = progress, .ud = ud};
+    t.parallel = t.slices > 1 && m >= 2 * t.slices;
+    if (!t.parallel) t.slices = 1;
     float *r = NULL, *xr = NULL;
     t.cent = alloc_array((size_t)m * t.ksub * t.dsub, sizeof(float));
-    t.sub = alloc_array((size_t)t.workers * n, t.dsub * sizeof(float));
-    t.assign = alloc_array((size_t)t.workers * n, sizeof(uint32_t));
+    t.sub = alloc_array((size_t)t.slices * n, t.dsub * sizeof(float));
+    t.assign = alloc_array((size_t)t.slices * n, sizeof(uint32_t));
     if (!t.cent || !t.sub || !t.assign) goto nomem;
     if (opq) {
         r = alloc_array((size_t)dim * dim, sizeof(float));
@@ -437,6 +446,26 @@ hk_status pq_encode(const pq_model *pq, const float *x, size_t n, uint8_t *codes
 
 /* ---- decoding and distances ---- */
 
+/* x = y R^T in place, rows at a time: OpenBLAS packs R for every call, so blocks of
+ * PQ_DECODE_ROWS rows from the heap, or when that fails, of what fits the stack buffer. */
+static void unrotate_rows(const pq_model *pq, float *x, size_t n) {
+    size_t dim = pq->dim, rows = PQ_DECODE_ROWS;
+    float stack[PQ_STACK_FLOATS];
+    float *tmp = hk_malloc(min_sz(rows, n) * dim * sizeof(float));
+    if (tmp == NULL) {
+        tmp = stack;
+        rows = PQ_STACK_FLOATS / dim;
+    }
+    km_blas_init();
+    for (size_t r0 = 0; r0 < n; r0 += rows) {
+        size_t nr = min_sz(rows, n - r0);
+        memcpy(tmp, x + r0 * dim, nr * dim * sizeof(float));
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)nr, (int)dim, (int)dim, 1.0f, tmp, (int)dim,
+                    pq->rotation, (int)dim, 0.0f, x + r0 * dim, (int)dim);
+    }
+    if (tmp != stack) hk_free(tmp);
+}
+
 void pq_decode(const pq_model *pq, const uint8_t *codes, size_t n, float *x) {
     size_t dim = pq->dim, dsub = pq->dsub, cs = pq_code_size(pq);
     for (size_t i = 0; i < n; i++) {
@@ -446,16 +475,7 @@ void pq_decode(const pq_model *pq, const uint8_t *codes, size_t n, float *x) {
             memcpy(x + i * dim + j * dsub, pq->centroids + (j * pq->ksub + c) * dsub, dsub * sizeof(float));
         }
     }
-    if (!pq->rotation) return;
-    float tmp[PQ_STACK_FLOATS];
-    size_t rows = PQ_STACK_FLOATS / dim;
-    km_blas_init();
-    for (size_t r0 = 0; r0 < n; r0 += rows) {
-        size_t nr = min_sz(rows, n - r0);
-        memcpy(tmp, x + r0 * dim, nr * dim * sizeof(float));
-        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)nr, (int)dim, (int)dim, 1.0f, tmp, (int)dim,
-                    pq->rotation, (int)dim, 0.0f, x + r0 * dim, (int)dim);
-    }
+    if (pq->rotation && n > 0) unrotate_rows(pq, x, n);
 }
 
 void pq_lut(const pq_model *pq, const float *q, int ip, float *lut) {
@@ -464,7 +484,8 @@ void pq_lut(const pq_model *pq, const float *q, int ip, float *lut) {
     size_t dim = pq->dim, dsub = pq->dsub, ksub = pq->ksub;
     if (pq->rotation) {
         km_blas_init();
-        cblas_sgemv(CblasRowMajor, CblasTrans, (int)dim, (int)dim, 1.0f, pq->rotation, (int)dim, q, 1, 0.0f, qr, 1);
+        cblas_sgemv(CblasRowMajor, CblasTrans, (int)dim, (int)dim, 1.0f, pq->rotation, (int)dim, q, 1, 0.0f,
+                    qr, 1);
         q = qr;
     }
     for (size_t j = 0; j < pq->m; j++) {
@@ -483,22 +504,116 @@ float pq_adc(const pq_model *pq, const float *lut, const uint8_t *code) {
     return s;
 }
 
-static void adc_many_with(const qk_kernels *qk, const pq_model *pq, const float *lut,
-                          const uint8_t *codes, size_t n, float *out) {
-    if (pq->bits == 8)
-        qk->adc8(lut, pq->m, pq->ksub, codes, n, out);
-    else
-        qk->adc4(lut, pq->m, codes, n, out);
+/* Four codes in flight: four independent sums overlap in the pipeline. Each code's sum
+ * runs in sub-quantizer order, so it equals pq_adc's bit for bit. The code width is a
+ * constant in each instance, so no branch per lookup. */
+static inline void adc_four(const float *lut, size_t m, size_t ksub, uint32_t bits, const uint8_t *c,
+                            size_t cs, float *out) {
+    float s0 = 0, s1 = 0, s2 = 0, s3 = 0;
+    for (size_t j = 0; j < m; j++) {
+        const float *t = lut + j * ksub;
+        s0 += t[get_code(c, bits, j)];
+        s1 += t[get_code(c + cs, bits, j)];
+        s2 += t[get_code(c + 2 * cs, bits, j)];
+        s3 += t[get_code(c + 3 * cs, bits, j)];
+    }
+    out[0] = s0;
+    out[1] = s1;
+    out[2] = s2;
+    out[3] = s3;
 }
 
 void pq_adc_many(const pq_model *pq, const float *lut, const uint8_t *codes, size_t n, float *out) {
-    adc_many_with(qk_best(), pq, lut, codes, n, out);
+    size_t m = pq->m, ksub = pq->ksub, cs = pq_code_size(pq), i = 0;
+    for (; i + 4 <= n; i += 4) {
+        if (pq->bits == 8)
+            adc_four(lut, m, ksub, 8, codes + i * cs, cs, out + i);
+        else
+            adc_four(lut, m, ksub, 4, codes + i * cs, cs, out + i);
+    }
+    for (; i < n; i++) out[i] = pq_adc(pq, lut, codes + i * cs);
 }
 
-int pq_adc_many_kernel(const char *kernel, const pq_model *pq, const float *lut,
-                       const uint8_t *codes, size_t n, float *out) {
+/* ---- 4-bit fast scan (layouts in pq.h) ---- */
+
+#define PQ_FS_CHUNK 64 /* blocks per kernel call: 4 KB of uint16 sums on the stack */
+
+static size_t fs_groups(const pq_model *pq) { return (pq->m + 3) / 4; }
+
+size_t pq_fs_packed_size(const pq_model *pq, size_t n) {
+    return div_up(n, PQ_FS_BLOCK) * fs_groups(pq) * 64;
+}
+
+size_t pq_fs_lut_size(const pq_model *pq) { return fs_groups(pq) * 128; }
+
+void pq_fs_pack(const pq_model *pq, const uint8_t *codes, size_t n, uint8_t *packed) {
+    size_t ng = fs_groups(pq), cs = pq_code_size(pq);
+    memset(packed, 0, pq_fs_packed_size(pq, n));
+    for (size_t i = 0; i < n; i++) {
+        uint8_t *block = packed + (i / PQ_FS_BLOCK) * ng * 64;
+        size_t v = i % PQ_FS_BLOCK;
+        for (size_t j = 0; j < pq->m; j++) {
+            /* Sub-quantizer j: group j/4, byte half (j/2)%2, nibble j%2. */
+            uint8_t *b = block + (j / 4) * 64 + ((j / 2) % 2) * 32 + v;
+            *b |= (uint8_t)(get_code(codes + i * cs, 4, j) << (4 * (j % 2)));
+        }
+    }
+}
+
+void pq_fs_quantize(const pq_model *pq, const float *lut, uint8_t *qlut, float *scale, float *bias) {
+    size_t m = pq->m;
+    unsigned qmax = m > 257 ? (unsigned)(65535 / m) : 255;
+    double range = 0, b = 0;
+    for (size_t j = 0; j < m; j++) {
+        float lo = lut[j * 16], hi = lut[j * 16];
+        for (size_t c = 1; c < 16; c++) {
+            if (lut[j * 16 + c] < lo) lo = lut[j * 16 + c];
+            if (lut[j * 16 + c] > hi) hi = lut[j * 16 + c];
+        }
+        if ((double)hi - lo > range) range = (double)hi - lo;
+        b += lo;
+    }
+    double sc = range / qmax, inv = range > 0 ? qmax / range : 0;
+    memset(qlut, 0, pq_fs_lut_size(pq));
+    for (size_t j = 0; j < m; j++) {
+        float lo = lut[j * 16];
+        for (size_t c = 1; c < 16; c++)
+            if (lut[j * 16 + c] < lo) lo = lut[j * 16 + c];
+        /* Sub-quantizer j's table: group j/4, low (even j) or high (odd j) half, lanes
+         * (j/2)%2 * 2 and the one after. */
+        uint8_t *t = qlut + (j / 4) * 128 + (j % 2) * 64 + ((j / 2) % 2) * 32;
+        for (size_t c = 0; c < 16; c++) {
+            double q = floor(((double)lut[j * 16 + c] - lo) * inv + 0.5);
+            uint8_t v = (uint8_t)(q > qmax ? qmax : q);
+            t[c] = v;
+            t[16 + c] = v;
+        }
+    }
+    *scale = (float)sc;
+    *bias = (float)b;
+}
+
+static void fs_scan_with(const qk_kernels *qk, const pq_model *pq, const uint8_t *qlut, float scale,
+                         float bias, const uint8_t *packed, size_t n, float *out) {
+    uint16_t acc[PQ_FS_CHUNK * PQ_FS_BLOCK];
+    size_t ng = fs_groups(pq), nblocks = div_up(n, PQ_FS_BLOCK);
+    for (size_t b0 = 0; b0 < nblocks; b0 += PQ_FS_CHUNK) {
+        size_t nb = min_sz(PQ_FS_CHUNK, nblocks - b0);
+        qk->fs_scan(qlut, ng, packed + b0 * ng * 64, nb, acc);
+        size_t i0 = b0 * PQ_FS_BLOCK, cnt = min_sz(nb * PQ_FS_BLOCK, n - i0);
+        for (size_t i = 0; i < cnt; i++) out[i0 + i] = bias + scale * (float)acc[i];
+    }
+}
+
+void pq_fs_scan(const pq_model *pq, const uint8_t *qlut, float scale, float bias,
+                const uint8_t *packed, size_t n, float *out) {
+    fs_scan_with(qk_best(), pq, qlut, scale, bias, packed, n, out);
+}
+
+int pq_fs_scan_kernel(const char *kernel, const pq_model *pq, const uint8_t *qlut, float scale,
+                      float bias, const uint8_t *packed, size_t n, float *out) {
     const qk_kernels *qk = qk_by_name(kernel);
     if (qk == NULL) return 0;
-    adc_many_with(qk, pq, lut, codes, n, out);
+    fs_scan_with(qk, pq, qlut, scale, bias, packed, n, out);
     return 1;
 }

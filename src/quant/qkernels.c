@@ -3,8 +3,7 @@
  *
  * Decisions:
  *  - The scalar set is the portable path and the reference the SIMD sets are tested
- *    against. ADC sums every code's table entries in sub-quantizer order, four codes at a
- *    time so the four independent sums overlap in the pipeline.
+ *    against.
  *  - The set is picked once from vec_best()'s name, so one switch (HEKTOR_KERNEL) governs
  *    every kernel in the library, and steps down when a set needs an extension src/vec's
  *    choice did not check (AVX-512BW and VL, for masked byte loads).
@@ -64,6 +63,13 @@ static void scalar_panel_argmin(const float *x, size_t ldx, size_t n, size_t d, 
     }
 }
 
+static void scalar_sum_rows(const float *x, size_t d, const uint32_t *rows, size_t n, double *acc) {
+    for (size_t t = 0; t < n; t++) {
+        const float *r = x + (size_t)rows[t] * d;
+        for (size_t q = 0; q < d; q++) acc[q] += r[q];
+    }
+}
+
 static double scalar_seed_update(const float *xt, size_t n, size_t d, const float *c, float *d2,
                                  int first) {
     double sum = 0;
@@ -80,58 +86,21 @@ static double scalar_seed_update(const float *xt, size_t n, size_t d, const floa
     return sum;
 }
 
-static void scalar_adc8(const float *lut, size_t m, size_t ksub, const uint8_t *codes, size_t n,
-                        float *out) {
-    size_t i = 0;
-    for (; i + 4 <= n; i += 4) {
-        const uint8_t *c = codes + i * m;
-        float s0 = 0, s1 = 0, s2 = 0, s3 = 0;
-        for (size_t j = 0; j < m; j++) {
-            const float *t = lut + j * ksub;
-            s0 += t[c[j]];
-            s1 += t[c[m + j]];
-            s2 += t[c[2 * m + j]];
-            s3 += t[c[3 * m + j]];
+/* Layouts: pq.h (pq_fs_pack, pq_fs_quantize). */
+static void scalar_fs_scan(const uint8_t *tables, size_t ngroups, const uint8_t *packed,
+                           size_t nblocks, uint16_t *out) {
+    for (size_t b = 0; b < nblocks; b++) {
+        uint16_t acc[32] = {0};
+        for (size_t g = 0; g < ngroups; g++) {
+            const uint8_t *codes = packed + (b * ngroups + g) * 64;
+            const uint8_t *t = tables + g * 128;
+            for (size_t v = 0; v < 32; v++) {
+                unsigned c0 = codes[v], c1 = codes[32 + v];
+                acc[v] = (uint16_t)(acc[v] + t[c0 & 15] + t[64 + (c0 >> 4)] + t[32 + (c1 & 15)] +
+                                    t[96 + (c1 >> 4)]);
+            }
         }
-        out[i] = s0;
-        out[i + 1] = s1;
-        out[i + 2] = s2;
-        out[i + 3] = s3;
-    }
-    for (; i < n; i++) {
-        const uint8_t *c = codes + i * m;
-        float s = 0;
-        for (size_t j = 0; j < m; j++) s += lut[j * ksub + c[j]];
-        out[i] = s;
-    }
-}
-
-static inline unsigned nibble(const uint8_t *c, size_t j) {
-    return (c[j >> 1] >> ((j & 1) * 4)) & 15u;
-}
-
-static void scalar_adc4(const float *lut, size_t m, const uint8_t *codes, size_t n, float *out) {
-    size_t cs = (m + 1) / 2, i = 0;
-    for (; i + 4 <= n; i += 4) {
-        const uint8_t *c = codes + i * cs;
-        float s0 = 0, s1 = 0, s2 = 0, s3 = 0;
-        for (size_t j = 0; j < m; j++) {
-            const float *t = lut + j * 16;
-            s0 += t[nibble(c, j)];
-            s1 += t[nibble(c + cs, j)];
-            s2 += t[nibble(c + 2 * cs, j)];
-            s3 += t[nibble(c + 3 * cs, j)];
-        }
-        out[i] = s0;
-        out[i + 1] = s1;
-        out[i + 2] = s2;
-        out[i + 3] = s3;
-    }
-    for (; i < n; i++) {
-        const uint8_t *c = codes + i * cs;
-        float s = 0;
-        for (size_t j = 0; j < m; j++) s += lut[j * 16 + nibble(c, j)];
-        out[i] = s;
+        memcpy(out + b * 32, acc, sizeof acc);
     }
 }
 
@@ -140,9 +109,9 @@ static const qk_kernels qk_kernels_scalar = {
     .add_min = scalar_add_min,
     .select_le = scalar_select_le,
     .panel_argmin = scalar_panel_argmin,
+    .sum_rows = scalar_sum_rows,
     .seed_update = scalar_seed_update,
-    .adc8 = scalar_adc8,
-    .adc4 = scalar_adc4,
+    .fs_scan = scalar_fs_scan,
 };
 
 const qk_kernels *qk_by_name(const char *name) {

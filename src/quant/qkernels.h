@@ -33,15 +33,17 @@ typedef struct qk_kernels {
     void (*panel_argmin)(const float *x, size_t ldx, size_t n, size_t d, const float *ct,
                          const float *cn, size_t npanels, float *best, uint32_t *arg,
                          float *second);
+    /* acc[q] += sum over t < n of x[rows[t]*d + q], for q < d (k-means updates). */
+    void (*sum_rows)(const float *x, size_t d, const uint32_t *rows, size_t n, double *acc);
     /* k-means++ weights: rows in panels (xt, ceil(n/16) panels, padding lanes ignored);
      * d2[i] = ||x_i - c||^2 when first, else the smaller of it and d2[i], for i < n.
      * Returns the sum of the new d2 (accumulated in double). */
     double (*seed_update)(const float *xt, size_t n, size_t d, const float *c, float *d2, int first);
-    /* out[i] = sum_j lut[j*ksub + code_j] for n codes of m bytes (8-bit codes). */
-    void (*adc8)(const float *lut, size_t m, size_t ksub, const uint8_t *codes, size_t n,
-                 float *out);
-    /* The same for 4-bit codes, (m + 1) / 2 bytes each, low nibble first (ksub = 16). */
-    void (*adc4)(const float *lut, size_t m, const uint8_t *codes, size_t n, float *out);
+    /* 4-bit fast scan of nblocks blocks of 32 vectors, ngroups groups of four
+     * sub-quantizers each (layouts in pq.h): out[b*32 + v] = the sum over sub-quantizers
+     * of the uint8 table entry of vector v's code, accumulated in uint16 (wrapping). */
+    void (*fs_scan)(const uint8_t *tables, size_t ngroups, const uint8_t *packed,
+                    size_t nblocks, uint16_t *out);
 } qk_kernels;
 
 /* The set for this CPU (first call decides; thread-safe). */

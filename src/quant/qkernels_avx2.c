@@ -3,11 +3,11 @@
  * attributes, run only when qk_by_name has seen AVX2 and FMA in CPUID).
  *
  * Decisions:
- *  - Float tails use vmaskmovps (masked-off lanes are never touched); AVX2 has no masked
- *    byte load, so the last few codes of an ADC sum are added one by one rather than read
- *    past the end of the code.
- *  - ADC gathers eight table entries per instruction, one code's eight sub-quantizers at
- *    a time, then reduces the lanes per code.
+ *  - Float tails use vmaskmovps: masked-off lanes are never touched, so no kernel reads
+ *    past the end of its arrays.
+ *  - Fast scan: one 32-byte load holds a pair of sub-quantizers for 32 vectors; vpshufb
+ *    looks the low and high nibbles up in 16-byte tables repeated in both 128-bit lanes,
+ *    and sums are kept as uint16 pairs as in qkernels_avx512.c.
  */
 #if defined(__x86_64__)
 
@@ -131,6 +131,27 @@ AVX2_FN static void avx2_panel_argmin(const float *x, size_t ldx, size_t n, size
     }
 }
 
+/* Four coordinates at a time, four rows in flight (four double accumulators). */
+AVX2_FN static void avx2_sum_rows(const float *x, size_t d, const uint32_t *rows, size_t n, double *acc) {
+    for (size_t q0 = 0; q0 < d; q0 += 4) {
+        size_t w = d - q0 >= 4 ? 4 : d - q0;
+        __m128i m = _mm256_castsi256_si128(avx2_tail_mask(w));
+        __m256i md = _mm256_cvtepi32_epi64(m);
+        __m256d a0 = _mm256_setzero_pd(), a1 = a0, a2 = a0, a3 = a0;
+        size_t t = 0;
+        for (; t + 4 <= n; t += 4) {
+            a0 = _mm256_add_pd(a0, _mm256_cvtps_pd(_mm_maskload_ps(x + (size_t)rows[t] * d + q0, m)));
+            a1 = _mm256_add_pd(a1, _mm256_cvtps_pd(_mm_maskload_ps(x + (size_t)rows[t + 1] * d + q0, m)));
+            a2 = _mm256_add_pd(a2, _mm256_cvtps_pd(_mm_maskload_ps(x + (size_t)rows[t + 2] * d + q0, m)));
+            a3 = _mm256_add_pd(a3, _mm256_cvtps_pd(_mm_maskload_ps(x + (size_t)rows[t + 3] * d + q0, m)));
+        }
+        for (; t < n; t++)
+            a0 = _mm256_add_pd(a0, _mm256_cvtps_pd(_mm_maskload_ps(x + (size_t)rows[t] * d + q0, m)));
+        __m256d s = _mm256_add_pd(_mm256_add_pd(a0, a1), _mm256_add_pd(a2, a3));
+        _mm256_maskstore_pd(acc + q0, md, _mm256_add_pd(_mm256_maskload_pd(acc + q0, md), s));
+    }
+}
+
 AVX2_FN static double avx2_seed_update(const float *xt, size_t n, size_t d, const float *c, float *d2,
                                        int first) {
     __m256d s0 = _mm256_setzero_pd(), s1 = _mm256_setzero_pd();
@@ -155,45 +176,26 @@ AVX2_FN static double avx2_seed_update(const float *xt, size_t n, size_t d, cons
     return _mm_cvtsd_f64(_mm_add_sd(r, _mm_unpackhi_pd(r, r)));
 }
 
-AVX2_FN static void avx2_adc8(const float *lut, size_t m, size_t ksub, const uint8_t *codes,
-                              size_t n, float *out) {
-    const __m256i lanes = _mm256_mullo_epi32(_mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7),
-                                             _mm256_set1_epi32((int)ksub));
-    size_t full = m & ~(size_t)7;
-    for (size_t i = 0; i < n; i++) {
-        const uint8_t *c = codes + i * m;
-        __m256 acc = _mm256_setzero_ps();
-        for (size_t j = 0; j < full; j += 8) {
-            __m256i idx = _mm256_add_epi32(_mm256_cvtepu8_epi32(_mm_loadl_epi64((const __m128i *)(c + j))),
-                                           _mm256_add_epi32(lanes, _mm256_set1_epi32((int)(j * ksub))));
-            acc = _mm256_add_ps(acc, _mm256_i32gather_ps(lut, idx, 4));
+AVX2_FN static void avx2_fs_scan(const uint8_t *tables, size_t ngroups, const uint8_t *packed,
+                                 size_t nblocks, uint16_t *out) {
+    const __m256i low4 = _mm256_set1_epi8(15);
+    for (size_t b = 0; b < nblocks; b++) {
+        const uint8_t *codes = packed + b * ngroups * 64;
+        __m256i sum = _mm256_setzero_si256(), odd = _mm256_setzero_si256();
+        for (size_t h = 0; h < 2 * ngroups; h++) {
+            /* h: pair of sub-quantizers; its tables sit at 32-byte offsets 0/64 or 32/96. */
+            const uint8_t *t = tables + (h / 2) * 128 + (h & 1) * 32;
+            __m256i c = _mm256_loadu_si256((const __m256i *)(codes + h * 32));
+            __m256i rlo = _mm256_shuffle_epi8(_mm256_loadu_si256((const __m256i *)t), _mm256_and_si256(c, low4));
+            __m256i rhi = _mm256_shuffle_epi8(_mm256_loadu_si256((const __m256i *)(t + 64)),
+                                              _mm256_and_si256(_mm256_srli_epi16(c, 4), low4));
+            sum = _mm256_add_epi16(sum, _mm256_add_epi16(rlo, rhi));
+            odd = _mm256_add_epi16(odd, _mm256_add_epi16(_mm256_srli_epi16(rlo, 8), _mm256_srli_epi16(rhi, 8)));
         }
-        float s = avx2_hsum(acc);
-        for (size_t j = full; j < m; j++) s += lut[j * ksub + c[j]];
-        out[i] = s;
-    }
-}
-
-AVX2_FN static void avx2_adc4(const float *lut, size_t m, const uint8_t *codes, size_t n,
-                              float *out) {
-    const __m256i lanes = _mm256_setr_epi32(0, 16, 32, 48, 64, 80, 96, 112);
-    const __m128i low4 = _mm_set1_epi8(15);
-    size_t cs = (m + 1) / 2, full = m & ~(size_t)7;
-    for (size_t i = 0; i < n; i++) {
-        const uint8_t *c = codes + i * cs;
-        __m256 acc = _mm256_setzero_ps();
-        for (size_t j = 0; j < full; j += 8) {
-            int32_t w;
-            memcpy(&w, c + j / 2, 4);
-            __m128i b = _mm_cvtsi32_si128(w);
-            __m128i nib = _mm_unpacklo_epi8(_mm_and_si128(b, low4), _mm_and_si128(_mm_srli_epi16(b, 4), low4));
-            __m256i idx = _mm256_add_epi32(_mm256_cvtepu8_epi32(nib),
-                                           _mm256_add_epi32(lanes, _mm256_set1_epi32((int)(j * 16))));
-            acc = _mm256_add_ps(acc, _mm256_i32gather_ps(lut, idx, 4));
-        }
-        float s = avx2_hsum(acc);
-        for (size_t j = full; j < m; j++) s += lut[j * 16 + ((c[j >> 1] >> ((j & 1) * 4)) & 15)];
-        out[i] = s;
+        __m256i even = _mm256_sub_epi16(sum, _mm256_slli_epi16(odd, 8));
+        __m256i lo = _mm256_unpacklo_epi16(even, odd), hi = _mm256_unpackhi_epi16(even, odd);
+        _mm256_storeu_si256((__m256i *)(out + b * 32), _mm256_permute2x128_si256(lo, hi, 0x20));
+        _mm256_storeu_si256((__m256i *)(out + b * 32 + 16), _mm256_permute2x128_si256(lo, hi, 0x31));
     }
 }
 
@@ -202,9 +204,9 @@ const qk_kernels qk_kernels_avx2 = {
     .add_min = avx2_add_min,
     .select_le = avx2_select_le,
     .panel_argmin = avx2_panel_argmin,
+    .sum_rows = avx2_sum_rows,
     .seed_update = avx2_seed_update,
-    .adc8 = avx2_adc8,
-    .adc4 = avx2_adc4,
+    .fs_scan = avx2_fs_scan,
 };
 
 #endif

@@ -3,10 +3,13 @@
  * target attributes, run only when qk_by_name has seen the extensions in CPUID).
  *
  * Decisions:
- *  - Tails are masked loads and masked gathers, never scalar loops: masked-off bytes are
- *    not read, so no kernel reads past the end of its arrays.
- *  - ADC gathers sixteen table entries per instruction, one code's sixteen sub-quantizers
- *    at a time (indices j*ksub + code_j), then reduces the sixteen lanes per code.
+ *  - Tails are masked loads, never scalar loops: masked-off elements are not read, so no
+ *    kernel reads past the end of its arrays.
+ *  - Fast scan: one 64-byte load holds two pairs of sub-quantizers for 32 vectors; the
+ *    low and high nibbles index two vpshufb tables laid out per 128-bit lane (pq.h).
+ *    Sums are kept as uint16 pairs FAISS-style: adding the shuffled bytes as 16-bit words
+ *    gives (even + 256 odd) mod 2^16, adding them shifted right by 8 gives the odd sums,
+ *    and the even sums are recovered at the end by subtraction (exact modulo 2^16).
  */
 #if defined(__x86_64__)
 
@@ -124,6 +127,25 @@ AVX512_FN static void avx512_panel_argmin(const float *x, size_t ldx, size_t n, 
     }
 }
 
+/* Eight coordinates at a time, four rows in flight (four double accumulators). */
+AVX512_FN static void avx512_sum_rows(const float *x, size_t d, const uint32_t *rows, size_t n, double *acc) {
+    for (size_t q0 = 0; q0 < d; q0 += 8) {
+        __mmask8 m = d - q0 >= 8 ? (__mmask8)0xFF : (__mmask8)((1u << (d - q0)) - 1u);
+        __m512d a0 = _mm512_setzero_pd(), a1 = a0, a2 = a0, a3 = a0;
+        size_t t = 0;
+        for (; t + 4 <= n; t += 4) {
+            a0 = _mm512_add_pd(a0, _mm512_cvtps_pd(_mm256_maskz_loadu_ps(m, x + (size_t)rows[t] * d + q0)));
+            a1 = _mm512_add_pd(a1, _mm512_cvtps_pd(_mm256_maskz_loadu_ps(m, x + (size_t)rows[t + 1] * d + q0)));
+            a2 = _mm512_add_pd(a2, _mm512_cvtps_pd(_mm256_maskz_loadu_ps(m, x + (size_t)rows[t + 2] * d + q0)));
+            a3 = _mm512_add_pd(a3, _mm512_cvtps_pd(_mm256_maskz_loadu_ps(m, x + (size_t)rows[t + 3] * d + q0)));
+        }
+        for (; t < n; t++)
+            a0 = _mm512_add_pd(a0, _mm512_cvtps_pd(_mm256_maskz_loadu_ps(m, x + (size_t)rows[t] * d + q0)));
+        __m512d s = _mm512_add_pd(_mm512_add_pd(a0, a1), _mm512_add_pd(a2, a3));
+        _mm512_mask_storeu_pd(acc + q0, m, _mm512_add_pd(_mm512_maskz_loadu_pd(m, acc + q0), s));
+    }
+}
+
 AVX512_FN static double avx512_seed_update(const float *xt, size_t n, size_t d, const float *c,
                                            float *d2, int first) {
     __m512d s0 = _mm512_setzero_pd(), s1 = _mm512_setzero_pd();
@@ -140,65 +162,34 @@ AVX512_FN static double avx512_seed_update(const float *xt, size_t n, size_t d, 
         acc = _mm512_maskz_mov_ps(valid, acc);
         _mm512_mask_storeu_ps(d2 + p * QK_PANEL, valid, acc);
         s0 = _mm512_add_pd(s0, _mm512_cvtps_pd(_mm512_castps512_ps256(acc)));
-        s1 = _mm512_add_pd(s1, _mm512_cvtps_pd(_mm256_castpd_ps(_mm512_extractf64x4_pd(_mm512_castps_pd(acc), 1))));
+        __m256 hi = _mm256_castpd_ps(_mm512_extractf64x4_pd(_mm512_castps_pd(acc), 1));
+        s1 = _mm512_add_pd(s1, _mm512_cvtps_pd(hi));
     }
     return _mm512_reduce_add_pd(_mm512_add_pd(s0, s1));
 }
 
-AVX512_FN static void avx512_adc8(const float *lut, size_t m, size_t ksub, const uint8_t *codes,
-                                  size_t n, float *out) {
-    const __m512i lanes = _mm512_mullo_epi32(
-        _mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15),
-        _mm512_set1_epi32((int)ksub));
-    size_t full = m & ~(size_t)15, rest = m - full;
-    __mmask16 tail = (__mmask16)((1u << rest) - 1u);
-    for (size_t i = 0; i < n; i++) {
-        const uint8_t *c = codes + i * m;
-        __m512 acc = _mm512_setzero_ps();
-        size_t j = 0;
-        for (; j < full; j += 16) {
-            __m512i idx = _mm512_add_epi32(_mm512_cvtepu8_epi32(_mm_loadu_si128((const __m128i *)(c + j))),
-                                           _mm512_add_epi32(lanes, _mm512_set1_epi32((int)(j * ksub))));
-            acc = _mm512_add_ps(acc, _mm512_i32gather_ps(idx, lut, 4));
+AVX512_FN static void avx512_fs_scan(const uint8_t *tables, size_t ngroups, const uint8_t *packed,
+                                     size_t nblocks, uint16_t *out) {
+    const __m512i low4 = _mm512_set1_epi8(15);
+    for (size_t b = 0; b < nblocks; b++) {
+        const uint8_t *codes = packed + b * ngroups * 64;
+        __m512i sum = _mm512_setzero_si512(), odd = _mm512_setzero_si512();
+        for (size_t g = 0; g < ngroups; g++) {
+            __m512i c = _mm512_loadu_si512(codes + g * 64);
+            __m512i tlo = _mm512_loadu_si512(tables + g * 128);
+            __m512i thi = _mm512_loadu_si512(tables + g * 128 + 64);
+            __m512i rlo = _mm512_shuffle_epi8(tlo, _mm512_and_si512(c, low4));
+            __m512i rhi = _mm512_shuffle_epi8(thi, _mm512_and_si512(_mm512_srli_epi16(c, 4), low4));
+            sum = _mm512_add_epi16(sum, _mm512_add_epi16(rlo, rhi));
+            odd = _mm512_add_epi16(odd, _mm512_add_epi16(_mm512_srli_epi16(rlo, 8), _mm512_srli_epi16(rhi, 8)));
         }
-        if (rest) {
-            __m512i idx = _mm512_add_epi32(_mm512_cvtepu8_epi32(_mm_maskz_loadu_epi8(tail, c + j)),
-                                           _mm512_add_epi32(lanes, _mm512_set1_epi32((int)(j * ksub))));
-            acc = _mm512_add_ps(acc, _mm512_mask_i32gather_ps(_mm512_setzero_ps(), tail, idx, lut, 4));
-        }
-        out[i] = _mm512_reduce_add_ps(acc);
-    }
-}
-
-/* Sixteen 4-bit codes from the bytes at c (only the first nbytes read), in order. */
-AVX512_FN static inline __m512i avx512_nibbles(const uint8_t *c, size_t nbytes) {
-    __m128i b = _mm_maskz_loadu_epi8((__mmask16)((1u << nbytes) - 1u), c);
-    __m128i lo = _mm_and_si128(b, _mm_set1_epi8(15));
-    __m128i hi = _mm_and_si128(_mm_srli_epi16(b, 4), _mm_set1_epi8(15));
-    return _mm512_cvtepu8_epi32(_mm_unpacklo_epi8(lo, hi));
-}
-
-AVX512_FN static void avx512_adc4(const float *lut, size_t m, const uint8_t *codes, size_t n,
-                                  float *out) {
-    const __m512i lanes = _mm512_setr_epi32(0, 16, 32, 48, 64, 80, 96, 112, 128, 144, 160, 176, 192,
-                                            208, 224, 240);
-    size_t cs = (m + 1) / 2, full = m & ~(size_t)15, rest = m - full;
-    __mmask16 tail = (__mmask16)((1u << rest) - 1u);
-    for (size_t i = 0; i < n; i++) {
-        const uint8_t *c = codes + i * cs;
-        __m512 acc = _mm512_setzero_ps();
-        size_t j = 0;
-        for (; j < full; j += 16) {
-            __m512i idx = _mm512_add_epi32(avx512_nibbles(c + j / 2, 8),
-                                           _mm512_add_epi32(lanes, _mm512_set1_epi32((int)(j * 16))));
-            acc = _mm512_add_ps(acc, _mm512_i32gather_ps(idx, lut, 4));
-        }
-        if (rest) {
-            __m512i idx = _mm512_add_epi32(avx512_nibbles(c + j / 2, (rest + 1) / 2),
-                                           _mm512_add_epi32(lanes, _mm512_set1_epi32((int)(j * 16))));
-            acc = _mm512_add_ps(acc, _mm512_mask_i32gather_ps(_mm512_setzero_ps(), tail, idx, lut, 4));
-        }
-        out[i] = _mm512_reduce_add_ps(acc);
+        __m512i even = _mm512_sub_epi16(sum, _mm512_slli_epi16(odd, 8));
+        /* Bytes 0..31 and 32..63 held the same 32 vectors for different sub-quantizers. */
+        __m256i e = _mm256_add_epi16(_mm512_castsi512_si256(even), _mm512_extracti64x4_epi64(even, 1));
+        __m256i o = _mm256_add_epi16(_mm512_castsi512_si256(odd), _mm512_extracti64x4_epi64(odd, 1));
+        __m256i lo = _mm256_unpacklo_epi16(e, o), hi = _mm256_unpackhi_epi16(e, o);
+        _mm256_storeu_si256((__m256i *)(out + b * 32), _mm256_permute2x128_si256(lo, hi, 0x20));
+        _mm256_storeu_si256((__m256i *)(out + b * 32 + 16), _mm256_permute2x128_si256(lo, hi, 0x31));
     }
 }
 
@@ -207,9 +198,9 @@ const qk_kernels qk_kernels_avx512 = {
     .add_min = avx512_add_min,
     .select_le = avx512_select_le,
     .panel_argmin = avx512_panel_argmin,
+    .sum_rows = avx512_sum_rows,
     .seed_update = avx512_seed_update,
-    .adc8 = avx512_adc8,
-    .adc4 = avx512_adc4,
+    .fs_scan = avx512_fs_scan,
 };
 
 #endif

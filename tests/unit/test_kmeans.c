@@ -14,6 +14,7 @@
 #include <cmocka.h>
 
 #include <math.h>
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -324,13 +325,58 @@ static void test_invalid(void **state) {
     assert_non_null(strstr(hk_errmsg(), "too large"));
 }
 
+/* ---- allocation failures: the n-th allocation (and every one after it) fails ---- */
+
+static atomic_long alloc_budget;
+static void *fail_malloc(void *ud, size_t n) { return atomic_fetch_sub(&alloc_budget, 1) > 0 ? malloc(n) : NULL; }
+static void *fail_realloc(void *ud, void *p, size_t n) {
+    return atomic_fetch_sub(&alloc_budget, 1) > 0 ? realloc(p, n) : NULL;
+}
+static void plain_free(void *ud, void *p) { free(p); }
+
+static void test_nomem(void **state) {
+    enum { N = 3000, K = 20 };
+    rng_seed(9);
+    hk_pool_workers(); /* start the pool outside the failing allocator */
+    const hk_allocator failing = {fail_malloc, fail_realloc, plain_free, NULL};
+    static const size_t ds[] = {6, 30}; /* panels, sgemm */
+    for (size_t v = 0; v < 2; v++) {
+        size_t d = ds[v];
+        float *x = blobs(N, d, 10, 5.0, 1.0, NULL, NULL), *c = malloc(K * d * sizeof(float));
+        uint32_t *a = malloc(N * sizeof(uint32_t));
+        int saw_nomem = 0, saw_ok = 0;
+        for (long budget = 0; !saw_ok; budget++) {
+            for (size_t i = 0; i < K * d; i++) c[i] = -1.0f;
+            atomic_store(&alloc_budget, budget);
+            assert_int_equal(hk_set_allocator(&failing), HK_OK);
+            hk_status st = km_train(x, N, d, K, 4, 1, NULL, NULL, 0, 1, c, NULL);
+            hk_status as = st == HK_OK ? km_assign(x, N, d, c, K, a, NULL) : HK_OK;
+            assert_int_equal(hk_set_allocator(NULL), HK_OK);
+            if (st == HK_OK && as == HK_OK) {
+                saw_ok = 1;
+            } else if (st != HK_OK) {
+                assert_int_equal(st, HK_NOMEM);
+                assert_true(strlen(hk_errmsg()) > 0);
+                for (size_t i = 0; i < K * d; i++) assert_true(c[i] == -1.0f);
+                saw_nomem = 1;
+            } else {
+                assert_int_equal(as, HK_NOMEM);
+            }
+        }
+        assert_true(saw_nomem);
+        free(x);
+        free(c);
+        free(a);
+    }
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_blobs_recovered),     cmocka_unit_test(test_objective_monotone),
         cmocka_unit_test(test_deterministic),       cmocka_unit_test(test_n_at_most_k),
         cmocka_unit_test(test_duplicate_rows),      cmocka_unit_test(test_empty_cluster_split),
         cmocka_unit_test(test_assign_reference),    cmocka_unit_test(test_progress_and_cancel),
-        cmocka_unit_test(test_invalid),
+        cmocka_unit_test(test_invalid),             cmocka_unit_test(test_nomem),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -1,12 +1,13 @@
 /*
  * test_pq.c — product quantization and OPQ (pq.c) against brute-force references.
  *
- * Codes round-trip; encoding picks the nearest centroid of every sub-vector; ADC (the
- * scalar pq_adc and every kernel set of pq_adc_many, 4 and 8 bits, L2 and ip, odd counts
- * and odd m) equals the distance to the decoded vector; training beats the untrained
+ * Codes round-trip; encoding picks the nearest centroid of every sub-vector; ADC (pq_adc
+ * and pq_adc_many, 4 and 8 bits, L2 and ip, odd counts and odd m) equals the distance to
+ * the decoded vector; training beats the untrained
  * seeds and the data's variance by a wide margin; OPQ is never worse than PQ and clearly
  * better on correlated data, with an orthogonal rotation; bad arguments and cancellation
- * leave the model untouched. With HK_SHARED_DATA, PQ on the real BIGANN 10K subset must
+ * leave the model untouched; the 4-bit fast scan stays within its documented bound of ADC
+ * and every kernel set returns the same sums. With HK_SHARED_DATA, PQ on the real BIGANN 10K subset must
  * reach the reconstruction error measured (and checked against FAISS) when it was written.
  */
 #include <setjmp.h>
@@ -17,6 +18,7 @@
 
 #include <limits.h>
 #include <math.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -180,7 +182,8 @@ static void test_roundtrip(void **state) {
             if (!opq) {
                 assert_memory_equal(y, y2, NC * D * sizeof(float));
                 for (size_t j = 0; j < m; j++) /* the decoded sub-vector is the centroid */
-                    assert_memory_equal(y + j * pq.dsub, pq.centroids + (j * pq.ksub + code_at(&pq, codes, j)) * pq.dsub,
+                    assert_memory_equal(y + j * pq.dsub,
+                                        pq.centroids + (j * pq.ksub + code_at(&pq, codes, j)) * pq.dsub,
                                         pq.dsub * sizeof(float));
             }
             if (bits == 4)
@@ -246,10 +249,8 @@ static void check_adc(const pq_model *pq, size_t n) {
     random_codes(pq, n, codes);
     pq_decode(pq, codes, n, y);
     for (size_t t = 0; t < dim; t++) q[t] = (float)(gauss() * 3);
-    const char *kernels[] = {"scalar", "avx2", "avx512"};
     for (int ip = 0; ip <= 1; ip++) {
         pq_lut(pq, q, ip, lut);
-        float *ref = alloc_f(n);
         for (size_t i = 0; i < n; i++) {
             double s = 0, scale = 0;
             for (size_t t = 0; t < dim; t++) {
@@ -258,22 +259,12 @@ static void check_adc(const pq_model *pq, size_t n) {
                 scale += a * a + b * b;
             }
             float adc = pq_adc(pq, lut, codes + i * cs);
-            assert_true(fabs(adc - s) <= 2e-5 * scale);
-            ref[i] = adc;
-        }
-        for (size_t k = 0; k < 3; k++) {
-            for (size_t i = 0; i < n; i++) many[i] = NAN;
-            if (!pq_adc_many_kernel(kernels[k], pq, lut, codes, n, many)) continue;
-            for (size_t i = 0; i < n; i++) {
-                double tol = 1e-5 * (fabs(ref[i]) + 1.0) * pq->m;
-                if (!(fabs(many[i] - ref[i]) <= tol))
-                    fail_msg("%s adc m=%u bits=%u ip=%d row %zu: %g vs %g", kernels[k], pq->m, pq->bits, ip, i,
-                             (double)many[i], (double)ref[i]);
-            }
+            if (!(fabs(adc - s) <= 2e-5 * scale))
+                fail_msg("adc m=%u bits=%u ip=%d row %zu: %g vs %g", pq->m, pq->bits, ip, i, (double)adc, s);
+            many[i] = NAN;
         }
         pq_adc_many(pq, lut, codes, n, many);
-        for (size_t i = 0; i < n; i++) assert_true(fabs(many[i] - ref[i]) <= 1e-5 * (fabs(ref[i]) + 1.0) * pq->m);
-        free(ref);
+        for (size_t i = 0; i < n; i++) assert_true(many[i] == pq_adc(pq, lut, codes + i * cs));
     }
     free(codes);
     free(y);
@@ -298,6 +289,76 @@ static void test_adc(void **state) {
             }
         free(x);
     }
+}
+
+/* ---- 4-bit fast scan ---- */
+
+static void check_fast_scan(const pq_model *pq, size_t n) {
+    size_t cs = pq_code_size(pq);
+    uint8_t *codes = malloc(n * cs), *packed = malloc(pq_fs_packed_size(pq, n)), *qlut = malloc(pq_fs_lut_size(pq));
+    float *q = alloc_f(pq->dim), *lut = alloc_f(pq->m * 16), *ref = alloc_f(n), *fs = alloc_f(n), *other = alloc_f(n);
+    assert_int_equal(pq_fs_packed_size(pq, n), (n + 31) / 32 * ((pq->m + 3) / 4) * 64);
+    random_codes(pq, n, codes);
+    pq_fs_pack(pq, codes, n, packed);
+    for (size_t t = 0; t < pq->dim; t++) q[t] = (float)(gauss() * 2);
+    for (int ip = 0; ip <= 1; ip++) {
+        float scale, bias;
+        pq_lut(pq, q, ip, lut);
+        pq_fs_quantize(pq, lut, qlut, &scale, &bias);
+        assert_true(scale > 0);
+        for (size_t i = 0; i < n; i++) ref[i] = pq_adc(pq, lut, codes + i * cs);
+        pq_fs_scan(pq, qlut, scale, bias, packed, n, fs);
+        double bound = pq->m * (double)scale / 2;
+        for (size_t i = 0; i < n; i++)
+            if (!(fabs(fs[i] - ref[i]) <= bound * 1.0001 + 1e-5 * (fabs(ref[i]) + fabs(bias))))
+                fail_msg("fast scan m=%u row %zu: %g vs adc %g (bound %g)", pq->m, i, (double)fs[i],
+                         (double)ref[i], bound);
+        /* Integer sums: every kernel set agrees exactly. */
+        const char *kernels[] = {"scalar", "avx2", "avx512"};
+        for (size_t k = 0; k < 3; k++) {
+            if (!pq_fs_scan_kernel(kernels[k], pq, qlut, scale, bias, packed, n, other)) continue;
+            assert_memory_equal(other, fs, n * sizeof(float));
+        }
+    }
+    free(codes);
+    free(packed);
+    free(qlut);
+    free(q);
+    free(lut);
+    free(ref);
+    free(fs);
+    free(other);
+}
+
+static void test_fast_scan(void **state) {
+    rng_seed(19);
+    /* Odd m, m < 4, m above 257 (fewer levels so m * qmax fits in uint16). */
+    static const uint32_t ms[] = {1, 3, 4, 8, 13, 16, 64, 260};
+    for (size_t a = 0; a < sizeof ms / sizeof ms[0]; a++) {
+        uint32_t m = ms[a], dim = m * (m > 64 ? 1 : 2);
+        float *x = clustered(400, dim, 10, 2.0);
+        pq_model pq = train(x, 400, dim, m, 4, a % 2, 3, 1, 5);
+        check_fast_scan(&pq, 1);
+        check_fast_scan(&pq, 32);
+        check_fast_scan(&pq, 33);
+        check_fast_scan(&pq, 1000);
+        pq_free(&pq);
+        free(x);
+    }
+    /* The layout: vector v of a block, sub-quantizers 4g..4g+3 in bytes 64g + v and
+     * 64g + 32 + v, low nibble first; vectors past n are zero. */
+    pq_model pq = {.dim = 6, .m = 6, .bits = 4, .ksub = 16, .dsub = 1};
+    uint8_t codes[2 * 3] = {0x21, 0x43, 0x65, 0x98, 0xba, 0xdc}, packed[2 * 64];
+    assert_int_equal(pq_fs_packed_size(&pq, 2), 128);
+    pq_fs_pack(&pq, codes, 2, packed);
+    assert_int_equal(packed[0], 0x21);
+    assert_int_equal(packed[32], 0x43);
+    assert_int_equal(packed[64], 0x65);
+    assert_int_equal(packed[96], 0x00);
+    assert_int_equal(packed[1], 0x98);
+    assert_int_equal(packed[33], 0xba);
+    assert_int_equal(packed[65], 0xdc);
+    for (size_t v = 2; v < 32; v++) assert_true(packed[v] == 0 && packed[32 + v] == 0 && packed[64 + v] == 0);
 }
 
 /* ---- training quality ---- */
@@ -492,6 +553,64 @@ static void test_progress_and_cancel(void **state) {
     free(x);
 }
 
+/* ---- allocation failures: the n-th allocation (and every one after it) fails ---- */
+
+static atomic_long alloc_budget;
+static void *fail_malloc(void *ud, size_t n) { return atomic_fetch_sub(&alloc_budget, 1) > 0 ? malloc(n) : NULL; }
+static void *fail_realloc(void *ud, void *p, size_t n) {
+    return atomic_fetch_sub(&alloc_budget, 1) > 0 ? realloc(p, n) : NULL;
+}
+static void plain_free(void *ud, void *p) { free(p); }
+
+static void test_nomem(void **state) {
+    enum { N = 300, D = 16 };
+    rng_seed(20);
+    float *x = correlated(N, D, 4.0);
+    uint8_t codes[N * 8];
+    hk_pool_workers(); /* start the pool outside the failing allocator */
+    const hk_allocator failing = {fail_malloc, fail_realloc, plain_free, NULL};
+    /* m = 8: sub-quantizers trained in parallel; m = 2: one after another. */
+    static const uint32_t ms[] = {8, 2};
+    for (size_t v = 0; v < 4; v++) {
+        uint32_t m = ms[v % 2];
+        int opq = v >= 2, saw_nomem = 0, saw_ok = 0;
+        for (long budget = 0; !saw_ok; budget = budget < 64 ? budget + 1 : budget * 5 / 4) {
+            pq_model pq = {.dim = 999};
+            atomic_store(&alloc_budget, budget);
+            assert_int_equal(hk_set_allocator(&failing), HK_OK);
+            hk_status st = pq_train(x, N, D, m, 4, opq, 3, 2, 1, NULL, NULL, &pq);
+            hk_status enc = st == HK_OK ? pq_encode(&pq, x, N, codes) : HK_OK;
+            assert_int_equal(hk_set_allocator(NULL), HK_OK);
+            if (st == HK_OK) {
+                if (enc == HK_OK) saw_ok = 1;
+                else assert_int_equal(enc, HK_NOMEM);
+                pq_free(&pq);
+            } else {
+                assert_int_equal(st, HK_NOMEM);
+                assert_true(strlen(hk_errmsg()) > 0);
+                assert_int_equal(pq.dim, 999);
+                assert_null(pq.centroids);
+                saw_nomem = 1;
+            }
+        }
+        assert_true(saw_nomem);
+    }
+    /* decode cannot fail: without heap it unrotates through its stack buffer. */
+    pq_model pq = train(x, N, D, 4, 8, 1, 3, 2, 1);
+    float *y = alloc_f(N * D), *y2 = alloc_f(N * D);
+    assert_int_equal(pq_encode(&pq, x, N, codes), HK_OK);
+    pq_decode(&pq, codes, N, y);
+    atomic_store(&alloc_budget, 0);
+    assert_int_equal(hk_set_allocator(&failing), HK_OK);
+    pq_decode(&pq, codes, N, y2);
+    assert_int_equal(hk_set_allocator(NULL), HK_OK);
+    for (size_t i = 0; i < N * D; i++) assert_true(fabs(y[i] - y2[i]) <= 1e-5 * (fabs(y[i]) + 1));
+    pq_free(&pq);
+    free(y);
+    free(y2);
+    free(x);
+}
+
 /* ---- real data: BIGANN 10K (SIFT, 128-d uint8) ---- */
 
 static float *read_bvecs(const char *path, size_t *n_out, size_t *d_out) {
@@ -546,9 +665,11 @@ int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_code_size),       cmocka_unit_test(test_roundtrip),
         cmocka_unit_test(test_encode_nearest),  cmocka_unit_test(test_adc),
+        cmocka_unit_test(test_fast_scan),
         cmocka_unit_test(test_training_quality), cmocka_unit_test(test_opq),
         cmocka_unit_test(test_deterministic),   cmocka_unit_test(test_few_rows),
         cmocka_unit_test(test_invalid),         cmocka_unit_test(test_progress_and_cancel),
+        cmocka_unit_test(test_nomem),
         cmocka_unit_test(test_bigann10k),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -2,7 +2,7 @@
  * test_qkernels.c — every quantizer kernel set this CPU can run (scalar, AVX2, AVX-512)
  * against double-precision references, on sizes that leave every SIMD tail: minimum
  * scans, selections, nearest-centroid panels (ties, duplicates, padding), k-means++
- * weights (partial panels, nothing written past n) and 4-bit fast scan.
+ * weights (partial panels, nothing written past n) and cluster sums.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -98,7 +98,8 @@ static void test_panel_argmin(void **state) {
             make_panels(c, k, d, ct, cn);
             /* Rows at stride d + 1; every fourth one sits on centroid 2 (a tie when duplicated). */
             for (size_t i = 0; i < N; i++)
-                for (size_t q = 0; q <= d; q++) x[i * (d + 1) + q] = (i % 4 == 0 && k > 2 && q < d) ? c[2 * d + q] : rnd();
+                for (size_t q = 0; q <= d; q++)
+                    x[i * (d + 1) + q] = (i % 4 == 0 && k > 2 && q < d) ? c[2 * d + q] : rnd();
             for (size_t si = 0; si < NSETS; si++) {
                 const qk_kernels *qk = qk_by_name(sets[si]);
                 if (!qk) continue;
@@ -112,7 +113,8 @@ static void test_panel_argmin(void **state) {
                     size_t bi = 0;
                     for (size_t j = 0; j < k; j++) {
                         double s = 0;
-                        for (size_t q = 0; q < d; q++) s += ((double)xi[q] - c[j * d + q]) * ((double)xi[q] - c[j * d + q]);
+                        for (size_t q = 0; q < d; q++)
+                            s += ((double)xi[q] - c[j * d + q]) * ((double)xi[q] - c[j * d + q]);
                         ref[j] = s - xn; /* the score: ||c||^2 - 2 x.c */
                         if (ref[j] < ref[bi]) bi = j;
                     }
@@ -149,7 +151,8 @@ static void test_seed_update(void **state) {
             float c1[13], c2[13];
             for (size_t i = 0; i < n * d; i++) x[i] = rnd();
             for (size_t i = 0; i < n; i++)
-                for (size_t q = 0; q < d; q++) xt[(i / QK_PANEL) * d * QK_PANEL + q * QK_PANEL + i % QK_PANEL] = x[i * d + q];
+                for (size_t q = 0; q < d; q++)
+                    xt[(i / QK_PANEL) * d * QK_PANEL + q * QK_PANEL + i % QK_PANEL] = x[i * d + q];
             for (size_t q = 0; q < d; q++) {
                 c1[q] = rnd();
                 c2[q] = rnd();
@@ -183,12 +186,38 @@ static void test_seed_update(void **state) {
         }
 }
 
+static void test_sum_rows(void **state) {
+    static const size_t ds[] = {1, 3, 4, 8, 9, 16, 21};
+    static const size_t ns[] = {0, 1, 3, 4, 5, 50};
+    enum { ROWS = 64 };
+    for (size_t a = 0; a < sizeof ds / sizeof ds[0]; a++) {
+        size_t d = ds[a];
+        float *x = malloc(ROWS * d * sizeof(float));
+        for (size_t i = 0; i < ROWS * d; i++) x[i] = rnd() * 100;
+        uint32_t rows[50];
+        for (size_t t = 0; t < 50; t++) rows[t] = (uint32_t)((t * 37 + 5) % ROWS);
+        for (size_t b = 0; b < sizeof ns / sizeof ns[0]; b++)
+            for (size_t si = 0; si < NSETS; si++) {
+                const qk_kernels *qk = qk_by_name(sets[si]);
+                if (!qk) continue;
+                double acc[22], want[22];
+                for (size_t q = 0; q < 22; q++) acc[q] = want[q] = (double)q;
+                qk->sum_rows(x, d, rows, ns[b], acc);
+                for (size_t t = 0; t < ns[b]; t++)
+                    for (size_t q = 0; q < d; q++) want[q] += x[rows[t] * d + q];
+                for (size_t q = 0; q < 22; q++) assert_true(fabs(acc[q] - want[q]) <= 1e-9 * (fabs(want[q]) + 1));
+            }
+        free(x);
+    }
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_sets_available),
         cmocka_unit_test(test_add_min_select),
         cmocka_unit_test(test_panel_argmin),
         cmocka_unit_test(test_seed_update),
+        cmocka_unit_test(test_sum_rows),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

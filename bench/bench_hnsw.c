@@ -6,6 +6,7 @@
  * times a change to the graph's build or search paths:
  *
  *   bench_hnsw build  --data base.npy --dir DB [--m 16] [--efc 200] [--batch 10000]
+ *                     [--quant sq8 [--quant-after N]]
  *   bench_hnsw search --dir DB --queries query.npy --ef 10,32,128 --threads 1 --mode single
  *   bench_hnsw search --dir DB --queries query.npy --ef 10,32,128 --mode batch
  *
@@ -20,6 +21,11 @@
  *    batches (each batch is durable, and its points are linked into the graph, when the
  *    call returns). hk_db_close (the final checkpoint, which writes the graph into the
  *    snapshot) is timed apart. hk_collection_verify then checks the graph, untimed.
+ *  - --quant METHOD gives the collection codes once --quant-after points (default: the
+ *    first batch) are in: a codebook is trained on them and the collection quantized,
+ *    inside the timed build (and reported apart too); from then on every insert links
+ *    on the codes (scalar codes) and searches walk the codes and re-rank (--rerank N per
+ *    query in a search run; 0 = the collection's default).
  *  - A search run opens the database read-only: the graph comes back from the snapshot,
  *    and VmRSS after the open is the memory a process serving the collection holds.
  *  - Single queries: one hk_search per query vector, one after another, after a few
@@ -49,7 +55,9 @@
 
 typedef struct opts {
     const char *cmd, *data, *queries, *dir, *ids_out, *mode;
-    uint32_t m, efc, k, threads;
+    uint32_t m, efc, k, threads, rerank;
+    const char *quant;
+    size_t quant_after;
     uint32_t ef[MAX_EFS];
     size_t nef, batch, reps, min_queries;
     int nosync;
@@ -111,14 +119,33 @@ static int run_build(const opts *o) {
     size_t batch = o->batch, nbatches = (n + batch - 1) / batch;
     hk_point *pts = xcalloc(batch, sizeof *pts);
     double *batch_s = xcalloc(nbatches, sizeof *batch_s);
-    double t_import = now(), t_report = t_import;
+    double t_import = now(), t_report = t_import, quant_s = 0;
+    size_t quant_at = o->quant ? (o->quant_after ? o->quant_after : batch) : 0, done = 0;
+    uint32_t code_bytes = 0;
     for (size_t b = 0; b < nbatches; b++) {
+        if (o->quant && done >= quant_at && !code_bytes) {
+            double tq = now();
+            hk_quant_params qp;
+            hk_quant_params_init(&qp);
+            if ((st = hk_quant_method_parse(o->quant, &qp.method))) die("--quant", st);
+            hk_codebook *cb;
+            if ((st = hk_collection_train(c, &qp, NULL, NULL, &cb))) die("train", st);
+            if ((st = hk_collection_quantize(c, cb, NULL, 0))) die("quantize", st);
+            hk_codebook_info ci;
+            hk_codebook_info_get(cb, &ci);
+            code_bytes = ci.code_bytes;
+            hk_codebook_free(cb);
+            quant_s = now() - tq;
+            fprintf(stderr, "  bench_hnsw: quantized (%s, %u bytes) after %zu points in %.1f s\n",
+                    o->quant, code_bytes, done, quant_s);
+        }
         size_t i0 = b * batch, m = n - i0 < batch ? n - i0 : batch;
         for (size_t i = 0; i < m; i++)
             pts[i] = (hk_point){.id = i0 + i, .vector = base + (i0 + i) * dim};
         double t0 = now();
         if ((st = hk_upsert(c, pts, m, NULL))) die("upsert", st);
         batch_s[b] = now() - t0;
+        done += m;
         if (now() - t_report > 30) {
             fprintf(stderr, "  bench_hnsw: %zu of %zu points in %.0f s\n", i0 + m, n, now() - t_import);
             t_report = now();
@@ -154,6 +181,9 @@ static int run_build(const opts *o) {
     printf(" \"close_seconds\": %.6f, \"verify_seconds\": %.6f, \"verify_ok\": %s, "
            "\"count\": %" PRIu64 ",\n",
            close_s, verify_s, vst ? "false" : "true", stats.count);
+    if (o->quant)
+        printf(" \"quant\": {\"method\": \"%s\", \"after\": %zu, \"code_bytes\": %u, "
+               "\"seconds\": %.6f},\n", o->quant, quant_at, code_bytes, quant_s);
     char extra[256];
     snprintf(extra, sizeof extra,
              "\"rss_loaded_kib\": %ld, \"rss_after_build_kib\": %ld, "
@@ -265,7 +295,9 @@ static int run_search(const opts *o) {
 
     uint32_t k = o->k;
     hk_query *q;
-    if ((st = hk_query_new(&q)) || (st = hk_query_set_k(q, k))) die("query", st);
+    if ((st = hk_query_new(&q)) || (st = hk_query_set_k(q, k)) ||
+        (st = hk_query_set_rerank(q, o->rerank)))
+        die("query", st);
     uint64_t *ids = o->ids_out ? xcalloc(o->nef * nq * k, sizeof *ids) : NULL;
     size_t passes = (o->min_queries + nq - 1) / nq;
     if (passes == 0) passes = 1;
@@ -273,8 +305,10 @@ static int run_search(const opts *o) {
     double *lat = xcalloc(passes * nq, sizeof *lat), *bt = xcalloc(max_reps, sizeof *bt);
 
     printf("{\"n\": %" PRIu64 ", \"dim\": %u, \"nq\": %zu, \"k\": %u, \"threads\": %u, "
-           "\"mode\": \"%s\", \"kernel\": \"%s\", \"open_seconds\": %.6f,\n \"sweep\": [",
-           stats.count, dim, nq, k, o->threads, o->mode, hk_kernel_name(), open_s);
+           "\"mode\": \"%s\", \"kernel\": \"%s\", \"open_seconds\": %.6f, \"quant\": \"%s\", "
+           "\"code_bytes\": %u, \"rerank\": %u,\n \"sweep\": [",
+           stats.count, dim, nq, k, o->threads, o->mode, hk_kernel_name(), open_s,
+           hk_quant_method_name(stats.quant), stats.code_bytes, o->rerank);
     for (size_t e = 0; e < o->nef; e++) {
         if ((st = hk_query_set_ef(q, o->ef[e]))) die("ef", st);
         uint64_t *eids = ids ? ids + e * nq * k : NULL;
@@ -327,6 +361,9 @@ static void usage(void) {
             "  --min-queries N single mode: passes over the queries until N calls (1000)\n"
             "  --k K           neighbours per query (10)\n"
             "  --threads N     hk_db_options.threads (0 = cores)\n"
+            "  --quant M       build: quantize (sq8, sq4, pq, opq) once --quant-after points\n"
+            "                  (default: one batch) are in; later inserts link on the codes\n"
+            "  --rerank N      search: re-rank depth on a collection with codes (0: its default)\n"
             "  --ids-out PATH  write result ids as uint64, k per query, ef after ef\n");
     exit(2);
 }
@@ -379,6 +416,9 @@ int main(int argc, char **argv) {
         else if (strcmp(a, "--reps") == 0) o.reps = parse_size(v, a), i++;
         else if (strcmp(a, "--min-queries") == 0) o.min_queries = parse_size(v, a), i++;
         else if (strcmp(a, "--ef") == 0) o.nef = parse_list(v, o.ef, MAX_EFS), i++;
+        else if (strcmp(a, "--quant") == 0) o.quant = v, i++;
+        else if (strcmp(a, "--quant-after") == 0) o.quant_after = parse_size(v, a), i++;
+        else if (strcmp(a, "--rerank") == 0) o.rerank = (uint32_t)parse_size(v, a), i++;
         else usage();
     }
     if (strcmp(o.cmd, "build") == 0) {

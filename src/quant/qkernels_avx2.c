@@ -13,7 +13,6 @@
 
 #include <immintrin.h>
 #include <math.h>
-#include <string.h>
 
 #include "qkernels.h"
 

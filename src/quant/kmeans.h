@@ -20,7 +20,7 @@
  * with the assignment step as a BLAS sgemm (||x||^2 - 2 x.c + ||c||^2) in blocks, parallel over the worker pool;
  * empty clusters are re-seeded by splitting the largest cluster. Stops after iters iterations or when
  * the objective improves by less than 1e-5 relative. centroids receives k*d floats. When n < k, the
- * remaining centroids duplicate data rows (document it). objective (may be NULL) receives the final mean squared
+ * remaining centroids duplicate data rows (see Details). objective (may be NULL) receives the final mean squared
  * distance to the assigned centroid. progress (may be NULL) is called with phase "kmeans" and the fraction done
  * between base and base+span (so a caller can nest it); its nonzero return cancels: HK_CANCELLED.
  *

@@ -30,12 +30,12 @@ typedef struct pq_model {
 } pq_model;
 
 /* Trains on n rows of x (dim floats each). opq: learn the rotation by alternating (Ge et al. 2013, non-parametric OPQ):
- * start with R = identity (or a seeded random orthogonal matrix — measure which is better and document it); repeat
+ * start with R = identity (measured better than a seeded random orthogonal matrix, see pq.c); repeat
  * opq_iters times: train/refine PQ on X R (warm-started from the previous codebooks, a few k-means iterations), encode,
  * reconstruct Y, then solve the orthogonal Procrustes problem min ||X R - Y||_F over orthogonal R: SVD of X^T Y = U S V^T,
- * R = U V^T (LAPACK sgesdd_ or sgesvd_, column-major care); finally train PQ fully on X R.
+ * R = U V^T (LAPACK sgesdd_, column-major care); finally train PQ fully on X R.
  * Checks: dim % m == 0, bits 4 or 8, n >= 1, finite inputs; HK_INVALID naming the problem. progress as in km_train
- * (phases "pq" / "opq"); HK_CANCELLED on cancel, leaving *out untouched. Deterministic for a seed (given the same thread count is fine).
+ * (phases "pq" / "opq"); HK_CANCELLED on cancel, leaving *out untouched. Deterministic for a seed, for any thread count.
  *
  * Details (pq.c's comment has the reasons): every sub-quantizer is km_train with iters
  * Lloyd iterations (with n < ksub, centroids repeat rows as km_train documents). OPQ

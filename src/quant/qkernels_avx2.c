@@ -13,7 +13,6 @@
 
 #include <immintrin.h>
 #include <math.h>
-#include <string.h>
 
 #include "qkernels.h"
 
@@ -24,13 +23,6 @@ static const int32_t avx2_mask_src[16] = {-1, -1, -1, -1, -1, -1, -1, -1, 0, 0, 
 
 AVX2_FN static inline __m256i avx2_tail_mask(size_t r) {
     return _mm256_loadu_si256((const __m256i *)(avx2_mask_src + 8 - r));
-}
-
-AVX2_FN static inline float avx2_hsum(__m256 v) {
-    __m128 s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
-    s = _mm_add_ps(s, _mm_movehl_ps(s, s));
-    s = _mm_add_ss(s, _mm_movehdup_ps(s));
-    return _mm_cvtss_f32(s);
 }
 
 AVX2_FN static float avx2_add_min(float *s, const float *add, size_t k) {

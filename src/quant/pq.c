@@ -600,8 +600,11 @@ static void fs_scan_with(const qk_kernels *qk, const pq_model *pq, const uint8_t
     for (size_t b0 = 0; b0 < nblocks; b0 += PQ_FS_CHUNK) {
         size_t nb = min_sz(PQ_FS_CHUNK, nblocks - b0);
         qk->fs_scan(qlut, ng, packed + b0 * ng * 64, nb, acc);
-        size_t i0 = b0 * PQ_FS_BLOCK, cnt = min_sz(nb * PQ_FS_BLOCK, n - i0);
-        for (size_t i = 0; i < cnt; i++) out[i0 + i] = bias + scale * (float)acc[i];
+        size_t i0 = b0 * PQ_FS_BLOCK, cnt = min_sz(nb * PQ_FS_BLOCK, n - i0), i = 0;
+        /* Whole blocks in a fixed-length loop the compiler vectorizes, then the tail. */
+        for (; i + PQ_FS_BLOCK <= cnt; i += PQ_FS_BLOCK)
+            for (size_t v = 0; v < PQ_FS_BLOCK; v++) out[i0 + i + v] = bias + scale * (float)acc[i + v];
+        for (; i < cnt; i++) out[i0 + i] = bias + scale * (float)acc[i];
     }
 }
 

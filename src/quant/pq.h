@@ -16,7 +16,8 @@
 
 #include "hektor.h"
 
-/* OPQ keeps a dim x dim rotation (64 MB at this size); larger dimensions are refused. */
+/* OPQ keeps a dim x dim rotation (64 MB at this size): pq_train refuses larger dimensions
+ * for OPQ. The other functions take rotated models of any dimension (from a loader). */
 #define PQ_OPQ_MAX_DIM 4096
 
 typedef struct pq_model {

@@ -31,9 +31,10 @@
  *  - Encoding splits rows among the pool; a task rotates its block with one sgemm and
  *    runs km_nearest per sub-quantizer on the strided sub-vectors, so codes are the exact
  *    nearest centroids (see kmeans.h).
- *  - decode and lut cannot fail (void): lut and, when the heap refuses a block of rows,
- *    decode use fixed stack buffers, which the PQ_OPQ_MAX_DIM limit on rotated models
- *    keeps bounded (16 KB).
+ *  - decode and lut cannot fail (void) and take any model a loader accepts, whatever its
+ *    dimension: lut rotates the query 4096 coordinates at a time on the stack; decode
+ *    rotates blocks of rows from the heap, or when the heap refuses, builds each row as
+ *    a sum of GEMVs of R's columns with the code's centroids (no scratch at all).
  */
 #include "pq.h"
 
@@ -52,9 +53,9 @@
 #define PQ_OPQ_REFINE_ITERS 4     /* Lloyd iterations per OPQ step after the first */
 #define PQ_ROT_ROWS 1024          /* rows per task of X R */
 #define PQ_MT_COLS 64             /* columns per task of X^T Y */
-#define PQ_ENCODE_ROWS 1024       /* rows per encode task */
-#define PQ_STACK_FLOATS 4096      /* decode / lut scratch: 16 KB */
-#define PQ_DECODE_ROWS 256        /* rows per sgemm when decoding with a rotation */
+#define PQ_ENCODE_ROWS 1024       /* rows per encode task, at most */
+#define PQ_STACK_FLOATS 4096      /* lut scratch: 16 KB */
+#define PQ_ROT_BLOCK_FLOATS ((size_t)1 << 17) /* rows rotated per sgemm in encode/decode: 512 KB */
 
 /* LAPACK (exported by libopenblas); the trailing length is gfortran's hidden argument. */
 void sgesdd_(const char *jobz, const int *m, const int *n, float *a, const int *lda, float *s,
@@ -382,6 +383,12 @@ fail:
     return st;
 }
 
+/* Rows per block of a rotation product: PQ_ROT_BLOCK_FLOATS floats, at least one row. */
+static size_t rot_block_rows(size_t dim, size_t cap) {
+    size_t r = PQ_ROT_BLOCK_FLOATS / dim;
+    return r < 1 ? 1 : r > cap ? cap : r;
+}
+
 /* ---- encoding ---- */
 
 typedef struct encode_job {
@@ -392,12 +399,13 @@ typedef struct encode_job {
     km_codebook *cb;   /* m */
     uint8_t *scratch;  /* per worker: rotated rows, assignments, km_nearest scratch */
     size_t scratch_size, km_offset, assign_offset;
+    size_t task_rows;
 } encode_job;
 
 static void encode_task(void *ctx, size_t task, unsigned worker) {
     encode_job *e = ctx;
     const pq_model *pq = e->pq;
-    size_t dim = pq->dim, r0 = task * PQ_ENCODE_ROWS, nr = min_sz(PQ_ENCODE_ROWS, e->n - r0);
+    size_t dim = pq->dim, r0 = task * e->task_rows, nr = min_sz(e->task_rows, e->n - r0);
     size_t cs = pq_code_size(pq);
     uint8_t *sc = e->scratch + worker * e->scratch_size;
     uint32_t *assign = (uint32_t *)(sc + e->assign_offset);
@@ -423,9 +431,11 @@ hk_status pq_encode(const pq_model *pq, const float *x, size_t n, uint8_t *codes
     hk_status st = HK_OK;
     for (size_t j = 0; j < m && !st; j++)
         st = km_codebook_init(&cb[j], pq->centroids + j * ksub * dsub, ksub, dsub);
-    encode_job e = {.pq = pq, .x = x, .n = n, .codes = codes, .cb = cb};
+    /* With a rotation, a task's rows are rotated into scratch: bounded in floats. */
+    encode_job e = {.pq = pq, .x = x, .n = n, .codes = codes, .cb = cb,
+                    .task_rows = pq->rotation ? rot_block_rows(pq->dim, PQ_ENCODE_ROWS) : PQ_ENCODE_ROWS};
     if (!st) {
-        size_t rows = min_sz(PQ_ENCODE_ROWS, n);
+        size_t rows = min_sz(e.task_rows, n);
         size_t rot = pq->rotation ? (rows * pq->dim * sizeof(float) + 63) & ~(size_t)63 : 0;
         e.assign_offset = rot;
         e.km_offset = rot + ((rows * sizeof(uint32_t) + 63) & ~(size_t)63);
@@ -436,7 +446,7 @@ hk_status pq_encode(const pq_model *pq, const float *x, size_t n, uint8_t *codes
     }
     if (!st) {
         km_blas_init();
-        hk_pool_run(div_up(n, PQ_ENCODE_ROWS), encode_task, &e);
+        hk_pool_run(div_up(n, e.task_rows), encode_task, &e);
     }
     hk_aligned_free(e.scratch);
     for (size_t j = 0; j < m; j++) km_codebook_free(&cb[j]);
@@ -446,28 +456,32 @@ hk_status pq_encode(const pq_model *pq, const float *x, size_t n, uint8_t *codes
 
 /* ---- decoding and distances ---- */
 
-/* x = y R^T in place, rows at a time: OpenBLAS packs R for every call, so blocks of
- * PQ_DECODE_ROWS rows from the heap, or when that fails, of what fits the stack buffer. */
-static void unrotate_rows(const pq_model *pq, float *x, size_t n) {
-    size_t dim = pq->dim, rows = PQ_DECODE_ROWS;
-    float stack[PQ_STACK_FLOATS];
-    float *tmp = hk_malloc(min_sz(rows, n) * dim * sizeof(float));
-    if (tmp == NULL) {
-        tmp = stack;
-        rows = PQ_STACK_FLOATS / dim;
+/* x = y R^T, where y is the concatenation of the code's centroids: one GEMV per
+ * sub-quantizer (R's dsub columns times the centroid), accumulated into the row. Needs
+ * no scratch: the fallback when the heap refuses a block. */
+static void unrotate_code(const pq_model *pq, const uint8_t *code, float *x) {
+    size_t dim = pq->dim, dsub = pq->dsub;
+    for (size_t j = 0; j < pq->m; j++) {
+        const float *c = pq->centroids + (j * pq->ksub + get_code(code, pq->bits, j)) * dsub;
+        cblas_sgemv(CblasRowMajor, CblasNoTrans, (int)dim, (int)dsub, 1.0f, pq->rotation + j * dsub, (int)dim, c, 1,
+                    j ? 1.0f : 0.0f, x, 1);
     }
-    km_blas_init();
-    for (size_t r0 = 0; r0 < n; r0 += rows) {
-        size_t nr = min_sz(rows, n - r0);
-        memcpy(tmp, x + r0 * dim, nr * dim * sizeof(float));
-        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)nr, (int)dim, (int)dim, 1.0f, tmp, (int)dim,
-                    pq->rotation, (int)dim, 0.0f, x + r0 * dim, (int)dim);
-    }
-    if (tmp != stack) hk_free(tmp);
 }
 
 void pq_decode(const pq_model *pq, const uint8_t *codes, size_t n, float *x) {
     size_t dim = pq->dim, dsub = pq->dsub, cs = pq_code_size(pq);
+    float *tmp = NULL;
+    size_t rows = 0;
+    if (pq->rotation && n > 0) {
+        km_blas_init();
+        /* OpenBLAS packs R for every call: blocks of many rows. */
+        rows = rot_block_rows(dim, n);
+        tmp = hk_malloc(rows * dim * sizeof(float));
+        if (tmp == NULL) {
+            for (size_t i = 0; i < n; i++) unrotate_code(pq, codes + i * cs, x + i * dim);
+            return;
+        }
+    }
     for (size_t i = 0; i < n; i++) {
         const uint8_t *code = codes + i * cs;
         for (size_t j = 0; j < pq->m; j++) {
@@ -475,18 +489,45 @@ void pq_decode(const pq_model *pq, const uint8_t *codes, size_t n, float *x) {
             memcpy(x + i * dim + j * dsub, pq->centroids + (j * pq->ksub + c) * dsub, dsub * sizeof(float));
         }
     }
-    if (pq->rotation && n > 0) unrotate_rows(pq, x, n);
+    if (tmp == NULL) return;
+    for (size_t r0 = 0; r0 < n; r0 += rows) {
+        size_t nr = min_sz(rows, n - r0);
+        memcpy(tmp, x + r0 * dim, nr * dim * sizeof(float));
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)nr, (int)dim, (int)dim, 1.0f, tmp, (int)dim,
+                    pq->rotation, (int)dim, 0.0f, x + r0 * dim, (int)dim);
+    }
+    hk_free(tmp);
+}
+
+/* The table from the rotated query q R, PQ_STACK_FLOATS of its coordinates at a time
+ * (any dimension, no heap): each sub-quantizer's entries add up the parts of its
+ * sub-vector that fall in a chunk. */
+static void lut_rotated(const pq_model *pq, const float *q, int ip, float *lut) {
+    const vec_kernels *vk = vec_best();
+    float qr[PQ_STACK_FLOATS];
+    size_t dim = pq->dim, dsub = pq->dsub, ksub = pq->ksub;
+    km_blas_init();
+    memset(lut, 0, (size_t)pq->m * ksub * sizeof(float));
+    for (size_t t0 = 0; t0 < dim; t0 += PQ_STACK_FLOATS) {
+        size_t t1 = min_sz(t0 + PQ_STACK_FLOATS, dim);
+        cblas_sgemv(CblasRowMajor, CblasTrans, (int)dim, (int)(t1 - t0), 1.0f, pq->rotation + t0, (int)dim, q, 1,
+                    0.0f, qr, 1);
+        for (size_t j = t0 / dsub; j < pq->m && j * dsub < t1; j++) {
+            size_t a = j * dsub > t0 ? j * dsub : t0, b = min_sz((j + 1) * dsub, t1);
+            const float *qa = qr + (a - t0), *cj = pq->centroids + j * ksub * dsub + (a - j * dsub);
+            float *row = lut + j * ksub;
+            for (size_t c = 0; c < ksub; c++)
+                row[c] += ip ? -vk->dot(qa, cj + c * dsub, b - a) : vk->l2sq(qa, cj + c * dsub, b - a);
+        }
+    }
 }
 
 void pq_lut(const pq_model *pq, const float *q, int ip, float *lut) {
     const vec_kernels *vk = vec_best();
-    float qr[PQ_STACK_FLOATS];
-    size_t dim = pq->dim, dsub = pq->dsub, ksub = pq->ksub;
+    size_t dsub = pq->dsub, ksub = pq->ksub;
     if (pq->rotation) {
-        km_blas_init();
-        cblas_sgemv(CblasRowMajor, CblasTrans, (int)dim, (int)dim, 1.0f, pq->rotation, (int)dim, q, 1, 0.0f,
-                    qr, 1);
-        q = qr;
+        lut_rotated(pq, q, ip, lut);
+        return;
     }
     for (size_t j = 0; j < pq->m; j++) {
         const float *qj = q + j * dsub, *cj = pq->centroids + j * ksub * dsub;
@@ -600,8 +641,11 @@ static void fs_scan_with(const qk_kernels *qk, const pq_model *pq, const uint8_t
     for (size_t b0 = 0; b0 < nblocks; b0 += PQ_FS_CHUNK) {
         size_t nb = min_sz(PQ_FS_CHUNK, nblocks - b0);
         qk->fs_scan(qlut, ng, packed + b0 * ng * 64, nb, acc);
-        size_t i0 = b0 * PQ_FS_BLOCK, cnt = min_sz(nb * PQ_FS_BLOCK, n - i0);
-        for (size_t i = 0; i < cnt; i++) out[i0 + i] = bias + scale * (float)acc[i];
+        size_t i0 = b0 * PQ_FS_BLOCK, cnt = min_sz(nb * PQ_FS_BLOCK, n - i0), i = 0;
+        /* Whole blocks in a fixed-length loop the compiler vectorizes, then the tail. */
+        for (; i + PQ_FS_BLOCK <= cnt; i += PQ_FS_BLOCK)
+            for (size_t v = 0; v < PQ_FS_BLOCK; v++) out[i0 + i + v] = bias + scale * (float)acc[i + v];
+        for (; i < cnt; i++) out[i0 + i] = bias + scale * (float)acc[i];
     }
 }
 

@@ -16,7 +16,8 @@
 
 #include "hektor.h"
 
-/* OPQ keeps a dim x dim rotation (64 MB at this size); larger dimensions are refused. */
+/* OPQ keeps a dim x dim rotation (64 MB at this size): pq_train refuses larger dimensions
+ * for OPQ. The other functions take rotated models of any dimension (from a loader). */
 #define PQ_OPQ_MAX_DIM 4096
 
 typedef struct pq_model {
@@ -90,9 +91,10 @@ void pq_adc_many(const pq_model *pq, const float *lut, const uint8_t *codes, siz
  * float rounding). It is meant to pick candidates that are then re-ranked.
  *
  * Measured on this machine (one thread, per code, the LUT quantized once per 8,192 codes,
- * the machine shared with other jobs): m = 8 1.3-1.7 ns against pq_adc_many's 7 ns, m = 16
- * 1.6-1.8 against 12-15 ns, m = 64 3.5-4.3 against 58 ns (AVX-512; AVX2 within 30%); over
- * 1M codes (L3) m = 16 2.3 against 15.6 ns, m = 64 5.0-6.2 against 55-66 ns. */
+ * the machine shared with other jobs): m = 8 0.6-0.7 ns against pq_adc_many's 7-8 ns,
+ * m = 16 0.8-0.9 against 15 ns, m = 32 1.7 against 29 ns, m = 64 3.1 against 57 ns
+ * (AVX-512; AVX2 within 50%); over 1M codes (L3) m = 16 1.6-1.7 against 15 ns, m = 64
+ * 4.5 against 60 ns. */
 #define PQ_FS_BLOCK 32
 size_t pq_fs_packed_size(const pq_model *pq, size_t n); /* bytes for n codes */
 void pq_fs_pack(const pq_model *pq, const uint8_t *codes, size_t n, uint8_t *packed);

@@ -257,6 +257,34 @@ static void test_assign_reference(void **state) {
     check_assign(700, 16, 1);
 }
 
+/* Lloyd iterations skip rows whose centroid provably stays (d <= 16): the assignment
+ * they end with must be exactly a full scan's of the final centroids. */
+static void test_pruned_equals_full_scan(void **state) {
+    static const size_t ds[] = {2, 8, 16, 20};
+    rng_seed(10);
+    for (size_t v = 0; v < sizeof ds / sizeof ds[0]; v++) {
+        enum { N = 6000, K = 100 };
+        size_t d = ds[v];
+        float *x = blobs(N, d, 40, 2.0, 1.0, NULL, NULL), *c = malloc(K * d * sizeof(float));
+        float *dist = malloc(N * sizeof(float)), *dist2 = malloc(N * sizeof(float));
+        uint32_t *a = malloc(N * sizeof(uint32_t)), *a2 = malloc(N * sizeof(uint32_t));
+        assert_int_equal(km_seed(x, N, d, K, 3, c), HK_OK);
+        for (uint32_t iters = 1; iters <= 12; iters += 11) {
+            double obj;
+            assert_int_equal(km_refine(x, N, d, K, iters, NULL, NULL, 0, 1, c, a, dist, &obj), HK_OK);
+            assert_int_equal(km_assign(x, N, d, c, K, a2, dist2), HK_OK);
+            assert_memory_equal(a, a2, N * sizeof(uint32_t));
+            assert_memory_equal(dist, dist2, N * sizeof(float));
+        }
+        free(x);
+        free(c);
+        free(dist);
+        free(dist2);
+        free(a);
+        free(a2);
+    }
+}
+
 typedef struct progress_log {
     int calls, cancel_at;
     double last, first;
@@ -377,6 +405,7 @@ int main(void) {
         cmocka_unit_test(test_duplicate_rows),      cmocka_unit_test(test_empty_cluster_split),
         cmocka_unit_test(test_assign_reference),    cmocka_unit_test(test_progress_and_cancel),
         cmocka_unit_test(test_invalid),             cmocka_unit_test(test_nomem),
+        cmocka_unit_test(test_pruned_equals_full_scan),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -611,6 +611,66 @@ static void test_nomem(void **state) {
     free(x);
 }
 
+/* A rotated model as a loader may hand over, larger than pq_train accepts: a signed
+ * permutation as R (orthogonal and exact), two sub-quantizers, one straddling the 4096
+ * coordinates pq_lut rotates at a time. decode (also without heap), lut and encode. */
+static void test_large_rotated_model(void **state) {
+    enum { N = 5 };
+    uint32_t dim = PQ_OPQ_MAX_DIM + 4, m = 2, dsub = dim / m;
+    rng_seed(21);
+    pq_model pq = {.dim = dim, .m = m, .bits = 4, .ksub = 16, .dsub = dsub};
+    pq.centroids = hk_malloc((size_t)m * 16 * dsub * sizeof(float));
+    pq.rotation = hk_malloc((size_t)dim * dim * sizeof(float));
+    assert_non_null(pq.centroids);
+    assert_non_null(pq.rotation);
+    for (size_t i = 0; i < (size_t)m * 16 * dsub; i++) pq.centroids[i] = (float)gauss();
+    uint32_t *perm = malloc(dim * sizeof(uint32_t));
+    for (uint32_t i = 0; i < dim; i++) perm[i] = i;
+    for (uint32_t i = dim - 1; i > 0; i--) {
+        uint32_t j = (uint32_t)(rnd_u64() % (i + 1)), t = perm[i];
+        perm[i] = perm[j];
+        perm[j] = t;
+    }
+    memset(pq.rotation, 0, (size_t)dim * dim * sizeof(float));
+    for (uint32_t i = 0; i < dim; i++) pq.rotation[(size_t)i * dim + perm[i]] = i % 3 ? 1.0f : -1.0f;
+    uint8_t codes[N], again[N];
+    random_codes(&pq, N, codes);
+    float *x = alloc_f((size_t)N * dim), *x2 = alloc_f((size_t)N * dim), *q = alloc_f(dim), lut[2 * 16];
+    pq_decode(&pq, codes, N, x);
+    for (size_t i = 0; i < N; i++)
+        for (uint32_t t = 0; t < dim; t++) { /* x = y R^T: x_t = R[t][perm t] y_(perm t) */
+            uint32_t u = perm[t], j = u / dsub;
+            float y = pq.centroids[(j * 16 + code_at(&pq, codes + i, j)) * dsub + u % dsub];
+            assert_true(x[i * dim + t] == (t % 3 ? y : -y));
+        }
+    const hk_allocator failing = {fail_malloc, fail_realloc, plain_free, NULL};
+    atomic_store(&alloc_budget, 0);
+    assert_int_equal(hk_set_allocator(&failing), HK_OK);
+    pq_decode(&pq, codes, N, x2);
+    assert_int_equal(hk_set_allocator(NULL), HK_OK);
+    assert_memory_equal(x, x2, (size_t)N * dim * sizeof(float));
+    for (uint32_t t = 0; t < dim; t++) q[t] = (float)gauss();
+    for (int ip = 0; ip <= 1; ip++) {
+        pq_lut(&pq, q, ip, lut);
+        for (size_t i = 0; i < N; i++) {
+            double ref = 0, scale = 0;
+            for (uint32_t t = 0; t < dim; t++) {
+                double a = q[t], b = x[i * dim + t];
+                ref += ip ? -a * b : (a - b) * (a - b);
+                scale += a * a + b * b;
+            }
+            assert_true(fabs(pq_adc(&pq, lut, codes + i) - ref) <= 1e-5 * scale);
+        }
+    }
+    assert_int_equal(pq_encode(&pq, x, N, again), HK_OK);
+    assert_memory_equal(codes, again, N);
+    pq_free(&pq);
+    free(perm);
+    free(x);
+    free(x2);
+    free(q);
+}
+
 /* ---- real data: BIGANN 10K (SIFT, 128-d uint8) ---- */
 
 static float *read_bvecs(const char *path, size_t *n_out, size_t *d_out) {
@@ -669,7 +729,7 @@ int main(void) {
         cmocka_unit_test(test_training_quality), cmocka_unit_test(test_opq),
         cmocka_unit_test(test_deterministic),   cmocka_unit_test(test_few_rows),
         cmocka_unit_test(test_invalid),         cmocka_unit_test(test_progress_and_cancel),
-        cmocka_unit_test(test_nomem),
+        cmocka_unit_test(test_nomem),           cmocka_unit_test(test_large_rotated_model),
         cmocka_unit_test(test_bigann10k),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -5,7 +5,7 @@ FUZZ_BUILD ?= build-fuzz
 FUZZ_SECONDS ?= 20
 JOBS ?= $(shell nproc)
 
-.PHONY: all build test asan fuzz check demo bench bench-hnsw clean
+.PHONY: all build test asan fuzz check demo bench bench-hnsw bench-quant clean
 
 all: build
 
@@ -35,9 +35,13 @@ demo: build
 bench: build
 	/usr/bin/python3 bench/bench.py
 	/usr/bin/python3 bench/bench_hnsw.py
+	/usr/bin/python3 bench/bench_quant.py
 
 bench-hnsw: build
 	/usr/bin/python3 bench/bench_hnsw.py
+
+bench-quant: build
+	/usr/bin/python3 bench/bench_quant.py
 
 clean:
 	rm -rf $(BUILD) $(ASAN_BUILD) $(FUZZ_BUILD)

@@ -24,7 +24,8 @@ Decisions:
   - The database lives on the same disk as the build (build/bench-tmp), not in a tmpfs,
     so fsync means what it means in production.
   - The report is rewritten wholesale except for bench_hnsw.py's block (between
-    <!-- hnsw:begin --> and <!-- hnsw:end -->), which is carried over as it was.
+    <!-- hnsw:begin --> and <!-- hnsw:end -->) and bench_quant.py's (between
+    <!-- quant:begin --> and <!-- quant:end -->), which are carried over as they were.
 """
 import argparse
 import ctypes
@@ -50,8 +51,10 @@ NO_ID = np.uint64(0xFFFFFFFFFFFFFFFF)
 
 GOAL_IMPORT = 100_000       # durable points/s at 128 dimensions
 GOAL_BOUND_RATIO = 2.0      # single query latency / bandwidth bound
-# bench_hnsw.py's report lives between these markers in the same file; this script keeps it.
-HNSW_BEGIN, HNSW_END = "<!-- hnsw:begin -->", "<!-- hnsw:end -->"
+# bench_hnsw.py's and bench_quant.py's reports live between these markers in the same
+# file; this script keeps them.
+KEPT_BLOCKS = (("<!-- hnsw:begin -->", "<!-- hnsw:end -->"),
+               ("<!-- quant:begin -->", "<!-- quant:end -->"))
 
 
 # ---- small helpers ----
@@ -434,14 +437,19 @@ def goals(results, bw):
 
 
 def kept_block(path):
-    """The block bench_hnsw.py wrote into path (markers included), kept across rewrites."""
+    """The blocks bench_hnsw.py and bench_quant.py wrote into path (markers included), in
+    the order they appear, kept across rewrites."""
     try:
         with open(path) as f:
             old = f.read()
     except OSError:
         return ""
-    b, e = old.find(HNSW_BEGIN), old.find(HNSW_END)
-    return "\n" + old[b:e + len(HNSW_END)] + "\n" if b >= 0 and e > b else ""
+    found = []
+    for begin, end in KEPT_BLOCKS:
+        b, e = old.find(begin), old.find(end)
+        if b >= 0 and e > b:
+            found.append((b, old[b:e + len(end)]))
+    return "".join("\n" + text + "\n" for _, text in sorted(found))
 
 
 def write_report(path, info, bws, results, args, started, elapsed):

@@ -535,14 +535,16 @@ def block(info, results, args, started, elapsed):
 
 
 def write_block(path, text):
-    """Replaces the hnsw block in path (or appends it); creates the file if needed."""
+    """Replaces the hnsw block in path (or appends it); creates the file if needed. What
+    follows the block (bench_quant.py's block, say) stays, a blank line after it."""
     old = ""
     if os.path.exists(path):
         with open(path) as f:
             old = f.read()
     b, e = old.find(BEGIN), old.find(END)
     if b >= 0 and e > b:
-        new = old[:b] + text + old[e + len(END):].lstrip("\n")
+        rest = old[e + len(END):].lstrip("\n")
+        new = old[:b] + text + ("\n" + rest if rest else "")
     else:
         new = old.rstrip("\n") + ("\n\n" if old else "") + text
     with open(path, "w") as f:

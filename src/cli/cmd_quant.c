@@ -61,6 +61,13 @@ typedef struct qopts {
         *seed;
 } qopts;
 
+/* The options that fill a qopts, for a command's option table. */
+#define QOPTS_ENTRIES(qo)                                                                   \
+    {"--method", &(qo).method, NULL}, {"--m", &(qo).m, NULL}, {"--bits", &(qo).bits, NULL},  \
+        {"--curve", &(qo).curve, NULL}, {"--curve-param", &(qo).curve_param, NULL},          \
+        {"--train-size", &(qo).train_size, NULL}, {"--iterations", &(qo).iterations, NULL},  \
+        {"--opq-iterations", &(qo).opq_iterations, NULL}, {"--seed", &(qo).seed, NULL}
+
 static int parse_params(const char *cmd, const qopts *o, hk_quant_params *p) {
     hk_quant_params_init(p);
     if (o->method && hk_quant_method_parse(o->method, &p->method))
@@ -195,15 +202,7 @@ int cmd_quantize(cli_ctx *ctx, int argc, char **argv) {
     const char *cb_s = NULL, *rerank_s = NULL, *save_s = NULL, *target_s = NULL,
                *maxbytes_s = NULL, *queries_s = NULL, *sample_s = NULL, *k_s = NULL;
     int drop = 0, quiet = 0, autosel = 0, replace = 0;
-    cli_opt opts[] = {{"--method", &qo.method, NULL},
-                      {"--m", &qo.m, NULL},
-                      {"--bits", &qo.bits, NULL},
-                      {"--curve", &qo.curve, NULL},
-                      {"--curve-param", &qo.curve_param, NULL},
-                      {"--train-size", &qo.train_size, NULL},
-                      {"--iterations", &qo.iterations, NULL},
-                      {"--opq-iterations", &qo.opq_iterations, NULL},
-                      {"--seed", &qo.seed, NULL},
+    cli_opt opts[] = {QOPTS_ENTRIES(qo),
                       {"--codebook", &cb_s, NULL},
                       {"--rerank", &rerank_s, NULL},
                       {"--save-as", &save_s, NULL},
@@ -370,15 +369,7 @@ int cmd_quality(cli_ctx *ctx, int argc, char **argv) {
     const char *cb_s = NULL, *queries_s = NULL, *sample_s = NULL, *k_s = NULL, *rerank_s = NULL,
                *width_s = NULL, *nq_s = NULL;
     int json = 0, per_dim = 0, quiet = 0;
-    cli_opt opts[] = {{"--method", &qo.method, NULL},
-                      {"--m", &qo.m, NULL},
-                      {"--bits", &qo.bits, NULL},
-                      {"--curve", &qo.curve, NULL},
-                      {"--curve-param", &qo.curve_param, NULL},
-                      {"--train-size", &qo.train_size, NULL},
-                      {"--iterations", &qo.iterations, NULL},
-                      {"--opq-iterations", &qo.opq_iterations, NULL},
-                      {"--seed", &qo.seed, NULL},
+    cli_opt opts[] = {QOPTS_ENTRIES(qo),
                       {"--codebook", &cb_s, NULL},
                       {"--queries", &queries_s, NULL},
                       {"--num-queries", &nq_s, NULL},

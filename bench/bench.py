@@ -100,6 +100,23 @@ def run_json(cmd, timeout=1800):
     return json.loads(p.stdout)
 
 
+def write_block(path, begin, end, text):
+    """Replaces the block between the markers begin and end in path (or appends it; the
+    file is created if needed). What follows the block stays, a blank line after it."""
+    old = ""
+    if os.path.exists(path):
+        with open(path) as f:
+            old = f.read()
+    b, e = old.find(begin), old.find(end)
+    if b >= 0 and e > b:
+        rest = old[e + len(end):].lstrip("\n")
+        new = old[:b] + text + ("\n" + rest if rest else "")
+    else:
+        new = old.rstrip("\n") + ("\n\n" if old else "") + text
+    with open(path, "w") as f:
+        f.write(new)
+
+
 def read_bvecs(path):
     raw = np.fromfile(path, dtype=np.uint8)
     dim = int(raw[:4].view(np.int32)[0])

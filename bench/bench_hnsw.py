@@ -534,23 +534,6 @@ def block(info, results, args, started, elapsed):
     return "\n".join(L) + "\n"
 
 
-def write_block(path, text):
-    """Replaces the hnsw block in path (or appends it); creates the file if needed. What
-    follows the block (bench_quant.py's block, say) stays, a blank line after it."""
-    old = ""
-    if os.path.exists(path):
-        with open(path) as f:
-            old = f.read()
-    b, e = old.find(BEGIN), old.find(END)
-    if b >= 0 and e > b:
-        rest = old[e + len(END):].lstrip("\n")
-        new = old[:b] + text + ("\n" + rest if rest else "")
-    else:
-        new = old.rstrip("\n") + ("\n\n" if old else "") + text
-    with open(path, "w") as f:
-        f.write(new)
-
-
 def hnswlib_simd():
     """What the installed hnswlib module's machine code uses, read with objdump."""
     try:
@@ -578,7 +561,7 @@ def render(args):
         for r in d["engines"].values():
             r["targets"] = at_targets(r)
     out = args.out or os.path.join(ROOT, "docs", "BENCHMARKS.md")
-    write_block(out, block(saved["machine"], saved["results"], args, saved["started"], saved["wall"]))
+    bench.write_block(out, BEGIN, END, block(saved["machine"], saved["results"], args, saved["started"], saved["wall"]))
     log(f"bench_hnsw: wrote the hnsw block of {out} from {args.render}")
 
 
@@ -689,7 +672,7 @@ def main():
     other = max(0.0, (bench.cpu_busy_seconds() - busy0) - (bench.own_cpu_seconds() - own0))
     info["load_end"] = bench.loadavg()
     info["other_busy"] = other / (wall * (os.cpu_count() or 1))
-    write_block(out, block(info, results, args, started, wall))
+    bench.write_block(out, BEGIN, END, block(info, results, args, started, wall))
     if args.json:
         saved = {k: getattr(args, k) for k in ("quick", "large", "ef", "import_batch", "reps")}
         with open(args.json, "w") as f:

@@ -618,22 +618,6 @@ def block(info, results, args, started, elapsed):
     return "\n".join(L) + "\n"
 
 
-def write_block(path, text):
-    """Replaces the quant block in path (or appends it); creates the file if needed."""
-    old = ""
-    if os.path.exists(path):
-        with open(path) as f:
-            old = f.read()
-    b, e = old.find(BEGIN), old.find(END)
-    if b >= 0 and e > b:
-        rest = old[e + len(END):].lstrip("\n")
-        new = old[:b] + text + ("\n" + rest if rest else "")
-    else:
-        new = old.rstrip("\n") + ("\n\n" if old else "") + text
-    with open(path, "w") as f:
-        f.write(new)
-
-
 def sources_digest():
     """A digest of the library's sources as built (include/ and src/, committed or not)."""
     h = hashlib.sha256()
@@ -658,7 +642,7 @@ def render(args):
     for k, v in saved.get("args", {}).items():
         setattr(args, k, v)
     out = args.out or os.path.join(ROOT, "docs", "BENCHMARKS.md")
-    write_block(out, block(saved["machine"], saved["results"], args, saved["started"], saved["wall"]))
+    bench.write_block(out, BEGIN, END, block(saved["machine"], saved["results"], args, saved["started"], saved["wall"]))
     log(f"bench_quant: wrote the quant block of {out} from {args.render}")
 
 
@@ -747,7 +731,7 @@ def main():
     other = max(0.0, (bench.cpu_busy_seconds() - busy0) - (bench.own_cpu_seconds() - own0))
     info["load_end"] = bench.loadavg()
     info["other_busy"] = other / (wall * (os.cpu_count() or 1))
-    write_block(out, block(info, results, args, started, wall))
+    bench.write_block(out, BEGIN, END, block(info, results, args, started, wall))
     if args.json:
         saved = {k: getattr(args, k) for k in ("quick", "n", "nq", "train_n", "seed")}
         with open(args.json, "w") as f:

@@ -427,6 +427,14 @@ hk_status hk_codebook_deserialize(const uint8_t *data, size_t len, hk_codebook *
     if (method < HK_QUANT_SQ8 || method > HK_QUANT_OPQ) return bad(8, "unknown method");
     if (metric > HK_METRIC_COSINE) return bad(12, "unknown metric");
     if (dim == 0 || dim > HK_MAX_DIM) return bad(16, "dimension out of range");
+    /* Fields a method does not use must be zero, so that every file that loads writes back
+     * byte for byte (a reader never silently rewrites what it was given). */
+    int sq = method == HK_QUANT_SQ8 || method == HK_QUANT_SQ4;
+    if (sq && m) return bad(24, "m is set on a scalar quantizer");
+    if (!sq && curve) return bad(28, "a curve is set on a product quantizer");
+    if (!sq && hk_load_u64(data + 32)) return bad(32, "a curve parameter is set on a product quantizer");
+    if (!isfinite(get_f64(data + 48)) || get_f64(data + 48) < 0)
+        return bad(48, "training time is not a finite, non-negative number");
     hk_codebook *cb = cb_alloc();
     if (!cb) return HK_NOMEM;
     cb->method = (hk_quant_method)method;
@@ -439,7 +447,6 @@ hk_status hk_codebook_deserialize(const uint8_t *data, size_t len, hk_codebook *
     cb->params.seed = hk_load_u64(data + 64);
     cb->params.iterations = hk_load_u32(data + 72);
     cb->params.opq_iterations = hk_load_u32(data + 76);
-    if (!isfinite(cb->train_seconds)) cb->train_seconds = 0;
     const uint8_t *t = data + HKCB_HEADER;
     hk_status st = HK_OK;
     if (cb_is_sq(cb)) {
@@ -453,6 +460,8 @@ hk_status hk_codebook_deserialize(const uint8_t *data, size_t len, hk_codebook *
                 read_floats(t, (size_t)dim * 2, c);
                 st = sq_from_params(dim, bits, (qc_kind)curve, cparam, c, c + dim, &cb->sq);
                 if (st == HK_INVALID) st = hk_fail_prefix(HK_CORRUPT, "codebook at offset 28");
+                else if (st == HK_OK && memcmp(&cb->sq.curve.param, &cparam, sizeof cparam))
+                    st = bad(32, "curve parameter is not the one this curve would use");
                 hk_free(c);
             }
             cb->params.curve = (hk_curve)curve;

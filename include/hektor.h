@@ -190,9 +190,24 @@ typedef struct hk_collection_stats {
     uint32_t code_bytes;     /* per point */
     uint32_t rerank;         /* default re-rank depth (0 = 4 * (k + offset), at least 40) */
     uint64_t bytes_codes;    /* heap bytes of the codes (part of bytes_memory) */
-    uint64_t bytes_vectors;  /* heap bytes of the float vectors (part of bytes_memory) */
+    uint64_t bytes_vectors;  /* bytes of the float vectors: on the heap (part of
+                                bytes_memory) or, with vectors_on_disk, in the mapped file
+                                (part of bytes_disk instead) */
+    uint32_t vectors_on_disk;        /* 1: HK_VECTORS_DISK */
+    uint64_t bytes_vectors_cached;   /* with vectors_on_disk: bytes of the mapped file now in
+                                        the page cache (mincore); else bytes_vectors */
 } hk_collection_stats;
 hk_status hk_collection_stats_get(hk_collection *c, hk_collection_stats *out);
+
+/* Where a collection keeps its float vectors. HK_VECTORS_DISK keeps them in a file in
+ * the collection's directory, mapped into memory: the pages are file-backed page cache
+ * that the kernel evicts under memory pressure and reads back on demand, so the process's
+ * anonymous memory holds only ids, codes, graph and payloads. It pairs with codes
+ * (hk_collection_quantize): searches then walk the codes in memory and read only the
+ * re-ranked candidates' vectors. The setting is kept in the snapshot (written at once,
+ * so it is durable on return); the file is rebuilt from the snapshot at every open. */
+typedef enum hk_vector_storage { HK_VECTORS_MEMORY = 0, HK_VECTORS_DISK = 1 } hk_vector_storage;
+hk_status hk_collection_set_vector_storage(hk_collection *c, hk_vector_storage storage);
 
 /* Checks the in-memory structures against each other: the HNSW graph (every link points
  * to a live point, degrees within bounds, the entry point on the top level, every live

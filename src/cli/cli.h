@@ -30,6 +30,8 @@ int cli_fail(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 int cli_usage(const char *cmd, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 /* Prints hk_errmsg() for a failed call. */
 int cli_hk_fail(hk_status st);
+/* --vectors memory|disk; 0 when s parses, else a usage error for cmd was printed. */
+int cli_parse_storage(const char *cmd, const char *s, hk_vector_storage *out);
 
 /* Declarative option parsing: options are "--name VALUE" (or "--name=VALUE") when value
  * is set, flags when flag is set. Positional arguments fill pos[0..maxpos). Returns 0, or
@@ -77,6 +79,7 @@ int cmd_checkpoint(cli_ctx *, int, char **);
 int cmd_quantize(cli_ctx *, int, char **);
 int cmd_quality(cli_ctx *, int, char **);
 int cmd_codebook(cli_ctx *, int, char **);
+int cmd_storage(cli_ctx *, int, char **);
 
 extern const cli_cmd cli_commands[];
 

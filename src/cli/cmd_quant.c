@@ -200,9 +200,11 @@ static hk_status evalset_load(hk_collection *c, uint32_t dim, size_t sample, con
 int cmd_quantize(cli_ctx *ctx, int argc, char **argv) {
     qopts qo = {0};
     const char *cb_s = NULL, *rerank_s = NULL, *save_s = NULL, *target_s = NULL,
-               *maxbytes_s = NULL, *queries_s = NULL, *sample_s = NULL, *k_s = NULL;
+               *maxbytes_s = NULL, *queries_s = NULL, *sample_s = NULL, *k_s = NULL,
+               *vectors_s = NULL;
     int drop = 0, quiet = 0, autosel = 0, replace = 0;
     cli_opt opts[] = {QOPTS_ENTRIES(qo),
+                      {"--vectors", &vectors_s, NULL},
                       {"--codebook", &cb_s, NULL},
                       {"--rerank", &rerank_s, NULL},
                       {"--save-as", &save_s, NULL},
@@ -229,7 +231,10 @@ int cmd_quantize(cli_ctx *ctx, int argc, char **argv) {
     if (!autosel && (target_s || maxbytes_s || queries_s || sample_s || k_s))
         return cli_usage("quantize", "--target-recall, --max-bytes, --queries, --sample and --k "
                          "belong to --auto");
-    if (drop && (rerank_s || save_s || replace)) return cli_usage("quantize", "--drop takes no other option");
+    if (drop && (rerank_s || save_s || replace || vectors_s))
+        return cli_usage("quantize", "--drop takes no other option");
+    hk_vector_storage storage = HK_VECTORS_MEMORY;
+    if (vectors_s && (rc = cli_parse_storage("quantize", vectors_s, &storage))) return rc;
     if (cb_s && (save_s || replace))
         return cli_usage("quantize", "--save-as and --replace name a codebook trained now; --codebook "
                          "uses a stored one");
@@ -341,6 +346,7 @@ int cmd_quantize(cli_ctx *ctx, int argc, char **argv) {
         }
     }
     if (!st) st = hk_collection_quantize(c, cb, name, rerank);
+    if (!st && vectors_s) st = hk_collection_set_vector_storage(c, storage);
     if (!st) {
         hk_codebook_info in;
         hk_codebook_info_get(cb, &in);
@@ -354,6 +360,9 @@ int cmd_quantize(cli_ctx *ctx, int argc, char **argv) {
         if (!cb_s) printf("; trained on %llu vectors in %.2f s", (unsigned long long)in.trained_on,
                           in.train_seconds);
         printf("; codebook '%s'\n", name);
+        if (s.vectors_on_disk || vectors_s)
+            printf("its vectors (%llu bytes) are kept %s\n", (unsigned long long)s.bytes_vectors,
+                   s.vectors_on_disk ? "on disk and mapped" : "in memory");
     }
     rc = st ? qreport(st) : 0;
     hk_codebook_free(cb);

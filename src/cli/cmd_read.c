@@ -369,8 +369,9 @@ int cmd_info(cli_ctx *ctx, int argc, char **argv) {
         if (s.index == HK_INDEX_HNSW)
             printf("\"hnsw\":{\"m\":%u,\"ef_construction\":%u,\"ef\":%u},", cfg.hnsw_m,
                    cfg.hnsw_ef_construction, cfg.hnsw_ef_search);
-        printf("\"bytes_vectors\":%llu,\"bytes_per_vector\":%u,", (unsigned long long)s.bytes_vectors,
-               s.dim * 4);
+        printf("\"bytes_vectors\":%llu,\"bytes_per_vector\":%u,\"vectors\":\"%s\","
+               "\"bytes_vectors_cached\":%llu,", (unsigned long long)s.bytes_vectors, s.dim * 4,
+               s.vectors_on_disk ? "disk" : "memory", (unsigned long long)s.bytes_vectors_cached);
         if (s.quant != HK_QUANT_NONE) {
             printf("\"quantization\":{\"method\":\"%s\",", hk_quant_method_name(s.quant));
             if (cb_name) {
@@ -392,8 +393,14 @@ int cmd_info(cli_ctx *ctx, int argc, char **argv) {
         if (s.index == HK_INDEX_HNSW)
             printf("hnsw          m %u, ef_construction %u, ef %u\n", cfg.hnsw_m,
                    cfg.hnsw_ef_construction, cfg.hnsw_ef_search);
-        printf("vectors       %u bytes per point, %llu bytes\n", s.dim * 4,
+        printf("vectors       %u bytes per point, %llu bytes", s.dim * 4,
                (unsigned long long)s.bytes_vectors);
+        if (s.vectors_on_disk)
+            printf(", on disk and mapped (%llu in the page cache now)",
+                   (unsigned long long)s.bytes_vectors_cached);
+        else
+            printf(", in memory");
+        putchar('\n');
         if (s.quant != HK_QUANT_NONE) {
             printf("codes         %s", hk_quant_method_name(s.quant));
             if (cbi.curve != HK_CURVE_NONE) printf(" (curve %s)", hk_curve_name(cbi.curve));

@@ -12,8 +12,9 @@
 
 int cmd_create(cli_ctx *ctx, int argc, char **argv) {
     const char *dim_s = NULL, *metric_s = "l2", *index_s = "hnsw", *m_s = NULL, *efc_s = NULL,
-               *ef_s = NULL;
+               *ef_s = NULL, *vectors_s = NULL;
     cli_opt opts[] = {{"--dim", &dim_s, NULL},   {"--metric", &metric_s, NULL},
+                      {"--vectors", &vectors_s, NULL},
                       {"--index", &index_s, NULL}, {"--m", &m_s, NULL},
                       {"--ef-construction", &efc_s, NULL}, {"--ef", &ef_s, NULL},
                       {NULL, NULL, NULL}};
@@ -40,10 +41,24 @@ int cmd_create(cli_ctx *ctx, int argc, char **argv) {
     if (ef_s && (!cli_parse_u32(ef_s, &cfg.hnsw_ef_search) || cfg.hnsw_ef_search < 1 ||
                  cfg.hnsw_ef_search > 65536))
         return cli_usage("create", "--ef must be an integer from 1 to 65536, not '%s'", ef_s);
+    hk_vector_storage storage = HK_VECTORS_MEMORY;
+    if (vectors_s && (rc = cli_parse_storage("create", vectors_s, &storage))) return rc;
     hk_db *db;
     hk_status st = cli_open_db(ctx, 1, 1, &db);
     if (st) return cli_hk_fail(st);
-    st = hk_collection_create(db, pos[0], &cfg, NULL);
+    hk_collection *c = NULL;
+    st = hk_collection_create(db, pos[0], &cfg, &c);
+    if (!st && storage != HK_VECTORS_MEMORY) {
+        st = hk_collection_set_vector_storage(c, storage);
+        if (st) { /* leave nothing half made */
+            int r = cli_hk_fail(st);
+            hk_collection_close(c);
+            hk_collection_drop(db, pos[0]);
+            hk_db_close(db);
+            return r;
+        }
+    }
+    hk_collection_close(c);
     if (st) {
         int r = cli_hk_fail(st);
         hk_db_close(db);
@@ -57,7 +72,41 @@ int cmd_create(cli_ctx *ctx, int argc, char **argv) {
     else
         printf("created collection '%s' (dim %u, metric %s, index flat)\n", pos[0], cfg.dim,
                hk_metric_name(cfg.metric));
+    if (storage == HK_VECTORS_DISK) printf("its vectors are kept on disk and mapped\n");
     return EXIT_OK;
+}
+
+int cli_parse_storage(const char *cmd, const char *s, hk_vector_storage *out) {
+    if (!strcmp(s, "memory")) *out = HK_VECTORS_MEMORY;
+    else if (!strcmp(s, "disk")) *out = HK_VECTORS_DISK;
+    else return cli_usage(cmd, "--vectors must be memory or disk, not '%s'", s);
+    return 0;
+}
+
+int cmd_storage(cli_ctx *ctx, int argc, char **argv) {
+    const char *vectors_s = NULL;
+    cli_opt opts[] = {{"--vectors", &vectors_s, NULL}, {NULL, NULL, NULL}};
+    char *pos[1];
+    int npos, rc = cli_parse("storage", argc, argv, opts, pos, &npos, 1);
+    if (rc) return rc;
+    if (npos != 1) return cli_usage("storage", "expected a collection NAME");
+    if (!vectors_s) return cli_usage("storage", "--vectors memory|disk is required");
+    hk_vector_storage storage = HK_VECTORS_MEMORY;
+    if ((rc = cli_parse_storage("storage", vectors_s, &storage))) return rc;
+    hk_db *db;
+    hk_collection *c;
+    hk_status st = cli_open_collection(ctx, pos[0], 1, &db, &c);
+    if (st) return cli_hk_fail(st);
+    st = hk_collection_set_vector_storage(c, storage);
+    hk_collection_stats s;
+    if (!st) st = hk_collection_stats_get(c, &s);
+    if (!st)
+        printf("the vectors of '%s' (%llu bytes) are kept %s\n", pos[0],
+               (unsigned long long)s.bytes_vectors,
+               storage == HK_VECTORS_DISK ? "on disk and mapped" : "in memory");
+    rc = st ? cli_hk_fail(st) : 0;
+    if (cli_done(db, c) && !rc) rc = EXIT_FAIL;
+    return rc;
 }
 
 typedef struct progress {

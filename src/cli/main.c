@@ -189,6 +189,7 @@ const cli_cmd cli_commands[] = {
     {"create", cmd_create, "create a collection",
      "usage: hektor [--db DIR] create NAME --dim D [--metric l2|ip|cosine]\n"
      "                [--index hnsw|flat] [--m 16] [--ef-construction 200] [--ef 64]\n"
+     "                [--vectors memory|disk]\n"
      "\n"
      "Creates collection NAME for vectors of D dimensions (1 to 65536). The database\n"
      "directory is created when it does not exist.\n"
@@ -200,7 +201,9 @@ const cli_cmd cli_commands[] = {
      "                         more = better recall, more memory, slower build\n"
      "  --ef-construction N    hnsw: candidates considered while linking (default 200)\n"
      "  --ef N                 hnsw: default search breadth (default 64); search --ef\n"
-     "                         overrides it per query\n"},
+     "                         overrides it per query\n"
+     "  --vectors S            where the float vectors live: memory (default) or disk (a\n"
+     "                         mapped file the kernel pages in and out; see 'storage')\n"},
     {"import", cmd_import, "import vectors from a file",
      "usage: hektor [--db DIR] import NAME FILE [--format fvecs|bvecs|npy|jsonl|csv] [options]\n"
      "\n"
@@ -304,8 +307,9 @@ const cli_cmd cli_commands[] = {
     {"quantize", cmd_quantize, "give a collection compact codes (SQ, PQ, OPQ, curves)",
      "usage: hektor [--db DIR] quantize NAME --method sq8|sq4|pq|opq [--m M] [--bits 4|8]\n"
      "                [--curve none|st2084|hlg|pu21|gamma|mulaw] [--curve-param X]\n"
-     "                [--rerank N] [--save-as CODEBOOK [--replace]] [training options]\n"
-     "       hektor [--db DIR] quantize NAME --codebook CODEBOOK [--rerank N]\n"
+     "                [--rerank N] [--save-as CODEBOOK [--replace]] [--vectors memory|disk]\n"
+     "                [training options]\n"
+     "       hektor [--db DIR] quantize NAME --codebook CODEBOOK [--rerank N] [--vectors ...]\n"
      "       hektor [--db DIR] quantize NAME --auto (--target-recall R | --max-bytes B)\n"
      "                [--queries FILE] [--sample N] [--k K] [--rerank N]\n"
      "       hektor [--db DIR] quantize NAME --drop\n"
@@ -336,9 +340,19 @@ const cli_cmd cli_commands[] = {
      "  --sample N          vectors of the evaluation sample (default 10000); 100 more are\n"
      "                      drawn as queries unless --queries FILE gives them\n"
      "  --drop              remove the codes (the vectors stay)\n"
+     "  --vectors S         then keep the float vectors in memory or on disk (see 'storage')\n"
      "Training options: --train-size N (vectors sampled, default 65536), --iterations N\n"
      "(k-means, default 25), --opq-iterations N (default 10), --seed S. --quiet: no\n"
      "progress bar.\n"},
+    {"storage", cmd_storage, "keep a collection's vectors in memory or on disk",
+     "usage: hektor [--db DIR] storage NAME --vectors memory|disk\n"
+     "\n"
+     "disk keeps NAME's float vectors in a file in the collection's directory, mapped into\n"
+     "memory: the kernel pages them in on demand and evicts them under memory pressure, so\n"
+     "the process holds only ids, codes, graph and payloads. With codes (quantize) searches\n"
+     "walk the codes and read only the re-ranked candidates' vectors. memory brings them\n"
+     "back onto the heap. The file is rebuilt from the snapshot at every open; the setting\n"
+     "is durable when the command returns, and info shows it.\n"},
     {"codebook", cmd_codebook, "list, show, export, import and remove codebooks",
      "usage: hektor [--db DIR] codebook list [--json]\n"
      "       hektor [--db DIR] codebook show CODEBOOK [--json] [--arrays]\n"

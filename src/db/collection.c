@@ -68,9 +68,15 @@ static hk_status reserve_slots(hk_collection *c, size_t extra) {
     size_t cap = c->cap ? c->cap : 64;
     while (cap < need) cap += cap / 2 + 64;
     size_t dim = c->cfg.dim;
-    float *v = hk_aligned_realloc(c->vectors, c->cap * dim * sizeof(float), cap * dim * sizeof(float));
-    if (!v) return hk_fail(HK_NOMEM, "out of memory growing '%s' to %zu points", c->name, cap);
-    c->vectors = v;
+    if (c->vf) {
+        hk_status vst = vecfile_reserve(c->vf, cap * dim * sizeof(float));
+        if (vst) return hk_fail_prefix(vst, "growing '%s' to %zu points", c->name, cap);
+        c->vectors = c->vf->base;
+    } else {
+        float *v = hk_aligned_realloc(c->vectors, c->cap * dim * sizeof(float), cap * dim * sizeof(float));
+        if (!v) return hk_fail(HK_NOMEM, "out of memory growing '%s' to %zu points", c->name, cap);
+        c->vectors = v;
+    }
 #define GROW(field)                                                                 \
     do {                                                                            \
         void *p_ = hk_realloc(c->field, cap * sizeof *c->field);                    \
@@ -696,7 +702,7 @@ hk_status coll_write_snapshot(hk_collection *c, const char *path, uint64_t *byte
     }
     hk_buf quant;
     hk_buf_init(&quant);
-    if (c->cb) {
+    if (c->cb || c->vf) {
         hk_status qst = coll_quant_encode(c, &quant);
         if (qst) {
             hk_free(decl);
@@ -761,7 +767,8 @@ void coll_free(hk_collection *c) {
     }
     for (size_t i = 0; i < c->npidx; i++) pidx_free(c->pidx[i]);
     hk_free(c->pidx);
-    hk_aligned_free(c->vectors);
+    if (c->vf) vecfile_free(c->vf);
+    else hk_aligned_free(c->vectors);
     hk_free(c->norms);
     hk_free(c->ids);
     hk_free(c->live);
@@ -839,8 +846,12 @@ static hk_status adopt_image(hk_collection *c, snap_image *img) {
     c->lsn = c->snap_lsn = img->cfg.lsn;
     c->next_id = img->cfg.next_id;
     size_t n = img->n;
-    c->vectors = img->vectors;
-    img->vectors = NULL;
+    if (c->vf) {
+        c->vectors = c->vf->base; /* snap_read_vectors filled the mapping */
+    } else {
+        c->vectors = img->vectors;
+        img->vectors = NULL;
+    }
     c->norms = img->norms;
     img->norms = NULL;
     c->ids = img->ids;
@@ -905,13 +916,40 @@ static hk_status adopt_image(hk_collection *c, snap_image *img) {
     return adopt_graph(c, img);
 }
 
+/* Reads the snapshot's vectors onto the heap, or into a mapped file when the snapshot
+ * says they are kept on disk. */
+static hk_status load_vectors(hk_collection *c, snap_image *img) {
+    vecfile_free(c->vf);
+    c->vf = NULL;
+    if (!coll_quant_on_disk(img->quant, img->quant_len)) return snap_read_vectors(img, NULL);
+    hk_status st = vecfile_create(c->dir, &c->vf);
+    if (st && c->read_only) { /* a read-only directory: a reader may use the heap */
+        db_notice(c->db, "collection '%s': %s; reading its vectors into memory instead",
+                  c->name, hk_errmsg());
+        return snap_read_vectors(img, NULL);
+    }
+    if (!st) st = vecfile_reserve(c->vf, (size_t)img->vect_len);
+    if (!st) st = snap_read_vectors(img, c->vf->base);
+    if (st) {
+        vecfile_free(c->vf);
+        c->vf = NULL;
+        return hk_fail_prefix(st, "loading the on-disk vectors of '%s'", c->name);
+    }
+    if (c->cb || img->codes_len) vecfile_advise(c->vf, 1);
+    return HK_OK;
+}
+
 static hk_status load_state(hk_collection *c) {
     /* A reader in another process may race a checkpoint (new snapshot, then log reset):
      * an old snapshot with a newer log is detected by the log's base LSN and retried. */
     for (int attempt = 0;; attempt++) {
         snap_image img;
-        hk_status st = snap_load(c->snap_path, &img);
-        if (st) return st;
+        hk_status st = snap_open(c->snap_path, &img);
+        if (!st) st = load_vectors(c, &img);
+        if (st) {
+            snap_image_free(&img);
+            return st;
+        }
         wal *w = NULL;
         st = wal_open(c->wal_path, c->read_only, c->nosync, &w);
         if (st) {
@@ -1479,6 +1517,13 @@ hk_status hk_collection_stats_get(hk_collection *c, hk_collection_stats *out) {
     for (size_t i = 0; i < c->npidx; i++) mem += pidx_memory(c->pidx[i]);
     if (c->graph) mem += hnsw_memory(c->graph) + roaring_bitmap_size_in_bytes(c->pending);
     out->bytes_vectors = (uint64_t)c->cap * c->cfg.dim * sizeof(float);
+    out->bytes_vectors_cached = out->bytes_vectors;
+    if (c->vf) {
+        mem -= out->bytes_vectors;
+        out->vectors_on_disk = 1;
+        out->bytes_vectors_cached = vecfile_cached(c->vf);
+        if (out->bytes_vectors_cached > out->bytes_vectors) out->bytes_vectors_cached = out->bytes_vectors;
+    }
     if (c->cb) {
         out->quant = c->cb->method;
         out->code_bytes = (uint32_t)c->code_size;
@@ -1488,7 +1533,8 @@ hk_status hk_collection_stats_get(hk_collection *c, hk_collection_stats *out) {
     }
     out->bytes_memory = mem;
     out->wal_bytes = wal_bytes(c->wal);
-    out->bytes_disk = __atomic_load_n(&c->snap_bytes, __ATOMIC_RELAXED) + out->wal_bytes;
+    out->bytes_disk = __atomic_load_n(&c->snap_bytes, __ATOMIC_RELAXED) + out->wal_bytes +
+                      (c->vf ? c->vf->bytes : 0);
     out->lsn = c->lsn;
     out->next_id = c->next_id;
     out->payload_indexes = (uint32_t)c->npidx;

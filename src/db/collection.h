@@ -30,6 +30,7 @@
 #include "../index/hnsw.h"
 #include "../index/payload_index.h"
 #include "../quant/quant.h"
+#include "../store/vecfile.h"
 #include "../store/wal.h"
 
 enum { REC_UPSERT = 1, REC_DELETE = 2, REC_SET_PAYLOAD = 3, REC_DELETE_PAYLOAD = 4,
@@ -67,7 +68,8 @@ struct hk_collection {
     uint64_t snap_bytes;
 
     size_t nslots, cap;
-    float *vectors;
+    float *vectors;  /* heap (hk_aligned_alloc), or vf's mapping when vf is set */
+    vecfile *vf;     /* vectors kept on disk and mapped (hk_collection_set_vector_storage) */
     float *norms;
     uint64_t *ids;
     uint8_t *live;
@@ -141,8 +143,11 @@ hk_status coll_checkpoint_force(hk_collection *c);
 hk_status coll_write_begin(hk_collection *c);
 
 /* quantize.c */
-/* The quantizer record of the snapshot's QNTZ section (rerank, name, codebook). */
+/* The record of the snapshot's QNTZ section (rerank, storage flags, name, codebook);
+ * written when the collection has codes or keeps its vectors on disk. */
 hk_status coll_quant_encode(const hk_collection *c, hk_buf *out);
+/* 1 when a QNTZ record says the vectors are kept on disk (checked again on adoption). */
+int coll_quant_on_disk(const uint8_t *rec, size_t len);
 /* Parses a QNTZ record and adopts codes (n * code size bytes, or NULL to encode the
  * vectors anew) for a collection of n slots just loaded. codes is taken over. */
 hk_status coll_quant_adopt(hk_collection *c, const uint8_t *rec, size_t len, uint8_t *codes,

@@ -8,8 +8,10 @@
  * the log), so the change is durable when the call returns and no log record is needed;
  * later upserts encode their vectors in prepare, so replay recomputes the same codes.
  *
- * QNTZ record (little endian): u32 version (1), u32 rerank, u32 name length, name bytes,
- * u64 codebook length, codebook (the HKCB file form, with its own checksum).
+ * QNTZ record (little endian): u32 version (2), u32 rerank, u32 flags (bit 0: the float
+ * vectors are kept on disk and mapped), u32 name length, name bytes, u64 codebook length
+ * (0: no codes), codebook (the HKCB file form, with its own checksum). Version 1 had no
+ * flags word and always a codebook.
  */
 #include <dirent.h>
 #include <errno.h>
@@ -21,47 +23,83 @@
 #include "../store/fsutil.h"
 #include "collection.h"
 
-#define QREC_VERSION 1u
+#define QREC_VERSION 2u
+#define QREC_ON_DISK 1u
 
 /* ---- the snapshot record ----------------------------------------------------------- */
 
 hk_status coll_quant_encode(const hk_collection *c, hk_buf *out) {
-    uint8_t *cbdata;
-    size_t cblen;
-    hk_status st = hk_codebook_serialize(c->cb, &cbdata, &cblen);
+    uint8_t *cbdata = NULL;
+    size_t cblen = 0;
+    hk_status st = c->cb ? hk_codebook_serialize(c->cb, &cbdata, &cblen) : HK_OK;
     if (st) return st;
-    uint32_t nl = c->cb_name ? (uint32_t)strlen(c->cb_name) : 0;
+    uint32_t nl = c->cb && c->cb_name ? (uint32_t)strlen(c->cb_name) : 0;
     st = hk_buf_put_u32(out, QREC_VERSION);
-    if (!st) st = hk_buf_put_u32(out, c->rerank);
+    if (!st) st = hk_buf_put_u32(out, c->cb ? c->rerank : 0);
+    if (!st) st = hk_buf_put_u32(out, c->vf ? QREC_ON_DISK : 0);
     if (!st) st = hk_buf_put_u32(out, nl);
     if (!st && nl) st = hk_buf_append(out, c->cb_name, nl);
     if (!st) st = hk_buf_put_u64(out, cblen);
-    if (!st) st = hk_buf_append(out, cbdata, cblen);
+    if (!st && cblen) st = hk_buf_append(out, cbdata, cblen);
     hk_free(cbdata);
     return st;
 }
 
+/* The record's fields after its version word; -1 when it is malformed. */
+typedef struct qrec {
+    uint32_t rerank, flags, nl;
+    const uint8_t *name, *cb;
+    uint64_t cblen;
+} qrec;
+
+static hk_status qrec_parse(const uint8_t *rec, size_t len, qrec *q) {
+    memset(q, 0, sizeof *q);
+    uint32_t ver = len >= 4 ? hk_load_u32(rec) : 0;
+    size_t head = ver == 1 ? 12 : 16; /* version, rerank, [flags,] name length */
+    if ((ver != 1 && ver != QREC_VERSION) || len < head + 8)
+        return hk_fail(HK_CORRUPT, "quantizer section: unknown record version or too short");
+    q->rerank = hk_load_u32(rec + 4);
+    q->flags = ver == 1 ? 0 : hk_load_u32(rec + 8);
+    q->nl = hk_load_u32(rec + head - 4);
+    if (q->flags & ~QREC_ON_DISK)
+        return hk_fail(HK_CORRUPT, "quantizer section: unknown flags %#x", q->flags);
+    if (q->nl > HK_MAX_NAME || head + (size_t)q->nl + 8 > len)
+        return hk_fail(HK_CORRUPT, "quantizer section: codebook name length %u is invalid", q->nl);
+    q->name = rec + head;
+    q->cblen = hk_load_u64(rec + head + q->nl);
+    q->cb = rec + head + q->nl + 8;
+    if (q->cblen != len - head - q->nl - 8)
+        return hk_fail(HK_CORRUPT, "quantizer section: codebook length %llu does not match the "
+                       "section", (unsigned long long)q->cblen);
+    if (ver == 1 && !q->cblen)
+        return hk_fail(HK_CORRUPT, "quantizer section: version 1 record without a codebook");
+    if (!q->cblen && (q->nl || q->rerank))
+        return hk_fail(HK_CORRUPT, "quantizer section: a codebook name or re-rank depth without "
+                       "a codebook");
+    return HK_OK;
+}
+
+int coll_quant_on_disk(const uint8_t *rec, size_t len) {
+    qrec q;
+    return len && qrec_parse(rec, len, &q) == HK_OK && (q.flags & QREC_ON_DISK);
+}
+
 hk_status coll_quant_adopt(hk_collection *c, const uint8_t *rec, size_t len, uint8_t *codes,
                            size_t codes_len) {
-    hk_status st = HK_OK;
     hk_codebook *cb = NULL;
     char *name = NULL;
-    if (len < 20 || hk_load_u32(rec) != QREC_VERSION) {
-        st = hk_fail(HK_CORRUPT, "quantizer section: unknown record version or too short");
-        goto fail;
+    qrec q;
+    hk_status st = qrec_parse(rec, len, &q);
+    if (st) goto fail;
+    if (!q.cblen) { /* vectors on disk, no codes */
+        if (codes_len) {
+            st = hk_fail(HK_CORRUPT, "codes section without a codebook");
+            goto fail;
+        }
+        hk_free(codes);
+        return HK_OK;
     }
-    uint32_t rerank = hk_load_u32(rec + 4), nl = hk_load_u32(rec + 8);
-    if (nl > HK_MAX_NAME || 12 + (size_t)nl + 8 > len) {
-        st = hk_fail(HK_CORRUPT, "quantizer section: codebook name length %u is invalid", nl);
-        goto fail;
-    }
-    uint64_t cblen = hk_load_u64(rec + 12 + nl);
-    if (cblen != len - 20 - nl) {
-        st = hk_fail(HK_CORRUPT, "quantizer section: codebook length %llu does not match the "
-                     "section", (unsigned long long)cblen);
-        goto fail;
-    }
-    if (nl && !(name = hk_strndup((const char *)rec + 12, nl))) {
+    if (q.nl && !(name = hk_strndup((const char *)q.name, q.nl))) {
         st = hk_fail(HK_NOMEM, "out of memory");
         goto fail;
     }
@@ -69,7 +107,7 @@ hk_status coll_quant_adopt(hk_collection *c, const uint8_t *rec, size_t len, uin
         st = hk_fail(HK_CORRUPT, "quantizer section: %s", hk_errmsg());
         goto fail;
     }
-    if ((st = hk_codebook_deserialize(rec + 20 + nl, (size_t)cblen, &cb))) {
+    if ((st = hk_codebook_deserialize(q.cb, (size_t)q.cblen, &cb))) {
         st = hk_fail_prefix(HK_CORRUPT, "quantizer section");
         goto fail;
     }
@@ -91,7 +129,7 @@ hk_status coll_quant_adopt(hk_collection *c, const uint8_t *rec, size_t len, uin
     }
     c->cb = cb;
     c->cb_name = name;
-    c->rerank = rerank;
+    c->rerank = q.rerank;
     c->codes = codes;
     c->code_size = cs;
     return HK_OK;
@@ -254,6 +292,59 @@ hk_status hk_collection_dequantize(hk_collection *c) {
         hk_free(codes);
     }
     pthread_mutex_unlock(&c->write_mu);
+    return st;
+}
+
+/* ---- vector storage ---------------------------------------------------------------- */
+
+hk_status hk_collection_set_vector_storage(hk_collection *c, hk_vector_storage storage) {
+    if (!c) return hk_fail(HK_INVALID, "set_vector_storage: NULL collection");
+    if (storage != HK_VECTORS_MEMORY && storage != HK_VECTORS_DISK)
+        return hk_fail(HK_INVALID, "unknown vector storage %d (memory or disk)", (int)storage);
+    hk_status st = coll_write_begin(c);
+    if (st) return st;
+    if ((storage == HK_VECTORS_DISK) == (c->vf != NULL)) {
+        pthread_mutex_unlock(&c->write_mu);
+        return HK_OK;
+    }
+    /* Writers hold write_mu, so the vectors stay as they are while we copy them beside
+     * readers; the swap takes the write side of rw. */
+    size_t bytes = c->cap * c->cfg.dim * sizeof(float), used = c->nslots * c->cfg.dim * sizeof(float);
+    vecfile *vf = NULL;
+    float *heap = NULL;
+    if (storage == HK_VECTORS_DISK) {
+        st = vecfile_create(c->dir, &vf);
+        if (!st) st = vecfile_reserve(vf, bytes);
+        if (!st && used) memcpy(vf->base, c->vectors, used);
+        if (!st && c->cb) vecfile_advise(vf, 1);
+    } else {
+        heap = hk_aligned_alloc(bytes ? bytes : 1);
+        if (!heap) st = hk_fail(HK_NOMEM, "out of memory for %zu bytes of vectors", bytes);
+        else if (used) memcpy(heap, c->vectors, used);
+    }
+    if (st) {
+        vecfile_free(vf);
+        pthread_mutex_unlock(&c->write_mu);
+        return st;
+    }
+    pthread_rwlock_wrlock(&c->rw);
+    vecfile *old_vf = c->vf;
+    float *old_vectors = c->vectors;
+    c->vf = vf;
+    c->vectors = vf ? vf->base : heap;
+    pthread_rwlock_unlock(&c->rw);
+    st = coll_checkpoint_force(c);
+    pthread_rwlock_wrlock(&c->rw);
+    if (st) { /* not durable: put everything back */
+        c->vf = old_vf;
+        c->vectors = old_vectors;
+        old_vf = vf;
+        old_vectors = heap;
+    }
+    pthread_rwlock_unlock(&c->rw);
+    pthread_mutex_unlock(&c->write_mu);
+    if (old_vf) vecfile_free(old_vf);
+    else hk_aligned_free(old_vectors);
     return st;
 }
 

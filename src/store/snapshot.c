@@ -274,7 +274,10 @@ void snap_image_free(snap_image *img) {
     hk_free(img->graph);
     hk_free(img->quant);
     hk_free(img->codes);
+    if (img->fd >= 0) close(img->fd);
+    hk_free(img->path);
     memset(img, 0, sizeof *img);
+    img->fd = -1;
 }
 
 typedef struct sreader {
@@ -283,11 +286,12 @@ typedef struct sreader {
     uint64_t size;
 } sreader;
 
-/* Reads the section data at *off into dst (allocating when dst is NULL via *alloc). */
-static hk_status read_section(sreader *r, uint64_t *off, uint32_t tag, uint64_t expect_len,
-                              int exact, void **data, uint64_t *len_out, int aligned) {
+/* Checks the section header at `at` (checksum, tag, length against expect_len) and the
+ * zero padding after its data, leaving the data itself unread: *len_out is its length,
+ * *crc_out its stored checksum, *next the offset of the following section. */
+static hk_status section_head(sreader *r, uint64_t at, uint32_t tag, uint64_t expect_len,
+                              int exact, uint64_t *len_out, uint32_t *crc_out, uint64_t *next) {
     uint8_t h[SEC_HEADER];
-    uint64_t at = *off;
     if (at + SEC_HEADER > r->size)
         return hk_fail(HK_CORRUPT, "%s: truncated: %s section header at offset %llu is past "
                        "the end", r->path, tag_name(tag), (unsigned long long)at);
@@ -308,36 +312,51 @@ static hk_status read_section(sreader *r, uint64_t *off, uint32_t tag, uint64_t 
         return hk_fail(HK_CORRUPT, "%s: %s section at offset %llu has %llu bytes, expected %s%llu",
                        r->path, tag_name(tag), (unsigned long long)at, (unsigned long long)len,
                        exact ? "" : "at least ", (unsigned long long)expect_len);
-    void *p = aligned ? hk_aligned_alloc(len ? len : 1) : hk_malloc(len ? len : 1);
-    if (!p) return hk_fail(HK_NOMEM, "out of memory loading %s (%llu bytes)", r->path,
-                           (unsigned long long)len);
-    st = fs_pread_all(r->fd, p, len, at + SEC_HEADER, r->path);
-    if (!st && hk_crc32c(0, p, len) != hk_load_u32(h + 16))
-        st = hk_fail(HK_CORRUPT, "%s: %s section at offset %llu: checksum mismatch", r->path,
-                     tag_name(tag), (unsigned long long)at);
-    if (st) {
-        if (aligned) hk_aligned_free(p);
-        else hk_free(p);
-        return st;
-    }
     /* Padding up to the next section must be zero: no byte of the file goes unchecked. */
     uint64_t end = at + SEC_HEADER + len, padded = ALIGN64(end);
     uint8_t pad[64] = {0}, zeros[64] = {0};
     if (padded > r->size)
-        st = hk_fail(HK_CORRUPT, "%s: truncated: %s section at offset %llu lacks its padding",
-                     r->path, tag_name(tag), (unsigned long long)at);
-    if (!st && padded > end) st = fs_pread_all(r->fd, pad, (size_t)(padded - end), end, r->path);
-    if (!st && memcmp(pad, zeros, sizeof pad) != 0)
-        st = hk_fail(HK_CORRUPT, "%s: nonzero padding after the %s section at offset %llu",
-                     r->path, tag_name(tag), (unsigned long long)end);
-    if (st) {
+        return hk_fail(HK_CORRUPT, "%s: truncated: %s section at offset %llu lacks its padding",
+                       r->path, tag_name(tag), (unsigned long long)at);
+    if (padded > end && (st = fs_pread_all(r->fd, pad, (size_t)(padded - end), end, r->path)))
+        return st;
+    if (memcmp(pad, zeros, sizeof pad) != 0)
+        return hk_fail(HK_CORRUPT, "%s: nonzero padding after the %s section at offset %llu",
+                       r->path, tag_name(tag), (unsigned long long)end);
+    *len_out = len;
+    *crc_out = hk_load_u32(h + 16);
+    *next = padded;
+    return HK_OK;
+}
+
+/* Reads len bytes of section data at `at` into p and checks them against crc. */
+static hk_status section_data(int fd, const char *path, uint32_t tag, uint64_t at, void *p,
+                              uint64_t len, uint32_t crc) {
+    hk_status st = fs_pread_all(fd, p, len, at + SEC_HEADER, path);
+    if (!st && hk_crc32c(0, p, len) != crc)
+        st = hk_fail(HK_CORRUPT, "%s: %s section at offset %llu: checksum mismatch", path,
+                     tag_name(tag), (unsigned long long)at);
+    return st;
+}
+
+/* Reads the section at *off into a new allocation (aligned on request) and moves *off on. */
+static hk_status read_section(sreader *r, uint64_t *off, uint32_t tag, uint64_t expect_len,
+                              int exact, void **data, uint64_t *len_out, int aligned) {
+    uint64_t len, next;
+    uint32_t crc;
+    hk_status st = section_head(r, *off, tag, expect_len, exact, &len, &crc, &next);
+    if (st) return st;
+    void *p = aligned ? hk_aligned_alloc(len ? len : 1) : hk_malloc(len ? len : 1);
+    if (!p) return hk_fail(HK_NOMEM, "out of memory loading %s (%llu bytes)", r->path,
+                           (unsigned long long)len);
+    if ((st = section_data(r->fd, r->path, tag, *off, p, len, crc))) {
         if (aligned) hk_aligned_free(p);
         else hk_free(p);
         return st;
     }
     *data = p;
     *len_out = len;
-    *off = padded;
+    *off = next;
     return HK_OK;
 }
 
@@ -399,8 +418,10 @@ static hk_status load_sections(sreader *r, snap_image *img, uint32_t version) {
     img->n = (size_t)n;
     if ((st = read_section(r, &off, TAG_IDS, n * 8, 1, &p, &len, 0))) return st;
     img->ids = p;
-    if ((st = read_section(r, &off, TAG_VECT, n * cfg->dim * 4, 1, &p, &len, 1))) return st;
-    img->vectors = p;
+    /* The vectors are read last, by snap_read_vectors, into memory the caller chooses. */
+    img->vect_at = off;
+    if ((st = section_head(r, off, TAG_VECT, n * cfg->dim * 4, 1, &img->vect_len, &img->vect_crc, &off)))
+        return st;
     if ((st = read_section(r, &off, TAG_NORM, n * 4, 1, &p, &len, 0))) return st;
     img->norms = p;
 
@@ -476,8 +497,9 @@ static hk_status load_sections(sreader *r, snap_image *img, uint32_t version) {
     return st;
 }
 
-hk_status snap_load(const char *path, snap_image *out) {
+hk_status snap_open(const char *path, snap_image *out) {
     memset(out, 0, sizeof *out);
+    out->fd = -1;
     int fd = open(path, O_RDONLY | O_CLOEXEC);
     if (fd < 0)
         return hk_fail(errno == ENOENT ? HK_CORRUPT : HK_IO, "%s: cannot open snapshot: %s",
@@ -508,7 +530,35 @@ hk_status snap_load(const char *path, snap_image *out) {
         st = load_sections(&r, out, hk_load_u32(h + 8));
         out->file_bytes = r.size;
     }
-    close(fd);
-    if (st) snap_image_free(out);
+    if (!st && !(out->path = hk_strdup(path))) st = hk_fail(HK_NOMEM, "out of memory");
+    if (st) {
+        close(fd);
+        snap_image_free(out);
+    } else {
+        out->fd = fd;
+    }
+    return st;
+}
+
+hk_status snap_read_vectors(snap_image *img, float *dst) {
+    if (img->fd < 0) return hk_fail(HK_ERROR, "snapshot vectors were already read");
+    float *p = dst ? dst : hk_aligned_alloc(img->vect_len ? img->vect_len : 1);
+    if (!p) return hk_fail(HK_NOMEM, "out of memory loading %s (%llu bytes of vectors)", img->path,
+                           (unsigned long long)img->vect_len);
+    hk_status st = section_data(img->fd, img->path, TAG_VECT, img->vect_at, p, img->vect_len,
+                                img->vect_crc);
+    if (st) {
+        if (!dst) hk_aligned_free(p);
+        return st;
+    }
+    if (!dst) img->vectors = p;
+    close(img->fd);
+    img->fd = -1;
+    return HK_OK;
+}
+
+hk_status snap_load(const char *path, snap_image *out) {
+    hk_status st = snap_open(path, out);
+    if (!st && (st = snap_read_vectors(out, NULL))) snap_image_free(out);
     return st;
 }

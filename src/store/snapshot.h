@@ -75,8 +75,21 @@ typedef struct snap_image {
     uint8_t *codes;        /* n * code size, or NULL */
     size_t codes_len;
     uint64_t file_bytes;
+    /* Between snap_open and snap_read_vectors: the file, still open, and where its
+     * checked-but-unread vectors section lies. */
+    int fd;
+    char *path;
+    uint64_t vect_at, vect_len;
+    uint32_t vect_crc;
 } snap_image;
 
+/* Loads and checks every section but the vectors, whose header and padding are checked
+ * and whose data is left for snap_read_vectors; the file stays open until then. */
+hk_status snap_open(const char *path, snap_image *out);
+/* Reads the vectors (vect_len bytes, checksum checked) into dst, or into a new aligned
+ * allocation in img->vectors when dst is NULL, and closes the file. */
+hk_status snap_read_vectors(snap_image *img, float *dst);
+/* snap_open followed by snap_read_vectors(img, NULL). */
 hk_status snap_load(const char *path, snap_image *out);
 void snap_image_free(snap_image *img);
 

@@ -292,5 +292,35 @@ def test_auto(tmp):
     fails(r, 2, "exactly one of")
 
 
+@test
+def test_vectors_on_disk(tmp):
+    """create --vectors disk, quantize --vectors, storage: same recall, the setting in info
+    and durable, nothing but snapshot and log in the directory, bad values refused."""
+    db = tmp("db")
+    hk_ok(db, "create", "sift", "--dim", 128, "--index", "flat", "--vectors", "disk")
+    hk_ok(db, "import", "sift", BASE, "--quiet")
+    js = loads(hk_ok(db, "info", "sift", "--json").out)
+    eq(js["vectors"], "disk")
+    check(js["bytes_vectors_cached"] <= js["bytes_vectors"])
+    eq(recall(db, "sift"), 1.0)
+    r = hk_ok(db, "quantize", "sift", "--method", "pq", "--m", 32, "--vectors", "disk", "--quiet")
+    contains(r.out, "kept on disk and mapped")
+    check(recall(db, "sift") >= 0.95, "on-disk vectors with pq codes: recall below 0.95")
+    contains(hk_ok(db, "info", "sift").out, "on disk and mapped")
+    eq(sorted(db_files(db)), ["HEKTOR", "codebooks/sift.pq32x8.hkcb", "collections/sift/snapshot.hks",
+                              "collections/sift/wal.hkl"])
+    before = db_files(db)
+    fails(run(["storage", "sift", "--vectors", "tape"], db=db), 2, "memory or disk, not 'tape'")
+    fails(run(["storage", "sift"], db=db), 2, "--vectors")
+    fails(run(["create", "t", "--dim", 4, "--vectors", "ssd"], db=db), 2, "memory or disk")
+    eq(db_files(db), before)
+    r = hk_ok(db, "storage", "sift", "--vectors", "memory")
+    contains(r.out, "kept in memory")
+    js = loads(hk_ok(db, "info", "sift", "--json").out)
+    eq(js["vectors"], "memory")
+    eq(js["bytes_vectors_cached"], js["bytes_vectors"])
+    check(recall(db, "sift") >= 0.95)
+
+
 if __name__ == "__main__":
     main()

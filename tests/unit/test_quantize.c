@@ -343,6 +343,188 @@ static void test_build_on_codes(void **state) {
 }
 
 /* SQ8 codes with every metric: re-ranked results equal exact search on this easy data. */
+/* Vectors kept on disk and mapped: the same answers as on the heap, anonymous memory
+ * without the floats, the setting durable across reopen with log replay into the
+ * mapping, codes beside it, and back to memory. */
+static float tu_gauss(uint64_t *s) {
+    double u[2];
+    for (int i = 0; i < 2; i++) {
+        *s ^= *s << 13;
+        *s ^= *s >> 7;
+        *s ^= *s << 17;
+        u[i] = ((double)(*s >> 11) + 0.5) / 9007199254740992.0;
+    }
+    return (float)(sqrt(-2 * log(u[0])) * cos(6.283185307179586 * u[1]));
+}
+
+static void search_ids(hk_collection *c, const float *q, size_t nq, uint32_t dim, int exact,
+                       uint64_t *ids, float *scores) {
+    hk_query *qq;
+    hk_result *r;
+    assert_int_equal(hk_query_new(&qq), HK_OK);
+    hk_query_set_vectors(qq, q, nq, dim);
+    hk_query_set_k(qq, 10);
+    hk_query_set_exact(qq, exact);
+    assert_int_equal(hk_search(c, qq, &r), HK_OK);
+    for (size_t i = 0; i < nq; i++) {
+        assert_int_equal(hk_result_count(r, i), 10);
+        for (size_t j = 0; j < 10; j++) {
+            ids[i * 10 + j] = hk_result_id(r, i, j);
+            scores[i * 10 + j] = hk_result_score(r, i, j);
+        }
+    }
+    hk_result_free(r);
+    hk_query_free(qq);
+}
+
+static int dir_entries(const char *dir) {
+    char cmd[PATH_MAX + 64];
+    snprintf(cmd, sizeof cmd, "ls -A '%s' | wc -l", dir);
+    FILE *p = popen(cmd, "r");
+    int n = -1;
+    if (p) {
+        if (fscanf(p, "%d", &n) != 1) n = -1;
+        pclose(p);
+    }
+    return n;
+}
+
+#if !defined(__SANITIZE_ADDRESS__)
+/* The process's anonymous resident memory (RssAnon), in bytes. */
+static long rss_anon(void) {
+    FILE *f = fopen("/proc/self/status", "r");
+    char line[256];
+    long kb = -1;
+    while (f && fgets(line, sizeof line, f))
+        if (sscanf(line, "RssAnon: %ld kB", &kb) == 1) break;
+    if (f) fclose(f);
+    return kb * 1024;
+}
+#endif
+
+/* Moving 15 MB of vectors to disk gives their anonymous memory back to the system (the
+ * heap copy was one large mapping). Not under AddressSanitizer, whose allocator keeps
+ * freed memory in quarantine. */
+static void test_vectors_on_disk_memory(void **state) {
+    (void)state;
+#if defined(__SANITIZE_ADDRESS__)
+    skip();
+#else
+    enum { N = 30000, D = 128 };
+    float *x = malloc((size_t)N * D * sizeof(float));
+    uint64_t s = 99;
+    for (size_t i = 0; i < (size_t)N * D; i++) x[i] = tu_gauss(&s);
+    const char *dir = tu_tmpdir("ondiskmem");
+    hk_db *db = tu_open_db(dir, HK_OPEN_CREATE | HK_OPEN_NOSYNC);
+    hk_collection *c = make(db, "m", D, HK_INDEX_FLAT, x, N);
+    free(x);
+    long before = rss_anon();
+    assert_int_equal(hk_collection_set_vector_storage(c, HK_VECTORS_DISK), HK_OK);
+    long after = rss_anon();
+    fprintf(stderr, "RssAnon %ld kB with the vectors on the heap, %ld kB on disk (%zu kB of "
+            "vectors)\n", before / 1024, after / 1024, (size_t)N * D * 4 / 1024);
+    assert_true(before > 0 && before - after > (long)N * D * 4 * 8 / 10);
+    hk_collection_close(c);
+    assert_int_equal(hk_db_close(db), HK_OK);
+    tu_rmrf(dir);
+#endif
+}
+
+static void test_vectors_on_disk(void **state) {
+    (void)state;
+    enum { N = 3000, MORE = 500, NQ = 20, D = 32 };
+    float *x = malloc((size_t)(N + MORE) * D * sizeof(float)), q[NQ * D];
+    uint64_t s = 0x1234;
+    for (size_t i = 0; i < (size_t)(N + MORE) * D; i++) x[i] = tu_gauss(&s);
+    for (size_t i = 0; i < (size_t)NQ * D; i++) q[i] = tu_gauss(&s);
+    const char *dir = tu_tmpdir("ondisk");
+    hk_db *db = tu_open_db(dir, HK_OPEN_CREATE | HK_OPEN_NOSYNC);
+    hk_collection *c = make(db, "v", D, HK_INDEX_HNSW, x, N);
+    uint64_t ids0[NQ * 10], ids[NQ * 10], ex0[NQ * 10];
+    float sc0[NQ * 10], sc[NQ * 10], exs0[NQ * 10];
+    search_ids(c, q, NQ, D, 0, ids0, sc0);
+    search_ids(c, q, NQ, D, 1, ex0, exs0);
+    hk_collection_stats st0, st1;
+    assert_int_equal(hk_collection_stats_get(c, &st0), HK_OK);
+    assert_int_equal(st0.vectors_on_disk, 0);
+
+    assert_int_equal(hk_collection_set_vector_storage(c, (hk_vector_storage)7), HK_INVALID);
+    assert_int_equal(hk_collection_set_vector_storage(c, HK_VECTORS_DISK), HK_OK);
+    assert_int_equal(hk_collection_stats_get(c, &st1), HK_OK);
+    assert_int_equal(st1.vectors_on_disk, 1);
+    assert_int_equal(st1.bytes_vectors, st0.bytes_vectors);
+    assert_true(st1.bytes_memory + st0.bytes_vectors == st0.bytes_memory);
+    assert_true(st1.bytes_disk >= st0.bytes_disk + st0.bytes_vectors);
+    assert_true(st1.bytes_vectors_cached <= st1.bytes_vectors);
+    search_ids(c, q, NQ, D, 0, ids, sc);
+    assert_memory_equal(ids, ids0, sizeof ids);
+    assert_memory_equal(sc, sc0, sizeof sc);
+
+    /* codes beside on-disk vectors: the walk on codes re-ranks with mapped floats */
+    hk_quant_params p;
+    hk_quant_params_init(&p);
+    p.method = HK_QUANT_SQ8;
+    hk_codebook *cb;
+    assert_int_equal(hk_collection_train(c, &p, NULL, NULL, &cb), HK_OK);
+    assert_int_equal(hk_collection_quantize(c, cb, NULL, 0), HK_OK);
+    hk_codebook_free(cb);
+    assert_true(recall_vs_exact(c, q, NQ, D) >= 0.95);
+
+    /* writes after the snapshot live only in the log: replay must land in the mapping */
+    hk_point *pts = calloc(MORE, sizeof *pts);
+    for (size_t i = 0; i < MORE; i++) {
+        pts[i].id = N + i;
+        pts[i].vector = x + (N + i) * D;
+    }
+    assert_int_equal(hk_upsert(c, pts, MORE, NULL), HK_OK);
+    free(pts);
+    hk_collection_close(c);
+    assert_int_equal(hk_db_close(db), HK_OK);
+    char cdir[PATH_MAX + 16];
+    snprintf(cdir, sizeof cdir, "%s/collections/v", dir);
+    assert_int_equal(dir_entries(cdir), 2); /* snapshot and log: the mapped file is unnamed */
+
+    db = tu_open_db(dir, HK_OPEN_NOSYNC);
+    assert_int_equal(hk_collection_open(db, "v", &c), HK_OK);
+    assert_int_equal(hk_collection_stats_get(c, &st1), HK_OK);
+    assert_int_equal(st1.vectors_on_disk, 1);
+    assert_int_equal(st1.count, N + MORE);
+    assert_int_equal(st1.quant, HK_QUANT_SQ8);
+    uint64_t probe[3] = {7, N - 1, N + MORE - 1};
+    hk_result *r;
+    assert_int_equal(hk_get(c, probe, 3, HK_WITH_VECTOR, &r), HK_OK);
+    for (size_t i = 0; i < 3; i++)
+        assert_memory_equal(hk_result_vector(r, 0, i), x + probe[i] * D, D * sizeof(float));
+    hk_result_free(r);
+    assert_int_equal(hk_collection_verify(c), HK_OK);
+    assert_true(recall_vs_exact(c, q, NQ, D) >= 0.95);
+
+    /* back to the heap, durable */
+    assert_int_equal(hk_collection_dequantize(c), HK_OK);
+    assert_int_equal(hk_collection_set_vector_storage(c, HK_VECTORS_MEMORY), HK_OK);
+    hk_collection_close(c);
+    assert_int_equal(hk_db_close(db), HK_OK);
+    db = tu_open_db(dir, HK_OPEN_NOSYNC);
+    assert_int_equal(hk_collection_open(db, "v", &c), HK_OK);
+    assert_int_equal(hk_collection_stats_get(c, &st1), HK_OK);
+    assert_int_equal(st1.vectors_on_disk, 0);
+    assert_int_equal(st1.quant, HK_QUANT_NONE);
+    uint64_t ex1[NQ * 10];
+    float exs1[NQ * 10];
+    /* the first N points are unchanged; the new ones may enter the exact top 10 */
+    search_ids(c, q, NQ, D, 1, ex1, exs1);
+    for (size_t i = 0; i < (size_t)NQ * 10; i++)
+        if (ex1[i] < N) {
+            int seen = 0;
+            for (size_t j = i / 10 * 10; j < i / 10 * 10 + 10; j++) seen |= ex0[j] == ex1[i];
+            assert_true(seen);
+        }
+    hk_collection_close(c);
+    assert_int_equal(hk_db_close(db), HK_OK);
+    tu_rmrf(dir);
+    free(x);
+}
+
 static void test_sq8_metrics(void **state) {
     (void)state;
     size_t n = 3000;
@@ -427,6 +609,8 @@ int main(void) {
         cmocka_unit_test(test_hnsw_codes),
         cmocka_unit_test(test_build_on_codes),
         cmocka_unit_test(test_sq8_metrics),
+        cmocka_unit_test(test_vectors_on_disk),
+        cmocka_unit_test(test_vectors_on_disk_memory),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

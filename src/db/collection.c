@@ -95,6 +95,13 @@ static hk_status reserve_slots(hk_collection *c, size_t extra) {
         if (!nc) return hk_fail(HK_NOMEM, "out of memory growing '%s'", c->name);
         c->codes = nc;
     }
+    if (c->fs) {
+        size_t was = cb_fs_size(c->cb, c->cap ? c->cap : 1), now = cb_fs_size(c->cb, cap);
+        uint8_t *nf = hk_realloc(c->fs, now);
+        if (!nf) return hk_fail(HK_NOMEM, "out of memory growing '%s'", c->name);
+        if (now > was) memset(nf + was, 0, now - was);
+        c->fs = nf;
+    }
     memset(c->live + c->cap, 0, cap - c->cap);
     memset(c->payloads + c->cap, 0, (cap - c->cap) * sizeof *c->payloads);
     memset(c->texts + c->cap, 0, (cap - c->cap) * sizeof *c->texts);
@@ -375,7 +382,10 @@ static void commit_upsert(hk_collection *c, up_item *it, size_t n, uint32_t *gsl
         float *dst = c->vectors + (size_t)slot * dim;
         memcpy(dst, it[i].vec, dim * sizeof(float));
         c->norms[slot] = vec_norm_sq(dst, dim);
-        if (c->cb && it[i].code) memcpy(c->codes + (size_t)slot * c->code_size, it[i].code, c->code_size);
+        if (c->cb && it[i].code) {
+            memcpy(c->codes + (size_t)slot * c->code_size, it[i].code, c->code_size);
+            if (c->fs) cb_fs_set(c->cb, c->fs, slot, it[i].code);
+        }
         c->payloads[slot] = it[i].payload;
         c->texts[slot] = it[i].text;
         c->text_lens[slot] = it[i].text_len;
@@ -783,6 +793,7 @@ void coll_free(hk_collection *c) {
     hk_codebook_free(c->cb);
     hk_free(c->cb_name);
     hk_free(c->codes);
+    hk_free(c->fs);
     if (c->pending) roaring_bitmap_free(c->pending);
     u64map_free(&c->map);
     hk_free(c->sorted);
@@ -1530,6 +1541,7 @@ hk_status hk_collection_stats_get(hk_collection *c, hk_collection_stats *out) {
         out->rerank = c->rerank;
         out->bytes_codes = (uint64_t)c->cap * c->code_size;
         mem += out->bytes_codes + cb_model_bytes(c->cb);
+        if (c->fs) mem += cb_fs_size(c->cb, c->cap ? c->cap : 1);
     }
     out->bytes_memory = mem;
     out->wal_bytes = wal_bytes(c->wal);

@@ -113,6 +113,7 @@ struct hk_collection {
     char *cb_name;
     uint32_t rerank;
     uint8_t *codes;
+    uint8_t *fs;      /* 4-bit PQ: the codes again in the fast-scan layout (cb_fs_size(cap)) */
     size_t code_size;
     vec_codes codes_view; /* refreshed by coll_matrix: the graph is built on codes that have
                              a symmetric distance (scalar quantization) */

@@ -127,6 +127,13 @@ hk_status coll_quant_adopt(hk_collection *c, const uint8_t *rec, size_t len, uin
         st = hk_fail(HK_NOMEM, "out of memory");
         goto fail;
     }
+    if (cb_has_fs(cb)) {
+        if (!(c->fs = hk_malloc(cb_fs_size(cb, n ? n : 1)))) {
+            st = hk_fail(HK_NOMEM, "out of memory");
+            goto fail;
+        }
+        cb_fs_pack(cb, codes, n, c->fs);
+    }
     c->cb = cb;
     c->cb_name = name;
     c->rerank = q.rerank;
@@ -157,11 +164,25 @@ static float v_sym(const void *ctx, const uint8_t *a, const uint8_t *b) {
     return cb_sym(ctx, a, b);
 }
 
+static void v_fs_prepare(const void *ctx, const float *buf, float bias, uint8_t *qlut,
+                         float *scale, float *fbias) {
+    cb_fs_prepare(ctx, buf, bias, qlut, scale, fbias);
+}
+
+static void v_fs_scan(const void *ctx, const uint8_t *qlut, float scale, float fbias,
+                      const uint8_t *packed, size_t n, float *out) {
+    cb_fs_scan(ctx, qlut, scale, fbias, packed, n, out);
+}
+
 vec_codes coll_codes_view(const hk_collection *c) {
     return (vec_codes){.codes = c->codes, .code_size = c->code_size,
                        .qfloats = cb_query_floats(c->cb), .ctx = c->cb, .prepare = v_prepare,
                        .dist = v_dist, .dist_many = v_dist_many,
-                       .sym = cb_has_sym(c->cb) ? v_sym : NULL};
+                       .sym = cb_has_sym(c->cb) ? v_sym : NULL,
+                       .fs_packed = c->fs,
+                       .fs_lut_bytes = c->fs ? cb_fs_lut_size(c->cb) : 0,
+                       .fs_block_bytes = c->fs ? cb_fs_size(c->cb, FS_BLOCK) : 0,
+                       .fs_prepare = v_fs_prepare, .fs_scan = v_fs_scan};
 }
 
 size_t coll_rerank_depth(const hk_collection *c, uint32_t override, size_t want) {
@@ -224,6 +245,12 @@ hk_status hk_collection_quantize(hk_collection *c, const hk_codebook *src, const
         hk_pool_run((c->nslots + ENC_BLOCK - 1) / ENC_BLOCK, enc_task, &j);
         if (j.st) st = hk_fail(HK_NOMEM, "out of memory while encoding");
     }
+    uint8_t *fs = NULL;
+    if (!st && cb_has_fs(cb)) {
+        size_t fb = cb_fs_size(cb, c->cap ? c->cap : 1);
+        if (!(fs = hk_malloc(fb))) st = hk_fail(HK_NOMEM, "out of memory for the fast-scan codes");
+        else cb_fs_pack(cb, codes, c->cap, fs); /* slots past nslots pack as zeros */
+    }
     if (st) {
         hk_free(codes);
         hk_codebook_free(cb);
@@ -234,12 +261,13 @@ hk_status hk_collection_quantize(hk_collection *c, const hk_codebook *src, const
     pthread_rwlock_wrlock(&c->rw);
     hk_codebook *old_cb = c->cb;
     char *old_name = c->cb_name;
-    uint8_t *old_codes = c->codes;
+    uint8_t *old_codes = c->codes, *old_fs = c->fs;
     size_t old_cs = c->code_size;
     uint32_t old_rerank = c->rerank;
     c->cb = cb;
     c->cb_name = nm;
     c->codes = codes;
+    c->fs = fs;
     c->code_size = cs;
     c->rerank = rerank;
     pthread_rwlock_unlock(&c->rw);
@@ -249,17 +277,20 @@ hk_status hk_collection_quantize(hk_collection *c, const hk_codebook *src, const
         c->cb = old_cb;
         c->cb_name = old_name;
         c->codes = old_codes;
+        c->fs = old_fs;
         c->code_size = old_cs;
         c->rerank = old_rerank;
         old_cb = cb;
         old_name = nm;
         old_codes = codes;
+        old_fs = fs;
     }
     pthread_rwlock_unlock(&c->rw);
     pthread_mutex_unlock(&c->write_mu);
     hk_codebook_free(old_cb);
     hk_free(old_name);
     hk_free(old_codes);
+    hk_free(old_fs);
     return st;
 }
 
@@ -274,10 +305,11 @@ hk_status hk_collection_dequantize(hk_collection *c) {
     pthread_rwlock_wrlock(&c->rw);
     hk_codebook *cb = c->cb;
     char *nm = c->cb_name;
-    uint8_t *codes = c->codes;
+    uint8_t *codes = c->codes, *fs = c->fs;
     c->cb = NULL;
     c->cb_name = NULL;
     c->codes = NULL;
+    c->fs = NULL;
     pthread_rwlock_unlock(&c->rw);
     st = coll_checkpoint_force(c);
     if (st) {
@@ -285,11 +317,13 @@ hk_status hk_collection_dequantize(hk_collection *c) {
         c->cb = cb;
         c->cb_name = nm;
         c->codes = codes;
+        c->fs = fs;
         pthread_rwlock_unlock(&c->rw);
     } else {
         hk_codebook_free(cb);
         hk_free(nm);
         hk_free(codes);
+        hk_free(fs);
     }
     pthread_mutex_unlock(&c->write_mu);
     return st;

@@ -88,11 +88,31 @@ static void cs_task(void *arg, size_t task, unsigned worker) {
     }
     float bias;
     vc->prepare(vc->ctx, j->queries + qi * j->m->dim, buf, &bias);
+    /* chunks start on a block boundary (fast-scan blocks divide CS_BLOCK) */
     size_t per = (j->nslots + j->nchunks - 1) / j->nchunks;
+    per = (per + CS_BLOCK - 1) / CS_BLOCK * CS_BLOCK;
     size_t i0 = ch * per, i1 = i0 + per > j->nslots ? j->nslots : i0 + per;
+    if (i0 > i1) i0 = i1;
     const uint8_t *live = j->m->live;
     size_t cs = vc->code_size;
-    if (!j->slots) {
+    if (!j->slots && vc->fs_packed) {
+        uint8_t *qlut = hk_malloc(vc->fs_lut_bytes);
+        if (!qlut) {
+            hk_free(buf);
+            atomic_store(&j->nomem, 1);
+            return;
+        }
+        float scale, fbias, d[CS_BLOCK];
+        vc->fs_prepare(vc->ctx, buf, bias, qlut, &scale, &fbias);
+        for (size_t b = i0; b < i1; b += CS_BLOCK) {
+            size_t n = i1 - b < CS_BLOCK ? i1 - b : CS_BLOCK;
+            vc->fs_scan(vc->ctx, qlut, scale, fbias, vc->fs_packed + b / FS_BLOCK * vc->fs_block_bytes,
+                        n, d);
+            for (size_t i = 0; i < n; i++)
+                if (live[b + i]) cs_offer(hp, d[i], (uint32_t)(b + i));
+        }
+        hk_free(qlut);
+    } else if (!j->slots) {
         float d[CS_BLOCK];
         for (size_t b = i0; b < i1; b += CS_BLOCK) {
             size_t n = i1 - b < CS_BLOCK ? i1 - b : CS_BLOCK;

@@ -38,7 +38,17 @@ typedef struct vec_codes {
                       size_t n, float *out);
     /* Distance between two codes (NULL when the codebook has no symmetric form). */
     float (*sym)(const void *ctx, const uint8_t *a, const uint8_t *b);
+    /* Optional fast-scan copy of the codes (4-bit PQ): scans of every slot quantize the
+     * prepared query into fs_lut_bytes and score blocks of FS_BLOCK slots from packed
+     * (fs_block_bytes each) with fs_scan instead of dist_many. NULL when absent. */
+    const uint8_t *fs_packed;
+    size_t fs_lut_bytes, fs_block_bytes;
+    void (*fs_prepare)(const void *ctx, const float *buf, float bias, uint8_t *qlut,
+                       float *scale, float *fbias);
+    void (*fs_scan)(const void *ctx, const uint8_t *qlut, float scale, float fbias,
+                    const uint8_t *packed, size_t n, float *out);
 } vec_codes;
+#define FS_BLOCK 32 /* slots per fast-scan block (PQ_FS_BLOCK) */
 
 typedef struct flat_matrix {
     const float *rows;       /* nslots * dim floats, 64-byte aligned rows start */

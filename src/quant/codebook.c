@@ -305,6 +305,25 @@ void cb_dist_many(const hk_codebook *cb, const float *buf, float bias, const uin
 
 int cb_has_sym(const hk_codebook *cb) { return cb_is_sq(cb); }
 
+int cb_has_fs(const hk_codebook *cb) { return cb && !cb_is_sq(cb) && cb->pq.bits == 4; }
+size_t cb_fs_size(const hk_codebook *cb, size_t n) { return pq_fs_packed_size(&cb->pq, n); }
+void cb_fs_pack(const hk_codebook *cb, const uint8_t *codes, size_t n, uint8_t *packed) {
+    pq_fs_pack(&cb->pq, codes, n, packed);
+}
+void cb_fs_set(const hk_codebook *cb, uint8_t *packed, size_t i, const uint8_t *code) {
+    pq_fs_set(&cb->pq, packed, i, code);
+}
+size_t cb_fs_lut_size(const hk_codebook *cb) { return pq_fs_lut_size(&cb->pq); }
+void cb_fs_prepare(const hk_codebook *cb, const float *buf, float bias, uint8_t *qlut,
+                   float *scale, float *fbias) {
+    pq_fs_quantize(&cb->pq, buf, qlut, scale, fbias);
+    *fbias += bias;
+}
+void cb_fs_scan(const hk_codebook *cb, const uint8_t *qlut, float scale, float fbias,
+                const uint8_t *packed, size_t n, float *out) {
+    pq_fs_scan(&cb->pq, qlut, scale, fbias, packed, n, out);
+}
+
 float cb_sym(const hk_codebook *cb, const uint8_t *a, const uint8_t *b) {
     if (!cb_is_sq(cb)) return NAN;
     return sq_sym_dist(&cb->sq, cb->metric != HK_METRIC_L2, a, b);

@@ -601,6 +601,16 @@ void pq_fs_pack(const pq_model *pq, const uint8_t *codes, size_t n, uint8_t *pac
     }
 }
 
+void pq_fs_set(const pq_model *pq, uint8_t *packed, size_t i, const uint8_t *code) {
+    uint8_t *block = packed + (i / PQ_FS_BLOCK) * fs_groups(pq) * 64;
+    size_t v = i % PQ_FS_BLOCK;
+    for (size_t j = 0; j < pq->m; j++) {
+        uint8_t *b = block + (j / 4) * 64 + ((j / 2) % 2) * 32 + v;
+        unsigned sh = 4 * (j % 2);
+        *b = (uint8_t)((*b & ~(0xF << sh)) | (get_code(code, 4, j) << sh));
+    }
+}
+
 void pq_fs_quantize(const pq_model *pq, const float *lut, uint8_t *qlut, float *scale, float *bias) {
     size_t m = pq->m;
     unsigned qmax = m > 257 ? (unsigned)(65535 / m) : 255;

@@ -98,6 +98,8 @@ void pq_adc_many(const pq_model *pq, const float *lut, const uint8_t *codes, siz
 #define PQ_FS_BLOCK 32
 size_t pq_fs_packed_size(const pq_model *pq, size_t n); /* bytes for n codes */
 void pq_fs_pack(const pq_model *pq, const uint8_t *codes, size_t n, uint8_t *packed);
+/* Writes code (pq_code_size bytes) as vector i of a packed layout (fs_pack's form). */
+void pq_fs_set(const pq_model *pq, uint8_t *packed, size_t i, const uint8_t *code);
 size_t pq_fs_lut_size(const pq_model *pq);              /* bytes of quantized tables */
 void pq_fs_quantize(const pq_model *pq, const float *lut, uint8_t *qlut, float *scale, float *bias);
 /* out[i] for the n vectors packed (n as given to pq_fs_pack). */

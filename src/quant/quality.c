@@ -93,6 +93,7 @@ hk_status hk_codebook_evaluate(const hk_codebook *cb, const float *vectors, size
     qk_hit *heap = NULL;
     uint32_t *truth = NULL, *found = NULL, *found_rr = NULL;
     float *dbuf = NULL, *qbuf = NULL;
+    uint8_t *fs = NULL, *qlut = NULL;
     hk_status st = HK_OK;
     if (!x || !y || !codes || !pd || (nq && !qn)) {
         st = hk_fail(HK_NOMEM, "out of memory evaluating %zu vectors", n);
@@ -177,16 +178,30 @@ hk_status hk_codebook_evaluate(const hk_codebook *cb, const float *vectors, size
             for (size_t i = 0; i < o.k; i++) truth[q * o.k + i] = i < hn ? heap[i].i : UINT32_MAX;
         }
         double float_s = (double)(hk_now_ns() - t0) / 1e9;
+        /* 4-bit PQ is scanned in the fast-scan layout, as collections do (packing is
+         * storage, not search: it is left out of the time) */
+        if (cb_has_fs(cb)) {
+            fs = hk_malloc(cb_fs_size(cb, n));
+            qlut = hk_malloc(cb_fs_lut_size(cb));
+            if (!fs || !qlut) {
+                st = hk_fail(HK_NOMEM, "out of memory evaluating search");
+                goto done;
+            }
+            cb_fs_pack(cb, codes, n, fs);
+        }
+        size_t fs_block = fs ? cb_fs_size(cb, 32) : 0;
         /* codes alone, and codes + re-rank (timed together: what a search costs) */
         t0 = hk_now_ns();
         for (size_t q = 0; q < nq; q++) {
             const float *qq = qn + q * dim;
-            float bias;
+            float bias, scale = 0, fbias = 0;
             cb_prepare(cb, qq, qbuf, &bias);
+            if (fs) cb_fs_prepare(cb, qbuf, bias, qlut, &scale, &fbias);
             size_t hn = 0;
             for (size_t b = 0; b < n; b += 256) {
                 size_t cnt = n - b < 256 ? n - b : 256;
-                cb_dist_many(cb, qbuf, bias, codes + b * cs, cnt, dbuf);
+                if (fs) cb_fs_scan(cb, qlut, scale, fbias, fs + b / 32 * fs_block, cnt, dbuf);
+                else cb_dist_many(cb, qbuf, bias, codes + b * cs, cnt, dbuf);
                 for (size_t i = 0; i < cnt; i++) qk_push(heap, &hn, R, (qk_hit){dbuf[i], (uint32_t)(b + i)});
             }
             qsort(heap, hn, sizeof *heap, qk_cmp);
@@ -216,6 +231,8 @@ hk_status hk_codebook_evaluate(const hk_codebook *cb, const float *vectors, size
         out->float_search_per_s = float_s > 0 ? nq / float_s : 0;
     }
 done:
+    hk_free(fs);
+    hk_free(qlut);
     hk_free(x);
     hk_free(y);
     hk_free(codes);

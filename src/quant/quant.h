@@ -44,6 +44,20 @@ void cb_dist_many(const hk_codebook *cb, const float *buf, float bias, const uin
 /* Distance between two codes, or NAN when the method has no symmetric form (PQ). */
 float cb_sym(const hk_codebook *cb, const uint8_t *a, const uint8_t *b);
 int cb_has_sym(const hk_codebook *cb);
+/* 4-bit PQ/OPQ codes also kept in the fast-scan layout (pq_fs_*): 1 when the codebook
+ * has it. The packed copy holds n codes in cb_fs_size(cb, n) bytes, blocks of
+ * PQ_FS_BLOCK; a prepared query (cb_prepare's table) is quantized into cb_fs_lut_size
+ * bytes by cb_fs_prepare, and cb_fs_scan gives approximate distances (8-bit tables,
+ * 16-bit sums) of n packed codes from a block boundary. */
+int cb_has_fs(const hk_codebook *cb);
+size_t cb_fs_size(const hk_codebook *cb, size_t n);
+void cb_fs_pack(const hk_codebook *cb, const uint8_t *codes, size_t n, uint8_t *packed);
+void cb_fs_set(const hk_codebook *cb, uint8_t *packed, size_t i, const uint8_t *code);
+size_t cb_fs_lut_size(const hk_codebook *cb);
+void cb_fs_prepare(const hk_codebook *cb, const float *buf, float bias, uint8_t *qlut,
+                   float *scale, float *fbias);
+void cb_fs_scan(const hk_codebook *cb, const uint8_t *qlut, float scale, float fbias,
+                const uint8_t *packed, size_t n, float *out);
 /* Encodes rows as they are (no normalization): for the collection, whose rows already are. */
 hk_status cb_encode_rows(const hk_codebook *cb, const float *x, size_t n, uint8_t *codes);
 /* A deep copy. */

@@ -360,7 +360,7 @@ hk_status pq_train(const float *x, size_t n, uint32_t dim, uint32_t m, uint32_t 
         st = learn_rotation(&t, iters, opq_iters, r, xr, span);
         if (!st) {
             rotate_rows(x, n, dim, r, xr);
-            st = train_codebooks(&t, xr, opq_iters == 0, iters, NULL, "pq", span, 1.0 - span);
+            st = train_codebooks(&t, xr, 1, iters, NULL, "pq", span, 1.0 - span);
         }
     } else {
         st = train_codebooks(&t, x, 1, iters, NULL, "pq", 0.0, 1.0);

@@ -24,7 +24,8 @@ Decisions:
   - The database lives on the same disk as the build (build/bench-tmp), not in a tmpfs,
     so fsync means what it means in production.
   - The report is rewritten wholesale except for bench_hnsw.py's block (between
-    <!-- hnsw:begin --> and <!-- hnsw:end -->) and bench_quant.py's (between
+    <!-- hnsw:begin --> and <!-- hnsw:end -->, and its 1M x 512 block between
+    <!-- hnsw-large:begin --> and <!-- hnsw-large:end -->) and bench_quant.py's (between
     <!-- quant:begin --> and <!-- quant:end -->), which are carried over as they were.
 """
 import argparse
@@ -54,6 +55,7 @@ GOAL_BOUND_RATIO = 2.0      # single query latency / bandwidth bound
 # bench_hnsw.py's and bench_quant.py's reports live between these markers in the same
 # file; this script keeps them.
 KEPT_BLOCKS = (("<!-- hnsw:begin -->", "<!-- hnsw:end -->"),
+               ("<!-- hnsw-large:begin -->", "<!-- hnsw-large:end -->"),
                ("<!-- quant:begin -->", "<!-- quant:end -->"))
 
 

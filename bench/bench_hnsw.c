@@ -57,6 +57,7 @@ typedef struct opts {
     const char *cmd, *data, *queries, *dir, *ids_out, *mode;
     uint32_t m, efc, k, threads, rerank;
     const char *quant;
+    int vectors_disk;
     size_t quant_after;
     uint32_t ef[MAX_EFS];
     size_t nef, batch, reps, min_queries;
@@ -84,8 +85,10 @@ static void *xcalloc(size_t n, size_t size) {
 }
 
 static void print_memory(long rss_start, const char *extra) {
-    printf(" \"memory\": {\"rss_start_kib\": %ld, %s\"rss_end_kib\": %ld, \"hwm_kib\": %ld}",
-           rss_start, extra, proc_status_kib("VmRSS"), proc_status_kib("VmHWM"));
+    printf(" \"memory\": {\"rss_start_kib\": %ld, %s\"rss_end_kib\": %ld, \"rss_anon_end_kib\": %ld, "
+           "\"hwm_kib\": %ld}",
+           rss_start, extra, proc_status_kib("VmRSS"), proc_status_kib("RssAnon"),
+           proc_status_kib("VmHWM"));
 }
 
 /* ---- build ---- */
@@ -114,6 +117,8 @@ static int run_build(const opts *o) {
     cfg.hnsw_ef_construction = o->efc;
     hk_collection *c;
     if ((st = hk_collection_create(db, "bench", &cfg, &c))) die("collection_create", st);
+    if (o->vectors_disk && (st = hk_collection_set_vector_storage(c, HK_VECTORS_DISK)))
+        die("set_vector_storage", st);
 
     /* Durable batches of o->batch points, ids = row numbers. */
     size_t batch = o->batch, nbatches = (n + batch - 1) / batch;
@@ -154,7 +159,7 @@ static int run_build(const opts *o) {
     double import_s = now() - t_import;
     long rss_imported = proc_status_kib("VmRSS");
     hk_free(base);
-    long rss_freed = proc_status_kib("VmRSS");
+    long rss_freed = proc_status_kib("VmRSS"), rss_anon_freed = proc_status_kib("RssAnon");
     double first_batch_s = batch_s[0], last_batch_s = batch_s[nbatches - 1];
     qsort(batch_s, nbatches, sizeof *batch_s, cmp_double);
 
@@ -184,12 +189,14 @@ static int run_build(const opts *o) {
     if (o->quant)
         printf(" \"quant\": {\"method\": \"%s\", \"after\": %zu, \"code_bytes\": %u, "
                "\"seconds\": %.6f},\n", o->quant, quant_at, code_bytes, quant_s);
-    char extra[256];
+    char extra[512];
     snprintf(extra, sizeof extra,
              "\"rss_loaded_kib\": %ld, \"rss_after_build_kib\": %ld, "
              "\"rss_after_free_input_kib\": %ld, \"bytes_memory\": %" PRIu64 ", "
-             "\"bytes_disk\": %" PRIu64 ", ",
-             rss_loaded, rss_imported, rss_freed, stats.bytes_memory, stats.bytes_disk);
+             "\"bytes_disk\": %" PRIu64 ", \"rss_anon_after_free_input_kib\": %ld, "
+             "\"vectors_on_disk\": %u, ",
+             rss_loaded, rss_imported, rss_freed, stats.bytes_memory, stats.bytes_disk,
+             rss_anon_freed, stats.vectors_on_disk);
     print_memory(rss_start, extra);
     printf("}\n");
     free(pts);
@@ -285,7 +292,7 @@ static int run_search(const opts *o) {
     hk_collection *c;
     if ((st = hk_collection_open(db, "bench", &c))) die("collection_open", st);
     double open_s = now() - t_open;
-    long rss_open = proc_status_kib("VmRSS");
+    long rss_open = proc_status_kib("VmRSS"), rss_anon_open = proc_status_kib("RssAnon");
     hk_collection_stats stats;
     if ((st = hk_collection_stats_get(c, &stats))) die("stats", st);
     if (stats.dim != dim) {
@@ -319,9 +326,10 @@ static int run_search(const opts *o) {
         fflush(stdout);
     }
     printf("],\n");
-    char extra[128];
-    snprintf(extra, sizeof extra, "\"rss_after_open_kib\": %ld, \"bytes_memory\": %" PRIu64 ", ",
-             rss_open, stats.bytes_memory);
+    char extra[256];
+    snprintf(extra, sizeof extra, "\"rss_after_open_kib\": %ld, \"rss_anon_after_open_kib\": %ld, "
+             "\"bytes_memory\": %" PRIu64 ", \"vectors_on_disk\": %u, ",
+             rss_open, rss_anon_open, stats.bytes_memory, stats.vectors_on_disk);
     print_memory(rss_start, extra);
     printf("}\n");
 
@@ -361,6 +369,7 @@ static void usage(void) {
             "  --min-queries N single mode: passes over the queries until N calls (1000)\n"
             "  --k K           neighbours per query (10)\n"
             "  --threads N     hk_db_options.threads (0 = cores)\n"
+            "  --vectors S     build: keep the float vectors in memory (default) or on disk\n"
             "  --quant M       build: quantize (sq8, sq4, pq, opq) once --quant-after points\n"
             "                  (default: one batch) are in; later inserts link on the codes\n"
             "  --rerank N      search: re-rank depth on a collection with codes (0: its default)\n"
@@ -417,6 +426,14 @@ int main(int argc, char **argv) {
         else if (strcmp(a, "--min-queries") == 0) o.min_queries = parse_size(v, a), i++;
         else if (strcmp(a, "--ef") == 0) o.nef = parse_list(v, o.ef, MAX_EFS), i++;
         else if (strcmp(a, "--quant") == 0) o.quant = v, i++;
+        else if (strcmp(a, "--vectors") == 0) {
+            if (strcmp(v, "disk") && strcmp(v, "memory")) {
+                fprintf(stderr, "bench_hnsw: --vectors takes memory or disk, not '%s'\n", v);
+                return 2;
+            }
+            o.vectors_disk = !strcmp(v, "disk");
+            i++;
+        }
         else if (strcmp(a, "--quant-after") == 0) o.quant_after = parse_size(v, a), i++;
         else if (strcmp(a, "--rerank") == 0) o.rerank = (uint32_t)parse_size(v, a), i++;
         else usage();

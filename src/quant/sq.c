@@ -19,8 +19,8 @@ static const double sq_clips[] = {1e-4, 1e-3, 3e-3, 1e-2, 2e-2, 5e-2};
 /* Curve parameters tried when the caller leaves the parameter to training (0). */
 static const double sq_grid_st2084[] = {10000, 1000, 100, 10, 1, 0.1};
 static const double sq_grid_pu21[] = {10000, 1000, 100, 10, 1, 0.1};
-static const double sq_grid_gamma[] = {1.25, 1.5, 2.0, 2.2, 3.0};
-static const double sq_grid_mulaw[] = {1, 3, 10, 30, 100, 255};
+static const double sq_grid_gamma[] = {0.5, 0.6, 0.7, 0.8, 0.9, 1.1, 1.25, 1.5, 2.0, 2.2, 3.0};
+static const double sq_grid_mulaw[] = {0.1, 0.3, 1, 3, 10, 30, 100, 255};
 #define SQ_TUNE_ROWS 4096
 #define SQ_NCLIPS (sizeof sq_clips / sizeof sq_clips[0])
 /* Rows of the sample used to choose ranges (the percentiles come from them too). */

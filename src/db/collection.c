@@ -712,7 +712,7 @@ hk_status coll_write_snapshot(hk_collection *c, const char *path, uint64_t *byte
     }
     hk_buf quant;
     hk_buf_init(&quant);
-    if (c->cb || c->vf) {
+    if (c->cb || coll_vectors_disk(c)) {
         hk_status qst = coll_quant_encode(c, &quant);
         if (qst) {
             hk_free(decl);
@@ -740,21 +740,36 @@ hk_status coll_write_snapshot(hk_collection *c, const char *path, uint64_t *byte
 }
 
 /* Called with write_mu held. */
-static hk_status checkpoint_write(hk_collection *c, int force) {
+/* *written: set when the new snapshot is in place, even if resetting the log failed. */
+static hk_status checkpoint_write(hk_collection *c, int force, int *written) {
     if (c->read_only) return hk_fail(HK_READONLY, "database is open read-only");
     if (!force && c->lsn == c->snap_lsn && wal_bytes(c->wal) == WAL_HEADER_SIZE) return HK_OK;
     uint64_t bytes = 0;
     hk_status st = coll_write_snapshot(c, c->snap_path, &bytes);
     if (!st) __atomic_store_n(&c->snap_bytes, bytes, __ATOMIC_RELAXED); /* stats read it */
     if (st) return hk_fail_prefix(st, "checkpoint of '%s'", c->name);
+    if (written) *written = 1;
     c->snap_lsn = c->lsn;
     st = wal_reset(c->wal, c->lsn);
     if (st) return hk_fail_prefix(st, "checkpoint of '%s'", c->name);
     return HK_OK;
 }
 
-static hk_status checkpoint_locked(hk_collection *c) { return checkpoint_write(c, 0); }
-hk_status coll_checkpoint_force(hk_collection *c) { return checkpoint_write(c, 1); }
+static hk_status checkpoint_locked(hk_collection *c) { return checkpoint_write(c, 0, NULL); }
+
+hk_status coll_checkpoint_force(hk_collection *c) {
+    int written = 0;
+    hk_status st = checkpoint_write(c, 1, &written);
+    /* The snapshot is the change (quantizer, storage): once it is renamed into place the
+     * change is durable, and a log that could not be reset afterwards only holds records
+     * the snapshot covers (replay skips them). Callers then keep the new state. */
+    if (st && written) {
+        db_notice(c->db, "collection '%s': the snapshot was written but %s; the next checkpoint "
+                  "retries", c->name, hk_errmsg());
+        return HK_OK;
+    }
+    return st;
+}
 
 hk_status hk_collection_checkpoint(hk_collection *c) {
     if (!c) return hk_fail(HK_INVALID, "collection handle is NULL");
@@ -932,21 +947,26 @@ static hk_status adopt_image(hk_collection *c, snap_image *img) {
 static hk_status load_vectors(hk_collection *c, snap_image *img) {
     vecfile_free(c->vf);
     c->vf = NULL;
+    c->disk_wanted = 0;
     if (!coll_quant_on_disk(img->quant, img->quant_len)) return snap_read_vectors(img, NULL);
     hk_status st = vecfile_create(c->dir, &c->vf);
-    if (st && c->read_only) { /* a read-only directory: a reader may use the heap */
-        db_notice(c->db, "collection '%s': %s; reading its vectors into memory instead",
+    if (!st) st = vecfile_reserve(c->vf, (size_t)img->vect_len);
+    if (st == HK_IO || st == HK_NOMEM) {
+        /* No file (a read-only directory, a full disk): the collection still opens, its
+         * vectors on the heap this time; the setting stays for the next open. */
+        db_notice(c->db, "collection '%s': %s; its vectors are read into memory this time",
                   c->name, hk_errmsg());
+        vecfile_free(c->vf);
+        c->vf = NULL;
+        c->disk_wanted = 1;
         return snap_read_vectors(img, NULL);
     }
-    if (!st) st = vecfile_reserve(c->vf, (size_t)img->vect_len);
     if (!st) st = snap_read_vectors(img, c->vf->base);
     if (st) {
         vecfile_free(c->vf);
         c->vf = NULL;
         return hk_fail_prefix(st, "loading the on-disk vectors of '%s'", c->name);
     }
-    if (c->cb || img->codes_len) vecfile_advise(c->vf, 1);
     return HK_OK;
 }
 
@@ -977,6 +997,7 @@ static hk_status load_state(hk_collection *c) {
                            (unsigned long long)base, (unsigned long long)snap);
         }
         st = adopt_image(c, &img);
+        if (!st && c->vf && c->cb) vecfile_advise(c->vf, 1); /* re-ranking reads rows at random */
         c->snap_bytes = img.file_bytes;
         snap_image_free(&img);
         if (st) {
@@ -1529,9 +1550,9 @@ hk_status hk_collection_stats_get(hk_collection *c, hk_collection_stats *out) {
     if (c->graph) mem += hnsw_memory(c->graph) + roaring_bitmap_size_in_bytes(c->pending);
     out->bytes_vectors = (uint64_t)c->cap * c->cfg.dim * sizeof(float);
     out->bytes_vectors_cached = out->bytes_vectors;
+    out->vectors_on_disk = c->vf != NULL;
     if (c->vf) {
         mem -= out->bytes_vectors;
-        out->vectors_on_disk = 1;
         out->bytes_vectors_cached = vecfile_cached(c->vf);
         if (out->bytes_vectors_cached > out->bytes_vectors) out->bytes_vectors_cached = out->bytes_vectors;
     }

@@ -70,6 +70,8 @@ struct hk_collection {
     size_t nslots, cap;
     float *vectors;  /* heap (hk_aligned_alloc), or vf's mapping when vf is set */
     vecfile *vf;     /* vectors kept on disk and mapped (hk_collection_set_vector_storage) */
+    int disk_wanted; /* the snapshot says on disk but the file could not be made at open:
+                        the vectors are on the heap this time, the setting is kept */
     float *norms;
     uint64_t *ids;
     uint8_t *live;
@@ -147,6 +149,8 @@ hk_status coll_write_begin(hk_collection *c);
 /* The record of the snapshot's QNTZ section (rerank, storage flags, name, codebook);
  * written when the collection has codes or keeps its vectors on disk. */
 hk_status coll_quant_encode(const hk_collection *c, hk_buf *out);
+/* 1 when the collection keeps (or wants to keep) its vectors on disk. */
+static inline int coll_vectors_disk(const hk_collection *c) { return c->vf || c->disk_wanted; }
 /* 1 when a QNTZ record says the vectors are kept on disk (checked again on adoption). */
 int coll_quant_on_disk(const uint8_t *rec, size_t len);
 /* Parses a QNTZ record and adopts codes (n * code size bytes, or NULL to encode the

@@ -34,9 +34,12 @@ hk_status coll_quant_encode(const hk_collection *c, hk_buf *out) {
     hk_status st = c->cb ? hk_codebook_serialize(c->cb, &cbdata, &cblen) : HK_OK;
     if (st) return st;
     uint32_t nl = c->cb && c->cb_name ? (uint32_t)strlen(c->cb_name) : 0;
-    st = hk_buf_put_u32(out, QREC_VERSION);
+    uint32_t flags = coll_vectors_disk(c) ? QREC_ON_DISK : 0;
+    /* Without flags the record is written as version 1, which builds that predate
+     * version 2 read: quantizing never makes a database unreadable to them. */
+    st = hk_buf_put_u32(out, flags ? QREC_VERSION : 1u);
     if (!st) st = hk_buf_put_u32(out, c->cb ? c->rerank : 0);
-    if (!st) st = hk_buf_put_u32(out, c->vf ? QREC_ON_DISK : 0);
+    if (!st && flags) st = hk_buf_put_u32(out, flags);
     if (!st) st = hk_buf_put_u32(out, nl);
     if (!st && nl) st = hk_buf_append(out, c->cb_name, nl);
     if (!st) st = hk_buf_put_u64(out, cblen);
@@ -73,6 +76,9 @@ static hk_status qrec_parse(const uint8_t *rec, size_t len, qrec *q) {
                        "section", (unsigned long long)q->cblen);
     if (ver == 1 && !q->cblen)
         return hk_fail(HK_CORRUPT, "quantizer section: version 1 record without a codebook");
+    if (ver != 1 && !q->flags)
+        return hk_fail(HK_CORRUPT, "quantizer section: a version 2 record without flags (written "
+                       "as version 1)");
     if (!q->cblen && (q->nl || q->rerank))
         return hk_fail(HK_CORRUPT, "quantizer section: a codebook name or re-rank depth without "
                        "a codebook");
@@ -128,11 +134,11 @@ hk_status coll_quant_adopt(hk_collection *c, const uint8_t *rec, size_t len, uin
         goto fail;
     }
     if (cb_has_fs(cb)) {
-        if (!(c->fs = hk_malloc(cb_fs_size(cb, n ? n : 1)))) {
+        if (!(c->fs = hk_calloc(1, cb_fs_size(cb, n ? n : 1)))) {
             st = hk_fail(HK_NOMEM, "out of memory");
             goto fail;
         }
-        cb_fs_pack(cb, codes, n, c->fs);
+        if (n) cb_fs_pack(cb, codes, n, c->fs);
     }
     c->cb = cb;
     c->cb_name = name;
@@ -247,9 +253,11 @@ hk_status hk_collection_quantize(hk_collection *c, const hk_codebook *src, const
     }
     uint8_t *fs = NULL;
     if (!st && cb_has_fs(cb)) {
+        /* zeroed: the room past nslots, and the unused nibbles of the last group when m is
+         * not a multiple of 4, stay zero as reserve_slots and cb_fs_set expect */
         size_t fb = cb_fs_size(cb, c->cap ? c->cap : 1);
-        if (!(fs = hk_malloc(fb))) st = hk_fail(HK_NOMEM, "out of memory for the fast-scan codes");
-        else cb_fs_pack(cb, codes, c->cap, fs); /* slots past nslots pack as zeros */
+        if (!(fs = hk_calloc(1, fb))) st = hk_fail(HK_NOMEM, "out of memory for the fast-scan codes");
+        else if (c->nslots) cb_fs_pack(cb, codes, c->nslots, fs);
     }
     if (st) {
         hk_free(codes);
@@ -286,6 +294,7 @@ hk_status hk_collection_quantize(hk_collection *c, const hk_codebook *src, const
         old_fs = fs;
     }
     pthread_rwlock_unlock(&c->rw);
+    if (!st && c->vf) vecfile_advise(c->vf, 1); /* re-ranking reads rows at random */
     pthread_mutex_unlock(&c->write_mu);
     hk_codebook_free(old_cb);
     hk_free(old_name);
@@ -320,6 +329,7 @@ hk_status hk_collection_dequantize(hk_collection *c) {
         c->fs = fs;
         pthread_rwlock_unlock(&c->rw);
     } else {
+        if (c->vf) vecfile_advise(c->vf, 0); /* scans read rows in order again */
         hk_codebook_free(cb);
         hk_free(nm);
         hk_free(codes);
@@ -337,6 +347,14 @@ hk_status hk_collection_set_vector_storage(hk_collection *c, hk_vector_storage s
         return hk_fail(HK_INVALID, "unknown vector storage %d (memory or disk)", (int)storage);
     hk_status st = coll_write_begin(c);
     if (st) return st;
+    if (storage == HK_VECTORS_MEMORY && !c->vf && c->disk_wanted) {
+        /* on the heap already (the file could not be made at open): forget the setting */
+        c->disk_wanted = 0;
+        st = coll_checkpoint_force(c);
+        if (st) c->disk_wanted = 1;
+        pthread_mutex_unlock(&c->write_mu);
+        return st;
+    }
     if ((storage == HK_VECTORS_DISK) == (c->vf != NULL)) {
         pthread_mutex_unlock(&c->write_mu);
         return HK_OK;
@@ -364,14 +382,17 @@ hk_status hk_collection_set_vector_storage(hk_collection *c, hk_vector_storage s
     pthread_rwlock_wrlock(&c->rw);
     vecfile *old_vf = c->vf;
     float *old_vectors = c->vectors;
+    int old_wanted = c->disk_wanted;
     c->vf = vf;
     c->vectors = vf ? vf->base : heap;
+    c->disk_wanted = 0;
     pthread_rwlock_unlock(&c->rw);
     st = coll_checkpoint_force(c);
     pthread_rwlock_wrlock(&c->rw);
     if (st) { /* not durable: put everything back */
         c->vf = old_vf;
         c->vectors = old_vectors;
+        c->disk_wanted = old_wanted;
         old_vf = vf;
         old_vectors = heap;
     }

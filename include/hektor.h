@@ -155,8 +155,30 @@ typedef struct hk_collection_config {
     uint32_t hnsw_m;       /* links per node and level, 2..128 (level 0 keeps 2M); 0 = 16 */
     uint32_t hnsw_ef_construction; /* candidate list while linking, 1..65536; 0 = 200 */
     uint32_t hnsw_ef_search;       /* default search ef (raised to k), 1..65536; 0 = 64 */
-    uint32_t reserved[7];  /* zero: room for codes, text analysis settings */
+    /* Text search (docs/TEXT.md). Zero means the default for each. */
+    uint32_t text_language; /* analyzer language, see hk_language_parse; 0 = english */
+    uint32_t text_flags;    /* HK_TEXT_* */
+    float bm25_k1;          /* term frequency saturation, (0, 100]; 0 = 1.2 */
+    float bm25_b;           /* length normalization, (0, 1]; 0 = 0.75 (b = 0: set
+                               HK_TEXT_BM25_B_ZERO) */
+    uint32_t reserved[3];   /* zero */
 } hk_collection_config;
+
+enum {
+    HK_TEXT_ONLY = 1u << 0,         /* no vectors: dim must be 0; points carry text and
+                                       payload, and only text search applies */
+    HK_TEXT_NO_STEM = 1u << 1,      /* index words as normalized, without stemming */
+    HK_TEXT_NO_STOPWORDS = 1u << 2, /* keep the language's stop words */
+    HK_TEXT_BM25_B_ZERO = 1u << 3   /* BM25 b = 0 (no length normalization) */
+};
+
+/* Analyzer languages (Snowball stemmer names): 0 "english", then "arabic", "armenian",
+ * "basque", "catalan", "danish", "dutch", "finnish", "french", "german", "greek", "hindi",
+ * "hungarian", "indonesian", "irish", "italian", "lithuanian", "nepali", "norwegian",
+ * "portuguese", "romanian", "russian", "serbian", "spanish", "swedish", "tamil",
+ * "turkish", "yiddish". Only English has a stop word list so far. */
+const char *hk_language_name(uint32_t lang);                /* NULL when unknown */
+hk_status hk_language_parse(const char *s, uint32_t *out);
 
 void hk_collection_config_init(hk_collection_config *cfg);
 const char *hk_metric_name(hk_metric m);               /* "l2", "ip", "cosine" */

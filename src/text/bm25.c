@@ -27,8 +27,8 @@ typedef struct bm25_term {
     uint32_t nblocks, capblocks;
     uint8_t *bytes;
     uint32_t nbytes, capbytes;
-    uint32_t *tail;  /* ntail pairs (docno, tf) */
-    uint32_t ntail;
+    uint32_t *tail;  /* ntail pairs (docno, tf), room for captail */
+    uint32_t ntail, captail;
     uint32_t tail_max_tf, tail_min_dl;
 } bm25_term;
 
@@ -212,6 +212,7 @@ static size_t vb_get(const uint8_t *p, const uint8_t *end, uint32_t *v) {
         if (i == 4 && b > 0x0F) return 0;
         x |= (b & 0x7F) << (7 * i);
         if (!(b & 0x80)) {
+            if (i && !b) return 0; /* overlong: every value has one encoding */
             *v = x;
             return i + 1;
         }
@@ -293,8 +294,15 @@ static hk_status seal_tail(bm25_term *t) {
 }
 
 static hk_status term_append(bm25_term *t, uint32_t doc, uint32_t tf, uint32_t dl) {
-    if (!t->tail && !(t->tail = hk_malloc(2 * BM25_BLOCK * sizeof *t->tail)))
-        return hk_fail(HK_NOMEM, "out of memory");
+    if (t->ntail == t->captail) {
+        /* Most terms are rare: the tail grows from two postings up to a block. */
+        uint32_t cap = t->captail ? t->captail * 4 : 2;
+        if (cap > BM25_BLOCK) cap = BM25_BLOCK;
+        uint32_t *nt = hk_realloc(t->tail, 2 * (size_t)cap * sizeof *nt);
+        if (!nt) return hk_fail(HK_NOMEM, "out of memory");
+        t->tail = nt;
+        t->captail = cap;
+    }
     t->tail[2 * t->ntail] = doc;
     t->tail[2 * t->ntail + 1] = tf;
     t->ntail++;
@@ -648,7 +656,7 @@ void bm25_get_info(const bm25_index *ix, bm25_info *out) {
         const bm25_term *t = &ix->terms[i];
         if (t->df) out->terms++;
         bytes += (uint64_t)t->capblocks * sizeof(bm25_block) + t->capbytes +
-                 (t->tail ? 2 * BM25_BLOCK * 4 : 0);
+                 (uint64_t)t->captail * 8;
     }
     out->bytes = bytes;
 }

@@ -5,7 +5,7 @@ FUZZ_BUILD ?= build-fuzz
 FUZZ_SECONDS ?= 20
 JOBS ?= $(shell nproc)
 
-.PHONY: all build test asan fuzz check demo bench bench-hnsw bench-quant clean
+.PHONY: all build test asan fuzz check demo bench bench-hnsw bench-quant bench-text clean
 
 all: build
 
@@ -42,6 +42,9 @@ bench-hnsw: build
 
 bench-quant: build
 	/usr/bin/python3 bench/bench_quant.py
+
+bench-text: build
+	/usr/bin/python3 bench/bench_text.py
 
 clean:
 	rm -rf $(BUILD) $(ASAN_BUILD) $(FUZZ_BUILD)

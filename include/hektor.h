@@ -155,8 +155,30 @@ typedef struct hk_collection_config {
     uint32_t hnsw_m;       /* links per node and level, 2..128 (level 0 keeps 2M); 0 = 16 */
     uint32_t hnsw_ef_construction; /* candidate list while linking, 1..65536; 0 = 200 */
     uint32_t hnsw_ef_search;       /* default search ef (raised to k), 1..65536; 0 = 64 */
-    uint32_t reserved[7];  /* zero: room for codes, text analysis settings */
+    /* Text search (docs/TEXT.md). Zero means the default for each. */
+    uint32_t text_language; /* analyzer language, see hk_language_parse; 0 = english */
+    uint32_t text_flags;    /* HK_TEXT_* */
+    float bm25_k1;          /* term frequency saturation, (0, 100]; 0 = 1.2 */
+    float bm25_b;           /* length normalization, (0, 1]; 0 = 0.75 (b = 0: set
+                               HK_TEXT_BM25_B_ZERO) */
+    uint32_t reserved[3];   /* zero */
 } hk_collection_config;
+
+enum {
+    HK_TEXT_ONLY = 1u << 0,         /* no vectors: dim must be 0; points carry text and
+                                       payload, and only text search applies */
+    HK_TEXT_NO_STEM = 1u << 1,      /* index words as normalized, without stemming */
+    HK_TEXT_NO_STOPWORDS = 1u << 2, /* keep the language's stop words */
+    HK_TEXT_BM25_B_ZERO = 1u << 3   /* BM25 b = 0 (no length normalization) */
+};
+
+/* Analyzer languages (Snowball stemmer names): 0 "english", then "arabic", "armenian",
+ * "basque", "catalan", "danish", "dutch", "finnish", "french", "german", "greek", "hindi",
+ * "hungarian", "indonesian", "irish", "italian", "lithuanian", "nepali", "norwegian",
+ * "portuguese", "romanian", "russian", "serbian", "spanish", "swedish", "tamil",
+ * "turkish", "yiddish". Only English has a stop word list so far. */
+const char *hk_language_name(uint32_t lang);                /* NULL when unknown */
+hk_status hk_language_parse(const char *s, uint32_t *out);
 
 void hk_collection_config_init(hk_collection_config *cfg);
 const char *hk_metric_name(hk_metric m);               /* "l2", "ip", "cosine" */
@@ -208,6 +230,17 @@ hk_status hk_collection_stats_get(hk_collection *c, hk_collection_stats *out);
  * so it is durable on return); the file is rebuilt from the snapshot at every open. */
 typedef enum hk_vector_storage { HK_VECTORS_MEMORY = 0, HK_VECTORS_DISK = 1 } hk_vector_storage;
 hk_status hk_collection_set_vector_storage(hk_collection *c, hk_vector_storage storage);
+/* The text index of a collection (every collection has one; points without text are not
+ * in it). */
+typedef struct hk_text_stats {
+    uint64_t docs;         /* live points whose text has at least one term */
+    uint64_t terms;        /* distinct terms with postings of live points */
+    uint64_t postings;     /* (term, point) pairs, including those of replaced or deleted
+                              texts until the next checkpoint drops them */
+    uint64_t tokens;       /* terms in all live texts (sum of document lengths) */
+    uint64_t bytes_memory; /* heap bytes of the index (part of bytes_memory in stats) */
+} hk_text_stats;
+hk_status hk_collection_text_stats(hk_collection *c, hk_text_stats *out);
 
 /* Checks the in-memory structures against each other: the HNSW graph (every link points
  * to a live point, degrees within bounds, the entry point on the top level, every live
@@ -304,7 +337,8 @@ typedef struct hk_result hk_result;
 size_t hk_result_queries(const hk_result *r);
 size_t hk_result_count(const hk_result *r, size_t q);
 uint64_t hk_result_id(const hk_result *r, size_t q, size_t i);
-/* l2: Euclidean distance (lower is better); ip: dot product; cosine: cosine similarity. */
+/* l2: Euclidean distance (lower is better); ip: dot product; cosine: cosine similarity;
+ * text queries: the BM25 score. */
 float hk_result_score(const hk_result *r, size_t q, size_t i);
 /* These are NULL unless requested with HK_WITH_* (or absent on the point). */
 const float *hk_result_vector(const hk_result *r, size_t q, size_t i);
@@ -357,6 +391,21 @@ hk_status hk_query_set_exact(hk_query *q, int exact);
 hk_status hk_query_set_ef(hk_query *q, uint32_t ef);
 hk_status hk_query_set_with(hk_query *q, uint32_t with);  /* HK_WITH_* */
 hk_status hk_query_set_offset(hk_query *q, uint32_t offset); /* skip the first results */
+/* Text query (UTF-8, copied; len 0 = strlen; NULL clears): hk_search then ranks the
+ * points' texts by BM25 with the collection's analyzer and k1, b, and scores are BM25
+ * scores (higher is better). One result list; k, offset, filter and with apply, radius
+ * does not. Text that is not valid UTF-8 is HK_INVALID. With one query vector as well,
+ * the search is hybrid: see hk_query_set_fusion. */
+hk_status hk_query_set_text(hk_query *q, const char *text, size_t len);
+
+typedef enum hk_fusion {
+    HK_FUSION_RRF = 0 /* reciprocal rank fusion: sum over lists of 1 / (param + rank) */
+} hk_fusion;
+/* How a query with one vector and a text fuses its two result lists (hybrid search):
+ * the vector search and the text search each return depth results under the query's
+ * filter (0 = max(k + offset, 100)), fused by method; param is RRF's k (0 = 60). Scores
+ * are then the fused scores. Without this call a hybrid query uses RRF, k 60. */
+hk_status hk_query_set_fusion(hk_query *q, hk_fusion method, double param, uint32_t depth);
 
 /* Runs the query: one result list per query vector, best first. */
 hk_status hk_search(hk_collection *c, const hk_query *q, hk_result **out);

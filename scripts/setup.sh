@@ -9,6 +9,7 @@ PACKAGES=(
   clang libclang-rt-14-dev            # libFuzzer targets and their runtime
   libroaring-dev                      # CRoaring: id sets for filters
   libopenblas-dev libopenblas-pthread-dev  # BLAS: batched exact search
+  libutf8proc-dev libstemmer-dev      # text analysis: Unicode normalization, Snowball stemmers
   libcmocka-dev                       # unit tests
   python3 python3-numpy               # integration tests (reference computations)
   python3-faiss python3-hnswlib       # benchmark peers

@@ -30,7 +30,8 @@ hk_status hk_import(hk_collection *c, const char *path, const hk_import_options 
     reader_format fmt;
     st = o->format ? reader_format_parse(o->format, &fmt) : reader_format_from_path(path, &fmt);
     if (st) return st;
-    reader_options ro = {o->id_column, o->vector_column, o->text_column, o->text_field};
+    reader_options ro = {o->id_column, o->vector_column, o->text_column, o->text_field,
+                         cfg.dim == 0};
     reader *r;
     if ((st = reader_open(path, fmt, &ro, &r))) return st;
     const char *name = strcmp(path, "-") ? path : "<stdin>";
@@ -57,7 +58,7 @@ hk_status hk_import(hk_collection *c, const char *path, const hk_import_options 
         for (size_t i = 0; i < b.n; i++) {
             hk_point *p = &pts[i];
             memset(p, 0, sizeof *p);
-            p->vector = b.vectors + i * b.dim;
+            p->vector = cfg.dim ? b.vectors + i * b.dim : NULL;
             if (b.has_id) p->id = b.ids[i];
             else p->id = o->start_id + b.first_record + i;
             p->payload = b.payloads ? b.payloads[i] : NULL;

@@ -220,6 +220,10 @@ hk_status rd_tmpv(reader *r, size_t n) {
 /* ---- open / next / close ---- */
 
 static hk_status rd_start(reader *r, const reader_options *opt) {
+    r->no_vectors = opt && opt->no_vectors;
+    if (r->no_vectors && r->fmt != RF_JSONL && r->fmt != RF_CSV)
+        return hk_fail(HK_INVALID, "%s: a text-only collection imports jsonl or csv (this "
+                       "format holds only vectors)", r->name);
     switch (r->fmt) {
     case RF_FVECS:
     case RF_BVECS: r->next = rd_vecs_next; return HK_OK;

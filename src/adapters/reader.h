@@ -12,7 +12,8 @@
  *  npy:   NumPy format 1.0/2.0/3.0, 2-D, C order, dtype <f4, <f8, |u1, |i1, <i4 or <i8
  *         (converted to float32).
  *  jsonl: one object per line {"id": 0..2^63-1, "vector": [numbers], "payload": {...},
- *         "text": "..."}; every field optional except vector; blank lines skipped.
+ *         "text": "..."}; every field optional except vector (which must be absent with
+ *         no_vectors); blank lines skipped.
  *  csv:   RFC 4180 (quoted fields, "" escapes, CRLF or LF), a header row naming columns.
  *         The vector column holds numbers separated by commas, spaces or semicolons,
  *         optionally in brackets ("[0.1, 0.2]"); the id column an unsigned integer; the
@@ -43,6 +44,8 @@ typedef struct reader_options {
     const char *vector_column; /* csv: default "vector" */
     const char *text_column;   /* csv: default "text" (absent column: no text) */
     const char *text_field;    /* jsonl: field holding text, default "text" */
+    int no_vectors;            /* jsonl, csv: records carry no vector (text-only
+                                  collections); a vector field or column is an error */
 } reader_options;
 
 /* One batch of records, valid until the next reader_next or reader_close. */

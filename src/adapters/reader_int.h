@@ -66,6 +66,7 @@ struct reader {
     hk_buf jline;
     hk_arena arena;
     char *text_field;
+    int no_vectors;    /* reader_options.no_vectors */
 
     /* csv */
     locale_t cloc;         /* "C" locale for strtod_l: the host's locale must not matter */

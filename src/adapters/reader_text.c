@@ -185,7 +185,11 @@ static hk_status jl_record(reader *r, uint64_t ln, const hj_value *root) {
                 ln, m->key_len > 64 ? 64 : (int)m->key_len, m->key, r->text_field);
     }
     hk_status st = jl_ids_agree(r, ln, id != NULL);
-    if (st == HK_OK) st = jl_vector(r, ln, vec);
+    float *none;
+    if (st == HK_OK && r->no_vectors && vec)
+        st = rd_fail(r, "line %" PRIu64 ": has a 'vector', but the collection is text-only", ln);
+    else if (st == HK_OK && r->no_vectors) st = rd_push(r, &none);
+    else if (st == HK_OK) st = jl_vector(r, ln, vec);
     if (st != HK_OK) return st;
     size_t i = r->n - 1;
     if (id && (st = jl_id(r, ln, id, &r->idv[i])) != HK_OK) return st;
@@ -401,7 +405,11 @@ hk_status rd_csv_open(reader *r, const reader_options *opt) {
     r->csv_vec = csv_find(r, vn);
     r->csv_id = csv_find(r, in);
     r->csv_text = csv_find(r, tn);
-    if (r->csv_vec < 0) return csv_missing(r, "vector", vn);
+    if (r->no_vectors && r->csv_vec >= 0)
+        return rd_fail(r, "has a vector column '%s', but the collection is text-only", vn);
+    if (r->no_vectors && r->csv_text < 0) return csv_missing(r, "text", tn);
+    if (r->no_vectors) r->csv_vec = -2; /* no role; keeps the clash check below quiet */
+    else if (r->csv_vec < 0) return csv_missing(r, "vector", vn);
     if (r->csv_id < 0 && opt && opt->id_column) return csv_missing(r, "id", in);
     if (r->csv_text < 0 && opt && opt->text_column) return csv_missing(r, "text", tn);
     if (r->csv_id == r->csv_vec || r->csv_text == r->csv_vec ||
@@ -572,8 +580,12 @@ static hk_status csv_payload(reader *r, size_t i) {
 static hk_status csv_row(reader *r) {
     uint64_t ln = r->csv_rec_line;
     size_t len, dim = 0;
-    const char *s = csv_field(r, (size_t)r->csv_vec, &len);
-    hk_status st = csv_vector(r, s, len, &dim);
+    const char *s;
+    hk_status st = HK_OK;
+    if (!r->no_vectors) {
+        s = csv_field(r, (size_t)r->csv_vec, &len);
+        st = csv_vector(r, s, len, &dim);
+    }
     if (st != HK_OK) return st;
     if (r->dim && dim != r->dim)
         return rd_fail(r, "line %" PRIu64 ": dimension %zu differs from %u (line %" PRIu64 ")", ln,
@@ -584,7 +596,7 @@ static hk_status csv_row(reader *r) {
     }
     float *v;
     if ((st = rd_push(r, &v)) != HK_OK) return st;
-    memcpy(v, r->tmpv, dim * sizeof(float));
+    if (dim) memcpy(v, r->tmpv, dim * sizeof(float));
     size_t i = r->n - 1;
     if (r->csv_id >= 0) {
         s = csv_field(r, (size_t)r->csv_id, &len);

@@ -103,25 +103,54 @@ static void print_hit_json(const hk_result *r, size_t q, size_t i, int with_payl
     cli_json_float(stdout, hk_result_score(r, q, i));
     const char *p = hk_result_payload(r, q, i);
     if (with_payload && p) printf(",\"payload\":%s", p);
+    const char *t = hk_result_text(r, q, i);
+    if (t) {
+        fputs(",\"text\":", stdout);
+        cli_json_string(stdout, t);
+    }
     putchar('}');
 }
 
 int cmd_search(cli_ctx *ctx, int argc, char **argv) {
     const char *vec_s = NULL, *queries_s = NULL, *k_s = NULL, *filter_s = NULL, *radius_s = NULL,
-               *out_s = NULL, *truth_s = NULL, *ef_s = NULL, *rerank_s = NULL;
-    int exact = 0, json = 0, with_payload = 0;
+               *out_s = NULL, *truth_s = NULL, *ef_s = NULL, *rerank_s = NULL, *text_s = NULL,
+               *fusion_s = NULL, *rrfk_s = NULL, *depth_s = NULL;
+    int exact = 0, json = 0, with_payload = 0, with_text = 0;
     cli_opt opts[] = {{"--vector", &vec_s, NULL},    {"--queries", &queries_s, NULL},
                       {"--k", &k_s, NULL},           {"--filter", &filter_s, NULL},
                       {"--radius", &radius_s, NULL}, {"--out", &out_s, NULL},
                       {"--truth", &truth_s, NULL},   {"--ef", &ef_s, NULL},
-                      {"--rerank", &rerank_s, NULL},
+                      {"--rerank", &rerank_s, NULL}, {"--text", &text_s, NULL},
+                      {"--fusion", &fusion_s, NULL}, {"--rrf-k", &rrfk_s, NULL},
+                      {"--depth", &depth_s, NULL},
                       {"--exact", NULL, &exact},     {"--json", NULL, &json},
-                      {"--with-payload", NULL, &with_payload}, {NULL, NULL, NULL}};
+                      {"--with-payload", NULL, &with_payload}, {"--with-text", NULL, &with_text},
+                      {NULL, NULL, NULL}};
     char *pos[1];
     int npos, rc = cli_parse("search", argc, argv, opts, pos, &npos, 1);
     if (rc) return rc;
     if (npos != 1) return cli_usage("search", "expected a collection NAME");
-    if (!vec_s == !queries_s) return cli_usage("search", "give exactly one of --vector and --queries");
+    if (!vec_s == !queries_s && !(text_s && !queries_s))
+        return cli_usage("search", "give one of --vector, --queries and --text, or --vector "
+                         "with --text for hybrid search");
+    if (text_s && queries_s) return cli_usage("search", "--text takes one --vector, not --queries");
+    int hybrid = text_s && vec_s;
+    if (text_s && !hybrid && (radius_s || exact || ef_s || rerank_s))
+        return cli_usage("search", "--radius, --exact, --ef and --rerank apply to vector search, not --text");
+    if (hybrid && radius_s) return cli_usage("search", "--radius does not apply to hybrid search");
+    if (!hybrid && (fusion_s || rrfk_s || depth_s))
+        return cli_usage("search", "--fusion, --rrf-k and --depth apply to hybrid search (--vector with --text)");
+    if (fusion_s && strcmp(fusion_s, "rrf"))
+        return cli_usage("search", "unknown fusion '%s' (rrf is the one built so far)", fusion_s);
+    double rrf_k = 0;
+    uint32_t depth = 0;
+    float rk = 0;
+    if (rrfk_s && (!cli_parse_float(rrfk_s, &rk) || !(rk > 0 && rk <= 1e9)))
+        return cli_usage("search", "--rrf-k must be a positive number, not '%s'", rrfk_s);
+    rrf_k = rk;
+    if (depth_s && (!cli_parse_u32(depth_s, &depth) || depth < 1))
+        return cli_usage("search", "--depth must be a positive integer, not '%s'", depth_s);
+    if (text_s && !*text_s) return cli_usage("search", "--text is empty");
     uint32_t k = 10, ef = 0, rerank = 0;
     float radius = 0;
     if (k_s && !cli_parse_u32(k_s, &k)) return cli_usage("search", "--k must be a non-negative integer, not '%s'", k_s);
@@ -135,7 +164,9 @@ int cmd_search(cli_ctx *ctx, int argc, char **argv) {
     float *qv = NULL;
     size_t nq = 0;
     uint32_t dim = 0;
-    if (vec_s) {
+    if (text_s && !vec_s) {
+        nq = 1;
+    } else if (vec_s) {
         if (!parse_vector(vec_s, &qv, &dim)) return cli_usage("search", "--vector must be comma-separated numbers");
         nq = 1;
     } else {
@@ -156,14 +187,16 @@ int cmd_search(cli_ctx *ctx, int argc, char **argv) {
     if (filter_s) st = hk_filter_parse(filter_s, strlen(filter_s), &f);
     if (!st) st = cli_open_collection(ctx, pos[0], 0, &db, &c);
     if (!st) st = hk_query_new(&q);
-    if (!st) st = hk_query_set_vectors(q, qv, nq, dim);
+    if (!st && text_s) st = hk_query_set_text(q, text_s, 0);
+    if (!st && qv) st = hk_query_set_vectors(q, qv, nq, dim);
+    if (!st && hybrid) st = hk_query_set_fusion(q, HK_FUSION_RRF, rrf_k, depth);
     if (!st) st = hk_query_set_k(q, k);
     if (!st) st = hk_query_set_filter(q, f);
     if (!st && radius_s) st = hk_query_set_radius(q, radius);
     if (!st) st = hk_query_set_exact(q, exact);
     if (!st && ef) st = hk_query_set_ef(q, ef);
     if (!st && rerank) st = hk_query_set_rerank(q, rerank);
-    if (!st) st = hk_query_set_with(q, with_payload ? HK_WITH_PAYLOAD : 0);
+    if (!st) st = hk_query_set_with(q, (with_payload ? HK_WITH_PAYLOAD : 0) | (with_text ? HK_WITH_TEXT : 0));
     uint64_t t0 = cli_now_ns();
     if (!st) st = hk_search(c, q, &res);
     double secs = (double)(cli_now_ns() - t0) / 1e9;
@@ -185,6 +218,11 @@ int cmd_search(cli_ctx *ctx, int argc, char **argv) {
                 cli_json_float(stdout, hk_result_score(res, qi, i));
                 const char *p = hk_result_payload(res, qi, i);
                 if (with_payload && p) printf("\t%s", p);
+                const char *t = hk_result_text(res, qi, i);
+                if (t) {
+                    putchar('\t');
+                    cli_json_string(stdout, t);
+                }
                 putchar('\n');
             }
         }
@@ -356,6 +394,9 @@ int cmd_info(cli_ctx *ctx, int argc, char **argv) {
     }
     hk_collection_config cfg;
     hk_collection_get_config(c, &cfg);
+    hk_text_stats ts;
+    memset(&ts, 0, sizeof ts);
+    hk_collection_text_stats(c, &ts);
     if (json) {
         printf("{\"name\":");
         cli_json_string(stdout, pos[0]);
@@ -372,6 +413,14 @@ int cmd_info(cli_ctx *ctx, int argc, char **argv) {
         printf("\"bytes_vectors\":%llu,\"bytes_per_vector\":%u,\"vectors\":\"%s\","
                "\"bytes_vectors_cached\":%llu,", (unsigned long long)s.bytes_vectors, s.dim * 4,
                s.vectors_on_disk ? "disk" : "memory", (unsigned long long)s.bytes_vectors_cached);
+        printf("\"text\":{\"text_only\":%s,\"language\":\"%s\",\"stemming\":%s,\"stopwords\":%s,"
+               "\"k1\":%g,\"b\":%g,\"docs\":%llu,\"terms\":%llu,\"postings\":%llu,\"tokens\":%llu,"
+               "\"bytes_memory\":%llu},", cfg.text_flags & HK_TEXT_ONLY ? "true" : "false",
+               hk_language_name(cfg.text_language), cfg.text_flags & HK_TEXT_NO_STEM ? "false" : "true",
+               cfg.text_flags & HK_TEXT_NO_STOPWORDS ? "false" : "true", (double)cfg.bm25_k1,
+               (double)cfg.bm25_b, (unsigned long long)ts.docs, (unsigned long long)ts.terms,
+               (unsigned long long)ts.postings, (unsigned long long)ts.tokens,
+               (unsigned long long)ts.bytes_memory);
         if (s.quant != HK_QUANT_NONE) {
             printf("\"quantization\":{\"method\":\"%s\",", hk_quant_method_name(s.quant));
             if (cb_name) {
@@ -393,14 +442,24 @@ int cmd_info(cli_ctx *ctx, int argc, char **argv) {
         if (s.index == HK_INDEX_HNSW)
             printf("hnsw          m %u, ef_construction %u, ef %u\n", cfg.hnsw_m,
                    cfg.hnsw_ef_construction, cfg.hnsw_ef_search);
-        printf("vectors       %u bytes per point, %llu bytes", s.dim * 4,
-               (unsigned long long)s.bytes_vectors);
-        if (s.vectors_on_disk)
-            printf(", on disk and mapped (%llu in the page cache now)",
-                   (unsigned long long)s.bytes_vectors_cached);
-        else
-            printf(", in memory");
-        putchar('\n');
+        if (cfg.text_flags & HK_TEXT_ONLY) {
+            printf("vectors       none (text only)\n");
+        } else {
+            printf("vectors       %u bytes per point, %llu bytes", s.dim * 4,
+                   (unsigned long long)s.bytes_vectors);
+            if (s.vectors_on_disk)
+                printf(", on disk and mapped (%llu in the page cache now)",
+                       (unsigned long long)s.bytes_vectors_cached);
+            else
+                printf(", in memory");
+            putchar('\n');
+        }
+        printf("text          %s%s%s, k1 %g, b %g; %llu documents, %llu terms, %llu postings, "
+               "%llu bytes\n", hk_language_name(cfg.text_language),
+               cfg.text_flags & HK_TEXT_NO_STEM ? ", no stemming" : ", stemming",
+               cfg.text_flags & HK_TEXT_NO_STOPWORDS ? ", no stop words" : "", (double)cfg.bm25_k1,
+               (double)cfg.bm25_b, (unsigned long long)ts.docs, (unsigned long long)ts.terms,
+               (unsigned long long)ts.postings, (unsigned long long)ts.bytes_memory);
         if (s.quant != HK_QUANT_NONE) {
             printf("codes         %s", hk_quant_method_name(s.quant));
             if (cbi.curve != HK_CURVE_NONE) printf(" (curve %s)", hk_curve_name(cbi.curve));

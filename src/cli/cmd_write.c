@@ -10,21 +10,46 @@
 
 #include "cli.h"
 
+static int create_collection(cli_ctx *ctx, const char *name, hk_collection_config *in,
+                             hk_vector_storage storage);
+
 int cmd_create(cli_ctx *ctx, int argc, char **argv) {
-    const char *dim_s = NULL, *metric_s = "l2", *index_s = "hnsw", *m_s = NULL, *efc_s = NULL,
-               *ef_s = NULL, *vectors_s = NULL;
+    const char *dim_s = NULL, *metric_s = NULL, *index_s = NULL, *m_s = NULL, *efc_s = NULL,
+               *ef_s = NULL, *lang_s = NULL, *k1_s = NULL, *b_s = NULL, *vectors_s = NULL;
+    int text_only = 0, no_stem = 0, no_stop = 0;
     cli_opt opts[] = {{"--dim", &dim_s, NULL},   {"--metric", &metric_s, NULL},
                       {"--vectors", &vectors_s, NULL},
                       {"--index", &index_s, NULL}, {"--m", &m_s, NULL},
                       {"--ef-construction", &efc_s, NULL}, {"--ef", &ef_s, NULL},
+                      {"--language", &lang_s, NULL}, {"--k1", &k1_s, NULL}, {"--b", &b_s, NULL},
+                      {"--text-only", NULL, &text_only}, {"--no-stem", NULL, &no_stem},
+                      {"--no-stopwords", NULL, &no_stop},
                       {NULL, NULL, NULL}};
     char *pos[1];
     int npos, rc = cli_parse("create", argc, argv, opts, pos, &npos, 1);
     if (rc) return rc;
     if (npos != 1) return cli_usage("create", "expected a collection NAME");
-    if (!dim_s) return cli_usage("create", "--dim is required");
     hk_collection_config cfg;
     hk_collection_config_init(&cfg);
+    if (lang_s && hk_language_parse(lang_s, &cfg.text_language)) return cli_usage("create", "%s", hk_errmsg());
+    if (no_stem) cfg.text_flags |= HK_TEXT_NO_STEM;
+    if (no_stop) cfg.text_flags |= HK_TEXT_NO_STOPWORDS;
+    if (k1_s && (!cli_parse_float(k1_s, &cfg.bm25_k1) || !(cfg.bm25_k1 > 0 && cfg.bm25_k1 <= 100)))
+        return cli_usage("create", "--k1 must be a number in (0, 100], not '%s'", k1_s);
+    if (b_s && (!cli_parse_float(b_s, &cfg.bm25_b) || !(cfg.bm25_b >= 0 && cfg.bm25_b <= 1)))
+        return cli_usage("create", "--b must be a number in [0, 1], not '%s'", b_s);
+    if (b_s && cfg.bm25_b == 0) cfg.text_flags |= HK_TEXT_BM25_B_ZERO;
+    if (text_only) {
+        if (dim_s || metric_s || index_s || m_s || efc_s || ef_s || vectors_s)
+            return cli_usage("create", "--text-only collections have no vectors: --dim, --metric, "
+                             "--index, --m, --ef-construction, --ef and --vectors do not apply");
+        cfg.text_flags |= HK_TEXT_ONLY;
+        cfg.dim = 0;
+        return create_collection(ctx, pos[0], &cfg, HK_VECTORS_MEMORY);
+    }
+    if (!metric_s) metric_s = "l2";
+    if (!index_s) index_s = "hnsw";
+    if (!dim_s) return cli_usage("create", "--dim is required (or --text-only for a collection without vectors)");
     if (!cli_parse_u32(dim_s, &cfg.dim) || cfg.dim < 1 || cfg.dim > HK_MAX_DIM)
         return cli_usage("create", "--dim must be an integer from 1 to %d, not '%s'", HK_MAX_DIM, dim_s);
     if (hk_metric_parse(metric_s, &cfg.metric)) return cli_usage("create", "%s", hk_errmsg());
@@ -43,35 +68,49 @@ int cmd_create(cli_ctx *ctx, int argc, char **argv) {
         return cli_usage("create", "--ef must be an integer from 1 to 65536, not '%s'", ef_s);
     hk_vector_storage storage = HK_VECTORS_MEMORY;
     if (vectors_s && (rc = cli_parse_storage("create", vectors_s, &storage))) return rc;
+    return create_collection(ctx, pos[0], &cfg, storage);
+}
+
+/* Creates the collection and prints what was created (with defaults filled in). */
+static int create_collection(cli_ctx *ctx, const char *name, hk_collection_config *in,
+                             hk_vector_storage storage) {
     hk_db *db;
     hk_status st = cli_open_db(ctx, 1, 1, &db);
     if (st) return cli_hk_fail(st);
     hk_collection *c = NULL;
-    st = hk_collection_create(db, pos[0], &cfg, &c);
-    if (!st && storage != HK_VECTORS_MEMORY) {
-        st = hk_collection_set_vector_storage(c, storage);
-        if (st) { /* leave nothing half made */
-            int r = cli_hk_fail(st);
-            hk_collection_close(c);
-            hk_collection_drop(db, pos[0]);
-            hk_db_close(db);
-            return r;
-        }
+    st = hk_collection_create(db, name, in, &c);
+    if (!st && storage != HK_VECTORS_MEMORY && (st = hk_collection_set_vector_storage(c, storage))) {
+        int r = cli_hk_fail(st); /* leave nothing half made */
+        hk_collection_close(c);
+        hk_collection_drop(db, name);
+        hk_db_close(db);
+        return r;
     }
-    hk_collection_close(c);
     if (st) {
         int r = cli_hk_fail(st);
         hk_db_close(db);
         return r;
     }
-    if (cli_done(db, NULL)) return EXIT_FAIL;
+    hk_collection_config cfg;
+    hk_collection_get_config(c, &cfg);
+    if (cli_done(db, c)) return EXIT_FAIL;
+    char text[160];
+    snprintf(text, sizeof text, "text %s%s%s, k1 %g, b %g", hk_language_name(cfg.text_language),
+             cfg.text_flags & HK_TEXT_NO_STEM ? ", no stemming" : "",
+             cfg.text_flags & HK_TEXT_NO_STOPWORDS ? ", no stop words" : "", (double)cfg.bm25_k1,
+             (double)cfg.bm25_b);
+    if (cfg.text_flags & HK_TEXT_ONLY) {
+        printf("created collection '%s' (text only, %s)\n", name, text);
+        return EXIT_OK;
+    }
+    /* Vector collections mention text settings only when they are not the defaults. */
+    int custom = cfg.text_language || cfg.text_flags || cfg.bm25_k1 != 1.2f || cfg.bm25_b != 0.75f;
+    printf("created collection '%s' (dim %u, metric %s, index %s", name, cfg.dim,
+           hk_metric_name(cfg.metric), cfg.index == HK_INDEX_HNSW ? "hnsw" : "flat");
     if (cfg.index == HK_INDEX_HNSW)
-        printf("created collection '%s' (dim %u, metric %s, index hnsw, m %u, ef_construction %u, "
-               "ef %u)\n", pos[0], cfg.dim, hk_metric_name(cfg.metric), cfg.hnsw_m,
-               cfg.hnsw_ef_construction, cfg.hnsw_ef_search);
-    else
-        printf("created collection '%s' (dim %u, metric %s, index flat)\n", pos[0], cfg.dim,
-               hk_metric_name(cfg.metric));
+        printf(", m %u, ef_construction %u, ef %u", cfg.hnsw_m, cfg.hnsw_ef_construction,
+               cfg.hnsw_ef_search);
+    printf("%s%s)\n", custom ? ", " : "", custom ? text : "");
     if (storage == HK_VECTORS_DISK) printf("its vectors are kept on disk and mapped\n");
     return EXIT_OK;
 }

@@ -184,12 +184,14 @@ typedef struct up_item {
     char *text;
     uint32_t text_len;
     uint8_t *code;    /* with codes: into the block it[0].code starts */
+    bm25_doc tdoc;    /* the text's terms (textindex.c) */
 } up_item;
 
 static void free_items(up_item *it, size_t n) {
     for (size_t i = 0; i < n; i++) {
         hk_free(it[i].payload);
         hk_free(it[i].text);
+        bm25_doc_free(&it[i].tdoc);
     }
     if (n) hk_free(it[0].code);
     hk_free(it);
@@ -242,6 +244,9 @@ static hk_status prepare_upsert(hk_collection *c, const uint8_t *body, size_t le
         if (!st && tlen) {
             if (!(it[i].text = hk_strndup((const char *)tx, tlen))) st = hk_fail(HK_NOMEM, "out of memory");
             it[i].text_len = tlen;
+            if (!st && (st = coll_text_analyze(c, it[i].text, tlen, &it[i].tdoc)))
+                st = hk_fail_prefix(st == HK_INVALID ? HK_CORRUPT : st, "collection '%s': text of point %llu",
+                                    c->name, (unsigned long long)it[i].id);
         }
     }
     if (!st && r.p != r.end) st = malformed(c, "upsert");
@@ -367,6 +372,7 @@ static void commit_upsert(hk_collection *c, up_item *it, size_t n, uint32_t *gsl
             if (c->graph && !roaring_bitmap_contains(c->pending, slot) && hnsw_contains(c->graph, slot))
                 gslots[nrelink++] = slot;
             index_remove(c, slot);
+            coll_text_unindex(c, slot);
             c->payload_bytes -= c->payloads[slot] ? hkb_size(c->payloads[slot]) : 0;
             c->text_bytes -= c->text_lens[slot];
             free_payload(c, c->payloads[slot]);
@@ -395,6 +401,7 @@ static void commit_upsert(hk_collection *c, up_item *it, size_t n, uint32_t *gsl
         it[i].text = NULL;
         if (it[i].id >= c->next_id) c->next_id = it[i].id == UINT64_MAX ? UINT64_MAX : it[i].id + 1;
         index_add(c, slot);
+        coll_text_index(c, slot, &it[i].tdoc);
         if (c->graph) roaring_bitmap_add(c->pending, slot);
     }
     if (c->graph) graph_unlink(c, gslots, nrelink);
@@ -405,6 +412,7 @@ static void commit_upsert(hk_collection *c, up_item *it, size_t n, uint32_t *gsl
 
 static void delete_slot(hk_collection *c, uint32_t slot) {
     index_remove(c, slot);
+    coll_text_unindex(c, slot);
     u64map_del(&c->map, c->ids[slot]);
     c->payload_bytes -= c->payloads[slot] ? hkb_size(c->payloads[slot]) : 0;
     c->text_bytes -= c->text_lens[slot];
@@ -720,7 +728,18 @@ hk_status coll_write_snapshot(hk_collection *c, const char *path, uint64_t *byte
             return qst;
         }
     }
+    hk_buf tidx;
+    hk_buf_init(&tidx);
+    hk_status tst = coll_text_encode(c, &tidx);
+    if (tst) {
+        hk_free(decl);
+        hk_buf_free(&graph);
+        hk_buf_free(&quant);
+        hk_buf_free(&tidx);
+        return tst;
+    }
     snap_source s = {
+        .text_index = tidx.data, .text_index_len = tidx.len,
         .cfg = {c->cfg.dim, (uint32_t)c->cfg.metric, (uint32_t)c->cfg.index, c->cfg.hnsw_m,
                 c->cfg.hnsw_ef_construction, c->cfg.hnsw_ef_search, c->lsn, c->next_id,
                 c->count},
@@ -735,6 +754,7 @@ hk_status coll_write_snapshot(hk_collection *c, const char *path, uint64_t *byte
     hk_free(decl);
     hk_buf_free(&graph);
     hk_buf_free(&quant);
+    hk_buf_free(&tidx);
     if (!st && bytes) st = fs_file_size(path, bytes);
     return st;
 }
@@ -812,6 +832,7 @@ void coll_free(hk_collection *c) {
     if (c->pending) roaring_bitmap_free(c->pending);
     u64map_free(&c->map);
     hk_free(c->sorted);
+    coll_text_free(c);
     pthread_rwlock_destroy(&c->rw);
     pthread_mutex_destroy(&c->write_mu);
     pthread_mutex_destroy(&c->sort_mu);
@@ -918,6 +939,7 @@ static hk_status adopt_image(hk_collection *c, snap_image *img) {
     }
     if (n) roaring_bitmap_add_range(c->live_bm, 0, n);
     c->count = n;
+    if ((st = coll_text_load(c, img))) return st;
     for (size_t i = 0; i < img->npidx; i++) {
         payload_index *ix = pidx_new(img->pidx[i].key, (hk_field_type)img->pidx[i].type);
         payload_index **arr = ix ? hk_realloc(c->pidx, (c->npidx + 1) * sizeof *arr) : NULL;
@@ -1151,7 +1173,7 @@ hk_status hk_upsert(hk_collection *c, const hk_point *pts, size_t n, uint64_t *i
     hk_buf body, pay;
     hk_buf_init(&body);
     hk_buf_init(&pay);
-    float *tmp = hk_malloc(dim * sizeof(float));
+    float *tmp = hk_malloc((dim ? dim : 1) * sizeof(float));
     if (!tmp) return hk_fail(HK_NOMEM, "out of memory");
     /* Validate and encode everything before taking the write lock; the body is sized
      * for the vectors up front (payloads and texts grow it). */
@@ -1160,11 +1182,16 @@ hk_status hk_upsert(hk_collection *c, const hk_point *pts, size_t n, uint64_t *i
     size_t auto_count = 0;
     for (size_t i = 0; i < n && !st; i++) {
         const hk_point *p = &pts[i];
-        if (!p->vector) {
+        if (!dim && p->vector) {
+            st = hk_fail(HK_INVALID, "point %zu: collection '%s' is text-only and holds no "
+                         "vectors; leave the vector NULL", i, c->name);
+            break;
+        }
+        if (dim && !p->vector) {
             st = hk_fail(HK_INVALID, "point %zu: vector is missing", i);
             break;
         }
-        if (!vec_all_finite(p->vector, dim)) {
+        if (dim && !vec_all_finite(p->vector, dim)) {
             for (uint32_t d = 0; d < dim; d++)
                 if (!isfinite(p->vector[d])) {
                     st = hk_fail(HK_INVALID, "point %zu (id %llu): component %u is %s", i,
@@ -1174,14 +1201,14 @@ hk_status hk_upsert(hk_collection *c, const hk_point *pts, size_t n, uint64_t *i
                 }
             break;
         }
-        if (c->cfg.metric != HK_METRIC_COSINE && !vec_magnitude_ok(p->vector, dim)) {
+        if (dim && c->cfg.metric != HK_METRIC_COSINE && !vec_magnitude_ok(p->vector, dim)) {
             st = hk_fail(HK_INVALID, "point %zu (id %llu): vector is too large: its squared norm "
                          "exceeds %g, beyond which distances overflow float32", i,
                          (unsigned long long)p->id, (double)VEC_MAX_NORM_SQ);
             break;
         }
-        memcpy(tmp, p->vector, dim * sizeof(float));
-        if (c->cfg.metric == HK_METRIC_COSINE && vec_normalize(tmp, dim) == 0) {
+        if (dim) memcpy(tmp, p->vector, dim * sizeof(float));
+        if (dim && c->cfg.metric == HK_METRIC_COSINE && vec_normalize(tmp, dim) == 0) {
             st = hk_fail(HK_INVALID, "point %zu (id %llu): a zero vector has no direction, so "
                          "its cosine similarity is undefined", i, (unsigned long long)p->id);
             break;
@@ -1548,6 +1575,7 @@ hk_status hk_collection_stats_get(hk_collection *c, hk_collection_stats *out) {
                    c->nsorted * sizeof(uint64_t);
     for (size_t i = 0; i < c->npidx; i++) mem += pidx_memory(c->pidx[i]);
     if (c->graph) mem += hnsw_memory(c->graph) + roaring_bitmap_size_in_bytes(c->pending);
+    mem += coll_text_memory(c);
     out->bytes_vectors = (uint64_t)c->cap * c->cfg.dim * sizeof(float);
     out->bytes_vectors_cached = out->bytes_vectors;
     out->vectors_on_disk = c->vf != NULL;
@@ -1576,7 +1604,9 @@ hk_status hk_collection_stats_get(hk_collection *c, hk_collection_stats *out) {
 }
 
 hk_status coll_config_normalize(hk_collection_config *cfg) {
-    if (cfg->dim < 1 || cfg->dim > HK_MAX_DIM)
+    hk_status tst = coll_text_config_normalize(cfg);
+    if (tst) return tst;
+    if ((cfg->dim < 1 && !(cfg->text_flags & HK_TEXT_ONLY)) || cfg->dim > HK_MAX_DIM)
         return hk_fail(HK_INVALID, "dimension %u is out of range (1 to %d)", cfg->dim, HK_MAX_DIM);
     if ((unsigned)cfg->metric > HK_METRIC_COSINE)
         return hk_fail(HK_INVALID, "unknown metric %d", (int)cfg->metric);
@@ -1635,6 +1665,7 @@ hk_status hk_collection_verify(hk_collection *c) {
             snprintf(err, sizeof err, "%zu points of the HNSW graph cannot be reached from its "
                      "entry point, so no graph search can return them", cut);
     }
+    if (!err[0] && coll_text_verify(c)) snprintf(err, sizeof err, "%s", hk_errmsg());
     coll_read_end(c);
     if (err[0]) return hk_fail(HK_CORRUPT, "collection '%s': %s", c->name, err);
     return HK_OK;

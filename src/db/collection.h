@@ -32,6 +32,7 @@
 #include "../quant/quant.h"
 #include "../store/vecfile.h"
 #include "../store/wal.h"
+#include "../text/bm25.h"
 
 enum { REC_UPSERT = 1, REC_DELETE = 2, REC_SET_PAYLOAD = 3, REC_DELETE_PAYLOAD = 4,
        REC_CREATE_INDEX = 5, REC_DROP_INDEX = 6 };
@@ -120,6 +121,11 @@ struct hk_collection {
     vec_codes codes_view; /* refreshed by coll_matrix: the graph is built on codes that have
                              a symmetric distance (scalar quantization) */
 
+    /* Text search (textindex.c): the analyzer is fixed at load; the index changes in
+     * commits like the payload indexes. */
+    txt_analyzer *analyzer;
+    bm25_index *text_ix;
+
     pthread_mutex_t sort_mu;
     uint64_t *sorted;  /* live ids ascending, rebuilt lazily for scroll */
     size_t nsorted;
@@ -161,6 +167,27 @@ hk_status coll_quant_adopt(hk_collection *c, const uint8_t *rec, size_t len, uin
 vec_codes coll_codes_view(const hk_collection *c);
 /* Re-rank depth for a query wanting k results. */
 size_t coll_rerank_depth(const hk_collection *c, uint32_t override, size_t want);
+
+/* textindex.c */
+struct snap_image;
+/* Checks and fills the text settings of a create-time config (and dim 0 for text-only). */
+hk_status coll_text_config_normalize(hk_collection_config *cfg);
+/* The TIDX section of an empty collection with cfg's settings. */
+hk_status coll_text_empty_section(const hk_collection_config *cfg, hk_buf *out);
+/* Loads the snapshot's index (or builds one from the texts of an older snapshot). */
+hk_status coll_text_load(hk_collection *c, const struct snap_image *img);
+void coll_text_free(hk_collection *c);
+/* Analyzes a text with the collection's analyzer (no lock needed). */
+hk_status coll_text_analyze(hk_collection *c, const char *text, size_t len, bm25_doc *out);
+/* In a commit: take slot's current text out of the index / index d as its new text. */
+void coll_text_unindex(hk_collection *c, uint32_t slot);
+void coll_text_index(hk_collection *c, uint32_t slot, const bm25_doc *d);
+hk_status coll_text_encode(const hk_collection *c, hk_buf *out);
+uint64_t coll_text_memory(const hk_collection *c);
+hk_status coll_text_verify(const hk_collection *c);
+/* Top want (0: all) BM25 hits under the read lock; *hits is freed with hk_free. */
+hk_status coll_text_search(hk_collection *c, const bm25_doc *q, size_t want,
+                           const roaring_bitmap_t *allow, bm25_hit **hits, size_t *n);
 
 /* Copies every stored codebook (each checked on the way) into DEST/codebooks. */
 hk_status db_codebooks_copy(hk_db *db, const char *dest);

@@ -374,14 +374,18 @@ static hk_status write_empty(const char *dir, const hk_collection_config *cfg, i
     hk_status st = fs_mkdir(dir);
     char *sp = fs_join(dir, "snapshot.hks"), *wp = fs_join(dir, "wal.hkl");
     if (!sp || !wp) st = hk_fail(HK_NOMEM, "out of memory");
+    hk_buf tidx;
+    hk_buf_init(&tidx);
+    if (!st) st = coll_text_empty_section(cfg, &tidx);
     if (!st) {
         uint8_t live = 0;
         snap_source s = {.cfg = {cfg->dim, (uint32_t)cfg->metric, (uint32_t)cfg->index,
                                  cfg->hnsw_m, cfg->hnsw_ef_construction, cfg->hnsw_ef_search,
                                  0, 0, 0},
-                         .live = &live};
+                         .live = &live, .text_index = tidx.data, .text_index_len = tidx.len};
         st = snap_write(sp, &s, nosync);
     }
+    hk_buf_free(&tidx);
     wal *w = NULL;
     if (!st) st = wal_create(wp, 0, nosync, &w);
     wal_close(w);
@@ -398,7 +402,7 @@ hk_status hk_collection_create(hk_db *db, const char *name, const hk_collection_
     hk_status st = check_name(name);
     if (st) return st;
     if (db->flags & HK_OPEN_READONLY) return hk_fail(HK_READONLY, "database is open read-only");
-    if (cfg->dim < 1 || cfg->dim > HK_MAX_DIM)
+    if ((cfg->dim < 1 && !(cfg->text_flags & HK_TEXT_ONLY)) || cfg->dim > HK_MAX_DIM)
         return hk_fail(HK_INVALID, "dimension %u is out of range (1 to %d)", cfg->dim, HK_MAX_DIM);
     if ((unsigned)cfg->metric > HK_METRIC_COSINE)
         return hk_fail(HK_INVALID, "unknown metric %d", (int)cfg->metric);

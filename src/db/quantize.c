@@ -221,6 +221,7 @@ hk_status hk_collection_quantize(hk_collection *c, const hk_codebook *src, const
                                  uint32_t rerank) {
     if (!c || !src) return hk_fail(HK_INVALID, "quantize: NULL argument");
     if (name && db_check_name(name, "codebook")) return HK_INVALID;
+    if (!c->cfg.dim) return hk_fail(HK_INVALID, "collection '%s' is text-only: it has no vectors to quantize", c->name);
     if (src->dim != c->cfg.dim)
         return hk_fail(HK_DIMENSION, "the codebook is for dimension %u but collection '%s' has "
                        "dimension %u", src->dim, c->name, c->cfg.dim);
@@ -430,6 +431,7 @@ hk_status hk_collection_sample(hk_collection *c, size_t n, uint64_t seed, float 
     if (!c || !vectors || !got) return hk_fail(HK_INVALID, "collection_sample: NULL argument");
     *vectors = NULL;
     *got = 0;
+    if (!c->cfg.dim) return hk_fail(HK_INVALID, "collection '%s' is text-only: it has no vectors", c->name);
     hk_status st = coll_read_begin(c);
     if (st) return st;
     size_t live_n = (size_t)c->count, dim = c->cfg.dim, take = live_n < n ? live_n : n;

@@ -31,6 +31,11 @@ struct hk_query {
     uint32_t with;
     uint32_t offset;
     uint32_t rerank;
+    char *text;      /* text query (BM25), or NULL */
+    size_t text_len;
+    hk_fusion fusion; /* with a vector and a text: how their lists are fused */
+    double fusion_param;
+    uint32_t fusion_depth;
 };
 
 hk_status hk_query_new(hk_query **out) {
@@ -45,7 +50,31 @@ hk_status hk_query_new(hk_query **out) {
 void hk_query_free(hk_query *q) {
     if (!q) return;
     hk_free(q->vectors);
+    hk_free(q->text);
     hk_free(q);
+}
+
+hk_status hk_query_set_fusion(hk_query *q, hk_fusion method, double param, uint32_t depth) {
+    if (!q) return hk_fail(HK_INVALID, "query is NULL");
+    if (method != HK_FUSION_RRF) return hk_fail(HK_INVALID, "query: unknown fusion method %d", (int)method);
+    if (!(param >= 0 && param <= 1e9)) return hk_fail(HK_INVALID, "query: RRF k must be in [0, 1e9] (got %g)", param);
+    q->fusion = method;
+    q->fusion_param = param;
+    q->fusion_depth = depth;
+    return HK_OK;
+}
+
+hk_status hk_query_set_text(hk_query *q, const char *text, size_t len) {
+    if (!q) return hk_fail(HK_INVALID, "query is NULL");
+    if (text && !len) len = strlen(text);
+    if (text && (memchr(text, 0, len) || !hj_utf8_valid(text, len)))
+        return hk_fail(HK_INVALID, "query: text is not valid UTF-8 (or holds a NUL byte)");
+    char *copy = NULL;
+    if (text && !(copy = hk_strndup(text, len))) return hk_fail(HK_NOMEM, "out of memory");
+    hk_free(q->text);
+    q->text = copy;
+    q->text_len = text ? len : 0;
+    return HK_OK;
 }
 
 hk_status hk_query_set_vectors(hk_query *q, const float *v, size_t nq, uint32_t dim) {
@@ -204,7 +233,7 @@ int hk_result_next_offset(const hk_result *r, uint64_t *next) {
 static hk_status fill_rec(hk_result *r, hk_collection *c, uint32_t slot, uint32_t with,
                           hk_rec *out, hk_buf *scratch) {
     out->id = c->ids[slot];
-    if (with & HK_WITH_VECTOR) {
+    if ((with & HK_WITH_VECTOR) && c->cfg.dim) {
         size_t bytes = (size_t)c->cfg.dim * sizeof(float);
         float *v = hk_arena_alloc(&r->arena, bytes);
         if (!v) return hk_fail(HK_NOMEM, "out of memory");
@@ -430,12 +459,160 @@ static hk_status graph_search(hk_collection *c, const flat_matrix *m, const floa
 
 /* ---- search ---- */
 
+/* BM25 search: one result list, scores are BM25 scores (higher is better). */
+static hk_status text_search(hk_collection *c, const hk_query *q, hk_result **out) {
+    if (q->has_radius)
+        return hk_fail(HK_INVALID, "search: a radius applies to vector search, not to text search");
+    if (q->k == 0) return hk_fail(HK_INVALID, "search: k must be at least 1");
+    bm25_doc d;
+    hk_status st = coll_text_analyze(c, q->text, q->text_len, &d);
+    if (st) return hk_fail_prefix(st, "search: query text");
+    hk_result *r = result_new(1);
+    if (!r) {
+        bm25_doc_free(&d);
+        return hk_fail(HK_NOMEM, "out of memory");
+    }
+    if ((st = coll_read_begin(c))) {
+        bm25_doc_free(&d);
+        hk_result_free(r);
+        return st;
+    }
+    roaring_bitmap_t *allow = NULL;
+    bm25_hit *hits = NULL;
+    size_t n = 0;
+    if (q->filter && !(allow = coll_filter_slots(c, q->filter)))
+        st = hk_fail(HK_NOMEM, "out of memory evaluating the filter");
+    if (!st) st = coll_text_search(c, &d, (size_t)q->k + q->offset, allow, &hits, &n);
+    if (allow) roaring_bitmap_free(allow);
+    size_t skip = q->offset < n ? q->offset : n, m = n - skip;
+    if (!st && !(r->recs[0] = hk_arena_alloc(&r->arena, (m ? m : 1) * sizeof(hk_rec))))
+        st = hk_fail(HK_NOMEM, "out of memory");
+    hk_buf scratch;
+    hk_buf_init(&scratch);
+    if (!st) memset(r->recs[0], 0, (m ? m : 1) * sizeof(hk_rec));
+    for (size_t j = 0; j < m && !st; j++) {
+        st = fill_rec(r, c, hits[skip + j].slot, q->with, &r->recs[0][j], &scratch);
+        r->recs[0][j].score = hits[skip + j].score;
+    }
+    if (!st) r->counts[0] = m;
+    hk_buf_free(&scratch);
+    coll_read_end(c);
+    hk_free(hits);
+    bm25_doc_free(&d);
+    if (st) {
+        hk_result_free(r);
+        return st;
+    }
+    *out = r;
+    return HK_OK;
+}
+
+typedef struct fused {
+    uint64_t id;
+    double score;
+} fused;
+
+static int cmp_fused_id(const void *a, const void *b) {
+    uint64_t x = ((const fused *)a)->id, y = ((const fused *)b)->id;
+    return (x > y) - (x < y);
+}
+
+static int cmp_fused_score(const void *a, const void *b) {
+    const fused *x = a, *y = b;
+    if (x->score != y->score) return x->score > y->score ? -1 : 1;
+    return (x->id > y->id) - (x->id < y->id);
+}
+
+/* Hybrid search: the vector search and the text search each return `depth` results
+ * (same filter), and reciprocal rank fusion (Cormack et al. 2009) scores every point
+ * found by sum over the lists of 1 / (rrf_k + rank), rank counted from 1. Ties go to the
+ * lower id. The points are looked up again for the records, so a point deleted between
+ * the searches and the lookup is left out. */
+static hk_status hybrid_search(hk_collection *c, const hk_query *q, hk_result **out) {
+    if (q->nq != 1)
+        return hk_fail(HK_INVALID, "search: hybrid search takes one query vector (got %zu)", q->nq);
+    if (q->has_radius) return hk_fail(HK_INVALID, "search: a radius does not apply to hybrid search");
+    if (q->k == 0) return hk_fail(HK_INVALID, "search: k must be at least 1");
+    size_t want = (size_t)q->k + q->offset;
+    size_t depth = q->fusion_depth ? q->fusion_depth : (want > 100 ? want : 100);
+    if (depth > UINT32_MAX) depth = UINT32_MAX;
+    double rrf_k = q->fusion_param > 0 ? q->fusion_param : 60;
+    hk_query sub = *q;
+    sub.text = NULL;
+    sub.text_len = 0;
+    sub.k = (uint32_t)depth;
+    sub.offset = 0;
+    sub.with = 0;
+    hk_result *lists[2] = {NULL, NULL};
+    hk_status st = hk_search(c, &sub, &lists[0]);
+    if (st) return hk_fail_prefix(st, "hybrid search, vector part");
+    sub = *q;
+    sub.vectors = NULL;
+    sub.nq = 0;
+    sub.k = (uint32_t)depth;
+    sub.offset = 0;
+    sub.with = 0;
+    if ((st = hk_search(c, &sub, &lists[1]))) {
+        hk_result_free(lists[0]);
+        return hk_fail_prefix(st, "hybrid search, text part");
+    }
+    size_t n0 = hk_result_count(lists[0], 0), n1 = hk_result_count(lists[1], 0), n = 0;
+    fused *f = hk_malloc((n0 + n1 + 1) * sizeof *f);
+    hk_result *r = result_new(1);
+    if (!f || !r) st = hk_fail(HK_NOMEM, "out of memory");
+    for (size_t l = 0; l < 2 && !st; l++)
+        for (size_t i = 0; i < hk_result_count(lists[l], 0); i++)
+            f[n++] = (fused){hk_result_id(lists[l], 0, i), 1.0 / (rrf_k + (double)(i + 1))};
+    hk_result_free(lists[0]);
+    hk_result_free(lists[1]);
+    if (!st) {
+        /* Sum the entries of each id (it appears at most once per list). */
+        qsort(f, n, sizeof *f, cmp_fused_id);
+        size_t m = 0;
+        for (size_t i = 0; i < n; i++) {
+            if (m && f[m - 1].id == f[i].id) f[m - 1].score += f[i].score;
+            else f[m++] = f[i];
+        }
+        n = m;
+        qsort(f, n, sizeof *f, cmp_fused_score);
+    }
+    int locked = !st && !(st = coll_read_begin(c));
+    size_t take = n < want ? n : want, skip = q->offset < take ? q->offset : take;
+    if (!st && !(r->recs[0] = hk_arena_alloc(&r->arena, (take - skip + 1) * sizeof(hk_rec))))
+        st = hk_fail(HK_NOMEM, "out of memory");
+    hk_buf scratch;
+    hk_buf_init(&scratch);
+    size_t m = 0;
+    for (size_t i = skip; i < take && !st; i++) {
+        uint32_t slot;
+        if (!u64map_get(&c->map, f[i].id, &slot)) continue;
+        memset(&r->recs[0][m], 0, sizeof(hk_rec));
+        st = fill_rec(r, c, slot, q->with, &r->recs[0][m], &scratch);
+        r->recs[0][m++].score = (float)f[i].score;
+    }
+    if (!st) r->counts[0] = m;
+    hk_buf_free(&scratch);
+    if (locked) coll_read_end(c);
+    hk_free(f);
+    if (st) {
+        hk_result_free(r);
+        return st;
+    }
+    *out = r;
+    return HK_OK;
+}
+
 hk_status hk_search(hk_collection *c, const hk_query *q, hk_result **out) {
     if (!out) return hk_fail(HK_INVALID, "search: out is NULL");
     *out = NULL;
     if (!q) return hk_fail(HK_INVALID, "search: query is NULL");
-    if (!q->nq) return hk_fail(HK_INVALID, "search: the query has no vector");
     if (!c) return hk_fail(HK_INVALID, "collection handle is NULL");
+    if (q->text && q->nq) return hybrid_search(c, q, out);
+    if (q->text) return text_search(c, q, out);
+    if (!q->nq) return hk_fail(HK_INVALID, "search: the query has neither a vector nor a text");
+    if (!c->cfg.dim)
+        return hk_fail(HK_INVALID, "collection '%s' is text-only: search it with a text "
+                       "(hk_query_set_text)", c->name);
     if (q->dim != c->cfg.dim)
         return hk_fail(HK_DIMENSION, "query vector has dimension %u but collection '%s' has "
                        "dimension %u", q->dim, c->name, c->cfg.dim);

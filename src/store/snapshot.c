@@ -22,11 +22,11 @@
 enum { TAG_CONF = 0x464E4F43, TAG_IDS = 0x00534449, TAG_VECT = 0x54434556,
        TAG_NORM = 0x4D524F4E, TAG_PAYL = 0x4C594150, TAG_TEXT = 0x54584554,
        TAG_PIDX = 0x58444950, TAG_GRPH = 0x48505247, TAG_QNTZ = 0x5A544E51,
-       TAG_CODE = 0x45444F43 };
+       TAG_CODE = 0x45444F43, TAG_TIDX = 0x58444954 };
 
-/* CONF, IDS, VECT, NORM, PAYL, TEXT, PIDX, GRPH, QNTZ, CODE, in this order (version 1
- * files end after PIDX, version 2 after GRPH) */
-#define NSECTIONS 10u
+/* CONF, IDS, VECT, NORM, PAYL, TEXT, PIDX, GRPH, QNTZ, CODE, TIDX, in this order (version
+ * 1 files end after PIDX, version 2 after GRPH, version 3 after CODE) */
+#define NSECTIONS 11u
 
 static const char *tag_name(uint32_t tag) {
     switch (tag) {
@@ -40,6 +40,7 @@ static const char *tag_name(uint32_t tag) {
     case TAG_GRPH: return "graph";
     case TAG_QNTZ: return "quantizer";
     case TAG_CODE: return "codes";
+    case TAG_TIDX: return "text index";
     }
     return "unknown";
 }
@@ -206,6 +207,10 @@ static void write_sections(swriter *w, const snap_source *s) {
         for (size_t i = 0; i < s->nslots; i++)
             if (s->live[i]) sw_data(w, s->codes + i * s->code_size, s->code_size);
     sw_end(w, TAG_CODE);
+
+    sw_begin(w);
+    if (s->text_index_len) sw_data(w, s->text_index, s->text_index_len);
+    sw_end(w, TAG_TIDX);
     sw_pad(w);
     sw_flush(w);
 }
@@ -274,6 +279,7 @@ void snap_image_free(snap_image *img) {
     hk_free(img->graph);
     hk_free(img->quant);
     hk_free(img->codes);
+    hk_free(img->tidx);
     if (img->fd >= 0) close(img->fd);
     hk_free(img->path);
     memset(img, 0, sizeof *img);
@@ -407,7 +413,9 @@ static hk_status load_sections(sreader *r, snap_image *img, uint32_t version) {
     cfg->next_id = hk_load_u64(c + 32);
     cfg->count = hk_load_u64(c + 40);
     hk_free(p);
-    if (cfg->dim < 1 || cfg->dim > HK_MAX_DIM || cfg->metric > HK_METRIC_COSINE ||
+    /* Text-only collections (version 4 on) have no vectors: dim 0, flat. */
+    int text_only = version >= 4 && cfg->dim == 0 && cfg->index == HK_INDEX_FLAT;
+    if ((cfg->dim < 1 && !text_only) || cfg->dim > HK_MAX_DIM || cfg->metric > HK_METRIC_COSINE ||
         cfg->index > HK_INDEX_HNSW)
         return hk_fail(HK_CORRUPT, "%s: config section holds invalid values (dim %u, metric "
                        "%u, index %u)", r->path, cfg->dim, cfg->metric, cfg->index);
@@ -490,6 +498,11 @@ static hk_status load_sections(sreader *r, snap_image *img, uint32_t version) {
         } else {
             hk_free(p);
         }
+    }
+    if (!st && version >= 4) {
+        if ((st = read_section(r, &off, TAG_TIDX, 1, 0, &p, &len, 0))) return st;
+        img->tidx = p;
+        img->tidx_len = (size_t)len;
     }
     if (!st && off != r->size)
         st = hk_fail(HK_CORRUPT, "%s: %llu unexpected bytes after the last section at offset %llu",

@@ -4,7 +4,7 @@
  * A snapshot is written to NAME.tmp, fsynced, renamed over NAME and the directory
  * fsynced: readers and crashes see the old or the new file, never a mix. It holds only
  * live points, compacted, in sections (config, ids, vectors, norms, payloads, texts,
- * payload-index declarations, HNSW graph, quantizer, codes), each with its length and CRC32C, data aligned to 64 bytes
+ * payload-index declarations, HNSW graph, quantizer, codes, text index), each with its length and CRC32C, data aligned to 64 bytes
  * so vectors load with one read straight into their final, aligned home. Loading checks
  * every checksum and validates every payload, but parses and recomputes nothing: ids,
  * vectors, norms and encoded payloads are used as stored. Byte layout: docs/FORMAT.md.
@@ -17,7 +17,8 @@
 #include "core.h"
 
 #define SNAP_MAGIC "HKSNAP\r\n"
-#define SNAP_VERSION 3u /* 2 added the graph section, 3 quantizer and codes; 1 and 2 still load */
+#define SNAP_VERSION 4u /* 2 added the graph section, 3 quantizer and codes, 4 the text
+                           index and text-only (dim 0) collections; 1 to 3 still load */
 #define SNAP_MAX_PIDX 4096u /* payload indexes per collection */
 
 typedef struct snap_config {
@@ -51,6 +52,8 @@ typedef struct snap_source {
     size_t quant_len;             /* 0: no codes */
     const uint8_t *codes;         /* nslots * code_size */
     size_t code_size;
+    const uint8_t *text_index;    /* TIDX section data (bm25_write) */
+    size_t text_index_len;
 } snap_source;
 
 hk_status snap_write(const char *path, const snap_source *src, int nosync);
@@ -74,6 +77,8 @@ typedef struct snap_image {
     size_t quant_len;
     uint8_t *codes;        /* n * code size, or NULL */
     size_t codes_len;
+    uint8_t *tidx;         /* text index section or NULL (versions before 4) */
+    size_t tidx_len;
     uint64_t file_bytes;
     /* Between snap_open and snap_read_vectors: the file, still open, and where its
      * checked-but-unread vectors section lies. */

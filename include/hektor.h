@@ -398,6 +398,13 @@ hk_status hk_query_set_offset(hk_query *q, uint32_t offset); /* skip the first r
  * the search is hybrid: see hk_query_set_fusion. */
 hk_status hk_query_set_text(hk_query *q, const char *text, size_t len);
 
+typedef enum hk_text_match {
+    HK_TEXT_MATCH_ANY = 0, /* points holding at least one of the query's terms (default) */
+    HK_TEXT_MATCH_ALL = 1  /* points holding every term of the query */
+} hk_text_match;
+/* Which points a text query matches; scores are BM25 either way. */
+hk_status hk_query_set_text_match(hk_query *q, hk_text_match m);
+
 typedef enum hk_fusion {
     HK_FUSION_RRF = 0 /* reciprocal rank fusion: sum over lists of 1 / (param + rank) */
 } hk_fusion;

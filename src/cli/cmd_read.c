@@ -114,7 +114,7 @@ static void print_hit_json(const hk_result *r, size_t q, size_t i, int with_payl
 int cmd_search(cli_ctx *ctx, int argc, char **argv) {
     const char *vec_s = NULL, *queries_s = NULL, *k_s = NULL, *filter_s = NULL, *radius_s = NULL,
                *out_s = NULL, *truth_s = NULL, *ef_s = NULL, *rerank_s = NULL, *text_s = NULL,
-               *fusion_s = NULL, *rrfk_s = NULL, *depth_s = NULL;
+               *fusion_s = NULL, *rrfk_s = NULL, *depth_s = NULL, *match_s = NULL;
     int exact = 0, json = 0, with_payload = 0, with_text = 0;
     cli_opt opts[] = {{"--vector", &vec_s, NULL},    {"--queries", &queries_s, NULL},
                       {"--k", &k_s, NULL},           {"--filter", &filter_s, NULL},
@@ -122,7 +122,7 @@ int cmd_search(cli_ctx *ctx, int argc, char **argv) {
                       {"--truth", &truth_s, NULL},   {"--ef", &ef_s, NULL},
                       {"--rerank", &rerank_s, NULL}, {"--text", &text_s, NULL},
                       {"--fusion", &fusion_s, NULL}, {"--rrf-k", &rrfk_s, NULL},
-                      {"--depth", &depth_s, NULL},
+                      {"--depth", &depth_s, NULL}, {"--match", &match_s, NULL},
                       {"--exact", NULL, &exact},     {"--json", NULL, &json},
                       {"--with-payload", NULL, &with_payload}, {"--with-text", NULL, &with_text},
                       {NULL, NULL, NULL}};
@@ -151,6 +151,10 @@ int cmd_search(cli_ctx *ctx, int argc, char **argv) {
     if (depth_s && (!cli_parse_u32(depth_s, &depth) || depth < 1))
         return cli_usage("search", "--depth must be a positive integer, not '%s'", depth_s);
     if (text_s && !*text_s) return cli_usage("search", "--text is empty");
+    if (match_s && !text_s) return cli_usage("search", "--match applies to --text");
+    if (match_s && strcmp(match_s, "any") && strcmp(match_s, "all"))
+        return cli_usage("search", "--match takes any or all, not '%s'", match_s);
+    int match_all = match_s && !strcmp(match_s, "all");
     uint32_t k = 10, ef = 0, rerank = 0;
     float radius = 0;
     if (k_s && !cli_parse_u32(k_s, &k)) return cli_usage("search", "--k must be a non-negative integer, not '%s'", k_s);
@@ -188,6 +192,7 @@ int cmd_search(cli_ctx *ctx, int argc, char **argv) {
     if (!st) st = cli_open_collection(ctx, pos[0], 0, &db, &c);
     if (!st) st = hk_query_new(&q);
     if (!st && text_s) st = hk_query_set_text(q, text_s, 0);
+    if (!st && match_all) st = hk_query_set_text_match(q, HK_TEXT_MATCH_ALL);
     if (!st && qv) st = hk_query_set_vectors(q, qv, nq, dim);
     if (!st && hybrid) st = hk_query_set_fusion(q, HK_FUSION_RRF, rrf_k, depth);
     if (!st) st = hk_query_set_k(q, k);

@@ -242,6 +242,8 @@ const cli_cmd cli_commands[] = {
      "  --text T          BM25 text search over the points' texts (analyzed like them);\n"
      "                    scores are BM25 scores, higher is better; --k, --filter,\n"
      "                    --json, --with-payload and --with-text apply\n"
+     "  --match any|all   --text matches points holding any (default) or all of its\n"
+     "                    terms\n"
      "  --vector V --text T  hybrid search: both searches, fused\n"
      "  --fusion rrf      reciprocal rank fusion, sum of 1 / (rrf_k + rank) (the default\n"
      "                    and only method so far)\n"

@@ -185,8 +185,9 @@ void coll_text_index(hk_collection *c, uint32_t slot, const bm25_doc *d);
 hk_status coll_text_encode(const hk_collection *c, hk_buf *out);
 uint64_t coll_text_memory(const hk_collection *c);
 hk_status coll_text_verify(const hk_collection *c);
-/* Top want (0: all) BM25 hits under the read lock; *hits is freed with hk_free. */
-hk_status coll_text_search(hk_collection *c, const bm25_doc *q, size_t want,
+/* Top want (0: all) BM25 hits under the read lock, of documents holding any query term
+ * (or every one with match_all); *hits is freed with hk_free. */
+hk_status coll_text_search(hk_collection *c, const bm25_doc *q, size_t want, int match_all,
                            const roaring_bitmap_t *allow, bm25_hit **hits, size_t *n);
 
 /* Copies every stored codebook (each checked on the way) into DEST/codebooks. */

@@ -33,6 +33,7 @@ struct hk_query {
     uint32_t rerank;
     char *text;      /* text query (BM25), or NULL */
     size_t text_len;
+    hk_text_match match; /* any or all of the text's terms */
     hk_fusion fusion; /* with a vector and a text: how their lists are fused */
     double fusion_param;
     uint32_t fusion_depth;
@@ -61,6 +62,14 @@ hk_status hk_query_set_fusion(hk_query *q, hk_fusion method, double param, uint3
     q->fusion = method;
     q->fusion_param = param;
     q->fusion_depth = depth;
+    return HK_OK;
+}
+
+hk_status hk_query_set_text_match(hk_query *q, hk_text_match m) {
+    if (!q) return hk_fail(HK_INVALID, "query is NULL");
+    if (m != HK_TEXT_MATCH_ANY && m != HK_TEXT_MATCH_ALL)
+        return hk_fail(HK_INVALID, "query: unknown text match mode %d", (int)m);
+    q->match = m;
     return HK_OK;
 }
 
@@ -482,7 +491,8 @@ static hk_status text_search(hk_collection *c, const hk_query *q, hk_result **ou
     size_t n = 0;
     if (q->filter && !(allow = coll_filter_slots(c, q->filter)))
         st = hk_fail(HK_NOMEM, "out of memory evaluating the filter");
-    if (!st) st = coll_text_search(c, &d, (size_t)q->k + q->offset, allow, &hits, &n);
+    if (!st) st = coll_text_search(c, &d, (size_t)q->k + q->offset, q->match == HK_TEXT_MATCH_ALL,
+                                   allow, &hits, &n);
     if (allow) roaring_bitmap_free(allow);
     size_t skip = q->offset < n ? q->offset : n, m = n - skip;
     if (!st && !(r->recs[0] = hk_arena_alloc(&r->arena, (m ? m : 1) * sizeof(hk_rec))))

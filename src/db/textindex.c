@@ -168,11 +168,12 @@ hk_status coll_text_verify(const hk_collection *c) {
     return st;
 }
 
-hk_status coll_text_search(hk_collection *c, const bm25_doc *q, size_t want,
+hk_status coll_text_search(hk_collection *c, const bm25_doc *q, size_t want, int match_all,
                            const roaring_bitmap_t *allow, bm25_hit **hits, size_t *n) {
     size_t cap = want && want < bm25_max_hits(c->text_ix) ? want : bm25_max_hits(c->text_ix);
     *hits = hk_malloc((cap ? cap : 1) * sizeof **hits);
     if (!*hits) return hk_fail(HK_NOMEM, "out of memory");
+    if (match_all) return bm25_search_all(c->text_ix, q, want, allow, *hits, n, NULL);
     return bm25_search(c->text_ix, q, want, allow, 0, *hits, n, NULL);
 }
 

@@ -644,6 +644,72 @@ hk_status bm25_search(const bm25_index *ix, const bm25_doc *q, size_t k,
     return HK_OK;
 }
 
+static int cmp_cursor_df(const void *a, const void *b) {
+    const cursor *x = *(cursor *const *)a, *y = *(cursor *const *)b;
+    return (x->t->npost > y->t->npost) - (x->t->npost < y->t->npost);
+}
+
+hk_status bm25_search_all(const bm25_index *ix, const bm25_doc *q, size_t k,
+                          const roaring_bitmap_t *allow, bm25_hit *hits, size_t *nhits,
+                          bm25_stats *stats) {
+    *nhits = 0;
+    if (k == 0 || k > ix->ndocs) k = (size_t)ix->ndocs;
+    size_t nq = q->nterms;
+    if (!k || !nq) return HK_OK;
+    for (size_t i = 0; i < nq; i++) {
+        uint32_t id = find_term(ix, q->terms[i], strlen(q->terms[i]));
+        if (id == BM25_NONE || !ix->terms[id].df) return HK_OK; /* a term no document has */
+    }
+    scorer s = {ix, ix->p.k1, ix->p.b, (double)ix->tokens / (double)ix->ndocs, stats};
+    cursor *cur = hk_calloc(nq, sizeof *cur);
+    cursor **order = hk_calloc(nq, sizeof *order);
+    double *parts = hk_calloc(nq, sizeof *parts);
+    heap_ent *heap = hk_malloc(k * sizeof *heap);
+    if (!cur || !order || !parts || !heap) {
+        hk_free(cur); hk_free(order); hk_free(parts); hk_free(heap);
+        return hk_fail(HK_NOMEM, "out of memory searching text");
+    }
+    double n_docs = (double)ix->ndocs;
+    for (size_t i = 0; i < nq; i++) {
+        const bm25_term *t = &ix->terms[find_term(ix, q->terms[i], strlen(q->terms[i]))];
+        cur[i].t = t;
+        cur[i].qi = (uint32_t)i;
+        double df = t->df;
+        cur[i].w = q->tf[i] * log(1.0 + (n_docs - df + 0.5) / (df + 0.5)) * (s.k1 + 1.0);
+        cur_load(&s, &cur[i]);
+        order[i] = &cur[i];
+    }
+    qsort(order, nq, sizeof *order, cmp_cursor_df);
+    size_t nh = 0;
+    cursor *lead = order[0];
+    while (lead->doc != BM25_NONE) {
+        uint32_t d = lead->doc, next = d;
+        for (size_t i = 1; i < nq && next == d; i++) {
+            cur_seek(&s, order[i], d);
+            next = order[i]->doc; /* past d (or the end): d lacks this term */
+        }
+        if (next != d) {
+            if (next == BM25_NONE) break;
+            cur_seek(&s, lead, next);
+            continue;
+        }
+        if (doc_ok(ix, d, allow)) {
+            uint32_t dl = ix->doc_len[d];
+            for (size_t i = 0; i < nq; i++) parts[cur[i].qi] = contrib(&s, cur[i].w, cur[i].tfs[cur[i].pos], dl);
+            double total = 0;
+            for (size_t i = 0; i < nq; i++) total += parts[i];
+            if (stats) stats->scored++;
+            heap_push(heap, &nh, k, (heap_ent){total, d});
+        }
+        cur_next(&s, lead);
+    }
+    qsort(heap, nh, sizeof *heap, cmp_heap);
+    for (size_t i = 0; i < nh; i++) hits[i] = (bm25_hit){ix->doc_slot[heap[i].doc], (float)heap[i].score};
+    *nhits = nh;
+    hk_free(cur); hk_free(order); hk_free(parts); hk_free(heap);
+    return HK_OK;
+}
+
 void bm25_get_info(const bm25_index *ix, bm25_info *out) {
     memset(out, 0, sizeof *out);
     out->docs = ix->ndocs;

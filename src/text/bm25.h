@@ -93,6 +93,11 @@ hk_status bm25_search(const bm25_index *ix, const bm25_doc *q, size_t k,
                       const roaring_bitmap_t *allow, int exhaustive, bm25_hit *hits,
                       size_t *nhits, bm25_stats *stats);
 size_t bm25_max_hits(const bm25_index *ix);
+/* The same, for documents holding every query term (conjunctive matching): the rarest
+ * term leads and the others seek to its documents. Scores and ties as bm25_search. */
+hk_status bm25_search_all(const bm25_index *ix, const bm25_doc *q, size_t k,
+                          const roaring_bitmap_t *allow, bm25_hit *hits, size_t *nhits,
+                          bm25_stats *stats);
 
 typedef struct bm25_info {
     uint64_t docs;      /* live documents with terms */

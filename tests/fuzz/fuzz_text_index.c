@@ -35,6 +35,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
             bm25_hit hits[10];
             size_t n;
             bm25_search(ix, &q, 10, NULL, 0, hits, &n, NULL);
+            bm25_search_all(ix, &q, 10, NULL, hits, &n, NULL);
             free(term);
         }
         hk_buf_free(&out);

@@ -45,6 +45,8 @@ def test_text_only_collection(tmp):
     eq(ids(db, "docs", "STRASSE final"), [5])          # case folding, NFKC of the ligature
     eq(ids(db, "docs", "nothing to see"), [])
     eq(ids(db, "docs", "swept", "--k", "1"), [1])
+    eq(ids(db, "docs", "swept wing boundary", "--match", "all"), [3])
+    eq(ids(db, "docs", "swept wing boundary", "--match", "any"), [3, 1, 2])
     eq(ids(db, "docs", "swept wing", "--filter", '{"must": [{"key": "kind", "match": {"value": "report"}}]}'), [3])
     r = hk_ok(db, "search", "docs", "--text", "buckling", "--json", "--with-text", "--with-payload")
     hit = json.loads(r.out)[0]
@@ -129,6 +131,8 @@ def test_errors(tmp):
         ["search", "v", "--text", "a", "--vector", "1,2", "--rrf-k", "0"],
         ["search", "v", "--text", "a", "--vector", "1,2", "--depth", "0"],
         ["search", "v", "--vector", "1,2", "--fusion", "rrf"],
+        ["search", "t", "--text", "a", "--match", "some"],
+        ["search", "v", "--vector", "1,2", "--match", "all"],
         ["search", "t", "--text", "a", "--radius", "1"],
         ["search", "t", "--text", ""],
     ]

@@ -140,6 +140,45 @@ static void compare_topk(bm25_index *ix, const roaring_bitmap_t *allow, int quer
     }
 }
 
+/* Whether the analyzed document holds every term of q. */
+static int holds_all(const char *text, const bm25_doc *q) {
+    bm25_doc d = make_doc(text);
+    int all = 1;
+    for (uint32_t i = 0; i < q->nterms && all; i++) {
+        int found = 0;
+        for (uint32_t j = 0; j < d.nterms && !found; j++) found = !strcmp(d.terms[j], q->terms[i]);
+        all = found;
+    }
+    bm25_doc_free(&d);
+    return all;
+}
+
+/* All-terms matching equals the exhaustive any-term ranking restricted to the documents
+ * holding every term (same scores, same order). */
+static void compare_all(bm25_index *ix, char (*texts)[400], uint32_t n, const roaring_bitmap_t *allow,
+                        int queries) {
+    char qt[256];
+    bm25_hit *full = malloc(n * sizeof *full), got[50];
+    for (int qi = 0; qi < queries; qi++) {
+        random_text(qt, sizeof qt, 1 + (int)(rnd() % 3));
+        bm25_doc q = make_doc(qt);
+        size_t nf, ng, k = 1 + rnd() % 50;
+        assert_int_equal(bm25_search(ix, &q, 0, allow, 1, full, &nf, NULL), HK_OK);
+        assert_int_equal(bm25_search_all(ix, &q, k, allow, got, &ng, NULL), HK_OK);
+        size_t m = 0;
+        for (size_t i = 0; i < nf && m < k; i++) {
+            if (!holds_all(texts[full[i].slot], &q)) continue;
+            if (m >= ng || got[m].slot != full[i].slot || got[m].score != full[i].score)
+                fail_msg("all-terms query '%s' rank %zu: got slot %u, want slot %u", qt, m,
+                         m < ng ? got[m].slot : 0, full[i].slot);
+            m++;
+        }
+        assert_int_equal(m, ng);
+        bm25_doc_free(&q);
+    }
+    free(full);
+}
+
 static void test_maxscore_equals_exhaustive(void **state) {
     (void)state;
     enum { N = 3000 };
@@ -167,6 +206,8 @@ static void test_maxscore_equals_exhaustive(void **state) {
     roaring_bitmap_t *allow = roaring_bitmap_create();
     for (uint32_t s = 0; s < N; s += 1 + s % 5) roaring_bitmap_add(allow, s);
     compare_topk(ix, allow, 200);
+    compare_all(ix, texts, N, NULL, 150);
+    compare_all(ix, texts, N, allow, 100);
     /* MaxScore skips work: over all queries it scores far fewer documents. */
     char qt[64];
     uint64_t fast = 0, full = 0;

@@ -91,6 +91,22 @@ static void test_text_only_collection(void **state) {
     char got[128];
     search_ids(c, "swept supersonic boundary", 1, NULL, 1, got, sizeof got);
     assert_string_equal(got, "1");
+    /* All terms: only 3 has swept, wing and boundary. */
+    hk_query *qa;
+    hk_query_new(&qa);
+    hk_query_set_text(qa, "swept wings boundary", 0);
+    assert_int_equal(hk_query_set_text_match(qa, HK_TEXT_MATCH_ALL), HK_OK);
+    assert_int_equal(hk_query_set_text_match(qa, (hk_text_match)5), HK_INVALID);
+    hk_result *ra;
+    assert_int_equal(hk_search(c, qa, &ra), HK_OK);
+    assert_int_equal(hk_result_count(ra, 0), 1);
+    assert_int_equal(hk_result_id(ra, 0, 0), 3);
+    hk_result_free(ra);
+    hk_query_set_text(qa, "swept wings flutter", 0); /* flutter: in no text */
+    assert_int_equal(hk_search(c, qa, &ra), HK_OK);
+    assert_int_equal(hk_result_count(ra, 0), 0);
+    hk_result_free(ra);
+    hk_query_free(qa);
     /* Text results carry the text on request, and no vector. */
     hk_result *gr = NULL;
     assert_int_equal(hk_get(c, (uint64_t[]){1}, 1, HK_WITH_TEXT | HK_WITH_VECTOR, &gr), HK_OK);

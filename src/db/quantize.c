@@ -346,6 +346,9 @@ hk_status hk_collection_set_vector_storage(hk_collection *c, hk_vector_storage s
     if (!c) return hk_fail(HK_INVALID, "set_vector_storage: NULL collection");
     if (storage != HK_VECTORS_MEMORY && storage != HK_VECTORS_DISK)
         return hk_fail(HK_INVALID, "unknown vector storage %d (memory or disk)", (int)storage);
+    if (c->cfg.dim == 0)
+        return hk_fail(HK_INVALID, "collection '%s' is text-only: it has no vectors to store",
+                       c->name);
     hk_status st = coll_write_begin(c);
     if (st) return st;
     if (storage == HK_VECTORS_MEMORY && !c->vf && c->disk_wanted) {

@@ -10,6 +10,7 @@ PACKAGES=(
   libroaring-dev                      # CRoaring: id sets for filters
   libopenblas-dev libopenblas-pthread-dev  # BLAS: batched exact search
   libcmocka-dev                       # unit tests
+  libmicrohttpd-dev                   # HTTP server (hektor serve)
   python3 python3-numpy               # integration tests (reference computations)
   python3-faiss python3-hnswlib       # benchmark peers
 )

@@ -77,6 +77,7 @@ int cmd_checkpoint(cli_ctx *, int, char **);
 int cmd_quantize(cli_ctx *, int, char **);
 int cmd_quality(cli_ctx *, int, char **);
 int cmd_codebook(cli_ctx *, int, char **);
+int cmd_serve(cli_ctx *, int, char **);
 
 extern const cli_cmd cli_commands[];
 

@@ -342,6 +342,13 @@ hk_status hk_query_set_exact(hk_query *q, int exact);
 hk_status hk_query_set_ef(hk_query *q, uint32_t ef);
 hk_status hk_query_set_with(hk_query *q, uint32_t with);  /* HK_WITH_* */
 hk_status hk_query_set_offset(hk_query *q, uint32_t offset); /* skip the first results */
+/* Recommendation by example ids (Qdrant's average_vector strategy): hk_search then uses
+ * one query vector, avg(positive) + (avg(positive) - avg(negative)) over the examples'
+ * stored vectors (avg(positive) without negatives), instead of the query's vectors, and
+ * leaves the examples out of the results. An unknown example id makes hk_search fail with
+ * HK_NOT_FOUND naming it. npos = 0 (with nneg = 0) turns recommendation off. */
+hk_status hk_query_set_examples(hk_query *q, const uint64_t *positive, size_t npos,
+                                const uint64_t *negative, size_t nneg);
 
 /* Runs the query: one result list per query vector, best first. */
 hk_status hk_search(hk_collection *c, const hk_query *q, hk_result **out);

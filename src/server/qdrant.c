@@ -4,6 +4,7 @@
  * request and response shapes, and envelope.
  *
  * Decisions:
+ *  - Recommendation is the library's (hk_query_set_examples); the server only reads ids.
  *  - Scores need no conversion: the library already returns what Qdrant does (cosine
  *    similarity and dot product, higher is better; Euclidean distance, lower is better),
  *    and score_threshold keeps what Qdrant keeps (score >= t, or distance <= t for Euclid).
@@ -12,9 +13,10 @@
  *    number after the write. Points carry no version of their own: "version" is 0.
  *  - Ids are unsigned integers (up to 2^63 - 1). UUID strings, named and sparse vectors,
  *    and request options that would change results (order_by, lookup_from, using, the
- *    best_score strategy, quantization_config) are refused with a 400 naming them;
- *    options that only tune Qdrant's own storage (shard_number, optimizers_config,
- *    wal_config, on_disk, full_scan_threshold, ...) are accepted and ignored.
+ *    best_score strategy, vectors as recommend examples, quantization_config) are
+ *    refused with a 400 naming them; options that only tune Qdrant's own storage
+ *    (shard_number, optimizers_config, wal_config, on_disk, full_scan_threshold, ...)
+ *    are accepted and ignored.
  *  - Request validation happens before the library is called, and the library changes
  *    nothing on failure, so a refused request leaves the database as it was.
  */
@@ -698,11 +700,15 @@ static int h_count(qctx *q) {
 
 /* ---- search ---- */
 
-/* One search request (a SearchRequest object, or a recommend request once its vector is
- * known): writes the JSON array of scored points. extra_filter (HEKTOR filter text, may be
- * NULL) is combined with the request's filter by "must". */
-static int run_search(qctx *q, const hj_value *req, const float *vector,
-                      const char *exclude_ids_json) {
+/* One search request (a SearchRequest object, or a recommend request): writes the JSON
+ * array of scored points. The query is the vector, or when vector is NULL the example ids
+ * (hk_query_set_examples). */
+typedef struct examples {
+    uint64_t *pos, *neg;
+    size_t npos, nneg;
+} examples;
+
+static int run_search(qctx *q, const hj_value *req, const float *vector, const examples *ex) {
     static const char *const unsupported[] = {"using", "lookup_from", "shard_key"};
     if (refuse_present(q, req, unsupported, 3, " (named vectors and lookups are not served)"))
         return q->status;
@@ -721,29 +727,19 @@ static int run_search(qctx *q, const hj_value *req, const float *vector,
     }
     const hj_value *thr = opt(req, "score_threshold");
     if (thr && !hj_is_number(thr)) return fail(q, 400, "'score_threshold' must be a number");
-    /* The filter: the request's, and for recommend the examples left out. */
-    hk_buf ft;
-    hk_buf_init(&ft);
-    hk_status st = HK_OK;
-    if (exclude_ids_json) {
-        hk_buf_puts(&ft, "{\"must\":[");
-        st = qf_translate(opt(req, "filter"), &ft);
-        hk_buf_printf(&ft, "],\"must_not\":[{\"has_id\":%s}]}", exclude_ids_json);
-    } else if (opt(req, "filter")) {
-        st = qf_translate(opt(req, "filter"), &ft);
-    }
-    hk_filter *f = NULL;
-    if (!st && ft.len) st = hk_filter_parse((const char *)ft.data, ft.len, &f);
-    hk_buf_free(&ft);
-    if (st) return fail(q, 400, "%s", hk_errmsg());
-    hk_query *qq = NULL;
-    hk_result *res = NULL;
+    hk_filter *f;
+    if (get_filter(q, req, &f)) return q->status;
     if (limit == 0) {
         hk_buf_puts(&q->out, "[]");
         hk_filter_free(f);
         return 200;
     }
-    if (!(st = hk_query_new(&qq)) && !(st = hk_query_set_vectors(qq, vector, 1, q->stats.dim)) &&
+    hk_query *qq = NULL;
+    hk_result *res = NULL;
+    hk_status st;
+    if (!(st = hk_query_new(&qq)) &&
+        !(st = vector ? hk_query_set_vectors(qq, vector, 1, q->stats.dim)
+                      : hk_query_set_examples(qq, ex->pos, ex->npos, ex->neg, ex->nneg)) &&
         !(st = hk_query_set_k(qq, (uint32_t)limit)) && !(st = hk_query_set_offset(qq, (uint32_t)offset)) &&
         !(st = hk_query_set_filter(qq, f)) && !(st = hk_query_set_exact(qq, exact)) &&
         !(st = hk_query_set_ef(qq, (uint32_t)ef)) &&
@@ -752,6 +748,8 @@ static int run_search(qctx *q, const hj_value *req, const float *vector,
     hk_query_free(qq);
     hk_filter_free(f);
     if (st) return lib_fail(q, st);
+    /* Qdrant applies the threshold to scores (higher is better) and to Euclidean
+     * distances (lower is better) alike: keep what is at least as good as it. */
     double t = thr ? hj_number(thr) : 0;
     int lower_better = q->stats.metric == HK_METRIC_L2;
     hk_buf_putc(&q->out, '[');
@@ -802,36 +800,16 @@ static int h_search_batch(qctx *q) {
     return 200;
 }
 
-/* Adds the vectors of examples (ids or raw vectors) to sum; ids go to the exclusion list. */
-static int add_examples(qctx *q, const hj_value *list, const char *what, double *sum, size_t *count,
-                        hk_buf *excl) {
+static int get_examples(qctx *q, const char *what, uint64_t **ids, size_t *n) {
+    const hj_value *list = opt(q->body, what);
+    *ids = NULL;
+    *n = 0;
     if (!list) return 0;
-    if (list->type != HJ_ARRAY) return fail(q, 400, "'%s' must be an array of ids or vectors", what);
-    uint32_t dim = q->stats.dim;
-    float *v = hk_arena_alloc(&q->r->arena, dim * sizeof *v);
-    if (!v) return nomem(q);
-    for (uint32_t i = 0; i < list->n; i++) {
-        const hj_value *e = &list->u.items[i];
-        if (e->type == HJ_ARRAY) {
-            if (get_vector(q, e, what, v)) return q->status;
-        } else {
-            uint64_t id;
-            if (get_id(q, e, what, &id)) return q->status;
-            hk_result *res;
-            hk_status st = hk_get(q->c, &id, 1, HK_WITH_VECTOR, &res);
-            if (st) return lib_fail(q, st);
-            if (hk_result_count(res, 0) == 0) {
-                hk_result_free(res);
-                return fail(q, 404, "No point with id %llu found ('%s')", (unsigned long long)id, what);
-            }
-            memcpy(v, hk_result_vector(res, 0, 0), dim * sizeof *v);
-            hk_result_free(res);
-            hk_buf_printf(excl, "%s%llu", excl->len > 1 ? "," : "", (unsigned long long)id);
-        }
-        for (uint32_t d = 0; d < dim; d++) sum[d] += v[d];
-        (*count)++;
-    }
-    return 0;
+    if (list->type != HJ_ARRAY) return fail(q, 400, "'%s' must be an array of point ids", what);
+    for (uint32_t i = 0; i < list->n; i++)
+        if (list->u.items[i].type == HJ_ARRAY || list->u.items[i].type == HJ_OBJECT)
+            return fail(q, 400, "'%s': vectors as examples are not supported; give point ids", what);
+    return get_ids(q, list, what, ids, n);
 }
 
 static int h_recommend(qctx *q) {
@@ -842,38 +820,11 @@ static int h_recommend(qctx *q) {
                     strategy->type == HJ_STRING ? "'" : "",
                     strategy->type == HJ_STRING ? strategy->u.s : hj_type_name(strategy->type),
                     strategy->type == HJ_STRING ? "'" : "");
-    uint32_t dim = q->stats.dim;
-    double *pos = hk_arena_alloc(&q->r->arena, 2 * dim * sizeof *pos);
-    if (!pos) return nomem(q);
-    memset(pos, 0, 2 * dim * sizeof *pos);
-    double *neg = pos + dim;
-    size_t npos = 0, nneg = 0;
-    hk_buf excl;
-    hk_buf_init(&excl);
-    hk_buf_putc(&excl, '[');
-    if (add_examples(q, opt(q->body, "positive"), "positive", pos, &npos, &excl) ||
-        add_examples(q, opt(q->body, "negative"), "negative", neg, &nneg, &excl)) {
-        hk_buf_free(&excl);
+    examples ex;
+    if (get_examples(q, "positive", &ex.pos, &ex.npos) || get_examples(q, "negative", &ex.neg, &ex.nneg))
         return q->status;
-    }
-    hk_buf_putc(&excl, ']');
-    if (!npos) {
-        hk_buf_free(&excl);
-        return fail(q, 400, "'positive' needs at least one example (average_vector strategy)");
-    }
-    /* Qdrant's average_vector: avg(positive) + (avg(positive) - avg(negative)). */
-    float *vec = hk_arena_alloc(&q->r->arena, dim * sizeof *vec);
-    if (!vec) {
-        hk_buf_free(&excl);
-        return nomem(q);
-    }
-    for (uint32_t d = 0; d < dim; d++) {
-        double p = pos[d] / (double)npos;
-        vec[d] = (float)(nneg ? 2 * p - neg[d] / (double)nneg : p);
-    }
-    int rc = run_search(q, q->body, vec, hk_buf_cstr(&excl));
-    hk_buf_free(&excl);
-    return rc;
+    if (!ex.npos) return fail(q, 400, "'positive' needs at least one example (average_vector strategy)");
+    return run_search(q, q->body, NULL, &ex);
 }
 
 /* ---- payload indexes ---- */

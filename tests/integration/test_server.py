@@ -323,6 +323,8 @@ def test_search_scores_per_metric(s, tmp):
           400, ["best_score"])
     s.bad("POST", "/collections/euclid/points/recommend", {"positive": [12345]}, 404, ["12345"])
     s.bad("POST", "/collections/euclid/points/recommend", {"negative": [1]}, 400, ["positive"])
+    s.bad("POST", "/collections/euclid/points/recommend", {"positive": [[0.0] * 8]}, 400,
+          ["vectors as examples"])
 
 
 @serving

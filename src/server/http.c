@@ -11,9 +11,10 @@
  *    announces it, else as soon as the bytes received pass the limit (the rest is
  *    discarded unread by closing the connection after the answer).
  *  - Shutdown: SIGINT/SIGTERM are blocked in every thread and taken by sigwait in the
- *    serving thread, which then stops accepting (MHD_quiesce_daemon), waits for the
- *    requests in flight (at most 30 s), stops the daemon and returns so the caller closes
- *    the database, which checkpoints it.
+ *    serving thread, which then stops accepting (MHD_quiesce_daemon), answers new
+ *    requests on open connections with 503 and closes them, waits for the requests in
+ *    flight (at most 30 s), stops the daemon and returns so the caller closes the
+ *    database, which checkpoints it.
  *  - Keys are compared in constant time; /healthz and /readyz and / need no key (load
  *    balancers and Qdrant clients' version check), everything else does when one is set.
  */
@@ -45,17 +46,12 @@ typedef struct conn_state {
     hk_buf body;
     double t0;
     int too_large;
-    int counted;
 } conn_state;
 
 static double now_s(void) {
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
     return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
-
-const char *hks_arg(hks_req *r, const char *name) {
-    return MHD_lookup_connection_value(r->conn, MHD_GET_ARGUMENT_KIND, name);
 }
 
 static void put_time(hk_buf *b, double seconds) {
@@ -207,10 +203,9 @@ static void log_request(const char *method, const char *url, int status, double 
     fprintf(stderr, "hektor: %s %s %d %.2f ms\n", method, url, status, ms);
 }
 
-static enum MHD_Result finish(hks_server *s, struct MHD_Connection *conn, const char *method,
+static enum MHD_Result finish(struct MHD_Connection *conn, const char *method,
                               const char *url, hks_resp *resp, hks_class cls, double t0,
                               int close_after) {
-    (void)s;
     double secs = now_s() - t0;
     hks_metrics_observe(cls, resp->status, secs);
     log_request(method, url, resp->status, secs * 1e3);
@@ -231,9 +226,15 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
         memset(cs, 0, sizeof *cs);
         hk_buf_init(&cs->body);
         cs->t0 = now_s();
-        cs->counted = 1;
         atomic_fetch_add(&s->inflight, 1);
         *con_cls = cs;
+        if (atomic_load(&s->stopping)) {
+            /* New requests on kept-alive connections while stopping: refuse and close,
+             * so the requests in flight drain. */
+            hks_resp resp = {0};
+            hks_error(&resp, 503, "Service unavailable: the server is shutting down", 0);
+            return finish(conn, method, url, &resp, HKS_CLASS_UNKNOWN, cs->t0, 1);
+        }
         const char *cl = MHD_lookup_connection_value(conn, MHD_HEADER_KIND,
                                                      MHD_HTTP_HEADER_CONTENT_LENGTH);
         size_t max = s->o.max_body;
@@ -243,7 +244,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
             snprintf(msg, sizeof msg, "Payload too large: the body has %.20s bytes; the limit is %zu",
                      cl, max);
             hks_error(&resp, 413, msg, now_s() - cs->t0);
-            return finish(s, conn, method, url, &resp, HKS_CLASS_UNKNOWN, cs->t0, 1);
+            return finish(conn, method, url, &resp, HKS_CLASS_UNKNOWN, cs->t0, 1);
         }
         return MHD_YES;
     }
@@ -266,7 +267,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
         snprintf(msg, sizeof msg, "Payload too large: the body passes the limit of %zu bytes",
                  s->o.max_body);
         hks_error(&resp, 413, msg, now_s() - cs->t0);
-        return finish(s, conn, method, url, &resp, HKS_CLASS_UNKNOWN, cs->t0, 1);
+        return finish(conn, method, url, &resp, HKS_CLASS_UNKNOWN, cs->t0, 1);
     }
     hks_req r = {0};
     r.db = s->db;
@@ -280,7 +281,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
     if (!resp.status) hks_error(&resp, 500, "Service internal error: no response", now_s() - cs->t0);
     hks_class c = r.cls;
     hk_arena_reset(&r.arena);
-    return finish(s, conn, method, url, &resp, c, cs->t0, 0);
+    return finish(conn, method, url, &resp, c, cs->t0, 0);
 }
 
 static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
@@ -290,7 +291,7 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
     hks_server *s = cls;
     conn_state *cs = *con_cls;
     if (!cs) return;
-    if (cs->counted) atomic_fetch_sub(&s->inflight, 1);
+    atomic_fetch_sub(&s->inflight, 1);
     hk_buf_free(&cs->body);
     hk_free(cs);
     *con_cls = NULL;

@@ -42,16 +42,13 @@ typedef struct hks_resp {
     hk_buf body;
 } hks_resp;
 
-/* Query-string argument, or NULL. */
-const char *hks_arg(hks_req *r, const char *name);
-
 /* Writes Qdrant's envelopes into resp->body: {"result": RESULT, "status": "ok", "time": T}
  * and {"status": {"error": MSG}, "time": T}. */
 void hks_ok(hks_resp *resp, int status, const char *result_json, size_t len, double seconds);
 void hks_error(hks_resp *resp, int status, const char *msg, double seconds);
 
-/* Routers: each returns 1 when it owns the path (resp filled, or status 0 with
- * r->cls/is_write set when called with classify_only), else 0. */
+/* The Qdrant router: 1 when it owns the path, else 0. With classify_only it only sets
+ * r->cls and r->is_write (so authentication can run first), else it answers in resp. */
 int qd_route(hks_req *r, hks_resp *resp, int classify_only);
 
 /* Metrics (metrics.c). */

@@ -143,9 +143,9 @@ static int service_route(hks_server *s, hks_req *r, hks_resp *resp, double t0) {
                       "# TYPE process_resident_memory_bytes gauge\n"
                       "process_resident_memory_bytes %llu\n", (unsigned long long)rss);
     } else {
-        resp->status = atomic_load(&s->stopping) ? 503 : 200;
+        resp->status = 200;
         resp->content_type = "text/plain; charset=utf-8";
-        hk_buf_puts(&resp->body, resp->status == 200 ? "ok\n" : "shutting down\n");
+        hk_buf_puts(&resp->body, "ok\n");
     }
     return 1;
 }

@@ -413,6 +413,13 @@ typedef enum hk_fusion {
  * filter (0 = max(k + offset, 100)), fused by method; param is RRF's k (0 = 60). Scores
  * are then the fused scores. Without this call a hybrid query uses RRF, k 60. */
 hk_status hk_query_set_fusion(hk_query *q, hk_fusion method, double param, uint32_t depth);
+/* Recommendation by example ids (Qdrant's average_vector strategy): hk_search then uses
+ * one query vector, avg(positive) + (avg(positive) - avg(negative)) over the examples'
+ * stored vectors (avg(positive) without negatives), instead of the query's vectors, and
+ * leaves the examples out of the results. An unknown example id makes hk_search fail with
+ * HK_NOT_FOUND naming it. npos = 0 (with nneg = 0) turns recommendation off. */
+hk_status hk_query_set_examples(hk_query *q, const uint64_t *positive, size_t npos,
+                                const uint64_t *negative, size_t nneg);
 
 /* Runs the query: one result list per query vector, best first. */
 hk_status hk_search(hk_collection *c, const hk_query *q, hk_result **out);

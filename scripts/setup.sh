@@ -11,6 +11,7 @@ PACKAGES=(
   libopenblas-dev libopenblas-pthread-dev  # BLAS: batched exact search
   libutf8proc-dev libstemmer-dev      # text analysis: Unicode normalization, Snowball stemmers
   libcmocka-dev                       # unit tests
+  libmicrohttpd-dev                   # HTTP server (hektor serve)
   python3 python3-numpy               # integration tests (reference computations)
   python3-faiss python3-hnswlib       # benchmark peers
 )
@@ -22,12 +23,28 @@ done
 
 if [ ${#missing[@]} -eq 0 ]; then
   echo "setup: all ${#PACKAGES[@]} packages are installed"
-  exit 0
+else
+  echo "setup: installing ${missing[*]}"
+  SUDO=""
+  if [ "$(id -u)" -ne 0 ]; then SUDO="sudo"; fi
+  export DEBIAN_FRONTEND=noninteractive
+  $SUDO apt-get update -q
+  $SUDO apt-get install -y -q --no-install-recommends "${missing[@]}"
 fi
 
-echo "setup: installing ${missing[*]}"
-SUDO=""
-if [ "$(id -u)" -ne 0 ]; then SUDO="sudo"; fi
-export DEBIAN_FRONTEND=noninteractive
-$SUDO apt-get update -q
-$SUDO apt-get install -y -q --no-install-recommends "${missing[@]}"
+# The Qdrant JavaScript client for tests/js (needs node; the test skips without it).
+# npm ci runs only when node_modules does not match package-lock.json yet.
+JS_DIR="$(cd "$(dirname "$0")/.." && pwd)/tests/js"
+if command -v npm >/dev/null 2>&1; then
+  want="$(sha256sum "$JS_DIR/package-lock.json" | cut -d' ' -f1)"
+  have="$(cat "$JS_DIR/node_modules/.hektor-lock-sha256" 2>/dev/null || true)"
+  if [ "$want" = "$have" ]; then
+    echo "setup: tests/js/node_modules is current"
+  else
+    echo "setup: npm ci in tests/js"
+    (cd "$JS_DIR" && npm ci --no-audit --no-fund --loglevel=error)
+    echo "$want" > "$JS_DIR/node_modules/.hektor-lock-sha256"
+  fi
+else
+  echo "setup: npm is not installed; the JavaScript client test will be skipped"
+fi

@@ -80,6 +80,7 @@ int cmd_quantize(cli_ctx *, int, char **);
 int cmd_quality(cli_ctx *, int, char **);
 int cmd_codebook(cli_ctx *, int, char **);
 int cmd_storage(cli_ctx *, int, char **);
+int cmd_serve(cli_ctx *, int, char **);
 
 extern const cli_cmd cli_commands[];
 

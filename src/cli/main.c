@@ -402,6 +402,26 @@ const cli_cmd cli_commands[] = {
      "of the sample, default 100) recall@k on codes alone and after re-ranking, with\n"
      "queries/s on codes and on floats (one thread). --per-dim adds the error of each\n"
      "dimension. --quiet: no progress bar while a --method trains.\n"},
+    {"serve", cmd_serve, "serve the database over HTTP (Qdrant-compatible REST)",
+     "usage: hektor [--db DIR] serve [--host 127.0.0.1] [--port 6333] [--api-key KEY]\n"
+     "                [--read-only-key KEY] [--max-body BYTES]\n"
+     "\n"
+     "Serves the database over HTTP/1.1 until SIGINT or SIGTERM: Qdrant's REST API for\n"
+     "collections, points, payloads, scroll, count, search, batch search, recommend and\n"
+     "payload indexes (existing Qdrant clients work unchanged), plus / (version), /healthz,\n"
+     "/readyz and /metrics (Prometheus). See docs/SERVER.md for every route.\n"
+     "DIR is created when it does not exist. Prints 'hektor: serving http://HOST:PORT' once\n"
+     "it listens, and one line per request (method, path, status, milliseconds) on stderr.\n"
+     "On SIGINT or SIGTERM it stops accepting, finishes the requests in flight, closes the\n"
+     "database (every acknowledged write is already durable) and exits 0.\n"
+     "  --host ADDR           IPv4 or IPv6 address to listen on (default 127.0.0.1,\n"
+     "                        loopback only; 0.0.0.0 listens on every interface)\n"
+     "  --port PORT           TCP port (default 6333, Qdrant's); 0 picks a free port\n"
+     "  --api-key KEY         require KEY in the 'api-key' header or as 'Authorization:\n"
+     "                        Bearer KEY' (default: $HEKTOR_API_KEY, else no key)\n"
+     "  --read-only-key KEY   a second key that may only read (search, scroll, count, get)\n"
+     "  --max-body BYTES      largest request body accepted (default 67108864); larger\n"
+     "                        bodies get 413\n"},
     {NULL, NULL, NULL, NULL}};
 
 static void print_global_help(FILE *out) {

@@ -37,6 +37,8 @@ struct hk_query {
     hk_fusion fusion; /* with a vector and a text: how their lists are fused */
     double fusion_param;
     uint32_t fusion_depth;
+    uint64_t *examples; /* npos positive ids, then nneg negative ids */
+    size_t npos, nneg;
 };
 
 hk_status hk_query_new(hk_query **out) {
@@ -50,6 +52,7 @@ hk_status hk_query_new(hk_query **out) {
 
 void hk_query_free(hk_query *q) {
     if (!q) return;
+    hk_free(q->examples);
     hk_free(q->vectors);
     hk_free(q->text);
     hk_free(q);
@@ -152,6 +155,28 @@ hk_status hk_query_set_with(hk_query *q, uint32_t with) {
 hk_status hk_query_set_offset(hk_query *q, uint32_t offset) {
     if (!q) return hk_fail(HK_INVALID, "query is NULL");
     q->offset = offset;
+    return HK_OK;
+}
+
+hk_status hk_query_set_examples(hk_query *q, const uint64_t *positive, size_t npos,
+                                const uint64_t *negative, size_t nneg) {
+    if (!q) return hk_fail(HK_INVALID, "query is NULL");
+    if ((npos && !positive) || (nneg && !negative))
+        return hk_fail(HK_INVALID, "query: example ids are NULL");
+    if (!npos && nneg) return hk_fail(HK_INVALID, "query: a recommendation needs at least one "
+                                      "positive example");
+    if (npos > SIZE_MAX / 16 || nneg > SIZE_MAX / 16)
+        return hk_fail(HK_INVALID, "query: too many examples");
+    uint64_t *ex = NULL;
+    if (npos + nneg) {
+        if (!(ex = hk_malloc((npos + nneg) * sizeof *ex))) return hk_fail(HK_NOMEM, "out of memory");
+        memcpy(ex, positive, npos * sizeof *ex);
+        if (nneg) memcpy(ex + npos, negative, nneg * sizeof *ex);
+    }
+    hk_free(q->examples);
+    q->examples = ex;
+    q->npos = npos;
+    q->nneg = nneg;
     return HK_OK;
 }
 
@@ -612,40 +637,97 @@ static hk_status hybrid_search(hk_collection *c, const hk_query *q, hk_result **
     return HK_OK;
 }
 
+/* The recommendation's query vector (Qdrant's average_vector strategy) from the stored
+ * vectors of the examples: avg(positive) + (avg(positive) - avg(negative)), or
+ * avg(positive) without negatives. Cosine collections store normalized vectors, so the
+ * average is of directions, as in Qdrant. */
+static hk_status example_vector(hk_collection *c, const hk_query *q, float **out) {
+    size_t dim = c->cfg.dim;
+    double *acc = hk_calloc(2 * dim, sizeof *acc);
+    float *v = hk_malloc(dim * sizeof *v);
+    hk_status st = (!acc || !v) ? hk_fail(HK_NOMEM, "out of memory") : coll_read_begin(c);
+    if (!st) {
+        for (size_t i = 0; i < q->npos + q->nneg && !st; i++) {
+            uint32_t slot;
+            if (!u64map_get(&c->map, q->examples[i], &slot)) {
+                st = hk_fail(HK_NOT_FOUND, "no point with id %llu (a %s example) in collection '%s'",
+                             (unsigned long long)q->examples[i], i < q->npos ? "positive" : "negative",
+                             c->name);
+                break;
+            }
+            const float *row = c->vectors + (size_t)slot * dim;
+            double *a = acc + (i < q->npos ? 0 : dim);
+            for (size_t d = 0; d < dim; d++) a[d] += row[d];
+        }
+        coll_read_end(c);
+    }
+    if (!st) {
+        for (size_t d = 0; d < dim; d++) {
+            double p = acc[d] / (double)q->npos;
+            v[d] = (float)(q->nneg ? 2 * p - acc[dim + d] / (double)q->nneg : p);
+        }
+        if (!vec_all_finite(v, dim))
+            st = hk_fail(HK_INVALID, "the examples' average vector is not finite");
+    }
+    hk_free(acc);
+    if (st) {
+        hk_free(v);
+        return st;
+    }
+    *out = v;
+    return HK_OK;
+}
+
 hk_status hk_search(hk_collection *c, const hk_query *q, hk_result **out) {
     if (!out) return hk_fail(HK_INVALID, "search: out is NULL");
     *out = NULL;
     if (!q) return hk_fail(HK_INVALID, "search: query is NULL");
     if (!c) return hk_fail(HK_INVALID, "collection handle is NULL");
+    if (q->text && q->npos)
+        return hk_fail(HK_INVALID, "search: a recommendation by examples cannot also carry a text");
     if (q->text && q->nq) return hybrid_search(c, q, out);
     if (q->text) return text_search(c, q, out);
-    if (!q->nq) return hk_fail(HK_INVALID, "search: the query has neither a vector nor a text");
+    if (!q->nq && !q->npos)
+        return hk_fail(HK_INVALID, "search: the query has neither a vector nor a text");
     if (!c->cfg.dim)
         return hk_fail(HK_INVALID, "collection '%s' is text-only: search it with a text "
                        "(hk_query_set_text)", c->name);
-    if (q->dim != c->cfg.dim)
+    if (!q->npos && q->dim != c->cfg.dim)
         return hk_fail(HK_DIMENSION, "query vector has dimension %u but collection '%s' has "
                        "dimension %u", q->dim, c->name, c->cfg.dim);
     if (!q->has_radius && q->k == 0) return hk_fail(HK_INVALID, "search: k must be at least 1");
-    if (c->cfg.metric != HK_METRIC_COSINE)
-        for (size_t i = 0; i < q->nq; i++)
-            if (!vec_magnitude_ok(q->vectors + i * q->dim, q->dim))
-                return hk_fail(HK_INVALID, "query vector %zu is too large: its squared norm exceeds "
-                               "%g, beyond which distances overflow float32", i, (double)VEC_MAX_NORM_SQ);
     if (q->has_radius && c->cfg.metric == HK_METRIC_L2 && q->radius < 0)
         return hk_fail(HK_INVALID, "search: an l2 radius must not be negative (got %g)", (double)q->radius);
-    size_t dim = q->dim, nq = q->nq;
+    size_t dim = c->cfg.dim, nq = q->npos ? 1 : q->nq;
     float *qv = q->vectors;
+    float *example = NULL;
+    if (q->npos) {
+        hk_status est = example_vector(c, q, &example);
+        if (est) return est;
+        qv = example;
+    }
+    if (c->cfg.metric != HK_METRIC_COSINE)
+        for (size_t i = 0; i < nq; i++)
+            if (!vec_magnitude_ok(qv + i * dim, dim)) {
+                hk_free(example);
+                return hk_fail(HK_INVALID, "query vector %zu is too large: its squared norm exceeds "
+                               "%g, beyond which distances overflow float32", i, (double)VEC_MAX_NORM_SQ);
+            }
     float *normed = NULL;
     if (c->cfg.metric == HK_METRIC_COSINE) {
         normed = hk_malloc(nq * dim * sizeof(float));
-        if (!normed) return hk_fail(HK_NOMEM, "out of memory");
+        if (!normed) {
+            hk_free(example);
+            return hk_fail(HK_NOMEM, "out of memory");
+        }
         memcpy(normed, qv, nq * dim * sizeof(float));
         for (size_t i = 0; i < nq; i++)
             if (vec_normalize(normed + i * dim, dim) == 0) {
                 hk_free(normed);
-                return hk_fail(HK_INVALID, "query vector %zu is a zero vector: its cosine "
-                               "similarity is undefined", i);
+                hk_free(example);
+                return hk_fail(HK_INVALID, q->npos ? "the examples' average vector is a zero "
+                               "vector: its cosine similarity is undefined" : "query vector %zu "
+                               "is a zero vector: its cosine similarity is undefined", i);
             }
         qv = normed;
     }
@@ -659,6 +741,7 @@ hk_status hk_search(hk_collection *c, const hk_query *q, hk_result **out) {
     hk_status st = (!hits || !counts || !r) ? hk_fail(HK_NOMEM, "out of memory") : HK_OK;
     if (st) {
         hk_free(normed);
+        hk_free(example);
         hk_free(hits);
         hk_free(counts);
         hk_result_free(r);
@@ -668,7 +751,14 @@ hk_status hk_search(hk_collection *c, const hk_query *q, hk_result **out) {
     roaring_bitmap_t *allow = NULL;
     if (q->filter && !(allow = coll_filter_slots(c, q->filter))) {
         st = hk_fail(HK_NOMEM, "out of memory evaluating the filter");
+    } else if (q->npos && !allow && !(allow = roaring_bitmap_copy(c->live_bm))) {
+        st = hk_fail(HK_NOMEM, "out of memory");
     } else {
+        /* The examples are never recommended. */
+        for (size_t i = 0; i < q->npos + q->nneg; i++) {
+            uint32_t slot;
+            if (u64map_get(&c->map, q->examples[i], &slot)) roaring_bitmap_remove(allow, slot);
+        }
         flat_matrix m = {.rows = c->vectors, .norms_sq = c->norms, .live = c->live, .nslots = c->nslots,
                          .dim = dim, .metric = c->cfg.metric};
         vec_codes vc;
@@ -713,6 +803,7 @@ done:
     hk_free(hits);
     hk_free(counts);
     hk_free(normed);
+    hk_free(example);
     if (st) {
         hk_result_free(r);
         return st;

@@ -520,12 +520,98 @@ static void test_crash_between_checkpoint_steps(void **state) {
     tu_rmrf(crash);
 }
 
+/* Recommendation by examples (hk_query_set_examples): the query vector is Qdrant's
+ * average_vector, the examples never come back, filters still apply, unknown ids fail. */
+static void test_recommend(void **state) {
+    (void)state;
+    const char *dir = tu_tmpdir("recommend");
+    hk_db *db = tu_open_db(dir, HK_OPEN_CREATE | HK_OPEN_NOSYNC);
+    enum { N = 300, D = 6, K = 8 };
+    static float base[N][D];
+    for (int i = 0; i < N; i++)
+        for (int d = 0; d < D; d++) base[i][d] = frand();
+    const uint64_t pos[] = {3, 7}, neg[] = {11};
+    for (int m = 0; m < 3; m++) {
+        char name[16];
+        snprintf(name, sizeof name, "r%d", m);
+        hk_collection *c = make(db, name, D, (hk_metric)m);
+        static hk_point pts[N];
+        static char pay[N][16];
+        for (int i = 0; i < N; i++) {
+            snprintf(pay[i], sizeof pay[i], "{\"g\":%d}", i % 2);
+            pts[i] = (hk_point){.id = (uint64_t)i, .vector = base[i], .payload = pay[i]};
+        }
+        assert_int_equal(hk_upsert(c, pts, N, NULL), HK_OK);
+        /* The expected query vector, from the stored (for cosine: normalized) vectors. */
+        double stored[N][D];
+        for (int i = 0; i < N; i++) {
+            double norm = 0;
+            for (int d = 0; d < D; d++) norm += (double)base[i][d] * base[i][d];
+            norm = m == HK_METRIC_COSINE ? sqrt(norm) : 1;
+            for (int d = 0; d < D; d++) stored[i][d] = (double)(float)(base[i][d] / norm);
+        }
+        float v[D];
+        for (int d = 0; d < D; d++)
+            v[d] = (float)(2 * (stored[3][d] + stored[7][d]) / 2 - stored[11][d]);
+        for (int filtered = 0; filtered < 2; filtered++) {
+            hk_filter *f = NULL;
+            const char *fj = "{\"must\":[{\"key\":\"g\",\"match\":{\"value\":1}}]}";
+            if (filtered) assert_int_equal(hk_filter_parse(fj, strlen(fj), &f), HK_OK);
+            hk_query *q, *plain;
+            hk_query_new(&q);
+            hk_query_new(&plain);
+            hk_query_set_k(q, K);
+            hk_query_set_filter(q, f);
+            assert_int_equal(hk_query_set_examples(q, pos, 2, neg, 1), HK_OK);
+            /* The same search by vector, with the examples excluded by a filter. */
+            char pj[160];
+            snprintf(pj, sizeof pj, "{\"must\":[%s],\"must_not\":[{\"has_id\":[3,7,11]}]}",
+                     filtered ? fj : "{}");
+            hk_filter *pf;
+            assert_int_equal(hk_filter_parse(pj, strlen(pj), &pf), HK_OK);
+            hk_query_set_vectors(plain, v, 1, D);
+            hk_query_set_k(plain, K);
+            hk_query_set_filter(plain, pf);
+            hk_result *r, *want;
+            assert_int_equal(hk_search(c, q, &r), HK_OK);
+            assert_int_equal(hk_search(c, plain, &want), HK_OK);
+            assert_int_equal(hk_result_count(r, 0), K);
+            for (size_t i = 0; i < K; i++) {
+                uint64_t id = hk_result_id(r, 0, i);
+                assert_true(id != 3 && id != 7 && id != 11);
+                if (filtered) assert_int_equal(id % 2, 1);
+                assert_int_equal(id, hk_result_id(want, 0, i));
+                assert_true(fabsf(hk_result_score(r, 0, i) - hk_result_score(want, 0, i)) < 1e-4f);
+            }
+            hk_result_free(r);
+            hk_result_free(want);
+            /* Unknown examples fail and name the id; clearing them leaves no vector. */
+            const uint64_t missing[] = {3, 100000};
+            assert_int_equal(hk_query_set_examples(q, missing, 2, NULL, 0), HK_OK);
+            assert_int_equal(hk_search(c, q, &r), HK_NOT_FOUND);
+            assert_non_null(strstr(hk_errmsg(), "100000"));
+            assert_null(r);
+            assert_int_equal(hk_query_set_examples(q, NULL, 0, NULL, 0), HK_OK);
+            assert_int_equal(hk_search(c, q, &r), HK_INVALID);
+            assert_int_equal(hk_query_set_examples(q, NULL, 0, neg, 1), HK_INVALID);
+            hk_query_free(q);
+            hk_query_free(plain);
+            hk_filter_free(f);
+            hk_filter_free(pf);
+        }
+        hk_collection_close(c);
+    }
+    assert_int_equal(hk_db_close(db), HK_OK);
+    tu_rmrf(dir);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_crash_between_checkpoint_steps),
         cmocka_unit_test(test_lifecycle),
         cmocka_unit_test(test_points_and_validation),
         cmocka_unit_test(test_search_exact),
+        cmocka_unit_test(test_recommend),
         cmocka_unit_test(test_durability_and_scroll),
         cmocka_unit_test(test_snapshot_corruption_and_backup),
     };

@@ -1,0 +1,47 @@
+/*
+ * cmd_serve.c — `hektor serve`: opens the database for writing (creating it when absent),
+ * runs the HTTP server (src/server) until SIGINT or SIGTERM, then closes the database,
+ * which checkpoints every collection with unsaved log records.
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include "cli.h"
+#include "server/server.h"
+
+int cmd_serve(cli_ctx *ctx, int argc, char **argv) {
+    const char *host = "127.0.0.1", *port_s = NULL, *key = NULL, *ro_key = NULL, *max_body_s = NULL;
+    cli_opt opts[] = {{"--host", &host, NULL},        {"--port", &port_s, NULL},
+                      {"--api-key", &key, NULL},      {"--read-only-key", &ro_key, NULL},
+                      {"--max-body", &max_body_s, NULL}, {NULL, NULL, NULL}};
+    char *pos[1];
+    int npos, rc = cli_parse("serve", argc, argv, opts, pos, &npos, 0);
+    if (rc) return rc;
+    hks_options o;
+    memset(&o, 0, sizeof o);
+    o.host = host;
+    o.port = 6333;
+    if (port_s && (!cli_parse_u32(port_s, &o.port) || o.port > 65535))
+        return cli_usage("serve", "--port must be an integer from 0 to 65535, not '%s'", port_s);
+    if (!key) key = getenv("HEKTOR_API_KEY");
+    if (key && !*key) return cli_usage("serve", "--api-key must not be empty");
+    if (ro_key && !*ro_key) return cli_usage("serve", "--read-only-key must not be empty");
+    if (key && ro_key && !strcmp(key, ro_key))
+        return cli_usage("serve", "--api-key and --read-only-key must differ");
+    o.api_key = key;
+    o.read_only_key = ro_key;
+    if (max_body_s) {
+        uint64_t mb;
+        if (!cli_parse_u64(max_body_s, &mb) || mb < 1024 || mb > (1ull << 32))
+            return cli_usage("serve", "--max-body must be a byte count from 1024 to 4294967296, "
+                             "not '%s'", max_body_s);
+        o.max_body = (size_t)mb;
+    }
+    hk_db *db;
+    hk_status st = cli_open_db(ctx, 1, 1, &db);
+    if (st) return cli_hk_fail(st);
+    rc = hks_serve(db, &o) ? EXIT_FAIL : EXIT_OK;
+    if (cli_done(db, NULL)) rc = EXIT_FAIL;
+    else if (!rc) fprintf(stderr, "hektor: stopped; the database is closed\n");
+    return rc;
+}

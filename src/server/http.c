@@ -1,0 +1,374 @@
+/*
+ * http.c — the daemon: libmicrohttpd set-up, request intake (body size limit, JSON is
+ * parsed by the routes), authentication, the service routes (/, /healthz, /readyz,
+ * /metrics), the request log, and graceful shutdown.
+ *
+ * Decisions:
+ *  - One thread per connection (MHD_USE_THREAD_PER_CONNECTION): handlers call the library,
+ *    which may block on a durable write; a blocked handler then holds only its own
+ *    connection. Keep-alive is HTTP/1.1's default and libmicrohttpd's.
+ *  - A body over the limit is refused with 413 before it is read when Content-Length
+ *    announces it, else as soon as the bytes received pass the limit (the rest is
+ *    discarded unread by closing the connection after the answer).
+ *  - Shutdown: SIGINT/SIGTERM are blocked in every thread and taken by sigwait in the
+ *    serving thread, which then stops accepting (MHD_quiesce_daemon), answers new
+ *    requests on open connections with 503 and closes them, waits for the requests in
+ *    flight (at most 30 s), stops the daemon and returns so the caller closes the
+ *    database, which checkpoints it.
+ *  - Keys are compared in constant time; /healthz and /readyz and / need no key (load
+ *    balancers and Qdrant clients' version check), everything else does when one is set.
+ */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <microhttpd.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "server_int.h"
+
+#define MAX_SEGMENTS 16
+
+typedef struct hks_server {
+    hk_db *db;
+    hks_options o;
+    atomic_int inflight;
+    atomic_int stopping;
+} hks_server;
+
+/* Per-request state kept by libmicrohttpd between calls of the access handler. */
+typedef struct conn_state {
+    hk_buf body;
+    double t0;
+    int too_large;
+} conn_state;
+
+static double now_s(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+static void put_time(hk_buf *b, double seconds) {
+    hk_buf_printf(b, ",\"time\":%.6f}", seconds);
+}
+
+void hks_ok(hks_resp *resp, int status, const char *result_json, size_t len, double seconds) {
+    resp->status = status;
+    hk_buf_reset(&resp->body);
+    hk_buf_puts(&resp->body, "{\"result\":");
+    hk_buf_append(&resp->body, result_json, len);
+    hk_buf_puts(&resp->body, ",\"status\":\"ok\"");
+    put_time(&resp->body, seconds);
+}
+
+void hks_error(hks_resp *resp, int status, const char *msg, double seconds) {
+    resp->status = status;
+    resp->content_type = NULL;
+    hk_buf_reset(&resp->body);
+    hk_buf_puts(&resp->body, "{\"status\":{\"error\":");
+    hj_write_string(&resp->body, msg, strlen(msg));
+    hk_buf_puts(&resp->body, "}");
+    put_time(&resp->body, seconds);
+}
+
+static int key_eq(const char *given, const char *want) {
+    size_t gl = strlen(given), wl = strlen(want);
+    unsigned diff = gl != wl;
+    for (size_t i = 0; i < wl; i++) diff |= (unsigned)(unsigned char)want[i] ^
+                                            (unsigned)(unsigned char)(i < gl ? given[i] : 0);
+    return diff == 0;
+}
+
+/* 0 when allowed, else the status (401/403) with the message in resp. */
+static int check_auth(hks_server *s, hks_req *r, hks_resp *resp, double t0) {
+    if (!s->o.api_key && !s->o.read_only_key) return 0;
+    const char *key = MHD_lookup_connection_value(r->conn, MHD_HEADER_KIND, "api-key");
+    const char *auth = MHD_lookup_connection_value(r->conn, MHD_HEADER_KIND, "Authorization");
+    if (!key && auth && !strncasecmp(auth, "Bearer ", 7)) key = auth + 7;
+    if (!key) {
+        hks_error(resp, 401, "Must provide an API key or an Authorization bearer token "
+                             "(header 'api-key: KEY' or 'Authorization: Bearer KEY')", now_s() - t0);
+        return 401;
+    }
+    if (s->o.api_key && key_eq(key, s->o.api_key)) return 0;
+    if (s->o.read_only_key && key_eq(key, s->o.read_only_key)) {
+        if (!r->is_write) return 0;
+        hks_error(resp, 403, "Forbidden: the read-only API key cannot change data", now_s() - t0);
+        return 403;
+    }
+    hks_error(resp, 401, "Invalid API key", now_s() - t0);
+    return 401;
+}
+
+static void rss_bytes(uint64_t *rss) {
+    *rss = 0;
+    FILE *f = fopen("/proc/self/statm", "r");
+    if (!f) return;
+    unsigned long long size, res;
+    if (fscanf(f, "%llu %llu", &size, &res) == 2) *rss = res * (uint64_t)sysconf(_SC_PAGESIZE);
+    fclose(f);
+}
+
+/* The service routes; 1 when the path is one of them. */
+static int service_route(hks_server *s, hks_req *r, hks_resp *resp, double t0) {
+    const char *p = r->path;
+    int get = !strcmp(r->method, "GET") || !strcmp(r->method, "HEAD");
+    if (strcmp(p, "/") && strcmp(p, "/healthz") && strcmp(p, "/readyz") && strcmp(p, "/livez") &&
+        strcmp(p, "/metrics"))
+        return 0;
+    r->cls = HKS_CLASS_SERVICE;
+    if (!get) {
+        hks_error(resp, 405, "Method not allowed: use GET", now_s() - t0);
+        return 1;
+    }
+    if (!strcmp(p, "/")) {
+        resp->status = 200;
+        hk_buf_puts(&resp->body, "{\"title\":\"hektor - vector search engine\",\"version\":\"");
+        hk_buf_puts(&resp->body, HEKTOR_VERSION "\"}");
+    } else if (!strcmp(p, "/metrics")) {
+        if (check_auth(s, r, resp, t0)) return 1;
+        resp->status = 200;
+        resp->content_type = "text/plain; version=0.0.4; charset=utf-8";
+        hks_metrics_render(s->db, &resp->body);
+        uint64_t rss;
+        rss_bytes(&rss);
+        hk_buf_printf(&resp->body,
+                      "# HELP process_resident_memory_bytes Resident memory size in bytes.\n"
+                      "# TYPE process_resident_memory_bytes gauge\n"
+                      "process_resident_memory_bytes %llu\n", (unsigned long long)rss);
+    } else {
+        resp->status = 200;
+        resp->content_type = "text/plain; charset=utf-8";
+        hk_buf_puts(&resp->body, "ok\n");
+    }
+    return 1;
+}
+
+/* Splits the path into segments in the arena; 0 when there are too many. */
+static int split_path(hks_req *r) {
+    static char *none[1];
+    r->seg = none;
+    r->nseg = 0;
+    char *copy = hk_arena_strndup(&r->arena, r->path, strlen(r->path));
+    char **seg = hk_arena_alloc(&r->arena, MAX_SEGMENTS * sizeof *seg);
+    if (!copy || !seg) return 0;
+    r->seg = seg;
+    for (char *save = NULL, *t = strtok_r(copy, "/", &save); t; t = strtok_r(NULL, "/", &save)) {
+        if (r->nseg == MAX_SEGMENTS) return 0;
+        seg[r->nseg++] = t;
+    }
+    return 1;
+}
+
+static void dispatch(hks_server *s, hks_req *r, hks_resp *resp, double t0) {
+    if (service_route(s, r, resp, t0)) return;
+    if (!split_path(r)) {
+        hks_error(resp, 404, "Not found: the path has too many segments", now_s() - t0);
+        return;
+    }
+    if (!qd_route(r, resp, 1)) {
+        char msg[256];
+        snprintf(msg, sizeof msg, "Not found: no route for %s %.160s", r->method, r->path);
+        hks_error(resp, 404, msg, now_s() - t0);
+        return;
+    }
+    if (check_auth(s, r, resp, t0)) return;
+    qd_route(r, resp, 0);
+}
+
+static enum MHD_Result send_resp(struct MHD_Connection *conn, hks_resp *resp, int close_after) {
+    size_t len;
+    uint8_t *data = hk_buf_detach(&resp->body, &len);
+    struct MHD_Response *mr =
+        MHD_create_response_from_buffer_with_free_callback(len, data, hk_free);
+    if (!mr) {
+        hk_free(data);
+        return MHD_NO;
+    }
+    MHD_add_response_header(mr, MHD_HTTP_HEADER_CONTENT_TYPE,
+                            resp->content_type ? resp->content_type : "application/json");
+    if (close_after) MHD_add_response_header(mr, MHD_HTTP_HEADER_CONNECTION, "close");
+    enum MHD_Result ret = MHD_queue_response(conn, (unsigned)resp->status, mr);
+    MHD_destroy_response(mr);
+    return ret;
+}
+
+static void log_request(const char *method, const char *url, int status, double ms) {
+    fprintf(stderr, "hektor: %s %s %d %.2f ms\n", method, url, status, ms);
+}
+
+static enum MHD_Result finish(struct MHD_Connection *conn, const char *method,
+                              const char *url, hks_resp *resp, hks_class cls, double t0,
+                              int close_after) {
+    double secs = now_s() - t0;
+    hks_metrics_observe(cls, resp->status, secs);
+    log_request(method, url, resp->status, secs * 1e3);
+    enum MHD_Result ret = send_resp(conn, resp, close_after);
+    hk_buf_free(&resp->body);
+    return ret;
+}
+
+static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const char *url,
+                                  const char *method, const char *version,
+                                  const char *upload_data, size_t *upload_data_size,
+                                  void **con_cls) {
+    (void)version;
+    hks_server *s = cls;
+    conn_state *cs = *con_cls;
+    if (!cs) {
+        if (!(cs = hk_malloc(sizeof *cs))) return MHD_NO;
+        memset(cs, 0, sizeof *cs);
+        hk_buf_init(&cs->body);
+        cs->t0 = now_s();
+        atomic_fetch_add(&s->inflight, 1);
+        *con_cls = cs;
+        if (atomic_load(&s->stopping)) {
+            /* New requests on kept-alive connections while stopping: refuse and close,
+             * so the requests in flight drain. */
+            hks_resp resp = {0};
+            hks_error(&resp, 503, "Service unavailable: the server is shutting down", 0);
+            return finish(conn, method, url, &resp, HKS_CLASS_UNKNOWN, cs->t0, 1);
+        }
+        const char *cl = MHD_lookup_connection_value(conn, MHD_HEADER_KIND,
+                                                     MHD_HTTP_HEADER_CONTENT_LENGTH);
+        size_t max = s->o.max_body;
+        if (cl && strtoull(cl, NULL, 10) > max) {
+            hks_resp resp = {0};
+            char msg[160];
+            snprintf(msg, sizeof msg, "Payload too large: the body has %.20s bytes; the limit is %zu",
+                     cl, max);
+            hks_error(&resp, 413, msg, now_s() - cs->t0);
+            return finish(conn, method, url, &resp, HKS_CLASS_UNKNOWN, cs->t0, 1);
+        }
+        return MHD_YES;
+    }
+    if (*upload_data_size) {
+        if (!cs->too_large) {
+            if (cs->body.len + *upload_data_size > s->o.max_body) {
+                cs->too_large = 1;
+                hk_buf_free(&cs->body);
+            } else if (hk_buf_append(&cs->body, upload_data, *upload_data_size)) {
+                return MHD_NO;
+            }
+        }
+        *upload_data_size = 0;
+        return MHD_YES;
+    }
+    hks_resp resp = {0};
+    hk_buf_init(&resp.body);
+    if (cs->too_large) {
+        char msg[160];
+        snprintf(msg, sizeof msg, "Payload too large: the body passes the limit of %zu bytes",
+                 s->o.max_body);
+        hks_error(&resp, 413, msg, now_s() - cs->t0);
+        return finish(conn, method, url, &resp, HKS_CLASS_UNKNOWN, cs->t0, 1);
+    }
+    hks_req r = {0};
+    r.db = s->db;
+    r.method = method;
+    r.path = url;
+    r.conn = conn;
+    r.body = cs->body.len ? hk_buf_cstr(&cs->body) : "";
+    r.body_len = cs->body.len;
+    hk_arena_init(&r.arena);
+    dispatch(s, &r, &resp, cs->t0);
+    if (!resp.status) hks_error(&resp, 500, "Service internal error: no response", now_s() - cs->t0);
+    hks_class c = r.cls;
+    hk_arena_reset(&r.arena);
+    return finish(conn, method, url, &resp, c, cs->t0, 0);
+}
+
+static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
+                         enum MHD_RequestTerminationCode toe) {
+    (void)conn;
+    (void)toe;
+    hks_server *s = cls;
+    conn_state *cs = *con_cls;
+    if (!cs) return;
+    atomic_fetch_sub(&s->inflight, 1);
+    hk_buf_free(&cs->body);
+    hk_free(cs);
+    *con_cls = NULL;
+}
+
+static void mhd_log(void *cls, const char *fmt, va_list ap) {
+    (void)cls;
+    fputs("hektor: http: ", stderr);
+    vfprintf(stderr, fmt, ap);
+}
+
+int hks_serve(hk_db *db, const hks_options *opt) {
+    hks_server s;
+    memset(&s, 0, sizeof s);
+    s.db = db;
+    s.o = *opt;
+    if (!s.o.host) s.o.host = "127.0.0.1";
+    if (!s.o.max_body) s.o.max_body = HKS_DEFAULT_MAX_BODY;
+    if (!s.o.max_connections) s.o.max_connections = 1024;
+    if (s.o.port > 65535) {
+        fprintf(stderr, "hektor: error: port %u is out of range (0 to 65535)\n", s.o.port);
+        return 1;
+    }
+    struct sockaddr_in a4;
+    struct sockaddr_in6 a6;
+    struct sockaddr *addr;
+    unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_THREAD_PER_CONNECTION |
+                     MHD_USE_ITC | MHD_USE_ERROR_LOG;
+    memset(&a4, 0, sizeof a4);
+    memset(&a6, 0, sizeof a6);
+    if (inet_pton(AF_INET, s.o.host, &a4.sin_addr) == 1) {
+        a4.sin_family = AF_INET;
+        a4.sin_port = htons((uint16_t)s.o.port);
+        addr = (struct sockaddr *)&a4;
+    } else if (inet_pton(AF_INET6, s.o.host, &a6.sin6_addr) == 1) {
+        a6.sin6_family = AF_INET6;
+        a6.sin6_port = htons((uint16_t)s.o.port);
+        addr = (struct sockaddr *)&a6;
+        flags |= MHD_USE_IPv6;
+    } else {
+        fprintf(stderr, "hektor: error: --host '%s' is not an IPv4 or IPv6 address\n", s.o.host);
+        return 1;
+    }
+    hks_metrics_init();
+    /* Block the stop signals before any thread starts, so only sigwait below sees them. */
+    sigset_t stop;
+    sigemptyset(&stop);
+    sigaddset(&stop, SIGINT);
+    sigaddset(&stop, SIGTERM);
+    pthread_sigmask(SIG_BLOCK, &stop, NULL);
+    signal(SIGPIPE, SIG_IGN);
+    struct MHD_Daemon *d = MHD_start_daemon(
+        flags, (uint16_t)s.o.port, NULL, NULL, on_request, &s, MHD_OPTION_EXTERNAL_LOGGER, mhd_log, NULL,
+        MHD_OPTION_SOCK_ADDR, addr,
+        MHD_OPTION_NOTIFY_COMPLETED, on_completed, &s, MHD_OPTION_CONNECTION_LIMIT,
+        s.o.max_connections, MHD_OPTION_CONNECTION_TIMEOUT, 60u,
+        MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)(64 * 1024), MHD_OPTION_END);
+    if (!d) {
+        fprintf(stderr, "hektor: error: cannot listen on %s port %u: %s\n", s.o.host, s.o.port,
+                strerror(errno));
+        pthread_sigmask(SIG_UNBLOCK, &stop, NULL);
+        return 1;
+    }
+    const union MHD_DaemonInfo *info = MHD_get_daemon_info(d, MHD_DAEMON_INFO_BIND_PORT);
+    unsigned port = info ? info->port : s.o.port;
+    printf("hektor: serving http://%s%s%s:%u\n", addr->sa_family == AF_INET6 ? "[" : "",
+           s.o.host, addr->sa_family == AF_INET6 ? "]" : "", port);
+    fflush(stdout);
+    int sig = 0;
+    while (sigwait(&stop, &sig) != 0) {}
+    atomic_store(&s.stopping, 1);
+    fprintf(stderr, "hektor: %s received: finishing requests in flight\n",
+            sig == SIGINT ? "SIGINT" : "SIGTERM");
+    MHD_socket ls = MHD_quiesce_daemon(d);
+    for (int i = 0; i < 3000 && atomic_load(&s.inflight) > 0; i++) usleep(10000);
+    MHD_stop_daemon(d);
+    if (ls != MHD_INVALID_SOCKET) close(ls);
+    pthread_sigmask(SIG_UNBLOCK, &stop, NULL);
+    return 0;
+}

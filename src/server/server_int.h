@@ -1,0 +1,60 @@
+/*
+ * server_int.h — what the files of src/server share: the request being answered, the
+ * response being built, Qdrant's envelope, and the routers each file exports.
+ */
+#ifndef HK_SERVER_INT_H
+#define HK_SERVER_INT_H
+
+#include <stdint.h>
+
+#include "core.h"
+#include "json.h"
+#include "server.h"
+
+/* Route classes, the label of the request metrics. */
+typedef enum hks_class {
+    HKS_CLASS_UNKNOWN = 0,
+    HKS_CLASS_SERVICE,     /* /, /healthz, /readyz, /metrics */
+    HKS_CLASS_COLLECTIONS, /* collection create, get, list, delete, exists, payload indexes */
+    HKS_CLASS_WRITE,       /* point upsert, delete, payload edits */
+    HKS_CLASS_READ,        /* get points, scroll, count */
+    HKS_CLASS_SEARCH,      /* search, search/batch, recommend */
+    HKS_NCLASS
+} hks_class;
+
+typedef struct hks_req {
+    hk_db *db;
+    const char *method; /* "GET", "POST", ... */
+    const char *path;
+    char **seg;         /* path segments, percent-decoded by libmicrohttpd */
+    int nseg;
+    const char *body;
+    size_t body_len;
+    void *conn;         /* struct MHD_Connection * */
+    hk_arena arena;     /* the parsed body and other per-request memory */
+    hks_class cls;      /* set by the router */
+    int is_write;       /* set by the router: the read-only key may not do this */
+} hks_req;
+
+typedef struct hks_resp {
+    int status;
+    const char *content_type; /* NULL = application/json */
+    hk_buf body;
+} hks_resp;
+
+/* Writes Qdrant's envelopes into resp->body: {"result": RESULT, "status": "ok", "time": T}
+ * and {"status": {"error": MSG}, "time": T}. */
+void hks_ok(hks_resp *resp, int status, const char *result_json, size_t len, double seconds);
+void hks_error(hks_resp *resp, int status, const char *msg, double seconds);
+
+/* The Qdrant router: 1 when it owns the path, else 0. With classify_only it only sets
+ * r->cls and r->is_write (so authentication can run first), else it answers in resp. */
+int qd_route(hks_req *r, hks_resp *resp, int classify_only);
+
+/* Metrics (metrics.c). */
+void hks_metrics_init(void);
+void hks_metrics_observe(hks_class cls, int status, double seconds);
+void hks_metrics_render(hk_db *db, hk_buf *out);
+const char *hks_class_name(hks_class c);
+
+#endif

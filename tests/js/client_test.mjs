@@ -1,0 +1,162 @@
+// client_test.mjs — the official Qdrant JavaScript client (@qdrant/js-client-rest,
+// unchanged) against `hektor serve`: create a collection, upsert, search with a filter,
+// scroll, recommend, delete, and assert every answer. Starts the server itself on a free
+// port with a temporary database; exits non-zero on the first failed assertion.
+//   HEKTOR_BIN=build/hektor node tests/js/client_test.mjs
+import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import { mkdtempSync, rmSync, mkdirSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { createInterface } from 'node:readline';
+import { QdrantClient } from '@qdrant/js-client-rest';
+
+const bin = process.env.HEKTOR_BIN || new URL('../../build/hektor', import.meta.url).pathname;
+const tmpRoot = process.env.HK_TEST_TMP || tmpdir();
+mkdirSync(tmpRoot, { recursive: true });
+const dir = mkdtempSync(join(tmpRoot, 'hk-js-'));
+
+function startServer() {
+  const proc = spawn(bin, ['--db', join(dir, 'db'), 'serve', '--port', '0', '--api-key', 'js-key'], {
+    env: { ...process.env, HEKTOR_NOSYNC: '1' },
+    stdio: ['ignore', 'pipe', 'ignore'],
+  });
+  return new Promise((resolve, reject) => {
+    const rl = createInterface({ input: proc.stdout });
+    rl.once('line', (line) => {
+      const m = /^hektor: serving (http:\/\/\S+)$/.exec(line);
+      if (m) resolve({ proc, url: m[1] });
+      else reject(new Error(`unexpected first line: ${line}`));
+    });
+    proc.once('exit', (code) => reject(new Error(`hektor serve exited with ${code}`)));
+  });
+}
+
+const { proc, url } = await startServer();
+let failed = false;
+try {
+  const client = new QdrantClient({ url, apiKey: 'js-key', checkCompatibility: false });
+
+  // The version document Qdrant clients read.
+  const version = await client.versionInfo();
+  assert.equal(version.title, 'hektor - vector search engine');
+
+  await client.createCollection('books', { vectors: { size: 4, distance: 'Cosine' } });
+  assert.deepEqual(await client.collectionExists('books'), { exists: true });
+  const names = (await client.getCollections()).collections.map((c) => c.name);
+  assert.deepEqual(names, ['books']);
+
+  const points = [];
+  for (let i = 1; i <= 20; i++) {
+    const a = i / 20;
+    points.push({
+      id: i,
+      vector: [1, a, a * a, i % 2],
+      payload: { genre: i % 3 === 0 ? 'poetry' : 'novel', year: 1990 + i },
+    });
+  }
+  const up = await client.upsert('books', { wait: true, points });
+  assert.equal(up.status, 'completed');
+  await client.upsert('books', {
+    wait: true,
+    batch: { ids: [21, 22], vectors: [[0, 0, 1, 0], [0, 1, 0, 0]], payloads: [{ genre: 'poetry', year: 2020 }, { genre: 'essay', year: 2021 }] },
+  });
+  assert.equal((await client.count('books', { exact: true })).count, 22);
+  const info = await client.getCollection('books');
+  assert.equal(info.points_count, 22);
+  assert.equal(info.config.params.vectors.distance, 'Cosine');
+
+  await client.createPayloadIndex('books', { field_name: 'genre', field_schema: 'keyword', wait: true });
+
+  // Search with a filter: only poetry after 2000, best first.
+  const filter = {
+    must: [
+      { key: 'genre', match: { value: 'poetry' } },
+      { key: 'year', range: { gte: 2000 } },
+    ],
+  };
+  const hits = await client.search('books', { vector: [1, 0.5, 0.25, 0], filter, limit: 5, with_payload: true });
+  assert.ok(hits.length > 0 && hits.length <= 5, `search returned ${hits.length}`);
+  for (const h of hits) {
+    assert.equal(h.payload.genre, 'poetry');
+    assert.ok(h.payload.year >= 2000);
+  }
+  for (let i = 1; i < hits.length; i++) assert.ok(hits[i - 1].score >= hits[i].score, 'scores descend');
+  // The same ranking computed here by cosine similarity over the matching points.
+  const all = [...points, { id: 21, vector: [0, 0, 1, 0], payload: { genre: 'poetry', year: 2020 } }];
+  const cos = (a, b) => {
+    const dot = a.reduce((s, x, i) => s + x * b[i], 0);
+    return dot / Math.hypot(...a) / Math.hypot(...b);
+  };
+  const want = all
+    .filter((p) => p.payload.genre === 'poetry' && p.payload.year >= 2000)
+    .map((p) => ({ id: p.id, score: cos(p.vector, [1, 0.5, 0.25, 0]) }))
+    .sort((x, y) => y.score - x.score);
+  assert.deepEqual(hits.map((h) => h.id), want.map((w) => w.id));
+  hits.forEach((h, i) => assert.ok(Math.abs(h.score - want[i].score) < 1e-5, `score of ${h.id}`));
+
+  const batch = await client.searchBatch('books', {
+    searches: [{ vector: [0, 0, 1, 0], limit: 1 }, { vector: [0, 1, 0, 0], limit: 1 }],
+  });
+  assert.deepEqual(batch.map((r) => r[0].id), [21, 22]);
+
+  // Scroll every novel, two pages of 5 and the rest.
+  const novels = [];
+  let offset;
+  do {
+    const page = await client.scroll('books', {
+      filter: { must: [{ key: 'genre', match: { value: 'novel' } }] }, limit: 5, offset, with_payload: true,
+    });
+    novels.push(...page.points.map((p) => p.id));
+    offset = page.next_page_offset ?? undefined;
+  } while (offset !== undefined);
+  assert.deepEqual(novels, [1, 2, 4, 5, 7, 8, 10, 11, 13, 14, 16, 17, 19, 20]);
+
+  // Recommend like 21 (the [0,0,1,0] point) and unlike 22: the examples are left out.
+  const rec = await client.recommend('books', { positive: [21], negative: [22], limit: 3 });
+  assert.equal(rec.length, 3);
+  assert.ok(!rec.some((r) => r.id === 21 || r.id === 22), 'examples are not recommended');
+  assert.equal(rec[0].id, 20, `best recommendation ${rec[0].id}`);
+
+  const got = await client.retrieve('books', { ids: [3, 99], with_vector: true });
+  assert.equal(got.length, 1);
+  assert.equal(got[0].payload.genre, 'poetry');
+  assert.equal(got[0].vector.length, 4);
+
+  await client.setPayload('books', { payload: { read: true }, points: [1, 2], wait: true });
+  const [one] = await client.retrieve('books', { ids: [1] });
+  assert.deepEqual(one.payload, { genre: 'novel', year: 1991, read: true });
+
+  // Delete by ids and by filter.
+  await client.delete('books', { wait: true, points: [1, 2] });
+  await client.delete('books', { wait: true, filter: { must: [{ key: 'genre', match: { value: 'essay' } }] } });
+  assert.equal((await client.count('books')).count, 19);
+
+  // Errors come back as the client's errors with Qdrant's status codes.
+  await assert.rejects(client.getCollection('nope'), (e) => e.status === 404);
+  await assert.rejects(
+    client.upsert('books', { wait: true, points: [{ id: 50, vector: [1, 2] }] }),
+    (e) => e.status === 400,
+  );
+  await assert.rejects(
+    new QdrantClient({ url, apiKey: 'wrong', checkCompatibility: false }).getCollections(),
+    (e) => e.status === 401,
+  );
+
+  assert.equal(await client.deleteCollection('books'), true);
+  assert.deepEqual(await client.collectionExists('books'), { exists: false });
+  console.log('js client: every check passed');
+} catch (e) {
+  failed = true;
+  console.error(e);
+} finally {
+  const exited = new Promise((resolve) => proc.once('exit', (code) => resolve(code)));
+  proc.kill('SIGTERM');
+  const code = await exited;
+  if (code !== 0) {
+    console.error(`hektor serve exited with ${code} after SIGTERM`);
+    failed = true;
+  }
+  if (!process.env.HK_KEEP) rmSync(dir, { recursive: true, force: true });
+}
+process.exit(failed ? 1 : 0);

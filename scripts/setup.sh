@@ -32,6 +32,17 @@ else
   $SUDO apt-get install -y -q --no-install-recommends "${missing[@]}"
 fi
 
+# Node.js and npm for the JavaScript client test (Debian 12's nodejs 18 will do; a newer
+# Node.js already on the machine, from any package, is left alone).
+if ! command -v node >/dev/null 2>&1 || ! command -v npm >/dev/null 2>&1; then
+  echo "setup: installing nodejs npm"
+  SUDO=""
+  if [ "$(id -u)" -ne 0 ]; then SUDO="sudo"; fi
+  export DEBIAN_FRONTEND=noninteractive
+  $SUDO apt-get update -q
+  $SUDO apt-get install -y -q --no-install-recommends nodejs npm
+fi
+
 # The Qdrant JavaScript client for tests/js (needs node; the test skips without it).
 # npm ci runs only when node_modules does not match package-lock.json yet.
 JS_DIR="$(cd "$(dirname "$0")/.." && pwd)/tests/js"

@@ -676,6 +676,24 @@ hk_status hnsw_connect(hnsw *g, const flat_matrix *m, size_t *relinked) {
                 links[1 + worst] = y;
                 done = 1;
             }
+            /* Every nearby list is full of sole in-links (inner product with many equal
+             * vectors makes such hubs): splice y into one of their edges, e -> z becoming
+             * e -> y -> z, when y's own list has room; z keeps its in-link through y. */
+            uint32_t *ylinks = hnsw_links(g, y, 0);
+            for (size_t i = 0; i < nf && !done && ylinks[0] < g->M0; i++) {
+                uint32_t e = c.out[i].slot;
+                if (!((seen[e >> 6] >> (e & 63)) & 1)) continue;
+                uint32_t *links = hnsw_links(g, e, 0);
+                if (!links[0]) continue;
+                uint32_t j = links[0] - 1, z = links[1 + j]; /* the list's last link */
+                int has = 0;
+                for (uint32_t k = 0; k < ylinks[0]; k++) has |= ylinks[1 + k] == z;
+                if (z == y) continue;
+                links[1 + j] = y;
+                if (!has) ylinks[1 + ylinks[0]++] = z;
+                else indeg[z]--;
+                done = 1;
+            }
             if (!done) continue; /* nothing to attach to: left for the next pass */
             indeg[y]++;
             fixed++;

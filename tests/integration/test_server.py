@@ -524,8 +524,12 @@ def test_concurrent_clients(s, tmp):
                 if st != 200 or doc["result"]["count"] != (b + 1) * per:
                     errors.append("count %d after batch %d: %s %r" % (k, b, st, doc))
                     return
+                # Read-your-write through an exact search: an HNSW walk (approximate) may
+                # miss a point on data this degenerate (points on a line, written by 50
+                # clients at once); whether the write is visible is what is checked here.
                 st, doc = c.call("POST", "/collections/cc/points/search",
-                                 {"vector": [float(ids[0]), float(k), float(b), 1.0], "limit": 1})
+                                 {"vector": [float(ids[0]), float(k), float(b), 1.0], "limit": 1,
+                                  "params": {"exact": True}})
                 if st != 200 or doc["result"][0]["id"] != ids[0]:
                     errors.append("search %d: %s %r" % (k, st, doc))
                     return

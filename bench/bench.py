@@ -119,6 +119,20 @@ def write_block(path, begin, end, text):
         f.write(new)
 
 
+
+def private_driver(build, tmp_root, name, prefix):
+    """A bench driver (build/bench/NAME) copied into a new directory under tmp_root
+    (default BUILD/bench-tmp), so a rebuild during a run cannot swap it between datasets.
+    Returns (driver path, the directory)."""
+    src = os.path.join(build, "bench", name)
+    if not os.access(src, os.X_OK):
+        raise SystemExit(f"{name}: {src} is missing: run `make build` first")
+    tmp_root = tmp_root or os.path.join(build, "bench-tmp")
+    os.makedirs(tmp_root, exist_ok=True)
+    tmp = tempfile.mkdtemp(prefix=prefix, dir=tmp_root)
+    shutil.copy2(src, os.path.join(tmp, name))
+    return os.path.join(tmp, name), tmp
+
 def read_bvecs(path):
     raw = np.fromfile(path, dtype=np.uint8)
     dim = int(raw[:4].view(np.int32)[0])

@@ -44,7 +44,6 @@ import os
 import shutil
 import subprocess
 import sys
-import tempfile
 import time
 
 import numpy as np
@@ -672,15 +671,7 @@ def main():
         datasets.append(LARGE)
     out = args.out or (os.path.join(args.build, "BENCHMARKS-hnsw-quick.md") if args.quick
                        else os.path.join(ROOT, "docs", "BENCHMARKS.md"))
-    args.bench_hnsw = os.path.join(args.build, "bench", "bench_hnsw")
-    if not os.access(args.bench_hnsw, os.X_OK):
-        raise SystemExit(f"bench_hnsw: {args.bench_hnsw} is missing: run `make build` first")
-    args.tmp_root = args.tmp_root or os.path.join(args.build, "bench-tmp")
-    os.makedirs(args.tmp_root, exist_ok=True)
-    tmp = tempfile.mkdtemp(prefix="hnsw-", dir=args.tmp_root)
-    # A private copy of the driver: a rebuild during the run cannot swap it between datasets.
-    shutil.copy2(args.bench_hnsw, os.path.join(tmp, "bench_hnsw"))
-    args.bench_hnsw = os.path.join(tmp, "bench_hnsw")
+    args.bench_hnsw, tmp = bench.private_driver(args.build, args.tmp_root, "bench_hnsw", "hnsw-")
     started = datetime.datetime.utcnow().strftime("%Y-%m-%d %H:%M")
     t_start = time.time()
     info = bench.machine_info(args.build)

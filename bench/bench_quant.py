@@ -59,7 +59,6 @@ import os
 import shutil
 import subprocess
 import sys
-import tempfile
 import time
 
 import numpy as np
@@ -682,15 +681,7 @@ def main():
     args.train_n = min(args.train_n or 5_000, args.n)
     out = args.out or (os.path.join(args.build, "BENCHMARKS-quant-quick.md") if args.quick
                        else os.path.join(ROOT, "docs", "BENCHMARKS.md"))
-    args.bench_quant = os.path.join(args.build, "bench", "bench_quant")
-    if not os.access(args.bench_quant, os.X_OK):
-        raise SystemExit(f"bench_quant: {args.bench_quant} is missing: run `make build` first")
-    args.tmp_root = args.tmp_root or os.path.join(args.build, "bench-tmp")
-    os.makedirs(args.tmp_root, exist_ok=True)
-    tmp = tempfile.mkdtemp(prefix="quant-", dir=args.tmp_root)
-    # A private copy of the driver: a rebuild during the run cannot swap it between datasets.
-    shutil.copy2(args.bench_quant, os.path.join(tmp, "bench_quant"))
-    args.bench_quant = os.path.join(tmp, "bench_quant")
+    args.bench_quant, tmp = bench.private_driver(args.build, args.tmp_root, "bench_quant", "quant-")
     started = datetime.datetime.utcnow().strftime("%Y-%m-%d %H:%M")
     t_start = time.time()
     info = bench.machine_info(args.build)

@@ -3,6 +3,8 @@
  * runs the HTTP server (src/server) until SIGINT or SIGTERM, then closes the database,
  * which checkpoints every collection with unsaved log records.
  */
+#include <pthread.h>
+#include <signal.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -37,9 +39,20 @@ int cmd_serve(cli_ctx *ctx, int argc, char **argv) {
                              "not '%s'", max_body_s);
         o.max_body = (size_t)mb;
     }
+    /* Block the stop signals before opening the database starts the worker pool: a
+     * thread that left them unblocked would take a SIGINT with the default action (the
+     * process dies) instead of hks_serve's sigwait. */
+    sigset_t stop;
+    sigemptyset(&stop);
+    sigaddset(&stop, SIGINT);
+    sigaddset(&stop, SIGTERM);
+    pthread_sigmask(SIG_BLOCK, &stop, NULL);
     hk_db *db;
     hk_status st = cli_open_db(ctx, 1, 1, &db);
-    if (st) return cli_hk_fail(st);
+    if (st) {
+        pthread_sigmask(SIG_UNBLOCK, &stop, NULL);
+        return cli_hk_fail(st);
+    }
     rc = hks_serve(db, &o) ? EXIT_FAIL : EXIT_OK;
     if (cli_done(db, NULL)) rc = EXIT_FAIL;
     else if (!rc) fprintf(stderr, "hektor: stopped; the database is closed\n");

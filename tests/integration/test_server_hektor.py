@@ -400,6 +400,133 @@ def test_import_cancel(tmp):
     eq(s.stop(), 0)
 
 
+# ---- Qdrant snapshots and the query API ----
+
+@serving
+def test_snapshots(s, tmp):
+    x = fill(s, "sn", n=300, dim=6)
+    s.ok("PUT", "/collections/sn/index", {"field_name": "group", "field_schema": "integer"})
+    eq(s.ok("GET", "/collections/sn/snapshots"), [])
+    snap = s.ok("POST", "/collections/sn/snapshots")
+    check(snap["name"].startswith("sn-") and snap["name"].endswith(".snapshot"), "name %r" % snap)
+    check(snap["size"] > 300 * 6 * 4, "size")
+    contains(snap["creation_time"], "T")
+    eq(s.ok("GET", "/collections/sn/snapshots"), [snap])
+    status, h, body = raw(s, "GET", "/collections/sn/snapshots/" + snap["name"])
+    eq((status, len(body)), (200, snap["size"]))
+    eq(h["content-type"], "application/octet-stream")
+    # Change the collection, then recover it: the snapshot's state is back.
+    s.ok("POST", "/collections/sn/points/delete", {"points": list(range(100))})
+    s.ok("PUT", "/collections/sn/points", {"points": [{"id": 5000, "vector": [9.0] * 6}]})
+    eq(count(s, "sn"), 201)
+    eq(s.ok("PUT", "/collections/sn/snapshots/recover", {"location": snap["name"]}), True)
+    eq(count(s, "sn"), 300)
+    got = s.ok("POST", "/collections/sn/points", {"ids": [7, 5000], "with_vector": True})
+    eq([p["id"] for p in got], [7])
+    check(np.array_equal(np.array(got[0]["vector"], dtype=np.float32), x[7]), "vector back")
+    eq(s.ok("GET", "/hektor/collections/sn/stats")["payload_indexes"],
+       [{"field": "group", "type": "integer"}])
+    # Into a new collection, by file:// path.
+    path = os.path.join(s.db, "snapshots", "sn", snap["name"])
+    eq(s.ok("PUT", "/collections/copy/snapshots/recover", {"location": "file://" + path}), True)
+    eq(count(s, "copy"), 300)
+    # Writes still work after a recover, and the result is searchable.
+    s.ok("PUT", "/collections/sn/points", {"points": [{"id": 9001, "vector": [0.5] * 6}]})
+    eq(s.ok("POST", "/collections/sn/points/search", {"vector": [0.5] * 6, "limit": 1})[0]["id"], 9001)
+    # Bad input: nothing outside the snapshots directory, no unknown names.
+    outside = tmp("outside.snapshot")
+    with open(outside, "wb") as f:
+        f.write(body)
+    for loc in ["file://" + outside, "file://" + os.path.join(s.db, "snapshots", "..", "x"),
+                "/etc/passwd", "http://example.com/x.snapshot", "../sn/" + snap["name"]]:
+        s.bad("PUT", "/collections/sn/snapshots/recover", {"location": loc}, 400, ["location"])
+    s.bad("PUT", "/collections/sn/snapshots/recover", {}, 400, ["location"])
+    s.bad("PUT", "/collections/sn/snapshots/recover", {"location": snap["name"], "checksum": "ab"},
+          400, ["checksum"])
+    s.bad("PUT", "/collections/sn/snapshots/recover", {"location": "nope.snapshot"}, 400,
+          ["nope.snapshot"])
+    # A corrupt snapshot (in the snapshots directory) is refused and changes nothing.
+    bad = bytearray(body)
+    bad[len(bad) // 2] ^= 0xFF
+    with open(os.path.join(s.db, "snapshots", "sn", "sn-broken.snapshot"), "wb") as f:
+        f.write(bytes(bad))
+    msg = s.bad("PUT", "/collections/sn/snapshots/recover", {"location": "sn-broken.snapshot"},
+                400, ["sn-broken.snapshot"])
+    contains(msg, "nothing changed")
+    eq(count(s, "sn"), 301)
+    s.bad("GET", "/collections/sn/snapshots/nope.snapshot", status=404, words=["nope.snapshot"])
+    s.bad("GET", "/collections/sn/snapshots/.hidden.snapshot", status=400)
+    s.bad("GET", "/collections/sn/snapshots/x.txt", status=400, words=["snapshot name"])
+    s.bad("POST", "/collections/none/snapshots", status=404, words=["none"])
+    s.bad("GET", "/collections/none/snapshots", status=404)
+    eq(s.ok("DELETE", "/collections/sn/snapshots/" + snap["name"]), True)
+    s.bad("DELETE", "/collections/sn/snapshots/" + snap["name"], status=404)
+    eq([x["name"] for x in s.ok("GET", "/collections/sn/snapshots")], ["sn-broken.snapshot"])
+
+
+def rrf(lists, k=60):
+    score = {}
+    for lst in lists:
+        for rank, pid in enumerate(lst):
+            score[pid] = score.get(pid, 0.0) + 1.0 / (k + rank + 1)
+    return sorted(score, key=lambda p: (-score[p], p))
+
+
+@serving
+def test_query_api(s, tmp):
+    x = fill(s, "q", n=400, dim=8)
+    rng = np.random.default_rng(9)
+    a, b = (rng.standard_normal(8).astype(np.float32) for _ in range(2))
+    av, bv = [float(v) for v in a], [float(v) for v in b]
+    exact = {"exact": True}
+    # A plain vector query equals search (and exact equals numpy).
+    got = s.ok("POST", "/collections/q/points/query", {"query": av, "limit": 5, "params": exact})
+    truth = [int(i) for i in np.argsort(((x - a) ** 2).sum(1))[:5]]
+    eq([p["id"] for p in got["points"]], truth)
+    got = s.ok("POST", "/collections/q/points/query", {"query": {"nearest": av}, "limit": 5,
+                                                      "params": exact})
+    eq([p["id"] for p in got["points"]], truth)
+    # prefetch + rrf equals RRF computed here from the two exact lists.
+    la = [int(i) for i in np.argsort(((x - a) ** 2).sum(1))[:30]]
+    lb = [int(i) for i in np.argsort(((x - b) ** 2).sum(1))[:30]]
+    body = {"prefetch": [{"query": av, "limit": 30}, {"query": bv, "limit": 30}],
+            "query": {"fusion": "rrf"}, "limit": 10, "params": exact, "with_payload": True}
+    got = s.ok("POST", "/collections/q/points/query", body)["points"]
+    want = rrf([la, lb])[:10]
+    eq([p["id"] for p in got], want, "rrf order")
+    check(abs(got[0]["score"] - sum(1.0 / (60 + lst.index(want[0]) + 1)
+                                    for lst in (la, lb) if want[0] in lst)) < 1e-6, "rrf score")
+    check(all("group" in p["payload"] for p in got), "payloads")
+    # The request's filter applies to every prefetch, with each prefetch's own.
+    body["filter"] = {"must": [{"key": "group", "match": {"value": 2}}]}
+    body["prefetch"][0]["filter"] = {"must_not": [{"has_id": [la[0]]}]}
+    got = s.ok("POST", "/collections/q/points/query", body)["points"]
+    check(got and all(p["payload"]["group"] == 2 for p in got), "filtered")
+    la2 = [i for i in np.argsort(((x - a) ** 2).sum(1)) if i % 5 == 2 and i != la[0]][:30]
+    lb2 = [i for i in np.argsort(((x - b) ** 2).sum(1)) if i % 5 == 2][:30]
+    eq([p["id"] for p in got], rrf([[int(i) for i in la2], [int(i) for i in lb2]])[:10])
+    # One prefetch without a query is that search.
+    got = s.ok("POST", "/collections/q/points/query",
+               {"prefetch": {"query": av, "limit": 50}, "limit": 3, "params": exact})
+    eq([p["id"] for p in got["points"]], truth[:3])
+    # Bad input.
+    for body, words in [
+            ({"query": {"fusion": "dbsf"}, "prefetch": [{"query": av}]}, ["dbsf"]),
+            ({"query": {"fusion": "rrf"}}, ["prefetch"]),
+            ({"query": {"recommend": {"positive": [1]}}}, ["recommend"]),
+            ({"query": 5}, ["point id"]),
+            ({"prefetch": [{"query": av}, {"query": bv}]}, ["fusion"]),
+            ({"prefetch": [{"query": av}], "query": bv}, ["fusion"]),
+            ({"prefetch": [{"query": [1.0, 2.0]}], "query": {"fusion": "rrf"}}, ["prefetch[0]", "dim"]),
+            ({"prefetch": [{"query": av, "prefetch": []}], "query": {"fusion": "rrf"}}, ["nested"]),
+            ({"prefetch": [{"limit": 3}], "query": {"fusion": "rrf"}}, ["prefetch[0]", "query"]),
+            ({"prefetch": [], "query": {"fusion": "rrf"}}, ["empty"]),
+            ({"query": av, "using": "dense"}, ["using"]),
+            ({}, ["query"])]:
+        s.bad("POST", "/collections/q/points/query", body, 400, words)
+    s.bad("POST", "/collections/none/points/query", {"query": av}, 404, ["none"])
+
+
 # ---- statistics ----
 
 @serving

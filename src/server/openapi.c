@@ -153,6 +153,23 @@ static const char k_schemas[] =
     "\"with_vector\":{\"type\":\"boolean\"},\"score_threshold\":{\"type\":\"number\"}}},"
     "\"QueryResponse\":{\"type\":\"object\",\"properties\":{\"points\":{\"$ref\":"
     "\"#/components/schemas/ScoredPointList\"}}},"
+    "\"Quantize\":{\"type\":\"object\",\"required\":[\"method\"],\"properties\":{\"method\":"
+    "{\"type\":\"string\",\"enum\":[\"sq8\",\"sq4\",\"pq\",\"opq\"]},\"pq_m\":{\"type\":\"integer\"},"
+    "\"pq_bits\":{\"type\":\"integer\",\"enum\":[4,8]},\"curve\":{\"type\":\"string\"},\"curve_param\":"
+    "{\"type\":\"number\"},\"train_size\":{\"type\":\"integer\"},\"iterations\":{\"type\":\"integer\"},"
+    "\"opq_iterations\":{\"type\":\"integer\"},\"seed\":{\"type\":\"integer\"},\"rerank\":{\"type\":"
+    "\"integer\"},\"codebook\":{\"type\":\"string\"},\"replace\":{\"type\":\"boolean\"}}},"
+    "\"Codebook\":{\"type\":\"object\",\"properties\":{\"name\":{\"type\":\"string\"},\"method\":"
+    "{\"type\":\"string\"},\"curve\":{\"type\":\"string\"},\"dim\":{\"type\":\"integer\"},\"metric\":"
+    "{\"type\":\"string\"},\"code_bytes\":{\"type\":\"integer\"},\"compression\":{\"type\":\"number\"},"
+    "\"trained_on\":{\"type\":\"integer\"},\"created\":{\"type\":\"integer\"}}},"
+    "\"CodebookList\":{\"type\":\"array\",\"items\":{\"$ref\":\"#/components/schemas/Codebook\"}},"
+    "\"Quality\":{\"type\":\"object\",\"properties\":{\"codebook\":{\"type\":\"string\",\"nullable\":"
+    "true},\"method\":{\"type\":\"string\"},\"code_bytes\":{\"type\":\"integer\"},\"compression\":"
+    "{\"type\":\"number\"},\"mse\":{\"type\":\"number\"},\"psnr\":{\"type\":\"number\"},\"ssim\":"
+    "{\"type\":\"number\"},\"cosine_distortion\":{\"type\":\"number\"},\"recall\":{\"type\":\"number\"},"
+    "\"recall_rerank\":{\"type\":\"number\"},\"per_dim_mse\":{\"type\":\"array\",\"items\":{\"type\":"
+    "\"number\"}}}},"
     "\"JobList\":{\"type\":\"array\",\"items\":{\"$ref\":\"#/components/schemas/Job\"}}";
 
 /* Non-JSON answers and the content type each is served with. */

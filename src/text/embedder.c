@@ -36,9 +36,12 @@ hk_status hk_embedder_open(const char *path, hk_embedder **out) {
     char magic[4] = {0};
     ssize_t got = read(fd, magic, sizeof magic);
     close(fd);
-    if (got == (ssize_t)sizeof magic && !memcmp(magic, SIF_MAGIC, 4)) return sif_open(path, out);
+    if (got < (ssize_t)sizeof magic)
+        return hk_fail(HK_CORRUPT, "embedding table '%s' is %zd bytes: the file is truncated "
+                       "(run scripts/setup.sh to convert it again)", path, got < 0 ? 0 : got);
+    if (!memcmp(magic, SIF_MAGIC, 4)) return sif_open(path, out);
     return hk_fail(HK_CORRUPT, "'%s' is not an embedding table HEKTOR knows (its first bytes "
-                   "are not \"%s\"%s)", path, SIF_MAGIC, got < 4 ? "; the file is shorter" : "");
+                   "are not \"%s\")", path, SIF_MAGIC);
 }
 
 void hk_embedder_close(hk_embedder *e) {

@@ -174,7 +174,7 @@ static int show_progress(void *ud, uint64_t done, uint64_t total, uint64_t point
 /* import --embed into a collection that does not exist yet creates it for the
  * embedder's vectors: their dimension, cosine, the default index. */
 static hk_status open_or_create_embedded(cli_ctx *ctx, const char *name, uint32_t dim,
-                                         hk_db **db, hk_collection **c) {
+                                         hk_db **db, hk_collection **c, int *created) {
     hk_status st = cli_open_db(ctx, 1, 1, db);
     if (st) return st;
     st = hk_collection_open(*db, name, c);
@@ -183,9 +183,11 @@ static hk_status open_or_create_embedded(cli_ctx *ctx, const char *name, uint32_
         hk_collection_config_init(&cfg);
         cfg.dim = dim;
         cfg.metric = HK_METRIC_COSINE;
-        if (!(st = hk_collection_create(*db, name, &cfg, c)))
-            fprintf(stderr, "created collection '%s' (dimension %u, cosine) for the embedded "
-                    "vectors\n", name, dim);
+        if (!(st = hk_collection_create(*db, name, &cfg, c))) {
+            *created = 1;
+            fprintf(stderr, "hektor: notice: created collection '%s' (dimension %u, cosine) "
+                    "for the embedded vectors\n", name, dim);
+        }
     }
     if (st) {
         hk_db_close(*db);
@@ -229,7 +231,9 @@ int cmd_import(cli_ctx *ctx, int argc, char **argv) {
     hk_embedder *emb = NULL;
     if (embed && (rc = cli_open_embedder(table_s, &emb))) return rc;
     o.embedder = emb;
-    hk_status st = embed ? open_or_create_embedded(ctx, pos[0], hk_embedder_dim(emb), &db, &c)
+    int created = 0;
+    hk_status st = embed ? open_or_create_embedded(ctx, pos[0], hk_embedder_dim(emb), &db, &c,
+                                                   &created)
                          : cli_open_collection(ctx, pos[0], 1, &db, &c);
     if (st) {
         hk_embedder_close(emb);
@@ -243,8 +247,14 @@ int cmd_import(cli_ctx *ctx, int argc, char **argv) {
     if (p.enabled) fputc('\n', stderr);
     int ret = EXIT_OK;
     if (st) {
-        ret = cli_fail("%s; %llu points before it were imported", hk_errmsg(),
-                       (unsigned long long)stats.points);
+        ret = cli_fail("%s; %llu points before it were imported%s", hk_errmsg(),
+                       (unsigned long long)stats.points,
+                       created && !stats.points ? " (the collection it created is dropped)" : "");
+        if (created && !stats.points) {
+            hk_collection_close(c);
+            c = NULL;
+            hk_collection_drop(db, pos[0]);
+        }
     } else {
         printf("imported %llu points into '%s' in %.2f s (%.0f points/s)\n",
                (unsigned long long)stats.points, pos[0], stats.seconds,

@@ -196,9 +196,9 @@ static hk_status sif_check(const char *path, sif_table *t, hk_embedder_info *inf
         if (!(w > 0 && w <= 1))
             return hk_fail(HK_CORRUPT, "embedding table '%s': word %u has weight %g, outside "
                            "(0, 1]", path, i, (double)w);
-        if (t->offsets[i + 1] <= t->offsets[i])
+        if (t->offsets[i + 1] <= t->offsets[i] || t->offsets[i + 1] > strings_len)
             return hk_fail(HK_CORRUPT, "embedding table '%s': word %u is empty or its offsets "
-                           "go backwards", path, i);
+                           "go backwards or past the strings", path, i);
         if (i && word_cmp(t, i - 1, t->strings + t->offsets[i],
                           t->offsets[i + 1] - t->offsets[i]) >= 0)
             return hk_fail(HK_CORRUPT, "embedding table '%s': words %u and %u are not in "

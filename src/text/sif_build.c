@@ -42,6 +42,7 @@ typedef struct jin {
     FILE *f;
     const char *path;
     uint64_t pos;
+    uint64_t file_bytes; /* bounds the counts the header may claim */
     int c; /* current character, EOF at end */
 } jin;
 
@@ -226,6 +227,11 @@ typedef struct src {
 } src;
 
 static hk_status read_u32_field(jin *j, uint32_t *out, int *have, const char *name) {
+    if (*have) {
+        char msg[96];
+        snprintf(msg, sizeof msg, "\"%s\" appears twice", name);
+        return jerr(j, msg);
+    }
     double v;
     hk_status st = jnumber(j, &v);
     if (st) return st;
@@ -240,7 +246,10 @@ static hk_status read_u32_field(jin *j, uint32_t *out, int *have, const char *na
 }
 
 static hk_status read_words(jin *j, src *s) {
+    if (s->woff) return jerr(j, "\"words\" appears twice");
     if (!s->have_size) return jerr(j, "\"words\" comes before \"size\"");
+    if ((uint64_t)s->size * 3 > j->file_bytes)
+        return jerr(j, "\"size\" claims more words than the file can hold");
     if (!(s->woff = hk_calloc(s->size ? s->size : 1, sizeof *s->woff))) return HK_NOMEM;
     hk_status st = jexpect(j, '[');
     jws(j);
@@ -266,6 +275,7 @@ static hk_status read_words(jin *j, src *s) {
 }
 
 static hk_status read_vectors(jin *j, src *s) {
+    if (s->vec) return jerr(j, "\"vectors\" appears twice");
     if (!s->nwords) return jerr(j, "\"vectors\" comes before \"words\"");
     if (!s->have_dim || !s->have_wi || !s->have_ni)
         return jerr(j, "\"vectors\" comes before \"dimensions\", \"wordIndex\" or \"l2NormIndex\"");
@@ -273,6 +283,8 @@ static hk_status read_vectors(jin *j, src *s) {
     if (s->word_index < s->dim || s->norm_index < s->dim || s->word_index == s->norm_index ||
         s->word_index > s->dim + 1 || s->norm_index > s->dim + 1)
         return jerr(j, "\"wordIndex\" and \"l2NormIndex\" must be dimensions and dimensions + 1");
+    if ((uint64_t)s->size * (s->dim + 2) * 2 > j->file_bytes)
+        return jerr(j, "\"size\" and \"dimensions\" claim more numbers than the file can hold");
     if (!(s->vec = hk_calloc((size_t)s->size * s->dim, sizeof *s->vec)) ||
         !(s->seen = hk_calloc(s->size, 1)))
         return HK_NOMEM;
@@ -539,11 +551,16 @@ hk_status hk_embedder_convert(const char *json_path, const char *out_path,
     uint32_t L = o && o->component_words ? o->component_words : SIF_DEFAULT_COMPONENT_WORDS;
     if (o && o->source && strlen(o->source) > SIF_SOURCE_MAX)
         return hk_fail(HK_INVALID, "source label longer than %u bytes", SIF_SOURCE_MAX);
-    jin j = {fopen(json_path, "rb"), json_path, 0, 0};
+    jin j = {fopen(json_path, "rb"), json_path, 0, 0, 0};
     if (!j.f) {
         if (errno == ENOENT) return hk_fail(HK_NOT_FOUND, "'%s' not found", json_path);
         return hk_fail(HK_IO, "cannot open '%s': %s", json_path, strerror(errno));
     }
+    if (fseeko(j.f, 0, SEEK_END) == 0) {
+        off_t end = ftello(j.f);
+        j.file_bytes = end > 0 ? (uint64_t)end : 0;
+    }
+    rewind(j.f);
     jnext(&j);
     src s;
     memset(&s, 0, sizeof s);

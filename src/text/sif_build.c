@@ -11,9 +11,9 @@
  * Decisions (docs/TEXT.md explains them for users):
  *  - Keys. Every vocabulary word goes through the same analyzer the embedder uses (NFKC,
  *    case folding, no stemming, no stop words). A word that analyzes to exactly one term
- *    is stored under that term; punctuation and multi-part tokens ("e-mail", "'s") cannot
- *    come out of the analyzer and are left out. When two words fold to one term the more
- *    frequent keeps it.
+ *    is stored under that term; punctuation and multi-part tokens ("e-mail",
+ *    "so-called") cannot come out of the analyzer and are left out. When two words
+ *    fold to one term the more frequent keeps it.
  *  - Word probabilities. The package carries no counts, only GloVe's order, which is by
  *    frequency in its corpus (Wikipedia 2014 + Gigaword 5). p(w) follows Zipf's law from
  *    the rank r (1-based, among all N source words): p = 1 / (r * H_N), H_N the N-th

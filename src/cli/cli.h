@@ -81,6 +81,14 @@ int cmd_quality(cli_ctx *, int, char **);
 int cmd_codebook(cli_ctx *, int, char **);
 int cmd_storage(cli_ctx *, int, char **);
 int cmd_serve(cli_ctx *, int, char **);
+int cmd_embed(cli_ctx *, int, char **);
+int cmd_embeddings(cli_ctx *, int, char **);
+
+/* Text embedding (cmd_embed.c). path NULL = $HEKTOR_EMBEDDINGS or the build's default.
+ * Each returns 0, or EXIT_FAIL after printing why. cli_embed_query fails when the text
+ * has no word the embedder knows; *vec is malloc'ed. */
+int cli_open_embedder(const char *path, hk_embedder **e);
+int cli_embed_query(hk_embedder *e, const char *text, float **vec, uint32_t *dim);
 
 extern const cli_cmd cli_commands[];
 

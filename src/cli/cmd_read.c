@@ -114,8 +114,9 @@ static void print_hit_json(const hk_result *r, size_t q, size_t i, int with_payl
 int cmd_search(cli_ctx *ctx, int argc, char **argv) {
     const char *vec_s = NULL, *queries_s = NULL, *k_s = NULL, *filter_s = NULL, *radius_s = NULL,
                *out_s = NULL, *truth_s = NULL, *ef_s = NULL, *rerank_s = NULL, *text_s = NULL,
-               *fusion_s = NULL, *rrfk_s = NULL, *depth_s = NULL, *match_s = NULL;
-    int exact = 0, json = 0, with_payload = 0, with_text = 0;
+               *fusion_s = NULL, *rrfk_s = NULL, *depth_s = NULL, *match_s = NULL,
+               *table_s = NULL;
+    int exact = 0, json = 0, with_payload = 0, with_text = 0, embed = 0, embed_only = 0;
     cli_opt opts[] = {{"--vector", &vec_s, NULL},    {"--queries", &queries_s, NULL},
                       {"--k", &k_s, NULL},           {"--filter", &filter_s, NULL},
                       {"--radius", &radius_s, NULL}, {"--out", &out_s, NULL},
@@ -125,16 +126,29 @@ int cmd_search(cli_ctx *ctx, int argc, char **argv) {
                       {"--depth", &depth_s, NULL}, {"--match", &match_s, NULL},
                       {"--exact", NULL, &exact},     {"--json", NULL, &json},
                       {"--with-payload", NULL, &with_payload}, {"--with-text", NULL, &with_text},
+                      {"--embed", NULL, &embed},     {"--embed-only", NULL, &embed_only},
+                      {"--embeddings", &table_s, NULL},
                       {NULL, NULL, NULL}};
     char *pos[1];
     int npos, rc = cli_parse("search", argc, argv, opts, pos, &npos, 1);
     if (rc) return rc;
     if (npos != 1) return cli_usage("search", "expected a collection NAME");
-    if (!vec_s == !queries_s && !(text_s && !queries_s))
+    /* --embed: the text's embedding is the query vector (hybrid with the text's BM25
+     * search); --embed-only: that vector alone. */
+    if ((embed || embed_only || table_s) && (!text_s || vec_s || queries_s))
+        return cli_usage("search", "--embed, --embed-only and --embeddings need --text and "
+                         "no --vector or --queries");
+    if (embed && embed_only) return cli_usage("search", "give --embed or --embed-only, not both");
+    if (table_s && !embed && !embed_only) return cli_usage("search", "--embeddings needs --embed or --embed-only");
+    if (embed_only && match_s)
+        return cli_usage("search", "--match applies to the text search, which --embed-only leaves out");
+    const char *embed_text = embed || embed_only ? text_s : NULL;
+    if (embed_only) text_s = NULL;
+    if (!vec_s == !queries_s && !(text_s && !queries_s) && !embed_text)
         return cli_usage("search", "give one of --vector, --queries and --text, or --vector "
                          "with --text for hybrid search");
     if (text_s && queries_s) return cli_usage("search", "--text takes one --vector, not --queries");
-    int hybrid = text_s && vec_s;
+    int hybrid = text_s && (vec_s || embed_text);
     if (text_s && !hybrid && (radius_s || exact || ef_s || rerank_s))
         return cli_usage("search", "--radius, --exact, --ef and --rerank apply to vector search, not --text");
     if (hybrid && radius_s) return cli_usage("search", "--radius does not apply to hybrid search");
@@ -168,7 +182,14 @@ int cmd_search(cli_ctx *ctx, int argc, char **argv) {
     float *qv = NULL;
     size_t nq = 0;
     uint32_t dim = 0;
-    if (text_s && !vec_s) {
+    if (embed_text) {
+        hk_embedder *e = NULL;
+        if ((rc = cli_open_embedder(table_s, &e))) return rc;
+        rc = cli_embed_query(e, embed_text, &qv, &dim);
+        hk_embedder_close(e);
+        if (rc) return rc;
+        nq = 1;
+    } else if (text_s && !vec_s) {
         nq = 1;
     } else if (vec_s) {
         if (!parse_vector(vec_s, &qv, &dim)) return cli_usage("search", "--vector must be comma-separated numbers");

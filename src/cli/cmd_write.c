@@ -171,12 +171,40 @@ static int show_progress(void *ud, uint64_t done, uint64_t total, uint64_t point
     return 0;
 }
 
+/* import --embed into a collection that does not exist yet creates it for the
+ * embedder's vectors: their dimension, cosine, the default index. */
+static hk_status open_or_create_embedded(cli_ctx *ctx, const char *name, uint32_t dim,
+                                         hk_db **db, hk_collection **c, int *created) {
+    hk_status st = cli_open_db(ctx, 1, 1, db);
+    if (st) return st;
+    st = hk_collection_open(*db, name, c);
+    if (st == HK_NOT_FOUND) {
+        hk_collection_config cfg;
+        hk_collection_config_init(&cfg);
+        cfg.dim = dim;
+        cfg.metric = HK_METRIC_COSINE;
+        if (!(st = hk_collection_create(*db, name, &cfg, c))) {
+            *created = 1;
+            fprintf(stderr, "hektor: notice: created collection '%s' (dimension %u, cosine) "
+                    "for the embedded vectors\n", name, dim);
+        }
+    }
+    if (st) {
+        hk_db_close(*db);
+        *db = NULL;
+    }
+    return st;
+}
+
 int cmd_import(cli_ctx *ctx, int argc, char **argv) {
     hk_import_options o;
     hk_import_options_init(&o);
-    const char *batch_s = NULL, *start_s = NULL;
-    int quiet = 0;
+    const char *batch_s = NULL, *start_s = NULL, *table_s = NULL;
+    int quiet = 0, embed = 0, skip = 0;
     cli_opt opts[] = {{"--format", &o.format, NULL},
+                      {"--embed", NULL, &embed},
+                      {"--embeddings", &table_s, NULL},
+                      {"--skip-unembeddable", NULL, &skip},
                       {"--batch", &batch_s, NULL},
                       {"--start-id", &start_s, NULL},
                       {"--id-column", &o.id_column, NULL},
@@ -195,10 +223,22 @@ int cmd_import(cli_ctx *ctx, int argc, char **argv) {
         return cli_usage("import", "--start-id must be a non-negative integer, not '%s'", start_s);
     if (access(pos[1], R_OK) != 0 && strcmp(pos[1], "-") != 0)
         return cli_fail("cannot read '%s': %s", pos[1], strerror(errno));
+    if ((table_s || skip) && !embed)
+        return cli_usage("import", "--embeddings and --skip-unembeddable need --embed");
+    o.skip_unembeddable = skip;
     hk_db *db;
     hk_collection *c;
-    hk_status st = cli_open_collection(ctx, pos[0], 1, &db, &c);
-    if (st) return cli_hk_fail(st);
+    hk_embedder *emb = NULL;
+    if (embed && (rc = cli_open_embedder(table_s, &emb))) return rc;
+    o.embedder = emb;
+    int created = 0;
+    hk_status st = embed ? open_or_create_embedded(ctx, pos[0], hk_embedder_dim(emb), &db, &c,
+                                                   &created)
+                         : cli_open_collection(ctx, pos[0], 1, &db, &c);
+    if (st) {
+        hk_embedder_close(emb);
+        return cli_hk_fail(st);
+    }
     progress p = {!quiet && isatty(2), cli_now_ns()};
     o.progress = show_progress;
     o.ud = &p;
@@ -207,14 +247,24 @@ int cmd_import(cli_ctx *ctx, int argc, char **argv) {
     if (p.enabled) fputc('\n', stderr);
     int ret = EXIT_OK;
     if (st) {
-        ret = cli_fail("%s; %llu points before it were imported", hk_errmsg(),
-                       (unsigned long long)stats.points);
+        ret = cli_fail("%s; %llu points before it were imported%s", hk_errmsg(),
+                       (unsigned long long)stats.points,
+                       created && !stats.points ? " (the collection it created is dropped)" : "");
+        if (created && !stats.points) {
+            hk_collection_close(c);
+            c = NULL;
+            hk_collection_drop(db, pos[0]);
+        }
     } else {
         printf("imported %llu points into '%s' in %.2f s (%.0f points/s)\n",
                (unsigned long long)stats.points, pos[0], stats.seconds,
                stats.seconds > 0 ? (double)stats.points / stats.seconds : 0.0);
+        if (stats.skipped)
+            printf("left out %llu records whose text has no word in the embedding's "
+                   "vocabulary\n", (unsigned long long)stats.skipped);
     }
     if (cli_done(db, c) && !ret) ret = EXIT_FAIL;
+    hk_embedder_close(emb);
     return ret;
 }
 

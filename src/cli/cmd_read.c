@@ -114,7 +114,8 @@ static void print_hit_json(const hk_result *r, size_t q, size_t i, int with_payl
 int cmd_search(cli_ctx *ctx, int argc, char **argv) {
     const char *vec_s = NULL, *queries_s = NULL, *k_s = NULL, *filter_s = NULL, *radius_s = NULL,
                *out_s = NULL, *truth_s = NULL, *ef_s = NULL, *rerank_s = NULL, *text_s = NULL,
-               *fusion_s = NULL, *rrfk_s = NULL, *depth_s = NULL, *match_s = NULL;
+               *fusion_s = NULL, *rrfk_s = NULL, *depth_s = NULL, *match_s = NULL,
+               *fweight_s = NULL;
     int exact = 0, json = 0, with_payload = 0, with_text = 0;
     cli_opt opts[] = {{"--vector", &vec_s, NULL},    {"--queries", &queries_s, NULL},
                       {"--k", &k_s, NULL},           {"--filter", &filter_s, NULL},
@@ -123,6 +124,7 @@ int cmd_search(cli_ctx *ctx, int argc, char **argv) {
                       {"--rerank", &rerank_s, NULL}, {"--text", &text_s, NULL},
                       {"--fusion", &fusion_s, NULL}, {"--rrf-k", &rrfk_s, NULL},
                       {"--depth", &depth_s, NULL}, {"--match", &match_s, NULL},
+                      {"--fusion-weight", &fweight_s, NULL},
                       {"--exact", NULL, &exact},     {"--json", NULL, &json},
                       {"--with-payload", NULL, &with_payload}, {"--with-text", NULL, &with_text},
                       {NULL, NULL, NULL}};
@@ -138,16 +140,26 @@ int cmd_search(cli_ctx *ctx, int argc, char **argv) {
     if (text_s && !hybrid && (radius_s || exact || ef_s || rerank_s))
         return cli_usage("search", "--radius, --exact, --ef and --rerank apply to vector search, not --text");
     if (hybrid && radius_s) return cli_usage("search", "--radius does not apply to hybrid search");
-    if (!hybrid && (fusion_s || rrfk_s || depth_s))
-        return cli_usage("search", "--fusion, --rrf-k and --depth apply to hybrid search (--vector with --text)");
-    if (fusion_s && strcmp(fusion_s, "rrf"))
-        return cli_usage("search", "unknown fusion '%s' (rrf is the one built so far)", fusion_s);
-    double rrf_k = 0;
+    if (!hybrid && (fusion_s || rrfk_s || depth_s || fweight_s))
+        return cli_usage("search", "--fusion, --fusion-weight, --rrf-k and --depth apply to hybrid "
+                         "search (--vector with --text)");
+    hk_fusion fusion = HK_FUSION_RRF;
+    if (fusion_s && hk_fusion_from_name(fusion_s, &fusion))
+        return cli_usage("search", "unknown fusion '%s' (rrf, convex, dbsf, combsum, combmnz or borda)",
+                         fusion_s);
+    if (rrfk_s && fusion != HK_FUSION_RRF) return cli_usage("search", "--rrf-k applies to --fusion rrf");
+    if (fweight_s && fusion != HK_FUSION_CONVEX)
+        return cli_usage("search", "--fusion-weight applies to --fusion convex");
+    double fparam = fusion == HK_FUSION_CONVEX ? 0.5 : 0;
     uint32_t depth = 0;
     float rk = 0;
     if (rrfk_s && (!cli_parse_float(rrfk_s, &rk) || !(rk > 0 && rk <= 1e9)))
         return cli_usage("search", "--rrf-k must be a positive number, not '%s'", rrfk_s);
-    rrf_k = rk;
+    if (rrfk_s) fparam = rk;
+    if (fweight_s && (!cli_parse_float(fweight_s, &rk) || !(rk >= 0 && rk <= 1)))
+        return cli_usage("search", "--fusion-weight must be a number in [0, 1] (the vector list's "
+                         "weight), not '%s'", fweight_s);
+    if (fweight_s) fparam = rk;
     if (depth_s && (!cli_parse_u32(depth_s, &depth) || depth < 1))
         return cli_usage("search", "--depth must be a positive integer, not '%s'", depth_s);
     if (text_s && !*text_s) return cli_usage("search", "--text is empty");
@@ -194,7 +206,7 @@ int cmd_search(cli_ctx *ctx, int argc, char **argv) {
     if (!st && text_s) st = hk_query_set_text(q, text_s, 0);
     if (!st && match_all) st = hk_query_set_text_match(q, HK_TEXT_MATCH_ALL);
     if (!st && qv) st = hk_query_set_vectors(q, qv, nq, dim);
-    if (!st && hybrid) st = hk_query_set_fusion(q, HK_FUSION_RRF, rrf_k, depth);
+    if (!st && hybrid) st = hk_query_set_fusion(q, fusion, fparam, depth);
     if (!st) st = hk_query_set_k(q, k);
     if (!st) st = hk_query_set_filter(q, f);
     if (!st && radius_s) st = hk_query_set_radius(q, radius);

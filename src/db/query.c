@@ -16,6 +16,7 @@
 #include "../vec/distance.h"
 #include "collection.h"
 #include "filter.h"
+#include "fusion.h"
 #include "json.h"
 
 struct hk_query {
@@ -58,10 +59,29 @@ void hk_query_free(hk_query *q) {
     hk_free(q);
 }
 
+static const char *const fusion_names[] = {"rrf", "convex", "dbsf", "combsum", "combmnz", "borda"};
+
+int hk_fusion_from_name(const char *name, hk_fusion *out) {
+    for (size_t i = 0; name && i < sizeof fusion_names / sizeof fusion_names[0]; i++)
+        if (!strcmp(name, fusion_names[i])) {
+            if (out) *out = (hk_fusion)i;
+            return 0;
+        }
+    return -1;
+}
+
+const char *hk_fusion_name(hk_fusion f) {
+    return (unsigned)f < sizeof fusion_names / sizeof fusion_names[0] ? fusion_names[f] : NULL;
+}
+
 hk_status hk_query_set_fusion(hk_query *q, hk_fusion method, double param, uint32_t depth) {
     if (!q) return hk_fail(HK_INVALID, "query is NULL");
-    if (method != HK_FUSION_RRF) return hk_fail(HK_INVALID, "query: unknown fusion method %d", (int)method);
-    if (!(param >= 0 && param <= 1e9)) return hk_fail(HK_INVALID, "query: RRF k must be in [0, 1e9] (got %g)", param);
+    if (!hk_fusion_name(method)) return hk_fail(HK_INVALID, "query: unknown fusion method %d", (int)method);
+    if (method == HK_FUSION_RRF && !(param >= 0 && param <= 1e9))
+        return hk_fail(HK_INVALID, "query: RRF k must be in [0, 1e9] (got %g)", param);
+    if (method == HK_FUSION_CONVEX && !(param >= 0 && param <= 1))
+        return hk_fail(HK_INVALID, "query: the convex combination's vector weight must be in [0, 1] "
+                       "(got %g)", param);
     q->fusion = method;
     q->fusion_param = param;
     q->fusion_depth = depth;
@@ -542,27 +562,10 @@ static hk_status text_search(hk_collection *c, const hk_query *q, hk_result **ou
     return HK_OK;
 }
 
-typedef struct fused {
-    uint64_t id;
-    double score;
-} fused;
-
-static int cmp_fused_id(const void *a, const void *b) {
-    uint64_t x = ((const fused *)a)->id, y = ((const fused *)b)->id;
-    return (x > y) - (x < y);
-}
-
-static int cmp_fused_score(const void *a, const void *b) {
-    const fused *x = a, *y = b;
-    if (x->score != y->score) return x->score > y->score ? -1 : 1;
-    return (x->id > y->id) - (x->id < y->id);
-}
-
 /* Hybrid search: the vector search and the text search each return `depth` results
- * (same filter), and reciprocal rank fusion (Cormack et al. 2009) scores every point
- * found by sum over the lists of 1 / (rrf_k + rank), rank counted from 1. Ties go to the
- * lower id. The points are looked up again for the records, so a point deleted between
- * the searches and the lookup is left out. */
+ * (same filter), fused by the query's method (fusion.c). l2 distances enter the fusion as
+ * -distance so that higher is better in both lists. The points are looked up again for the
+ * records, so a point deleted between the searches and the lookup is left out. */
 static hk_status hybrid_search(hk_collection *c, const hk_query *q, hk_result **out) {
     if (q->nq != 1)
         return hk_fail(HK_INVALID, "search: hybrid search takes one query vector (got %zu)", q->nq);
@@ -571,7 +574,8 @@ static hk_status hybrid_search(hk_collection *c, const hk_query *q, hk_result **
     size_t want = (size_t)q->k + q->offset;
     size_t depth = q->fusion_depth ? q->fusion_depth : (want > 100 ? want : 100);
     if (depth > UINT32_MAX) depth = UINT32_MAX;
-    double rrf_k = q->fusion_param > 0 ? q->fusion_param : 60;
+    double param = q->fusion_param;
+    if (q->fusion == HK_FUSION_RRF && !(param > 0)) param = 60;
     hk_query sub = *q;
     sub.text = NULL;
     sub.text_len = 0;
@@ -592,25 +596,21 @@ static hk_status hybrid_search(hk_collection *c, const hk_query *q, hk_result **
         return hk_fail_prefix(st, "hybrid search, text part");
     }
     size_t n0 = hk_result_count(lists[0], 0), n1 = hk_result_count(lists[1], 0), n = 0;
-    fused *f = hk_malloc((n0 + n1 + 1) * sizeof *f);
+    fusion_item *items = hk_malloc((n0 + n1 + 1) * sizeof *items), *f = NULL;
     hk_result *r = result_new(1);
-    if (!f || !r) st = hk_fail(HK_NOMEM, "out of memory");
+    if (!items || !r) st = hk_fail(HK_NOMEM, "out of memory");
+    double sign0 = c->cfg.metric == HK_METRIC_L2 ? -1 : 1;
     for (size_t l = 0; l < 2 && !st; l++)
         for (size_t i = 0; i < hk_result_count(lists[l], 0); i++)
-            f[n++] = (fused){hk_result_id(lists[l], 0, i), 1.0 / (rrf_k + (double)(i + 1))};
+            items[(l ? n0 : 0) + i] = (fusion_item){hk_result_id(lists[l], 0, i),
+                                                    (l ? 1 : sign0) * hk_result_score(lists[l], 0, i)};
     hk_result_free(lists[0]);
     hk_result_free(lists[1]);
     if (!st) {
-        /* Sum the entries of each id (it appears at most once per list). */
-        qsort(f, n, sizeof *f, cmp_fused_id);
-        size_t m = 0;
-        for (size_t i = 0; i < n; i++) {
-            if (m && f[m - 1].id == f[i].id) f[m - 1].score += f[i].score;
-            else f[m++] = f[i];
-        }
-        n = m;
-        qsort(f, n, sizeof *f, cmp_fused_score);
+        fusion_list fl[2] = {{items, n0}, {items + n0, n1}};
+        st = fusion_run(q->fusion, param, fl, 2, &f, &n);
     }
+    hk_free(items);
     int locked = !st && !(st = coll_read_begin(c));
     size_t take = n < want ? n : want, skip = q->offset < take ? q->offset : take;
     if (!st && !(r->recs[0] = hk_arena_alloc(&r->arena, (take - skip + 1) * sizeof(hk_rec))))

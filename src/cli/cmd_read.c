@@ -111,11 +111,57 @@ static void print_hit_json(const hk_result *r, size_t q, size_t i, int with_payl
     putchar('}');
 }
 
+/* "3,17,42" lists of positive then negative ids in one malloc'd array; NULL when malformed. */
+static uint64_t *parse_ids(const char *pos, const char *neg, size_t *np, size_t *nn) {
+    const char *lists[2] = {pos, neg};
+    size_t counts[2] = {0, 0}, cap = 2;
+    for (const char *p = pos; *p; p++) cap += *p == ',';
+    for (const char *p = neg ? neg : ""; *p; p++) cap += *p == ',';
+    uint64_t *ids = malloc(cap * sizeof *ids);
+    if (!ids) return NULL;
+    size_t n = 0;
+    for (int l = 0; l < 2; l++) {
+        if (!lists[l]) continue;
+        const char *p = lists[l];
+        for (;;) {
+            const char *comma = strchr(p, ',');
+            size_t len = comma ? (size_t)(comma - p) : strlen(p);
+            char buf[32];
+            if (!len || len >= sizeof buf) goto bad;
+            memcpy(buf, p, len);
+            buf[len] = 0;
+            if (!cli_parse_u64(buf, &ids[n])) goto bad;
+            n++;
+            counts[l]++;
+            if (!comma) break;
+            p = comma + 1;
+        }
+    }
+    *np = counts[0];
+    *nn = counts[1];
+    return ids;
+bad:
+    free(ids);
+    return NULL;
+}
+
+static int search_run(cli_ctx *ctx, const char *name, const char *vec_s, const char *queries_s,
+                      const char *k_s, const char *filter_s, const char *radius_s,
+                      const char *out_s, const char *truth_s, const char *ef_s,
+                      const char *rerank_s, const char *text_s, const char *fusion_s,
+                      const char *rrfk_s, const char *depth_s, const char *match_s,
+                      const char *fweight_s, const char *expand_s, const char *fbdocs_s,
+                      const char *fbterms_s, const char *rm3w_s, const uint64_t *ex, size_t nposx,
+                      size_t nnegx, hk_recommend strategy, double ralpha, double rbeta,
+                      double rgamma, int exact, int json, int with_payload, int with_text);
+
 int cmd_search(cli_ctx *ctx, int argc, char **argv) {
     const char *vec_s = NULL, *queries_s = NULL, *k_s = NULL, *filter_s = NULL, *radius_s = NULL,
                *out_s = NULL, *truth_s = NULL, *ef_s = NULL, *rerank_s = NULL, *text_s = NULL,
                *fusion_s = NULL, *rrfk_s = NULL, *depth_s = NULL, *match_s = NULL,
-               *fweight_s = NULL;
+               *fweight_s = NULL, *expand_s = NULL, *fbdocs_s = NULL, *fbterms_s = NULL,
+               *rm3w_s = NULL, *positive_s = NULL, *negative_s = NULL, *strategy_s = NULL,
+               *rocchio_s = NULL;
     int exact = 0, json = 0, with_payload = 0, with_text = 0;
     cli_opt opts[] = {{"--vector", &vec_s, NULL},    {"--queries", &queries_s, NULL},
                       {"--k", &k_s, NULL},           {"--filter", &filter_s, NULL},
@@ -124,7 +170,11 @@ int cmd_search(cli_ctx *ctx, int argc, char **argv) {
                       {"--rerank", &rerank_s, NULL}, {"--text", &text_s, NULL},
                       {"--fusion", &fusion_s, NULL}, {"--rrf-k", &rrfk_s, NULL},
                       {"--depth", &depth_s, NULL}, {"--match", &match_s, NULL},
-                      {"--fusion-weight", &fweight_s, NULL},
+                      {"--fusion-weight", &fweight_s, NULL}, {"--expand", &expand_s, NULL},
+                      {"--fb-docs", &fbdocs_s, NULL}, {"--fb-terms", &fbterms_s, NULL},
+                      {"--rm3-weight", &rm3w_s, NULL}, {"--positive", &positive_s, NULL},
+                      {"--negative", &negative_s, NULL}, {"--strategy", &strategy_s, NULL},
+                      {"--rocchio", &rocchio_s, NULL},
                       {"--exact", NULL, &exact},     {"--json", NULL, &json},
                       {"--with-payload", NULL, &with_payload}, {"--with-text", NULL, &with_text},
                       {NULL, NULL, NULL}};
@@ -132,7 +182,51 @@ int cmd_search(cli_ctx *ctx, int argc, char **argv) {
     int npos, rc = cli_parse("search", argc, argv, opts, pos, &npos, 1);
     if (rc) return rc;
     if (npos != 1) return cli_usage("search", "expected a collection NAME");
-    if (!vec_s == !queries_s && !(text_s && !queries_s))
+    if ((negative_s || strategy_s || rocchio_s) && !positive_s)
+        return cli_usage("search", "--negative, --strategy and --rocchio need --positive IDS");
+    hk_recommend strategy = HK_RECOMMEND_AVERAGE_VECTOR;
+    if (strategy_s && hk_recommend_from_name(strategy_s, &strategy))
+        return cli_usage("search", "--strategy takes average_vector, best_score or rocchio, not '%s'",
+                         strategy_s);
+    if (rocchio_s && strategy != HK_RECOMMEND_ROCCHIO)
+        return cli_usage("search", "--rocchio applies to --strategy rocchio");
+    uint64_t *ex = NULL;
+    size_t nposx = 0, nnegx = 0;
+    if (positive_s) {
+        if (strategy != HK_RECOMMEND_ROCCHIO && (vec_s || queries_s || text_s))
+            return cli_usage("search", "--positive with --strategy %s makes its own query: give no "
+                             "--vector, --queries or --text (--strategy rocchio moves them)",
+                             strategy_s ? strategy_s : "average_vector");
+        if (strategy == HK_RECOMMEND_ROCCHIO && (queries_s || (!vec_s && !text_s)))
+            return cli_usage("search", "--strategy rocchio moves one query: give --vector and/or --text");
+        if (!(ex = parse_ids(positive_s, negative_s, &nposx, &nnegx)))
+            return cli_usage("search", "--positive and --negative take comma-separated ids, e.g. 3,17,42");
+    }
+    double ralpha = 1, rbeta = 0.75, rgamma = 0.15;
+    if (rocchio_s && sscanf(rocchio_s, "%lf,%lf,%lf", &ralpha, &rbeta, &rgamma) != 3) {
+        free(ex);
+        return cli_usage("search", "--rocchio takes ALPHA,BETA,GAMMA, e.g. 1,0.75,0.15");
+    }
+    int rc2 = search_run(ctx, pos[0], vec_s, queries_s, k_s, filter_s, radius_s, out_s, truth_s,
+                         ef_s, rerank_s, text_s, fusion_s, rrfk_s, depth_s, match_s, fweight_s,
+                         expand_s, fbdocs_s, fbterms_s, rm3w_s, ex, nposx, nnegx, strategy, ralpha,
+                         rbeta, rgamma, exact, json, with_payload, with_text);
+    free(ex);
+    return rc2;
+}
+
+static int search_run(cli_ctx *ctx, const char *name, const char *vec_s, const char *queries_s,
+                      const char *k_s, const char *filter_s, const char *radius_s,
+                      const char *out_s, const char *truth_s, const char *ef_s,
+                      const char *rerank_s, const char *text_s, const char *fusion_s,
+                      const char *rrfk_s, const char *depth_s, const char *match_s,
+                      const char *fweight_s, const char *expand_s, const char *fbdocs_s,
+                      const char *fbterms_s, const char *rm3w_s, const uint64_t *ex, size_t nposx,
+                      size_t nnegx, hk_recommend strategy, double ralpha, double rbeta,
+                      double rgamma, int exact, int json, int with_payload, int with_text) {
+    int rc = 0;
+    int examples_only = nposx && strategy != HK_RECOMMEND_ROCCHIO;
+    if (!examples_only && !vec_s == !queries_s && !(text_s && !queries_s))
         return cli_usage("search", "give one of --vector, --queries and --text, or --vector "
                          "with --text for hybrid search");
     if (text_s && queries_s) return cli_usage("search", "--text takes one --vector, not --queries");
@@ -164,9 +258,24 @@ int cmd_search(cli_ctx *ctx, int argc, char **argv) {
         return cli_usage("search", "--depth must be a positive integer, not '%s'", depth_s);
     if (text_s && !*text_s) return cli_usage("search", "--text is empty");
     if (match_s && !text_s) return cli_usage("search", "--match applies to --text");
-    if (match_s && strcmp(match_s, "any") && strcmp(match_s, "all"))
-        return cli_usage("search", "--match takes any or all, not '%s'", match_s);
-    int match_all = match_s && !strcmp(match_s, "all");
+    hk_text_match match = HK_TEXT_MATCH_ANY;
+    if (match_s && !strcmp(match_s, "all")) match = HK_TEXT_MATCH_ALL;
+    else if (match_s && !strcmp(match_s, "phrase")) match = HK_TEXT_MATCH_PHRASE;
+    else if (match_s && strcmp(match_s, "any"))
+        return cli_usage("search", "--match takes any, all or phrase, not '%s'", match_s);
+    if ((fbdocs_s || fbterms_s || rm3w_s) && !expand_s)
+        return cli_usage("search", "--fb-docs, --fb-terms and --rm3-weight apply to --expand rm3");
+    if (expand_s && strcmp(expand_s, "rm3"))
+        return cli_usage("search", "--expand takes rm3, not '%s'", expand_s);
+    if (expand_s && !text_s) return cli_usage("search", "--expand applies to --text");
+    uint32_t fb_docs = 0, fb_terms = 0;
+    float rm3w = 0;
+    if (fbdocs_s && (!cli_parse_u32(fbdocs_s, &fb_docs) || fb_docs < 1))
+        return cli_usage("search", "--fb-docs must be a positive integer, not '%s'", fbdocs_s);
+    if (fbterms_s && (!cli_parse_u32(fbterms_s, &fb_terms) || fb_terms < 1))
+        return cli_usage("search", "--fb-terms must be a positive integer, not '%s'", fbterms_s);
+    if (rm3w_s && (!cli_parse_float(rm3w_s, &rm3w) || !(rm3w > 0 && rm3w <= 1)))
+        return cli_usage("search", "--rm3-weight must be a number in (0, 1], not '%s'", rm3w_s);
     uint32_t k = 10, ef = 0, rerank = 0;
     float radius = 0;
     if (k_s && !cli_parse_u32(k_s, &k)) return cli_usage("search", "--k must be a non-negative integer, not '%s'", k_s);
@@ -180,7 +289,7 @@ int cmd_search(cli_ctx *ctx, int argc, char **argv) {
     float *qv = NULL;
     size_t nq = 0;
     uint32_t dim = 0;
-    if (text_s && !vec_s) {
+    if (examples_only || (text_s && !vec_s)) {
         nq = 1;
     } else if (vec_s) {
         if (!parse_vector(vec_s, &qv, &dim)) return cli_usage("search", "--vector must be comma-separated numbers");
@@ -201,10 +310,14 @@ int cmd_search(cli_ctx *ctx, int argc, char **argv) {
     hk_collection *c = NULL;
     hk_status st = HK_OK;
     if (filter_s) st = hk_filter_parse(filter_s, strlen(filter_s), &f);
-    if (!st) st = cli_open_collection(ctx, pos[0], 0, &db, &c);
+    if (!st) st = cli_open_collection(ctx, name, 0, &db, &c);
     if (!st) st = hk_query_new(&q);
     if (!st && text_s) st = hk_query_set_text(q, text_s, 0);
-    if (!st && match_all) st = hk_query_set_text_match(q, HK_TEXT_MATCH_ALL);
+    if (!st && match) st = hk_query_set_text_match(q, match);
+    if (!st && expand_s) st = hk_query_set_expansion(q, HK_EXPAND_RM3, fb_docs, fb_terms, rm3w);
+    if (!st && nposx) st = hk_query_set_examples(q, ex, nposx, ex + nposx, nnegx);
+    if (!st && nposx) st = hk_query_set_recommend(q, strategy);
+    if (!st && nposx && strategy == HK_RECOMMEND_ROCCHIO) st = hk_query_set_rocchio(q, ralpha, rbeta, rgamma, 10);
     if (!st && qv) st = hk_query_set_vectors(q, qv, nq, dim);
     if (!st && hybrid) st = hk_query_set_fusion(q, fusion, fparam, depth);
     if (!st) st = hk_query_set_k(q, k);

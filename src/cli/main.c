@@ -314,6 +314,18 @@ const cli_cmd cli_commands[] = {
      "\n"
      "Indexes the values of payload KEY (dotted paths allowed) so filters on it read the\n"
      "index instead of every payload.\n"},
+    {"synonyms", cmd_synonyms, "set, list or clear a collection's synonym list",
+     "usage: hektor [--db DIR] synonyms NAME set FILE\n"
+     "       hektor [--db DIR] synonyms NAME list\n"
+     "       hektor [--db DIR] synonyms NAME clear\n"
+     "\n"
+     "The synonym list expands text queries (--match any) at query time. FILE (- for\n"
+     "stdin) has one group per line, words separated by commas, e.g.\n"
+     "  car, automobile, auto\n"
+     "Each word is analyzed like the texts and must give one term (not a stop word);\n"
+     "blank lines and lines starting with # are skipped. A query word in a group brings\n"
+     "the group's other words with the same weight. set replaces the list durably; list\n"
+     "prints it as it was set.\n"},
     {"backup", cmd_backup, "write a consistent copy of the database",
      "usage: hektor [--db DIR] backup DEST\n"
      "\n"

@@ -40,6 +40,12 @@ struct hk_query {
     uint32_t fusion_depth;
     uint64_t *examples; /* npos positive ids, then nneg negative ids */
     size_t npos, nneg;
+    hk_recommend strategy;
+    double alpha, beta, gamma; /* Rocchio */
+    uint32_t rocchio_terms;
+    hk_expansion expand;
+    uint32_t fb_docs, fb_terms;
+    double rm3_weight;
 };
 
 hk_status hk_query_new(hk_query **out) {
@@ -47,6 +53,10 @@ hk_status hk_query_new(hk_query **out) {
     hk_query *q = hk_calloc(1, sizeof *q);
     if (!q) return hk_fail(HK_NOMEM, "out of memory");
     q->k = 10;
+    q->alpha = 1;
+    q->beta = 0.75;
+    q->gamma = 0.15;
+    q->rocchio_terms = 10;
     *out = q;
     return HK_OK;
 }
@@ -90,9 +100,59 @@ hk_status hk_query_set_fusion(hk_query *q, hk_fusion method, double param, uint3
 
 hk_status hk_query_set_text_match(hk_query *q, hk_text_match m) {
     if (!q) return hk_fail(HK_INVALID, "query is NULL");
-    if (m != HK_TEXT_MATCH_ANY && m != HK_TEXT_MATCH_ALL)
+    if (m != HK_TEXT_MATCH_ANY && m != HK_TEXT_MATCH_ALL && m != HK_TEXT_MATCH_PHRASE)
         return hk_fail(HK_INVALID, "query: unknown text match mode %d", (int)m);
     q->match = m;
+    return HK_OK;
+}
+
+hk_status hk_query_set_expansion(hk_query *q, hk_expansion method, uint32_t fb_docs,
+                                 uint32_t fb_terms, double orig_weight) {
+    if (!q) return hk_fail(HK_INVALID, "query is NULL");
+    if (method != HK_EXPAND_NONE && method != HK_EXPAND_RM3)
+        return hk_fail(HK_INVALID, "query: unknown expansion method %d", (int)method);
+    if (!(orig_weight >= 0 && orig_weight <= 1))
+        return hk_fail(HK_INVALID, "query: RM3's original query weight must be in (0, 1] (got %g)",
+                       orig_weight);
+    if (fb_docs > 10000 || fb_terms > 10000)
+        return hk_fail(HK_INVALID, "query: RM3 takes at most 10000 feedback documents and terms");
+    q->expand = method;
+    q->fb_docs = fb_docs ? fb_docs : 10;
+    q->fb_terms = fb_terms ? fb_terms : 10;
+    q->rm3_weight = orig_weight > 0 ? orig_weight : 0.5;
+    return HK_OK;
+}
+
+static const char *const recommend_names[] = {"average_vector", "best_score", "rocchio"};
+
+int hk_recommend_from_name(const char *name, hk_recommend *out) {
+    for (size_t i = 0; name && i < sizeof recommend_names / sizeof recommend_names[0]; i++)
+        if (!strcmp(name, recommend_names[i])) {
+            if (out) *out = (hk_recommend)i;
+            return 0;
+        }
+    return -1;
+}
+
+hk_status hk_query_set_recommend(hk_query *q, hk_recommend strategy) {
+    if (!q) return hk_fail(HK_INVALID, "query is NULL");
+    if ((unsigned)strategy > HK_RECOMMEND_ROCCHIO)
+        return hk_fail(HK_INVALID, "query: unknown recommendation strategy %d", (int)strategy);
+    q->strategy = strategy;
+    return HK_OK;
+}
+
+hk_status hk_query_set_rocchio(hk_query *q, double alpha, double beta, double gamma,
+                               uint32_t max_new_terms) {
+    if (!q) return hk_fail(HK_INVALID, "query is NULL");
+    if (!(alpha >= 0 && alpha <= 1e6) || !(beta >= 0 && beta <= 1e6) || !(gamma >= 0 && gamma <= 1e6))
+        return hk_fail(HK_INVALID, "query: Rocchio's alpha, beta and gamma must be finite and >= 0 "
+                       "(got %g, %g, %g)", alpha, beta, gamma);
+    if (max_new_terms > 10000) return hk_fail(HK_INVALID, "query: Rocchio adds at most 10000 terms");
+    q->alpha = alpha;
+    q->beta = beta;
+    q->gamma = gamma;
+    q->rocchio_terms = max_new_terms;
     return HK_OK;
 }
 
@@ -513,21 +573,24 @@ static hk_status graph_search(hk_collection *c, const flat_matrix *m, const floa
 
 /* ---- search ---- */
 
-/* BM25 search: one result list, scores are BM25 scores (higher is better). */
+/* BM25 search: one result list, scores are BM25 scores (higher is better). Synonyms,
+ * RM3, Rocchio and phrases are textquery.c's. */
 static hk_status text_search(hk_collection *c, const hk_query *q, hk_result **out) {
     if (q->has_radius)
         return hk_fail(HK_INVALID, "search: a radius applies to vector search, not to text search");
     if (q->k == 0) return hk_fail(HK_INVALID, "search: k must be at least 1");
-    bm25_doc d;
-    hk_status st = coll_text_analyze(c, q->text, q->text_len, &d);
-    if (st) return hk_fail_prefix(st, "search: query text");
+    int rocchio = q->npos && q->strategy == HK_RECOMMEND_ROCCHIO;
+    text_request tr = {.text = q->text, .len = q->text_len, .match = (int)q->match,
+                       .rm3 = q->expand == HK_EXPAND_RM3, .fb_docs = q->fb_docs,
+                       .fb_terms = q->fb_terms, .rocchio_terms = q->rocchio_terms,
+                       .rm3_weight = q->rm3_weight,
+                       .rel = rocchio ? q->examples : NULL, .nrel = rocchio ? q->npos : 0,
+                       .nonrel = rocchio ? q->examples + q->npos : NULL, .nnonrel = rocchio ? q->nneg : 0,
+                       .alpha = q->alpha, .beta = q->beta, .gamma = q->gamma};
     hk_result *r = result_new(1);
-    if (!r) {
-        bm25_doc_free(&d);
-        return hk_fail(HK_NOMEM, "out of memory");
-    }
-    if ((st = coll_read_begin(c))) {
-        bm25_doc_free(&d);
+    if (!r) return hk_fail(HK_NOMEM, "out of memory");
+    hk_status st = coll_read_begin(c);
+    if (st) {
         hk_result_free(r);
         return st;
     }
@@ -536,8 +599,7 @@ static hk_status text_search(hk_collection *c, const hk_query *q, hk_result **ou
     size_t n = 0;
     if (q->filter && !(allow = coll_filter_slots(c, q->filter)))
         st = hk_fail(HK_NOMEM, "out of memory evaluating the filter");
-    if (!st) st = coll_text_search(c, &d, (size_t)q->k + q->offset, q->match == HK_TEXT_MATCH_ALL,
-                                   allow, &hits, &n);
+    if (!st) st = coll_text_query(c, &tr, allow, (size_t)q->k + q->offset, &hits, &n);
     if (allow) roaring_bitmap_free(allow);
     size_t skip = q->offset < n ? q->offset : n, m = n - skip;
     if (!st && !(r->recs[0] = hk_arena_alloc(&r->arena, (m ? m : 1) * sizeof(hk_rec))))
@@ -553,7 +615,6 @@ static hk_status text_search(hk_collection *c, const hk_query *q, hk_result **ou
     hk_buf_free(&scratch);
     coll_read_end(c);
     hk_free(hits);
-    bm25_doc_free(&d);
     if (st) {
         hk_result_free(r);
         return st;
@@ -637,10 +698,11 @@ static hk_status hybrid_search(hk_collection *c, const hk_query *q, hk_result **
     return HK_OK;
 }
 
-/* The recommendation's query vector (Qdrant's average_vector strategy) from the stored
- * vectors of the examples: avg(positive) + (avg(positive) - avg(negative)), or
- * avg(positive) without negatives. Cosine collections store normalized vectors, so the
- * average is of directions, as in Qdrant. */
+/* The query vector of a search by examples from their stored vectors: average_vector's
+ * avg(positive) + (avg(positive) - avg(negative)) (avg(positive) without negatives), or
+ * Rocchio's alpha * q + beta * avg(positive) - gamma * avg(negative) with q the query's
+ * vector (normalized first for cosine). Cosine collections store normalized vectors, so
+ * the averages are of directions, as in Qdrant. */
 static hk_status example_vector(hk_collection *c, const hk_query *q, float **out) {
     size_t dim = c->cfg.dim;
     double *acc = hk_calloc(2 * dim, sizeof *acc);
@@ -661,14 +723,24 @@ static hk_status example_vector(hk_collection *c, const hk_query *q, float **out
         }
         coll_read_end(c);
     }
-    if (!st) {
+    if (!st && q->strategy == HK_RECOMMEND_ROCCHIO) {
+        double qn = 1;
+        if (c->cfg.metric == HK_METRIC_COSINE) {
+            double ss = 0;
+            for (size_t d = 0; d < dim; d++) ss += (double)q->vectors[d] * q->vectors[d];
+            qn = ss > 0 ? 1 / sqrt(ss) : 1;
+        }
+        for (size_t d = 0; d < dim; d++) {
+            double p = acc[d] / (double)q->npos, n = q->nneg ? acc[dim + d] / (double)q->nneg : 0;
+            v[d] = (float)(q->alpha * q->vectors[d] * qn + q->beta * p - q->gamma * n);
+        }
+    } else if (!st) {
         for (size_t d = 0; d < dim; d++) {
             double p = acc[d] / (double)q->npos;
             v[d] = (float)(q->nneg ? 2 * p - acc[dim + d] / (double)q->nneg : p);
         }
-        if (!vec_all_finite(v, dim))
-            st = hk_fail(HK_INVALID, "the examples' average vector is not finite");
     }
+    if (!st && !vec_all_finite(v, dim)) st = hk_fail(HK_INVALID, "the examples' query vector is not finite");
     hk_free(acc);
     if (st) {
         hk_free(v);
@@ -678,13 +750,124 @@ static hk_status example_vector(hk_collection *c, const hk_query *q, float **out
     return HK_OK;
 }
 
+typedef struct scored_slot {
+    uint64_t id;
+    uint32_t slot;
+    float score;
+} scored_slot;
+
+static int cmp_scored(const void *a, const void *b) {
+    const scored_slot *x = a, *y = b;
+    if (x->score != y->score) return x->score > y->score ? -1 : 1;
+    return (x->id > y->id) - (x->id < y->id);
+}
+
+static double best_sigmoid(double x) { return 0.5 * (1 + x / (1 + fabs(x))); }
+
+/* Qdrant's best_score recommendation: an exact scan of the points under the filter, each
+ * scored against every example (hk_query_set_recommend documents the score). */
+static hk_status best_score_search(hk_collection *c, const hk_query *q, hk_result **out) {
+    if (q->nq || q->text)
+        return hk_fail(HK_INVALID, "search: the best_score strategy takes examples only, no query "
+                       "vector or text");
+    if (q->has_radius) return hk_fail(HK_INVALID, "search: a radius does not apply to best_score");
+    if (q->k == 0) return hk_fail(HK_INVALID, "search: k must be at least 1");
+    size_t dim = c->cfg.dim, ne = q->npos + q->nneg;
+    float *ex = hk_malloc(ne * dim * sizeof *ex);
+    hk_result *r = result_new(1);
+    scored_slot *all = NULL;
+    roaring_bitmap_t *allow = NULL;
+    if (!ex || !r) {
+        hk_free(ex);
+        hk_result_free(r);
+        return hk_fail(HK_NOMEM, "out of memory");
+    }
+    hk_status st = coll_read_begin(c);
+    if (st) {
+        hk_free(ex);
+        hk_result_free(r);
+        return st;
+    }
+    for (size_t i = 0; i < ne && !st; i++) {
+        uint32_t slot;
+        if (!u64map_get(&c->map, q->examples[i], &slot))
+            st = hk_fail(HK_NOT_FOUND, "no point with id %llu (a %s example) in collection '%s'",
+                         (unsigned long long)q->examples[i], i < q->npos ? "positive" : "negative", c->name);
+        else memcpy(ex + i * dim, c->vectors + (size_t)slot * dim, dim * sizeof *ex);
+    }
+    if (!st && !(allow = q->filter ? coll_filter_slots(c, q->filter) : roaring_bitmap_copy(c->live_bm)))
+        st = hk_fail(HK_NOMEM, "out of memory");
+    for (size_t i = 0; i < ne && !st; i++) {
+        uint32_t slot;
+        if (u64map_get(&c->map, q->examples[i], &slot)) roaring_bitmap_remove(allow, slot);
+    }
+    size_t n = 0;
+    if (!st) {
+        uint64_t card = roaring_bitmap_get_cardinality(allow);
+        if (!(all = hk_malloc((card ? card : 1) * sizeof *all))) st = hk_fail(HK_NOMEM, "out of memory");
+    }
+    if (!st) {
+        const vec_kernels *k = vec_best();
+        roaring_uint32_iterator_t it;
+        roaring_init_iterator(allow, &it);
+        for (; it.has_value; roaring_advance_uint32_iterator(&it)) {
+            uint32_t slot = it.current_value;
+            const float *row = c->vectors + (size_t)slot * dim;
+            double bp = -INFINITY, bn = -INFINITY;
+            for (size_t i = 0; i < ne; i++) {
+                const float *e = ex + i * dim;
+                double sim = c->cfg.metric == HK_METRIC_L2 ? -sqrt((double)k->l2sq(e, row, dim))
+                                                           : (double)k->dot(e, row, dim);
+                if (i < q->npos) bp = sim > bp ? sim : bp;
+                else bn = sim > bn ? sim : bn;
+            }
+            double score = bp > bn ? best_sigmoid(bp) : -best_sigmoid(bn);
+            all[n++] = (scored_slot){c->ids[slot], slot, (float)score};
+        }
+    }
+    if (allow) roaring_bitmap_free(allow);
+    size_t want = (size_t)q->k + q->offset;
+    if (!st) qsort(all, n, sizeof *all, cmp_scored);
+    size_t take = n < want ? n : want, skip = q->offset < take ? q->offset : take;
+    if (!st && !(r->recs[0] = hk_arena_alloc(&r->arena, (take - skip + 1) * sizeof(hk_rec))))
+        st = hk_fail(HK_NOMEM, "out of memory");
+    hk_buf scratch;
+    hk_buf_init(&scratch);
+    for (size_t i = skip; i < take && !st; i++) {
+        hk_rec *rec = &r->recs[0][i - skip];
+        memset(rec, 0, sizeof *rec);
+        st = fill_rec(r, c, all[i].slot, q->with, rec, &scratch);
+        rec->score = all[i].score;
+    }
+    if (!st) r->counts[0] = take - skip;
+    hk_buf_free(&scratch);
+    coll_read_end(c);
+    hk_free(all);
+    hk_free(ex);
+    if (st) {
+        hk_result_free(r);
+        return st;
+    }
+    *out = r;
+    return HK_OK;
+}
+
 hk_status hk_search(hk_collection *c, const hk_query *q, hk_result **out) {
     if (!out) return hk_fail(HK_INVALID, "search: out is NULL");
     *out = NULL;
     if (!q) return hk_fail(HK_INVALID, "search: query is NULL");
     if (!c) return hk_fail(HK_INVALID, "collection handle is NULL");
-    if (q->text && q->npos)
-        return hk_fail(HK_INVALID, "search: a recommendation by examples cannot also carry a text");
+    int rocchio = q->npos && q->strategy == HK_RECOMMEND_ROCCHIO;
+    if (q->text && q->npos && !rocchio)
+        return hk_fail(HK_INVALID, "search: a recommendation by examples (%s) cannot also carry a "
+                       "text; Rocchio feedback can", recommend_names[q->strategy]);
+    if (rocchio && !q->text && !q->nq)
+        return hk_fail(HK_INVALID, "search: Rocchio feedback moves a query: give a vector or a text");
+    if (rocchio && q->nq > 1)
+        return hk_fail(HK_INVALID, "search: Rocchio feedback takes one query vector (got %zu)", q->nq);
+    if (q->npos && !rocchio && q->nq)
+        return hk_fail(HK_INVALID, "search: the %s strategy makes its own query vector: give no "
+                       "vector (Rocchio feedback moves a given one)", recommend_names[q->strategy]);
     if (q->text && q->nq) return hybrid_search(c, q, out);
     if (q->text) return text_search(c, q, out);
     if (!q->nq && !q->npos)
@@ -692,7 +875,8 @@ hk_status hk_search(hk_collection *c, const hk_query *q, hk_result **out) {
     if (!c->cfg.dim)
         return hk_fail(HK_INVALID, "collection '%s' is text-only: search it with a text "
                        "(hk_query_set_text)", c->name);
-    if (!q->npos && q->dim != c->cfg.dim)
+    if (q->npos && q->strategy == HK_RECOMMEND_BEST_SCORE) return best_score_search(c, q, out);
+    if ((!q->npos || rocchio) && q->dim != c->cfg.dim)
         return hk_fail(HK_DIMENSION, "query vector has dimension %u but collection '%s' has "
                        "dimension %u", q->dim, c->name, c->cfg.dim);
     if (!q->has_radius && q->k == 0) return hk_fail(HK_INVALID, "search: k must be at least 1");

@@ -145,15 +145,19 @@ bad:
     return NULL;
 }
 
-static int search_run(cli_ctx *ctx, const char *name, const char *vec_s, const char *queries_s,
-                      const char *k_s, const char *filter_s, const char *radius_s,
-                      const char *out_s, const char *truth_s, const char *ef_s,
-                      const char *rerank_s, const char *text_s, const char *fusion_s,
-                      const char *rrfk_s, const char *depth_s, const char *match_s,
-                      const char *fweight_s, const char *expand_s, const char *fbdocs_s,
-                      const char *fbterms_s, const char *rm3w_s, const uint64_t *ex, size_t nposx,
-                      size_t nnegx, hk_recommend strategy, double ralpha, double rbeta,
-                      double rgamma, int exact, int json, int with_payload, int with_text);
+/* The options of one search, as given (search_run checks and applies them). */
+typedef struct search_args {
+    const char *vec_s, *queries_s, *k_s, *filter_s, *radius_s, *out_s, *truth_s, *ef_s, *rerank_s,
+        *text_s, *fusion_s, *rrfk_s, *depth_s, *match_s, *fweight_s, *expand_s, *fbdocs_s,
+        *fbterms_s, *rm3w_s;
+    const uint64_t *ex; /* nposx positive then nnegx negative example ids */
+    size_t nposx, nnegx;
+    hk_recommend strategy;
+    double ralpha, rbeta, rgamma;
+    int exact, json, with_payload, with_text;
+} search_args;
+
+static int search_run(cli_ctx *ctx, const char *name, const search_args *a);
 
 int cmd_search(cli_ctx *ctx, int argc, char **argv) {
     const char *vec_s = NULL, *queries_s = NULL, *k_s = NULL, *filter_s = NULL, *radius_s = NULL,
@@ -207,23 +211,26 @@ int cmd_search(cli_ctx *ctx, int argc, char **argv) {
         free(ex);
         return cli_usage("search", "--rocchio takes ALPHA,BETA,GAMMA, e.g. 1,0.75,0.15");
     }
-    int rc2 = search_run(ctx, pos[0], vec_s, queries_s, k_s, filter_s, radius_s, out_s, truth_s,
-                         ef_s, rerank_s, text_s, fusion_s, rrfk_s, depth_s, match_s, fweight_s,
-                         expand_s, fbdocs_s, fbterms_s, rm3w_s, ex, nposx, nnegx, strategy, ralpha,
-                         rbeta, rgamma, exact, json, with_payload, with_text);
+    search_args args = {vec_s, queries_s, k_s, filter_s, radius_s, out_s, truth_s, ef_s, rerank_s,
+                        text_s, fusion_s, rrfk_s, depth_s, match_s, fweight_s, expand_s, fbdocs_s,
+                        fbterms_s, rm3w_s, ex, nposx, nnegx, strategy, ralpha, rbeta, rgamma,
+                        exact, json, with_payload, with_text};
+    int rc2 = search_run(ctx, pos[0], &args);
     free(ex);
     return rc2;
 }
 
-static int search_run(cli_ctx *ctx, const char *name, const char *vec_s, const char *queries_s,
-                      const char *k_s, const char *filter_s, const char *radius_s,
-                      const char *out_s, const char *truth_s, const char *ef_s,
-                      const char *rerank_s, const char *text_s, const char *fusion_s,
-                      const char *rrfk_s, const char *depth_s, const char *match_s,
-                      const char *fweight_s, const char *expand_s, const char *fbdocs_s,
-                      const char *fbterms_s, const char *rm3w_s, const uint64_t *ex, size_t nposx,
-                      size_t nnegx, hk_recommend strategy, double ralpha, double rbeta,
-                      double rgamma, int exact, int json, int with_payload, int with_text) {
+static int search_run(cli_ctx *ctx, const char *name, const search_args *a) {
+    const char *vec_s = a->vec_s, *queries_s = a->queries_s, *k_s = a->k_s, *filter_s = a->filter_s,
+               *radius_s = a->radius_s, *out_s = a->out_s, *truth_s = a->truth_s, *ef_s = a->ef_s,
+               *rerank_s = a->rerank_s, *text_s = a->text_s, *fusion_s = a->fusion_s,
+               *rrfk_s = a->rrfk_s, *depth_s = a->depth_s, *match_s = a->match_s,
+               *fweight_s = a->fweight_s, *expand_s = a->expand_s, *fbdocs_s = a->fbdocs_s,
+               *fbterms_s = a->fbterms_s, *rm3w_s = a->rm3w_s;
+    const uint64_t *ex = a->ex;
+    size_t nposx = a->nposx, nnegx = a->nnegx;
+    hk_recommend strategy = a->strategy;
+    int exact = a->exact, json = a->json, with_payload = a->with_payload, with_text = a->with_text;
     int rc = 0;
     int examples_only = nposx && strategy != HK_RECOMMEND_ROCCHIO;
     if (!examples_only && !vec_s == !queries_s && !(text_s && !queries_s))
@@ -317,7 +324,7 @@ static int search_run(cli_ctx *ctx, const char *name, const char *vec_s, const c
     if (!st && expand_s) st = hk_query_set_expansion(q, HK_EXPAND_RM3, fb_docs, fb_terms, rm3w);
     if (!st && nposx) st = hk_query_set_examples(q, ex, nposx, ex + nposx, nnegx);
     if (!st && nposx) st = hk_query_set_recommend(q, strategy);
-    if (!st && nposx && strategy == HK_RECOMMEND_ROCCHIO) st = hk_query_set_rocchio(q, ralpha, rbeta, rgamma, 10);
+    if (!st && nposx && strategy == HK_RECOMMEND_ROCCHIO) st = hk_query_set_rocchio(q, a->ralpha, a->rbeta, a->rgamma, 10);
     if (!st && qv) st = hk_query_set_vectors(q, qv, nq, dim);
     if (!st && hybrid) st = hk_query_set_fusion(q, fusion, fparam, depth);
     if (!st) st = hk_query_set_k(q, k);

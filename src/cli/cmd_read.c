@@ -207,9 +207,11 @@ int cmd_search(cli_ctx *ctx, int argc, char **argv) {
             return cli_usage("search", "--positive and --negative take comma-separated ids, e.g. 3,17,42");
     }
     double ralpha = 1, rbeta = 0.75, rgamma = 0.15;
-    if (rocchio_s && sscanf(rocchio_s, "%lf,%lf,%lf", &ralpha, &rbeta, &rgamma) != 3) {
+    int used = 0;
+    if (rocchio_s && (sscanf(rocchio_s, "%lf,%lf,%lf%n", &ralpha, &rbeta, &rgamma, &used) != 3 ||
+                      rocchio_s[used] || !(ralpha >= 0 && rbeta >= 0 && rgamma >= 0))) {
         free(ex);
-        return cli_usage("search", "--rocchio takes ALPHA,BETA,GAMMA, e.g. 1,0.75,0.15");
+        return cli_usage("search", "--rocchio takes ALPHA,BETA,GAMMA, numbers >= 0, e.g. 1,0.75,0.15");
     }
     search_args args = {vec_s, queries_s, k_s, filter_s, radius_s, out_s, truth_s, ef_s, rerank_s,
                         text_s, fusion_s, rrfk_s, depth_s, match_s, fweight_s, expand_s, fbdocs_s,

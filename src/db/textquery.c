@@ -307,6 +307,100 @@ static hk_status resolve(hk_collection *c, const uint64_t *ids, size_t n, const 
     return HK_OK;
 }
 
+/* Rocchio on the weighted terms q (slots: the nrel relevant, then the non-relevant
+ * examples): alpha * q + beta * mean(relevant) - gamma * mean(non-relevant), each over
+ * L1-normalized term vectors; the query's terms stay while positive, and at most
+ * rocchio_terms new ones (the heaviest) join them. */
+static hk_status rocchio_terms(hk_collection *c, const text_request *r, const uint32_t *slots,
+                               wlist *q) {
+    wlist fb = {0}, keep = {0}, extra = {0};
+    hk_status st = HK_OK;
+    wl_normalize(q);
+    for (size_t i = 0; i < q->n && !st; i++) st = wl_add(&fb, q->t[i].term, r->alpha * q->t[i].w);
+    for (size_t i = 0; i < r->nrel && !st; i++)
+        st = add_text_terms(c, slots[i], r->beta / (double)r->nrel, &fb);
+    for (size_t i = 0; i < r->nnonrel && !st; i++)
+        st = add_text_terms(c, slots[r->nrel + i], -r->gamma / (double)r->nnonrel, &fb);
+    if (!st) wl_merge(&fb);
+    for (size_t i = 0; i < fb.n && !st; i++)
+        st = wl_add(wl_find(q, fb.t[i].term) ? &keep : &extra, fb.t[i].term, fb.t[i].w);
+    if (!st) {
+        wl_keep_top(&keep, 0);
+        if (r->rocchio_terms) wl_keep_top(&extra, r->rocchio_terms);
+        else wl_free(&extra);
+    }
+    for (size_t i = 0; i < extra.n && !st; i++) st = wl_add(&keep, extra.t[i].term, extra.t[i].w);
+    wl_free(&fb);
+    wl_free(&extra);
+    if (st) {
+        wl_free(&keep);
+        return st;
+    }
+    wl_free(q);
+    *q = keep;
+    return HK_OK;
+}
+
+/* RM3 on the weighted terms q: the first pass's top fb_docs documents D, weighted by their
+ * share of the scores, give P(t) = sum_D w_D * tf(t, D) / |D|; the fb_terms heaviest
+ * terms, normalized to sum 1, mix with the query normalized to sum 1:
+ * lambda * q + (1 - lambda) * P. */
+static hk_status rm3_terms(hk_collection *c, const text_request *r, const roaring_bitmap_t *allow,
+                           wlist *q) {
+    bm25_hit *first = NULL;
+    size_t nfirst = 0;
+    bm25_doc d;
+    hk_status st = wl_to_doc(q, &d);
+    if (!st) st = coll_text_search(c, &d, r->fb_docs, 0, allow, &first, &nfirst);
+    bm25_doc_free(&d);
+    wlist fb = {0}, mix = {0};
+    double total = 0;
+    for (size_t i = 0; i < nfirst; i++) total += first[i].score;
+    for (size_t i = 0; i < nfirst && !st && total > 0; i++)
+        st = add_text_terms(c, first[i].slot, first[i].score / total, &fb);
+    hk_free(first);
+    if (!st) {
+        wl_merge(&fb);
+        wl_keep_top(&fb, r->fb_terms);
+        wl_normalize(&fb);
+        wl_normalize(q);
+    }
+    for (size_t i = 0; i < q->n && !st; i++) st = wl_add(&mix, q->t[i].term, r->rm3_weight * q->t[i].w);
+    for (size_t i = 0; i < fb.n && !st; i++) st = wl_add(&mix, fb.t[i].term, (1 - r->rm3_weight) * fb.t[i].w);
+    wl_free(&fb);
+    if (st) {
+        wl_free(&mix);
+        return st;
+    }
+    wl_merge(&mix);
+    wl_keep_top(&mix, 0);
+    wl_free(q);
+    *q = mix;
+    return HK_OK;
+}
+
+/* Documents holding every term of d, best first, kept when their analyzed text holds the
+ * phrase, until want (0: all) are found. */
+static hk_status phrase_search(hk_collection *c, const bm25_doc *d, const txt_terms *phrase,
+                               const roaring_bitmap_t *allow, size_t want, bm25_hit **hits,
+                               size_t *nhits) {
+    bm25_hit *cand = NULL;
+    size_t ncand = 0, m = 0;
+    hk_status st = coll_text_search(c, d, 0, 1, allow, &cand, &ncand);
+    for (size_t i = 0; i < ncand && !st && (!want || m < want); i++) {
+        int found;
+        st = phrase_in(c, cand[i].slot, phrase, &found);
+        if (!st && found) cand[m++] = cand[i];
+    }
+    if (st) {
+        hk_free(cand);
+        return st;
+    }
+    *hits = cand;
+    *nhits = m;
+    return HK_OK;
+}
+
 hk_status coll_text_query(hk_collection *c, const text_request *r, const roaring_bitmap_t *allow,
                           size_t want, bm25_hit **hits, size_t *nhits) {
     *hits = NULL;
@@ -318,7 +412,7 @@ hk_status coll_text_query(hk_collection *c, const text_request *r, const roaring
     txt_terms phrase;
     hk_status st = txt_analyze(c->analyzer, r->text, r->len, &phrase);
     if (st) return hk_fail_prefix(st, "search: query text");
-    wlist q = {0}, fb = {0};
+    wlist q = {0};
     bm25_doc d = {0};
     roaring_bitmap_t *own = NULL;
     uint32_t *slots = NULL;
@@ -326,92 +420,23 @@ hk_status coll_text_query(hk_collection *c, const text_request *r, const roaring
     if (!st) wl_merge(&q);
     if (!st && r->match == HK_TEXT_MATCH_ANY && c->syn) st = syn_expand(c->syn, &q);
     if (!st && (r->nrel || r->nnonrel)) {
-        /* Rocchio: alpha * q + beta * mean(relevant) - gamma * mean(non-relevant), each over
-         * L1-normalized term vectors; the query's terms stay while positive, and at most
-         * rocchio_terms new ones (the heaviest) join them. The examples leave the results. */
+        /* The examples' terms move the query; the examples leave the results. */
         if (!(slots = hk_malloc((r->nrel + r->nnonrel + 1) * sizeof *slots))) st = hk_fail(HK_NOMEM, "out of memory");
         if (!st) st = resolve(c, r->rel, r->nrel, "relevant", slots);
         if (!st) st = resolve(c, r->nonrel, r->nnonrel, "non-relevant", slots + r->nrel);
-        if (!st) wl_normalize(&q);
-        for (size_t i = 0; i < q.n && !st; i++) st = wl_add(&fb, q.t[i].term, r->alpha * q.t[i].w);
-        for (size_t i = 0; i < r->nrel && !st; i++)
-            st = add_text_terms(c, slots[i], r->beta / (double)r->nrel, &fb);
-        for (size_t i = 0; i < r->nnonrel && !st; i++)
-            st = add_text_terms(c, slots[r->nrel + i], -r->gamma / (double)r->nnonrel, &fb);
-        if (!st) {
-            wl_merge(&fb);
-            /* Split into the query's own terms and new ones, keep the best new ones. */
-            wlist keep = {0}, extra = {0};
-            for (size_t i = 0; i < fb.n && !st; i++)
-                st = wl_add(wl_find(&q, fb.t[i].term) ? &keep : &extra, fb.t[i].term, fb.t[i].w);
-            if (!st) {
-                wl_keep_top(&keep, 0);
-                if (r->rocchio_terms) wl_keep_top(&extra, r->rocchio_terms);
-                else wl_free(&extra);
-            }
-            for (size_t i = 0; i < extra.n && !st; i++) st = wl_add(&keep, extra.t[i].term, extra.t[i].w);
-            wl_free(&extra);
-            wl_free(&q);
-            wl_free(&fb);
-            q = keep;
-        }
+        if (!st) st = rocchio_terms(c, r, slots, &q);
         if (!st && !(own = roaring_bitmap_copy(allow ? allow : c->live_bm))) st = hk_fail(HK_NOMEM, "out of memory");
         for (size_t i = 0; i < r->nrel + r->nnonrel && !st; i++) roaring_bitmap_remove(own, slots[i]);
         if (own) allow = own;
     }
-    if (!st && r->rm3 && q.n) {
-        /* RM3: the first pass's top fb_docs documents D, weighted by their share of the
-         * scores, give P(t) = sum_D w_D * tf(t, D) / |D|; the fb_terms heaviest terms,
-         * normalized to sum 1, mix with the query normalized to sum 1:
-         * lambda * q + (1 - lambda) * P. */
-        bm25_hit *first = NULL;
-        size_t nfirst = 0;
-        st = wl_to_doc(&q, &d);
-        if (!st) st = coll_text_search(c, &d, r->fb_docs, 0, allow, &first, &nfirst);
-        bm25_doc_free(&d);
-        double total = 0;
-        for (size_t i = 0; i < nfirst; i++) total += first[i].score;
-        for (size_t i = 0; i < nfirst && !st && total > 0; i++)
-            st = add_text_terms(c, first[i].slot, first[i].score / total, &fb);
-        hk_free(first);
-        if (!st) {
-            wl_merge(&fb);
-            wl_keep_top(&fb, r->fb_terms);
-            wl_normalize(&fb);
-            wl_normalize(&q);
-            wlist mix = {0};
-            for (size_t i = 0; i < q.n && !st; i++) st = wl_add(&mix, q.t[i].term, r->rm3_weight * q.t[i].w);
-            for (size_t i = 0; i < fb.n && !st; i++) st = wl_add(&mix, fb.t[i].term, (1 - r->rm3_weight) * fb.t[i].w);
-            if (!st) {
-                wl_merge(&mix);
-                wl_keep_top(&mix, 0);
-            }
-            wl_free(&q);
-            q = mix;
-        }
-    }
+    if (!st && r->rm3 && q.n) st = rm3_terms(c, r, allow, &q);
     if (!st) st = wl_to_doc(&q, &d);
-    if (!st && r->match == HK_TEXT_MATCH_PHRASE && phrase.n > 1) {
-        /* Every document holding all the terms, best first, verified in order. */
-        bm25_hit *cand = NULL;
-        size_t ncand = 0, m = 0;
-        st = coll_text_search(c, &d, 0, 1, allow, &cand, &ncand);
-        for (size_t i = 0; i < ncand && !st && (!want || m < want); i++) {
-            int found;
-            st = phrase_in(c, cand[i].slot, &phrase, &found);
-            if (!st && found) cand[m++] = cand[i];
-        }
-        if (st) hk_free(cand);
-        else {
-            *hits = cand;
-            *nhits = m;
-        }
-    } else if (!st) {
+    if (!st && r->match == HK_TEXT_MATCH_PHRASE && phrase.n > 1)
+        st = phrase_search(c, &d, &phrase, allow, want, hits, nhits);
+    else if (!st)
         st = coll_text_search(c, &d, want, r->match != HK_TEXT_MATCH_ANY, allow, hits, nhits);
-    }
     bm25_doc_free(&d);
     wl_free(&q);
-    wl_free(&fb);
     txt_terms_free(&phrase);
     hk_free(slots);
     if (own) roaring_bitmap_free(own);

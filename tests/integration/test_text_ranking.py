@@ -111,6 +111,11 @@ def test_phrase_rm3_synonyms(tmp):
     hk_ok(db, "checkpoint", "t")
     eq(sorted(i for i, _ in hits(db, "t", "--text", "automobiles")), [7, 8])
     hk_ok(db, "verify", "t")
+    # A backup carries the list; so does the database restored from it.
+    hk_ok(db, "backup", tmp("bk"))
+    hk_ok(tmp("restored"), "restore", tmp("bk"))
+    eq(hk_ok(tmp("restored"), "synonyms", "t", "list").out, "# vehicles\ncar, automobile, auto\n")
+    eq(sorted(i for i, _ in hits(tmp("restored"), "t", "--text", "auto")), [7, 8])
     with open(syn, "w") as f:
         f.write("car, automobile\nthe, a\n")
     fails(run(["synonyms", "t", "set", syn], db=db), 1, r"line 2")
@@ -118,6 +123,10 @@ def test_phrase_rm3_synonyms(tmp):
     contains(hk_ok(db, "synonyms", "t", "clear").out, "cleared")
     eq(hk_ok(db, "synonyms", "t", "list").out, "")
     eq([i for i, _ in hits(db, "t", "--text", "cars")], [8])
+    r = run(["synonyms", "--help"])
+    eq(r.rc, 0)
+    check(r.out.startswith("usage: hektor [--db DIR] synonyms NAME set FILE"), r.out[:80])
+    contains(run(["--help"]).out, "\n  synonyms ")
     for args in (["synonyms", "t"], ["synonyms", "t", "set"], ["synonyms", "t", "add", syn],
                  ["synonyms", "t", "list", syn]):
         fails(run(args, db=db), 2, msg=" ".join(args))

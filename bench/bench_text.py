@@ -39,7 +39,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(HERE)
 sys.path.insert(0, os.path.join(ROOT, "tests", "integration"))
 from test_text_quality import (load, evaluate, fts5_runs, hektor_db, hektor_runs,  # noqa: E402
-                               xapian_runs, lsi, hybrid_db, hybrid_runs)  # (the quality test's)
+                               xapian_runs, lsi, hybrid_db, hybrid_runs, feedback)  # (the test's)
 
 FUSIONS = ("rrf", "convex", "dbsf", "combsum", "combmnz", "borda")
 
@@ -137,9 +137,11 @@ def quality():
             for m in FUSIONS:
                 h["hybrid, " + m] = evaluate(hybrid_runs(hdb, name, queries, qvecs, "--fusion", m,
                                                          "--depth", "100", k=100), qrels)
+            fb = feedback(hdb, name, queries, qrels, qvecs)
         finally:
             shutil.rmtree(work)
-        out[name] = {"docs": len(docs), "queries": len(queries), "engines": r, "hybrid": h}
+        out[name] = {"docs": len(docs), "queries": len(queries), "engines": r, "hybrid": h,
+                     "feedback": fb}
     return out
 
 
@@ -165,6 +167,16 @@ def quality_lines(q):
     for name, r in q.items():
         for eng, (nd, ap, rc) in r["hybrid"].items():
             lines.append("| %s | %s | %.4f | %.4f | %.4f |" % (name, eng, nd, ap, rc))
+    lines += ["", "Rocchio relevance feedback on the residual collection: the first search's top 10 "
+              "are judged (relevant: --positive, others: --negative), the query moves (`--strategy "
+              "rocchio`, alpha 1, beta 0.75, gamma 0.15, at most 10 new terms), and both rankings "
+              "are scored without those 10 documents (queries with a relevant one among them):", "",
+              "| corpus | ranking | queries | nDCG@10 first | nDCG@10 Rocchio | MAP first | MAP Rocchio |",
+              "| --- | --- | ---: | ---: | ---: | ---: | ---: |"]
+    for name, r in q.items():
+        for eng, f in r["feedback"].items():
+            lines.append("| %s | %s | %d | %.4f | %.4f | %.4f | %.4f |" % (
+                name, eng, f["queries"], f["first"][0], f["rocchio"][0], f["first"][1], f["rocchio"][1]))
     return lines + [""]
 
 

@@ -201,7 +201,6 @@ typedef struct syn_table syn_table;
 /* Parses a synonym list (format in textquery.c and docs/TEXT.md) with the analyzer. */
 hk_status syn_table_parse(txt_analyzer *a, const char *text, size_t len, syn_table **out);
 void syn_table_free(syn_table *s);
-size_t syn_table_groups(const syn_table *s);
 
 /* A text query as query.c hands it over. */
 typedef struct text_request {

@@ -256,7 +256,6 @@ hk_status syn_table_parse(txt_analyzer *a, const char *text, size_t len, syn_tab
     return HK_OK;
 }
 
-size_t syn_table_groups(const syn_table *s) { return s ? s->ngroups : 0; }
 
 /* Adds, for each term of q in a group, the group's other terms with the term's weight. */
 static hk_status syn_expand(const syn_table *s, wlist *q) {

@@ -1,6 +1,8 @@
 #!/usr/bin/env python3
-"""bench_text.py — HEKTOR's BM25 text search beside SQLite FTS5 on the same documents and
-queries, in the same run: indexing rate, index size, queries/s and latency on one thread.
+"""bench_text.py — HEKTOR's BM25 text search beside SQLite FTS5 and Xapian on the same
+documents and queries, in the same run: retrieval quality (nDCG@10, MAP, recall@100 for
+BM25, BM25 + RM3 and the peers), and indexing rate, index size, queries/s and latency on
+one thread.
 
 Data: Cranfield and CISI from ../shared/data/ir (title + abstract), each corpus repeated
 --scale times (copies get new ids) so timings are not all overhead; the queries are the
@@ -10,8 +12,15 @@ driven by build/bench/bench_text through the C API. Both run in memory-resident 
 FTS5 in a :memory: database, HEKTOR's collection in a temporary directory opened with
 HK_OPEN_NOSYNC.
 
+Quality runs on the corpora as they are (scale 1), through the `hektor` CLI, with the
+quality test's settings (tests/integration/test_text_quality.py); it measures no time, so
+`--part quality` may run anywhere. Xapian (python3-xapian) indexes with its English stemmer
+and BM25Weight(1.2, 0, 1, 0.75, 0.5) into a database in a temporary directory; it is left
+out, with a note, when the module is missing.
+
 Writes build/BENCHMARKS-text.md and prints it; --json FILE saves the measurements.
-usage: /usr/bin/python3 bench/bench_text.py [--scale 10] [--rounds 3] [--k 10]
+usage: /usr/bin/python3 bench/bench_text.py [--part all|quality|speed] [--scale 10]
+       [--rounds 3] [--k 10]
 (FTS5 is slow on long OR queries: --scale 20 --rounds 5 takes about 9 minutes, most of
 it FTS5's CISI queries.)
 """
@@ -29,7 +38,10 @@ import time
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(HERE)
 sys.path.insert(0, os.path.join(ROOT, "tests", "integration"))
-from test_text_quality import load  # noqa: E402  (the same parsing as the quality test)
+from test_text_quality import (load, evaluate, fts5_runs, hektor_db, hektor_runs,  # noqa: E402
+                               xapian_runs, lsi, hybrid_db, hybrid_runs, feedback)  # (the test's)
+
+FUSIONS = ("rrf", "convex", "dbsf", "combsum", "combmnz", "borda")
 
 BIN = os.environ.get("HK_BENCH_TEXT_BIN") or os.path.join(ROOT, "build", "bench", "bench_text")
 
@@ -55,6 +67,117 @@ def fts5(docs, queries, rounds, k):
     return {"index_s": index_s, "docs_per_s": len(docs) / index_s, "db_bytes": pages,
             "qps": len(lat) / t_all, "p50_us": lat[len(lat) // 2] * 1e6,
             "p99_us": lat[min(len(lat) - 1, int(len(lat) * 0.99))] * 1e6}
+
+
+def xapian_speed(docs, queries, rounds, k, work):
+    try:
+        import xapian
+    except ImportError:
+        return None
+    path = os.path.join(work, "xapian")
+    t0 = time.perf_counter()
+    db = xapian.WritableDatabase(path, xapian.DB_CREATE_OR_OVERWRITE)
+    stem = xapian.Stem("english")
+    tg = xapian.TermGenerator()
+    tg.set_stemmer(stem)
+    tg.set_stemming_strategy(xapian.TermGenerator.STEM_ALL)
+    for i, t in docs:
+        d = xapian.Document()
+        tg.set_document(d)
+        tg.index_text(t)
+        db.replace_document(i, d)
+    db.commit()
+    index_s = time.perf_counter() - t0
+    size = sum(os.path.getsize(os.path.join(path, f)) for f in os.listdir(path))
+    qp = xapian.QueryParser()
+    qp.set_stemmer(stem)
+    qp.set_stemming_strategy(xapian.QueryParser.STEM_ALL)
+    qp.set_database(db)
+    qp.set_default_op(xapian.Query.OP_OR)
+    enq = xapian.Enquire(db)
+    enq.set_weighting_scheme(xapian.BM25Weight(1.2, 0, 1, 0.75, 0.5))
+    qs = [" ".join(re.findall(r"\w+", q.lower())) for q in queries]
+    lat = []
+    t_all = time.perf_counter()
+    for _ in range(rounds):
+        for q in qs:
+            a = time.perf_counter()
+            enq.set_query(qp.parse_query(q))
+            enq.get_mset(0, k)
+            lat.append(time.perf_counter() - a)
+    t_all = time.perf_counter() - t_all
+    lat.sort()
+    db.close()
+    return {"index_s": index_s, "docs_per_s": len(docs) / index_s, "db_bytes": size,
+            "qps": len(lat) / t_all, "p50_us": lat[len(lat) // 2] * 1e6,
+            "p99_us": lat[min(len(lat) - 1, int(len(lat) * 0.99))] * 1e6}
+
+
+def quality():
+    """nDCG@10, MAP and recall@100 per corpus and engine (no timing)."""
+    out = {}
+    for name in ("cranfield", "cisi"):
+        docs, queries, qrels = load(name)
+        work = tempfile.mkdtemp(prefix="hk-bench-text-q-")
+        try:
+            db = hektor_db(name, docs, lambda n: os.path.join(work, n))
+            r = {"HEKTOR BM25": evaluate(hektor_runs(db, name, queries)[0], qrels),
+                 "HEKTOR BM25 + RM3": evaluate(hektor_runs(db, name, queries, "--expand", "rm3")[0], qrels),
+                 "SQLite FTS5 bm25()": evaluate(fts5_runs(docs, queries), qrels)}
+            x = xapian_runs(docs, queries)
+            if x is not None:
+                r["Xapian BM25"] = evaluate(x, qrels)
+            # Hybrid: LSI vectors beside BM25, top 100, each fusion at depth 100.
+            tmp = lambda n: os.path.join(work, n)
+            vectors, qvecs = lsi(docs, queries)
+            hdb = hybrid_db(name, docs, vectors, tmp)
+            h = {"vector (LSI 128-d)": evaluate(hybrid_runs(hdb, name, queries, qvecs, text=False,
+                                                            k=100), qrels),
+                 "BM25": evaluate(hektor_runs(hdb, name, queries, "--k", "100")[0], qrels)}
+            for m in FUSIONS:
+                h["hybrid, " + m] = evaluate(hybrid_runs(hdb, name, queries, qvecs, "--fusion", m,
+                                                         "--depth", "100", k=100), qrels)
+            fb = feedback(hdb, name, queries, qrels, qvecs)
+        finally:
+            shutil.rmtree(work)
+        out[name] = {"docs": len(docs), "queries": len(queries), "engines": r, "hybrid": h,
+                     "feedback": fb}
+    return out
+
+
+def quality_lines(q):
+    lines = ["## Text search quality: HEKTOR beside SQLite %s FTS5 and Xapian" % sqlite3.sqlite_version,
+             "", "`/usr/bin/python3 bench/bench_text.py --part quality`: title + abstract, the "
+             "collections' own queries, every word OR'ed, top 1000, k1 1.2, b 0.75; RM3 with 10 "
+             "feedback documents, 10 terms, original weight 0.5.", "",
+             "| corpus | engine | nDCG@10 | MAP | recall@100 |", "| --- | --- | ---: | ---: | ---: |"]
+    for name, r in q.items():
+        for eng, (nd, ap, rc) in r["engines"].items():
+            lines.append("| %s (%d docs, %d queries) | %s | %.4f | %.4f | %.4f |"
+                         % (name, r["docs"], r["queries"], eng, nd, ap, rc))
+    if not any("Xapian BM25" in r["engines"] for r in q.values()):
+        lines += ["", "python3-xapian is not installed here (scripts/setup.sh installs it): no "
+                  "Xapian rows."]
+    lines += ["", "Hybrid search (`search --vector V --text T --fusion M --depth 100 --k 100`; convex "
+              "with weight 0.5, rrf with k 60) in a cosine collection whose vectors come from "
+              "latent semantic indexing (top 128 singular vectors of the tf-idf matrix, numpy; a "
+              "dense retriever standing in for the built-in embedder). Every row is over the top "
+              "100, so MAP here is over 100 results, not 1000:", "",
+              "| corpus | ranking | nDCG@10 | MAP@100 | recall@100 |", "| --- | --- | ---: | ---: | ---: |"]
+    for name, r in q.items():
+        for eng, (nd, ap, rc) in r["hybrid"].items():
+            lines.append("| %s | %s | %.4f | %.4f | %.4f |" % (name, eng, nd, ap, rc))
+    lines += ["", "Rocchio relevance feedback on the residual collection: the first search's top 10 "
+              "are judged (relevant: --positive, others: --negative), the query moves (`--strategy "
+              "rocchio`, alpha 1, beta 0.75, gamma 0.15, at most 10 new terms), and both rankings "
+              "are scored without those 10 documents (queries with a relevant one among them):", "",
+              "| corpus | ranking | queries | nDCG@10 first | nDCG@10 Rocchio | MAP first | MAP Rocchio |",
+              "| --- | --- | ---: | ---: | ---: | ---: | ---: |"]
+    for name, r in q.items():
+        for eng, f in r["feedback"].items():
+            lines.append("| %s | %s | %d | %.4f | %.4f | %.4f | %.4f |" % (
+                name, eng, f["queries"], f["first"][0], f["rocchio"][0], f["first"][1], f["rocchio"][1]))
+    return lines + [""]
 
 
 def hektor(docs, queries, rounds, k, work):
@@ -110,44 +233,56 @@ def embedding_lines(q):
 
 def main():
     ap = argparse.ArgumentParser()
+    ap.add_argument("--part", choices=("all", "quality", "speed"), default="all")
     ap.add_argument("--scale", type=int, default=10)
     ap.add_argument("--rounds", type=int, default=3)
     ap.add_argument("--k", type=int, default=10)
     ap.add_argument("--json")
     a = ap.parse_args()
-    if not os.access(BIN, os.X_OK):
-        sys.exit("build first: make build (%s is missing)" % BIN)
-    results = {}
-    for name in ("cranfield", "cisi"):
-        base, queries, _ = load(name)
-        step = max(i for i, _ in base) + 1
-        docs = [(i + c * step, t) for c in range(a.scale) for i, t in base]
-        work = tempfile.mkdtemp(prefix="hk-bench-text-")
-        try:
-            h = hektor(docs, list(queries.values()), a.rounds, a.k, work)
-        finally:
-            shutil.rmtree(work)
-        s = fts5(docs, list(queries.values()), a.rounds, a.k)
-        results[name] = {"docs": len(docs), "queries": len(queries), "hektor": h, "fts5": s}
-    lines = ["## Text search: HEKTOR BM25 beside SQLite %s FTS5" % sqlite3.sqlite_version, "",
-             "`/usr/bin/python3 bench/bench_text.py --scale %d --rounds %d --k %d`: each corpus "
-             "repeated %d times, every query %d times, top %d, one thread." % (
-                 a.scale, a.rounds, a.k, a.scale, a.rounds, a.k), "",
-             "| corpus | engine | docs | index docs/s | index bytes | queries/s | p50 µs | p99 µs |",
-             "| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: |"]
-    for name, r in results.items():
-        h, s = r["hektor"], r["fts5"]
-        lines.append("| %s | HEKTOR | %d | %.0f | %d in memory, %d on disk | %.0f | %.0f | %.0f |" % (
-            name, r["docs"], h["docs_per_s"], h["index_bytes"], h["disk_bytes"], h["qps"],
-            h["p50_us"], h["p99_us"]))
-        lines.append("| %s | FTS5 | %d | %.0f | %d (whole database) | %.0f | %.0f | %.0f |" % (
-            name, r["docs"], s["docs_per_s"], s["db_bytes"], s["qps"], s["p50_us"], s["p99_us"]))
-    lines += ["", "HEKTOR's indexing time includes the import's jsonl parsing and a checkpoint; "
-              "FTS5's is its INSERTs of already parsed rows. HEKTOR reopens the collection "
-              "(reading the index from the snapshot) in %s s for Cranfield." % (
-                  "%.3f" % results["cranfield"]["hektor"]["open_s"]), ""]
-    embed_q = embedding_quality()
-    lines += embedding_lines(embed_q)
+    results, lines = {}, []
+    if a.part in ("all", "quality"):
+        results["quality"] = quality()
+        lines += quality_lines(results["quality"])
+        results["embedding"] = embedding_quality()
+        lines += embedding_lines(results["embedding"])
+    if a.part in ("all", "speed"):
+        if not os.access(BIN, os.X_OK):
+            sys.exit("build first: make build (%s is missing)" % BIN)
+        speed = results["speed"] = {}
+        for name in ("cranfield", "cisi"):
+            base, queries, _ = load(name)
+            step = max(i for i, _ in base) + 1
+            docs = [(i + c * step, t) for c in range(a.scale) for i, t in base]
+            work = tempfile.mkdtemp(prefix="hk-bench-text-")
+            try:
+                h = hektor(docs, list(queries.values()), a.rounds, a.k, work)
+                x = xapian_speed(docs, list(queries.values()), a.rounds, a.k, work)
+            finally:
+                shutil.rmtree(work)
+            s = fts5(docs, list(queries.values()), a.rounds, a.k)
+            speed[name] = {"docs": len(docs), "queries": len(queries), "hektor": h, "fts5": s,
+                           "xapian": x}
+        lines += ["## Text search speed: HEKTOR BM25 beside SQLite %s FTS5 and Xapian" % sqlite3.sqlite_version, "",
+                  "`/usr/bin/python3 bench/bench_text.py --scale %d --rounds %d --k %d`: each corpus "
+                  "repeated %d times, every query %d times, top %d, one thread." % (
+                      a.scale, a.rounds, a.k, a.scale, a.rounds, a.k), "",
+                  "| corpus | engine | docs | index docs/s | index bytes | queries/s | p50 µs | p99 µs |",
+                  "| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: |"]
+        for name, r in speed.items():
+            h, s, x = r["hektor"], r["fts5"], r["xapian"]
+            lines.append("| %s | HEKTOR | %d | %.0f | %d in memory, %d on disk | %.0f | %.0f | %.0f |" % (
+                name, r["docs"], h["docs_per_s"], h["index_bytes"], h["disk_bytes"], h["qps"],
+                h["p50_us"], h["p99_us"]))
+            lines.append("| %s | FTS5 | %d | %.0f | %d (whole database) | %.0f | %.0f | %.0f |" % (
+                name, r["docs"], s["docs_per_s"], s["db_bytes"], s["qps"], s["p50_us"], s["p99_us"]))
+            if x:
+                lines.append("| %s | Xapian | %d | %.0f | %d (database directory) | %.0f | %.0f | %.0f |" % (
+                    name, r["docs"], x["docs_per_s"], x["db_bytes"], x["qps"], x["p50_us"], x["p99_us"]))
+        lines += ["", "HEKTOR's indexing time includes the import's jsonl parsing and a checkpoint; "
+                  "FTS5's is its INSERTs of already parsed rows; Xapian's its indexing and commit "
+                  "to a database on disk. HEKTOR reopens the collection (reading the index from the "
+                  "snapshot) in %s s for Cranfield." % (
+                      "%.3f" % speed["cranfield"]["hektor"]["open_s"]), ""]
     text = "\n".join(lines)
     os.makedirs(os.path.join(ROOT, "build"), exist_ok=True)
     with open(os.path.join(ROOT, "build", "BENCHMARKS-text.md"), "w") as f:
@@ -155,7 +290,7 @@ def main():
     print(text)
     if a.json:
         with open(a.json, "w") as f:
-            json.dump(dict(results, embedding=embed_q), f, indent=1)
+            json.dump(results, f, indent=1)
 
 
 if __name__ == "__main__":

@@ -251,6 +251,15 @@ typedef struct hk_text_stats {
     uint64_t bytes_memory; /* heap bytes of the index (part of bytes_memory in stats) */
 } hk_text_stats;
 hk_status hk_collection_text_stats(hk_collection *c, hk_text_stats *out);
+/* The collection's synonym list, applied to text queries (match any) at query time: one
+ * group per line, words separated by commas ("car, automobile, auto"), each word analyzed
+ * like the texts and giving exactly one term; blank lines and lines starting with '#' are
+ * skipped. A query term found in a group adds the group's other terms with the same
+ * weight. Replaces the previous list durably (logged, kept in snapshots); NULL or len 0
+ * clears it. A malformed list is HK_INVALID naming the line, and changes nothing. */
+hk_status hk_collection_set_synonyms(hk_collection *c, const char *text, size_t len);
+/* A copy of the list as it was set (free with hk_free), or NULL and 0 when there is none. */
+hk_status hk_collection_synonyms(hk_collection *c, char **text, size_t *len);
 
 /* Checks the in-memory structures against each other: the HNSW graph (every link points
  * to a live point, degrees within bounds, the entry point on the top level, every live
@@ -409,37 +418,95 @@ hk_status hk_query_set_offset(hk_query *q, uint32_t offset); /* skip the first r
 hk_status hk_query_set_text(hk_query *q, const char *text, size_t len);
 
 typedef enum hk_text_match {
-    HK_TEXT_MATCH_ANY = 0, /* points holding at least one of the query's terms (default) */
-    HK_TEXT_MATCH_ALL = 1  /* points holding every term of the query */
+    HK_TEXT_MATCH_ANY = 0,   /* points holding at least one of the query's terms (default) */
+    HK_TEXT_MATCH_ALL = 1,   /* points holding every term of the query */
+    HK_TEXT_MATCH_PHRASE = 2 /* points whose analyzed text holds the query's terms in order,
+                                one after another (stop words skipped on both sides);
+                                verified on the stored texts of the candidates */
 } hk_text_match;
-/* Which points a text query matches; scores are BM25 either way. */
+/* Which points a text query matches; scores are BM25 either way. Synonyms, RM3 and
+ * relevance feedback apply to HK_TEXT_MATCH_ANY only (with the others hk_search fails
+ * with HK_INVALID when expansion or feedback is set; synonyms are not applied). */
 hk_status hk_query_set_text_match(hk_query *q, hk_text_match m);
 
+typedef enum hk_expansion {
+    HK_EXPAND_NONE = 0,
+    HK_EXPAND_RM3 = 1 /* RM3 pseudo-relevance feedback (Abdul-Jaleel et al. 2004) */
+} hk_expansion;
+/* Query expansion for text queries: a first BM25 pass takes the top fb_docs documents
+ * (0 = 10); their terms, weighted by each document's share of the scores times tf / length,
+ * give the fb_terms heaviest terms (0 = 10), normalized to sum 1; the query's own terms,
+ * normalized to sum 1, weigh orig_weight (lambda, in (0, 1]; 0 = 0.5) and the feedback
+ * terms 1 - lambda in the final weighted BM25 query. Under the query's filter. */
+hk_status hk_query_set_expansion(hk_query *q, hk_expansion method, uint32_t fb_docs,
+                                 uint32_t fb_terms, double orig_weight);
+
 typedef enum hk_fusion {
-    HK_FUSION_RRF = 0 /* reciprocal rank fusion: sum over lists of 1 / (param + rank) */
+    HK_FUSION_RRF = 0,     /* reciprocal rank fusion: sum over lists of 1 / (param + rank) */
+    HK_FUSION_CONVEX = 1,  /* param * mm(vector) + (1 - param) * mm(text), mm = min-max */
+    HK_FUSION_DBSF = 2,    /* sum of (s - (mean - 3 std)) / (6 std), clamped to [0, 1] */
+    HK_FUSION_COMBSUM = 3, /* sum of min-max normalized scores */
+    HK_FUSION_COMBMNZ = 4, /* combsum times the number of lists holding the point */
+    HK_FUSION_BORDA = 5    /* Borda-fuse: C - rank + 1 points per list, C = distinct points */
 } hk_fusion;
-/* The method named name ("rrf"); returns 0 on success, nonzero (out untouched) for an
- * unknown name. */
-int hk_fusion_from_name(const char *name, hk_fusion *out);
 /* How a query with one vector and a text fuses its two result lists (hybrid search):
  * the vector search and the text search each return depth results under the query's
- * filter (0 = max(k + offset, 100)), fused by method; param is RRF's k (0 = 60). Scores
- * are then the fused scores. Without this call a hybrid query uses RRF, k 60. */
+ * filter (0 = max(k + offset, 100)), fused by method. Scores are then the fused scores.
+ * Before normalizing, every score is made "higher is better": an l2 distance d counts as
+ * -d; ip, cosine and BM25 scores count as they are. Min-max maps a list's scores to
+ * (s - min) / (max - min), and to 1 when they are all equal; a point missing from a list
+ * adds 0 from it (Borda: the mean of the points that list has left, (C - n + 1) / 2).
+ * param: RRF's k (0 = 60); for convex the vector list's weight w in [0, 1], taken as given
+ * (the text list weighs 1 - w); ignored by the others. Ties go to the lower id. Without
+ * this call a hybrid query uses RRF, k 60. docs/TEXT.md has the formulas. */
 hk_status hk_query_set_fusion(hk_query *q, hk_fusion method, double param, uint32_t depth);
-/* Recommendation by example ids (Qdrant's average_vector strategy): hk_search then uses
- * one query vector, avg(positive) + (avg(positive) - avg(negative)) over the examples'
- * stored vectors (avg(positive) without negatives), instead of the query's vectors, and
- * leaves the examples out of the results. An unknown example id makes hk_search fail with
- * HK_NOT_FOUND naming it. npos = 0 (with nneg = 0) turns recommendation off. */
+/* "rrf", "convex", "dbsf", "combsum", "combmnz", "borda" <-> hk_fusion. from_name returns 0
+ * and sets *out for a known name, -1 otherwise; hk_fusion_name returns NULL for an unknown
+ * value. */
+int hk_fusion_from_name(const char *name, hk_fusion *out);
+const char *hk_fusion_name(hk_fusion f);
+/* Search by example ids (positive = relevant, negative = not relevant). What hk_search
+ * does with them depends on the strategy (hk_query_set_recommend):
+ *  - HK_RECOMMEND_AVERAGE_VECTOR (default, Qdrant's average_vector): one query vector,
+ *    avg(positive) + (avg(positive) - avg(negative)) over the examples' stored vectors
+ *    (avg(positive) without negatives), replaces the query's vectors; no text allowed.
+ *  - HK_RECOMMEND_BEST_SCORE (Qdrant's best_score): every point (under the filter) is
+ *    compared with every example, sim = dot product, cosine, or -distance for l2; with
+ *    p = max over positives and n = max over negatives its score is s(p) when p > n (or
+ *    there are no negatives) and -s(n) otherwise, s(x) = 0.5 * (1 + x / (1 + |x|)) (so
+ *    scores lie in (-1, 1), higher is better). An exact scan; no query vector or text.
+ *  - HK_RECOMMEND_ROCCHIO (relevance feedback): the query keeps its vector and/or text.
+ *    The vector becomes alpha * q + beta * avg(positive) - gamma * avg(negative) (cosine:
+ *    with q normalized first); the text's terms, as an L1-normalized vector, become alpha *
+ *    q + beta * avg(positive) - gamma * avg(negative) over the examples' L1-normalized term
+ *    counts: the query's terms stay while positive, and at most max_new_terms other terms
+ *    join them (the heaviest), all as BM25 term weights. Works for vector, text and hybrid
+ *    queries; negatives are optional.
+ * Every strategy leaves the examples out of the results. An unknown example id makes
+ * hk_search fail with HK_NOT_FOUND naming it. npos = 0 (with nneg = 0) turns examples off. */
 hk_status hk_query_set_examples(hk_query *q, const uint64_t *positive, size_t npos,
                                 const uint64_t *negative, size_t nneg);
+typedef enum hk_recommend {
+    HK_RECOMMEND_AVERAGE_VECTOR = 0,
+    HK_RECOMMEND_BEST_SCORE = 1,
+    HK_RECOMMEND_ROCCHIO = 2
+} hk_recommend;
+hk_status hk_query_set_recommend(hk_query *q, hk_recommend strategy);
+/* Rocchio's weights, taken as given (finite, >= 0; defaults 1, 0.75, 0.15, the SMART
+ * values) and the number of new text terms feedback may add (default 10; 0 = none). */
+hk_status hk_query_set_rocchio(hk_query *q, double alpha, double beta, double gamma,
+                               uint32_t max_new_terms);
+/* "average_vector", "best_score", "rocchio" <-> hk_recommend (0, or -1 when unknown). */
+int hk_recommend_from_name(const char *name, hk_recommend *out);
 
 /* Runs the query: one result list per query vector, best first. */
 hk_status hk_search(hk_collection *c, const hk_query *q, hk_result **out);
 /* Runs n queries (one vector or a text each, with their own k, filter, ef, ...) and fuses
- * their lists by method (HK_FUSION_RRF: param is RRF's k, 0 = 60) into one list of k
- * results after skipping offset, with the records asked for by with (HK_WITH_*); scores
- * are the fused scores. The server's Qdrant query route (prefetch + fusion) uses it. */
+ * their lists by method, param as for hk_query_set_fusion (the convex combination takes
+ * exactly two lists and weighs the first by param; l2 distances count as -distance), into
+ * one list of k results after skipping offset, with the records asked for by with
+ * (HK_WITH_*); scores are the fused scores. The server's Qdrant query route (prefetch +
+ * fusion) uses it. */
 hk_status hk_search_fused(hk_collection *c, const hk_query *const *queries, size_t n,
                           hk_fusion method, double param, uint32_t k, uint32_t offset,
                           uint32_t with, hk_result **out);

@@ -14,6 +14,7 @@ PACKAGES=(
   libmicrohttpd-dev                   # HTTP server (hektor serve)
   python3 python3-numpy               # integration tests (reference computations)
   python3-faiss python3-hnswlib       # benchmark peers
+  python3-xapian                      # text quality peer (Xapian BM25) in tests and bench_text
 )
 
 missing=()

@@ -73,6 +73,7 @@ int cmd_list(cli_ctx *, int, char **);
 int cmd_drop(cli_ctx *, int, char **);
 int cmd_scroll(cli_ctx *, int, char **);
 int cmd_index(cli_ctx *, int, char **);
+int cmd_synonyms(cli_ctx *, int, char **);
 int cmd_backup(cli_ctx *, int, char **);
 int cmd_restore(cli_ctx *, int, char **);
 int cmd_checkpoint(cli_ctx *, int, char **);

@@ -111,11 +111,62 @@ static void print_hit_json(const hk_result *r, size_t q, size_t i, int with_payl
     putchar('}');
 }
 
+/* "3,17,42" lists of positive then negative ids in one malloc'd array; NULL when malformed. */
+static uint64_t *parse_ids(const char *pos, const char *neg, size_t *np, size_t *nn) {
+    const char *lists[2] = {pos, neg};
+    size_t counts[2] = {0, 0}, cap = 2;
+    for (const char *p = pos; *p; p++) cap += *p == ',';
+    for (const char *p = neg ? neg : ""; *p; p++) cap += *p == ',';
+    uint64_t *ids = malloc(cap * sizeof *ids);
+    if (!ids) return NULL;
+    size_t n = 0;
+    for (int l = 0; l < 2; l++) {
+        if (!lists[l]) continue;
+        const char *p = lists[l];
+        for (;;) {
+            const char *comma = strchr(p, ',');
+            size_t len = comma ? (size_t)(comma - p) : strlen(p);
+            char buf[32];
+            if (!len || len >= sizeof buf) goto bad;
+            memcpy(buf, p, len);
+            buf[len] = 0;
+            if (!cli_parse_u64(buf, &ids[n])) goto bad;
+            n++;
+            counts[l]++;
+            if (!comma) break;
+            p = comma + 1;
+        }
+    }
+    *np = counts[0];
+    *nn = counts[1];
+    return ids;
+bad:
+    free(ids);
+    return NULL;
+}
+
+/* The options of one search, as given (search_run checks and applies them). */
+typedef struct search_args {
+    const char *vec_s, *queries_s, *k_s, *filter_s, *radius_s, *out_s, *truth_s, *ef_s, *rerank_s,
+        *text_s, *fusion_s, *rrfk_s, *depth_s, *match_s, *fweight_s, *expand_s, *fbdocs_s,
+        *fbterms_s, *rm3w_s;
+    const uint64_t *ex; /* nposx positive then nnegx negative example ids */
+    size_t nposx, nnegx;
+    hk_recommend strategy;
+    double ralpha, rbeta, rgamma;
+    int exact, json, with_payload, with_text;
+    const char *embed_text, *table_s; /* --embed / --embed-only: the text to embed; the table */
+} search_args;
+
+static int search_run(cli_ctx *ctx, const char *name, const search_args *a);
+
 int cmd_search(cli_ctx *ctx, int argc, char **argv) {
     const char *vec_s = NULL, *queries_s = NULL, *k_s = NULL, *filter_s = NULL, *radius_s = NULL,
                *out_s = NULL, *truth_s = NULL, *ef_s = NULL, *rerank_s = NULL, *text_s = NULL,
                *fusion_s = NULL, *rrfk_s = NULL, *depth_s = NULL, *match_s = NULL,
-               *table_s = NULL;
+               *fweight_s = NULL, *expand_s = NULL, *fbdocs_s = NULL, *fbterms_s = NULL,
+               *rm3w_s = NULL, *positive_s = NULL, *negative_s = NULL, *strategy_s = NULL,
+               *rocchio_s = NULL, *table_s = NULL;
     int exact = 0, json = 0, with_payload = 0, with_text = 0, embed = 0, embed_only = 0;
     cli_opt opts[] = {{"--vector", &vec_s, NULL},    {"--queries", &queries_s, NULL},
                       {"--k", &k_s, NULL},           {"--filter", &filter_s, NULL},
@@ -124,6 +175,11 @@ int cmd_search(cli_ctx *ctx, int argc, char **argv) {
                       {"--rerank", &rerank_s, NULL}, {"--text", &text_s, NULL},
                       {"--fusion", &fusion_s, NULL}, {"--rrf-k", &rrfk_s, NULL},
                       {"--depth", &depth_s, NULL}, {"--match", &match_s, NULL},
+                      {"--fusion-weight", &fweight_s, NULL}, {"--expand", &expand_s, NULL},
+                      {"--fb-docs", &fbdocs_s, NULL}, {"--fb-terms", &fbterms_s, NULL},
+                      {"--rm3-weight", &rm3w_s, NULL}, {"--positive", &positive_s, NULL},
+                      {"--negative", &negative_s, NULL}, {"--strategy", &strategy_s, NULL},
+                      {"--rocchio", &rocchio_s, NULL},
                       {"--exact", NULL, &exact},     {"--json", NULL, &json},
                       {"--with-payload", NULL, &with_payload}, {"--with-text", NULL, &with_text},
                       {"--embed", NULL, &embed},     {"--embed-only", NULL, &embed_only},
@@ -144,7 +200,60 @@ int cmd_search(cli_ctx *ctx, int argc, char **argv) {
         return cli_usage("search", "--match applies to the text search, which --embed-only leaves out");
     const char *embed_text = embed || embed_only ? text_s : NULL;
     if (embed_only) text_s = NULL;
-    if (!vec_s == !queries_s && !(text_s && !queries_s) && !embed_text)
+    if ((embed || embed_only) && positive_s)
+        return cli_usage("search", "--embed and --embed-only make the query vector from --text; "
+                         "they do not combine with --positive");
+    if ((negative_s || strategy_s || rocchio_s) && !positive_s)
+        return cli_usage("search", "--negative, --strategy and --rocchio need --positive IDS");
+    hk_recommend strategy = HK_RECOMMEND_AVERAGE_VECTOR;
+    if (strategy_s && hk_recommend_from_name(strategy_s, &strategy))
+        return cli_usage("search", "--strategy takes average_vector, best_score or rocchio, not '%s'",
+                         strategy_s);
+    if (rocchio_s && strategy != HK_RECOMMEND_ROCCHIO)
+        return cli_usage("search", "--rocchio applies to --strategy rocchio");
+    uint64_t *ex = NULL;
+    size_t nposx = 0, nnegx = 0;
+    if (positive_s) {
+        if (strategy != HK_RECOMMEND_ROCCHIO && (vec_s || queries_s || text_s))
+            return cli_usage("search", "--positive with --strategy %s makes its own query: give no "
+                             "--vector, --queries or --text (--strategy rocchio moves them)",
+                             strategy_s ? strategy_s : "average_vector");
+        if (strategy == HK_RECOMMEND_ROCCHIO && (queries_s || (!vec_s && !text_s)))
+            return cli_usage("search", "--strategy rocchio moves one query: give --vector and/or --text");
+        if (!(ex = parse_ids(positive_s, negative_s, &nposx, &nnegx)))
+            return cli_usage("search", "--positive and --negative take comma-separated ids, e.g. 3,17,42");
+    }
+    double ralpha = 1, rbeta = 0.75, rgamma = 0.15;
+    int used = 0;
+    if (rocchio_s && (sscanf(rocchio_s, "%lf,%lf,%lf%n", &ralpha, &rbeta, &rgamma, &used) != 3 ||
+                      rocchio_s[used] || !(ralpha >= 0 && rbeta >= 0 && rgamma >= 0))) {
+        free(ex);
+        return cli_usage("search", "--rocchio takes ALPHA,BETA,GAMMA, numbers >= 0, e.g. 1,0.75,0.15");
+    }
+    search_args args = {vec_s, queries_s, k_s, filter_s, radius_s, out_s, truth_s, ef_s, rerank_s,
+                        text_s, fusion_s, rrfk_s, depth_s, match_s, fweight_s, expand_s, fbdocs_s,
+                        fbterms_s, rm3w_s, ex, nposx, nnegx, strategy, ralpha, rbeta, rgamma,
+                        exact, json, with_payload, with_text, embed_text, table_s};
+    int rc2 = search_run(ctx, pos[0], &args);
+    free(ex);
+    return rc2;
+}
+
+static int search_run(cli_ctx *ctx, const char *name, const search_args *a) {
+    const char *vec_s = a->vec_s, *queries_s = a->queries_s, *k_s = a->k_s, *filter_s = a->filter_s,
+               *radius_s = a->radius_s, *out_s = a->out_s, *truth_s = a->truth_s, *ef_s = a->ef_s,
+               *rerank_s = a->rerank_s, *text_s = a->text_s, *fusion_s = a->fusion_s,
+               *rrfk_s = a->rrfk_s, *depth_s = a->depth_s, *match_s = a->match_s,
+               *fweight_s = a->fweight_s, *expand_s = a->expand_s, *fbdocs_s = a->fbdocs_s,
+               *fbterms_s = a->fbterms_s, *rm3w_s = a->rm3w_s;
+    const uint64_t *ex = a->ex;
+    size_t nposx = a->nposx, nnegx = a->nnegx;
+    hk_recommend strategy = a->strategy;
+    int exact = a->exact, json = a->json, with_payload = a->with_payload, with_text = a->with_text;
+    const char *embed_text = a->embed_text, *table_s = a->table_s;
+    int rc = 0;
+    int examples_only = nposx && strategy != HK_RECOMMEND_ROCCHIO;
+    if (!examples_only && !vec_s == !queries_s && !(text_s && !queries_s) && !embed_text)
         return cli_usage("search", "give one of --vector, --queries and --text, or --vector "
                          "with --text for hybrid search");
     if (text_s && queries_s) return cli_usage("search", "--text takes one --vector, not --queries");
@@ -152,23 +261,48 @@ int cmd_search(cli_ctx *ctx, int argc, char **argv) {
     if (text_s && !hybrid && (radius_s || exact || ef_s || rerank_s))
         return cli_usage("search", "--radius, --exact, --ef and --rerank apply to vector search, not --text");
     if (hybrid && radius_s) return cli_usage("search", "--radius does not apply to hybrid search");
-    if (!hybrid && (fusion_s || rrfk_s || depth_s))
-        return cli_usage("search", "--fusion, --rrf-k and --depth apply to hybrid search (--vector with --text)");
-    if (fusion_s && strcmp(fusion_s, "rrf"))
-        return cli_usage("search", "unknown fusion '%s' (rrf is the one built so far)", fusion_s);
-    double rrf_k = 0;
+    if (!hybrid && (fusion_s || rrfk_s || depth_s || fweight_s))
+        return cli_usage("search", "--fusion, --fusion-weight, --rrf-k and --depth apply to hybrid "
+                         "search (--vector with --text)");
+    hk_fusion fusion = HK_FUSION_RRF;
+    if (fusion_s && hk_fusion_from_name(fusion_s, &fusion))
+        return cli_usage("search", "unknown fusion '%s' (rrf, convex, dbsf, combsum, combmnz or borda)",
+                         fusion_s);
+    if (rrfk_s && fusion != HK_FUSION_RRF) return cli_usage("search", "--rrf-k applies to --fusion rrf");
+    if (fweight_s && fusion != HK_FUSION_CONVEX)
+        return cli_usage("search", "--fusion-weight applies to --fusion convex");
+    double fparam = fusion == HK_FUSION_CONVEX ? 0.5 : 0;
     uint32_t depth = 0;
     float rk = 0;
     if (rrfk_s && (!cli_parse_float(rrfk_s, &rk) || !(rk > 0 && rk <= 1e9)))
         return cli_usage("search", "--rrf-k must be a positive number, not '%s'", rrfk_s);
-    rrf_k = rk;
+    if (rrfk_s) fparam = rk;
+    if (fweight_s && (!cli_parse_float(fweight_s, &rk) || !(rk >= 0 && rk <= 1)))
+        return cli_usage("search", "--fusion-weight must be a number in [0, 1] (the vector list's "
+                         "weight), not '%s'", fweight_s);
+    if (fweight_s) fparam = rk;
     if (depth_s && (!cli_parse_u32(depth_s, &depth) || depth < 1))
         return cli_usage("search", "--depth must be a positive integer, not '%s'", depth_s);
     if (text_s && !*text_s) return cli_usage("search", "--text is empty");
     if (match_s && !text_s) return cli_usage("search", "--match applies to --text");
-    if (match_s && strcmp(match_s, "any") && strcmp(match_s, "all"))
-        return cli_usage("search", "--match takes any or all, not '%s'", match_s);
-    int match_all = match_s && !strcmp(match_s, "all");
+    hk_text_match match = HK_TEXT_MATCH_ANY;
+    if (match_s && !strcmp(match_s, "all")) match = HK_TEXT_MATCH_ALL;
+    else if (match_s && !strcmp(match_s, "phrase")) match = HK_TEXT_MATCH_PHRASE;
+    else if (match_s && strcmp(match_s, "any"))
+        return cli_usage("search", "--match takes any, all or phrase, not '%s'", match_s);
+    if ((fbdocs_s || fbterms_s || rm3w_s) && !expand_s)
+        return cli_usage("search", "--fb-docs, --fb-terms and --rm3-weight apply to --expand rm3");
+    if (expand_s && strcmp(expand_s, "rm3"))
+        return cli_usage("search", "--expand takes rm3, not '%s'", expand_s);
+    if (expand_s && !text_s) return cli_usage("search", "--expand applies to --text");
+    uint32_t fb_docs = 0, fb_terms = 0;
+    float rm3w = 0;
+    if (fbdocs_s && (!cli_parse_u32(fbdocs_s, &fb_docs) || fb_docs < 1))
+        return cli_usage("search", "--fb-docs must be a positive integer, not '%s'", fbdocs_s);
+    if (fbterms_s && (!cli_parse_u32(fbterms_s, &fb_terms) || fb_terms < 1))
+        return cli_usage("search", "--fb-terms must be a positive integer, not '%s'", fbterms_s);
+    if (rm3w_s && (!cli_parse_float(rm3w_s, &rm3w) || !(rm3w > 0 && rm3w <= 1)))
+        return cli_usage("search", "--rm3-weight must be a number in (0, 1], not '%s'", rm3w_s);
     uint32_t k = 10, ef = 0, rerank = 0;
     float radius = 0;
     if (k_s && !cli_parse_u32(k_s, &k)) return cli_usage("search", "--k must be a non-negative integer, not '%s'", k_s);
@@ -189,7 +323,7 @@ int cmd_search(cli_ctx *ctx, int argc, char **argv) {
         hk_embedder_close(e);
         if (rc) return rc;
         nq = 1;
-    } else if (text_s && !vec_s) {
+    } else if (examples_only || (text_s && !vec_s)) {
         nq = 1;
     } else if (vec_s) {
         if (!parse_vector(vec_s, &qv, &dim)) return cli_usage("search", "--vector must be comma-separated numbers");
@@ -210,12 +344,16 @@ int cmd_search(cli_ctx *ctx, int argc, char **argv) {
     hk_collection *c = NULL;
     hk_status st = HK_OK;
     if (filter_s) st = hk_filter_parse(filter_s, strlen(filter_s), &f);
-    if (!st) st = cli_open_collection(ctx, pos[0], 0, &db, &c);
+    if (!st) st = cli_open_collection(ctx, name, 0, &db, &c);
     if (!st) st = hk_query_new(&q);
     if (!st && text_s) st = hk_query_set_text(q, text_s, 0);
-    if (!st && match_all) st = hk_query_set_text_match(q, HK_TEXT_MATCH_ALL);
+    if (!st && match) st = hk_query_set_text_match(q, match);
+    if (!st && expand_s) st = hk_query_set_expansion(q, HK_EXPAND_RM3, fb_docs, fb_terms, rm3w);
+    if (!st && nposx) st = hk_query_set_examples(q, ex, nposx, ex + nposx, nnegx);
+    if (!st && nposx) st = hk_query_set_recommend(q, strategy);
+    if (!st && nposx && strategy == HK_RECOMMEND_ROCCHIO) st = hk_query_set_rocchio(q, a->ralpha, a->rbeta, a->rgamma, 10);
     if (!st && qv) st = hk_query_set_vectors(q, qv, nq, dim);
-    if (!st && hybrid) st = hk_query_set_fusion(q, HK_FUSION_RRF, rrf_k, depth);
+    if (!st && hybrid) st = hk_query_set_fusion(q, fusion, fparam, depth);
     if (!st) st = hk_query_set_k(q, k);
     if (!st) st = hk_query_set_filter(q, f);
     if (!st && radius_s) st = hk_query_set_radius(q, radius);

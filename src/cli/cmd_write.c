@@ -374,3 +374,76 @@ int cmd_checkpoint(cli_ctx *ctx, int argc, char **argv) {
     free(pos);
     return rc;
 }
+
+/* Reads a whole file (or stdin for "-") into a malloc'd buffer. */
+static int read_all(const char *path, char **out, size_t *len) {
+    FILE *f = strcmp(path, "-") ? fopen(path, "rb") : stdin;
+    if (!f) return cli_fail("cannot open '%s': %s", path, strerror(errno));
+    size_t cap = 4096, n = 0;
+    char *buf = malloc(cap);
+    while (buf) {
+        n += fread(buf + n, 1, cap - n, f);
+        if (n < cap) break;
+        char *nb = realloc(buf, cap * 2);
+        if (!nb) {
+            free(buf);
+            buf = NULL;
+            break;
+        }
+        buf = nb;
+        cap *= 2;
+    }
+    int err = ferror(f);
+    if (f != stdin) fclose(f);
+    if (!buf) return cli_fail("out of memory reading '%s'", path);
+    if (err) {
+        free(buf);
+        return cli_fail("reading '%s' failed", path);
+    }
+    *out = buf;
+    *len = n;
+    return 0;
+}
+
+int cmd_synonyms(cli_ctx *ctx, int argc, char **argv) {
+    char *pos[3];
+    int npos, rc = cli_parse("synonyms", argc, argv, NULL, pos, &npos, 3);
+    if (rc) return rc;
+    if (npos < 2) return cli_usage("synonyms", "expected NAME and set FILE, list or clear");
+    int set = !strcmp(pos[1], "set"), list = !strcmp(pos[1], "list"), clear = !strcmp(pos[1], "clear");
+    if (!set && !list && !clear)
+        return cli_usage("synonyms", "unknown action '%s' (set FILE, list or clear)", pos[1]);
+    if (set != (npos == 3)) return cli_usage("synonyms", set ? "set needs a FILE (or - for stdin)" :
+                                             "%s takes no FILE", pos[1]);
+    char *text = NULL;
+    size_t len = 0;
+    if (set && (rc = read_all(pos[2], &text, &len))) return rc;
+    if (set && !len) {
+        free(text);
+        return cli_fail("'%s' is empty; use 'synonyms %s clear' to remove the list", pos[2], pos[0]);
+    }
+    hk_db *db;
+    hk_collection *c;
+    hk_status st = cli_open_collection(ctx, pos[0], !list, &db, &c);
+    if (st) {
+        free(text);
+        return cli_hk_fail(st);
+    }
+    if (list) {
+        char *cur = NULL;
+        if ((st = hk_collection_synonyms(c, &cur, &len))) rc = cli_hk_fail(st);
+        else if (cur) {
+            fwrite(cur, 1, len, stdout);
+            if (len && cur[len - 1] != '\n') putchar('\n');
+        }
+        hk_free(cur);
+    } else {
+        st = hk_collection_set_synonyms(c, text, len);
+        if (st) rc = cli_hk_fail(st);
+        else if (set) printf("set the synonym list of '%s' (%zu bytes)\n", pos[0], len);
+        else printf("cleared the synonym list of '%s'\n", pos[0]);
+    }
+    free(text);
+    if (cli_done(db, c) && !rc) rc = EXIT_FAIL;
+    return rc;
+}

@@ -602,6 +602,8 @@ typedef struct prepared {
     uint32_t *gslots; /* graph nodes to unlink at commit (reserved) */
     const uint8_t *body;
     size_t len;
+    struct syn_table *syn; /* REC_SET_SYNONYMS: the parsed list and its text */
+    char *syntext;
 } prepared;
 
 static hk_status prepare(hk_collection *c, uint8_t type, const uint8_t *body, size_t len,
@@ -617,6 +619,7 @@ static hk_status prepare(hk_collection *c, uint8_t type, const uint8_t *body, si
     case REC_DELETE_PAYLOAD: return prepare_payload(c, type, body, len, &p->pay, &p->n);
     case REC_CREATE_INDEX: return prepare_create_index(c, body, len, &p->ix);
     case REC_DROP_INDEX: return apply_drop_index(c, body, len, 0);
+    case REC_SET_SYNONYMS: return coll_syn_prepare(c, body, len, &p->syn, &p->syntext);
     }
     return hk_fail(HK_CORRUPT, "collection '%s': unknown log record type %u", c->name, type);
 }
@@ -649,6 +652,8 @@ static void prepared_free(prepared *p) {
         hk_free(p->pay);
     }
     if (p->ix) pidx_free(p->ix);
+    syn_table_free(p->syn);
+    hk_free(p->syntext);
     hk_free(p->gslots);
     memset(p, 0, sizeof *p);
 }
@@ -661,6 +666,11 @@ static void commit(hk_collection *c, prepared *p, uint64_t lsn) {
     case REC_DELETE_PAYLOAD: commit_payload(c, p->pay, p->n); hk_free(p->pay); break;
     case REC_CREATE_INDEX: c->pidx[c->npidx++] = p->ix; break;
     case REC_DROP_INDEX: apply_drop_index(c, p->body, p->len, 1); break;
+    case REC_SET_SYNONYMS:
+        coll_syn_commit(c, p->syn, p->syntext, p->len);
+        p->syn = NULL;
+        p->syntext = NULL;
+        break;
     }
     hk_free(p->gslots);
     p->gslots = NULL;
@@ -1484,6 +1494,20 @@ hk_status hk_payload_index_create(hk_collection *c, const char *key, hk_field_ty
     if (!st) st = hk_buf_append(&body, key, kl);
     if (!st) st = coll_write_begin(c);
     if (!st) st = write_record(c, REC_CREATE_INDEX, &body);
+    hk_buf_free(&body);
+    return st;
+}
+
+hk_status hk_collection_set_synonyms(hk_collection *c, const char *text, size_t len) {
+    hk_status st = check_handle(c);
+    if (st) return st;
+    if (!text) len = 0;
+    if (len > (size_t)64 << 20) return hk_fail(HK_INVALID, "synonyms: the list is larger than 64 MiB");
+    hk_buf body;
+    hk_buf_init(&body);
+    if (len) st = hk_buf_append(&body, text, len);
+    if (!st) st = coll_write_begin(c);
+    if (!st) st = write_record(c, REC_SET_SYNONYMS, &body);
     hk_buf_free(&body);
     return st;
 }

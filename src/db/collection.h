@@ -35,7 +35,7 @@
 #include "../text/bm25.h"
 
 enum { REC_UPSERT = 1, REC_DELETE = 2, REC_SET_PAYLOAD = 3, REC_DELETE_PAYLOAD = 4,
-       REC_CREATE_INDEX = 5, REC_DROP_INDEX = 6 };
+       REC_CREATE_INDEX = 5, REC_DROP_INDEX = 6, REC_SET_SYNONYMS = 7 };
 
 struct hk_db {
     char *path;
@@ -125,6 +125,7 @@ struct hk_collection {
      * commits like the payload indexes. */
     txt_analyzer *analyzer;
     bm25_index *text_ix;
+    struct syn_table *syn; /* the parsed synonym list (textquery.c), or NULL */
 
     pthread_mutex_t sort_mu;
     uint64_t *sorted;  /* live ids ascending, rebuilt lazily for scroll */
@@ -188,10 +189,38 @@ void coll_text_index(hk_collection *c, uint32_t slot, const bm25_doc *d);
 hk_status coll_text_encode(const hk_collection *c, hk_buf *out);
 uint64_t coll_text_memory(const hk_collection *c);
 hk_status coll_text_verify(const hk_collection *c);
+/* A REC_SET_SYNONYMS body checked and parsed (prepare), then installed (commit, which
+ * cannot fail and takes both). An empty body clears the list. */
+hk_status coll_syn_prepare(hk_collection *c, const uint8_t *body, size_t len,
+                           struct syn_table **syn, char **text);
+void coll_syn_commit(hk_collection *c, struct syn_table *syn, char *text, size_t len);
 /* Top want (0: all) BM25 hits under the read lock, of documents holding any query term
  * (or every one with match_all); *hits is freed with hk_free. */
 hk_status coll_text_search(hk_collection *c, const bm25_doc *q, size_t want, int match_all,
                            const roaring_bitmap_t *allow, bm25_hit **hits, size_t *n);
+
+/* textquery.c */
+typedef struct syn_table syn_table;
+/* Parses a synonym list (format in textquery.c and docs/TEXT.md) with the analyzer. */
+hk_status syn_table_parse(txt_analyzer *a, const char *text, size_t len, syn_table **out);
+void syn_table_free(syn_table *s);
+
+/* A text query as query.c hands it over. */
+typedef struct text_request {
+    const char *text;
+    size_t len;
+    int match;                /* hk_text_match */
+    int rm3;                  /* RM3 expansion with the three settings below */
+    uint32_t fb_docs, fb_terms;
+    double rm3_weight;        /* the original query's weight lambda */
+    const uint64_t *rel, *nonrel; /* Rocchio examples (ids), or none */
+    size_t nrel, nnonrel;
+    double alpha, beta, gamma;
+    uint32_t rocchio_terms;   /* new terms Rocchio may add */
+} text_request;
+/* Runs a text query under the read lock: top want (0: all) hits, *hits freed with hk_free. */
+hk_status coll_text_query(hk_collection *c, const text_request *r, const roaring_bitmap_t *allow,
+                          size_t want, bm25_hit **hits, size_t *nhits);
 
 /* Copies every stored codebook (each checked on the way) into DEST/codebooks. */
 hk_status db_codebooks_copy(hk_db *db, const char *dest);

@@ -16,6 +16,7 @@
 #include "../vec/distance.h"
 #include "collection.h"
 #include "filter.h"
+#include "fusion.h"
 #include "json.h"
 
 struct hk_query {
@@ -39,6 +40,12 @@ struct hk_query {
     uint32_t fusion_depth;
     uint64_t *examples; /* npos positive ids, then nneg negative ids */
     size_t npos, nneg;
+    hk_recommend strategy;
+    double alpha, beta, gamma; /* Rocchio */
+    uint32_t rocchio_terms;
+    hk_expansion expand;
+    uint32_t fb_docs, fb_terms;
+    double rm3_weight;
 };
 
 hk_status hk_query_new(hk_query **out) {
@@ -46,6 +53,10 @@ hk_status hk_query_new(hk_query **out) {
     hk_query *q = hk_calloc(1, sizeof *q);
     if (!q) return hk_fail(HK_NOMEM, "out of memory");
     q->k = 10;
+    q->alpha = 1;
+    q->beta = 0.75;
+    q->gamma = 0.15;
+    q->rocchio_terms = 10;
     *out = q;
     return HK_OK;
 }
@@ -58,19 +69,29 @@ void hk_query_free(hk_query *q) {
     hk_free(q);
 }
 
+static const char *const fusion_names[] = {"rrf", "convex", "dbsf", "combsum", "combmnz", "borda"};
+
 int hk_fusion_from_name(const char *name, hk_fusion *out) {
-    if (!name || !out) return -1;
-    if (!strcmp(name, "rrf")) {
-        *out = HK_FUSION_RRF;
-        return 0;
-    }
+    for (size_t i = 0; name && i < sizeof fusion_names / sizeof fusion_names[0]; i++)
+        if (!strcmp(name, fusion_names[i])) {
+            if (out) *out = (hk_fusion)i;
+            return 0;
+        }
     return -1;
+}
+
+const char *hk_fusion_name(hk_fusion f) {
+    return (unsigned)f < sizeof fusion_names / sizeof fusion_names[0] ? fusion_names[f] : NULL;
 }
 
 hk_status hk_query_set_fusion(hk_query *q, hk_fusion method, double param, uint32_t depth) {
     if (!q) return hk_fail(HK_INVALID, "query is NULL");
-    if (method != HK_FUSION_RRF) return hk_fail(HK_INVALID, "query: unknown fusion method %d", (int)method);
-    if (!(param >= 0 && param <= 1e9)) return hk_fail(HK_INVALID, "query: RRF k must be in [0, 1e9] (got %g)", param);
+    if (!hk_fusion_name(method)) return hk_fail(HK_INVALID, "query: unknown fusion method %d", (int)method);
+    if (method == HK_FUSION_RRF && !(param >= 0 && param <= 1e9))
+        return hk_fail(HK_INVALID, "query: RRF k must be in [0, 1e9] (got %g)", param);
+    if (method == HK_FUSION_CONVEX && !(param >= 0 && param <= 1))
+        return hk_fail(HK_INVALID, "query: the convex combination's vector weight must be in [0, 1] "
+                       "(got %g)", param);
     q->fusion = method;
     q->fusion_param = param;
     q->fusion_depth = depth;
@@ -79,9 +100,59 @@ hk_status hk_query_set_fusion(hk_query *q, hk_fusion method, double param, uint3
 
 hk_status hk_query_set_text_match(hk_query *q, hk_text_match m) {
     if (!q) return hk_fail(HK_INVALID, "query is NULL");
-    if (m != HK_TEXT_MATCH_ANY && m != HK_TEXT_MATCH_ALL)
+    if (m != HK_TEXT_MATCH_ANY && m != HK_TEXT_MATCH_ALL && m != HK_TEXT_MATCH_PHRASE)
         return hk_fail(HK_INVALID, "query: unknown text match mode %d", (int)m);
     q->match = m;
+    return HK_OK;
+}
+
+hk_status hk_query_set_expansion(hk_query *q, hk_expansion method, uint32_t fb_docs,
+                                 uint32_t fb_terms, double orig_weight) {
+    if (!q) return hk_fail(HK_INVALID, "query is NULL");
+    if (method != HK_EXPAND_NONE && method != HK_EXPAND_RM3)
+        return hk_fail(HK_INVALID, "query: unknown expansion method %d", (int)method);
+    if (!(orig_weight >= 0 && orig_weight <= 1))
+        return hk_fail(HK_INVALID, "query: RM3's original query weight must be in (0, 1] (got %g)",
+                       orig_weight);
+    if (fb_docs > 10000 || fb_terms > 10000)
+        return hk_fail(HK_INVALID, "query: RM3 takes at most 10000 feedback documents and terms");
+    q->expand = method;
+    q->fb_docs = fb_docs ? fb_docs : 10;
+    q->fb_terms = fb_terms ? fb_terms : 10;
+    q->rm3_weight = orig_weight > 0 ? orig_weight : 0.5;
+    return HK_OK;
+}
+
+static const char *const recommend_names[] = {"average_vector", "best_score", "rocchio"};
+
+int hk_recommend_from_name(const char *name, hk_recommend *out) {
+    for (size_t i = 0; name && i < sizeof recommend_names / sizeof recommend_names[0]; i++)
+        if (!strcmp(name, recommend_names[i])) {
+            if (out) *out = (hk_recommend)i;
+            return 0;
+        }
+    return -1;
+}
+
+hk_status hk_query_set_recommend(hk_query *q, hk_recommend strategy) {
+    if (!q) return hk_fail(HK_INVALID, "query is NULL");
+    if ((unsigned)strategy > HK_RECOMMEND_ROCCHIO)
+        return hk_fail(HK_INVALID, "query: unknown recommendation strategy %d", (int)strategy);
+    q->strategy = strategy;
+    return HK_OK;
+}
+
+hk_status hk_query_set_rocchio(hk_query *q, double alpha, double beta, double gamma,
+                               uint32_t max_new_terms) {
+    if (!q) return hk_fail(HK_INVALID, "query is NULL");
+    if (!(alpha >= 0 && alpha <= 1e6) || !(beta >= 0 && beta <= 1e6) || !(gamma >= 0 && gamma <= 1e6))
+        return hk_fail(HK_INVALID, "query: Rocchio's alpha, beta and gamma must be finite and >= 0 "
+                       "(got %g, %g, %g)", alpha, beta, gamma);
+    if (max_new_terms > 10000) return hk_fail(HK_INVALID, "query: Rocchio adds at most 10000 terms");
+    q->alpha = alpha;
+    q->beta = beta;
+    q->gamma = gamma;
+    q->rocchio_terms = max_new_terms;
     return HK_OK;
 }
 
@@ -502,21 +573,24 @@ static hk_status graph_search(hk_collection *c, const flat_matrix *m, const floa
 
 /* ---- search ---- */
 
-/* BM25 search: one result list, scores are BM25 scores (higher is better). */
+/* BM25 search: one result list, scores are BM25 scores (higher is better). Synonyms,
+ * RM3, Rocchio and phrases are textquery.c's. */
 static hk_status text_search(hk_collection *c, const hk_query *q, hk_result **out) {
     if (q->has_radius)
         return hk_fail(HK_INVALID, "search: a radius applies to vector search, not to text search");
     if (q->k == 0) return hk_fail(HK_INVALID, "search: k must be at least 1");
-    bm25_doc d;
-    hk_status st = coll_text_analyze(c, q->text, q->text_len, &d);
-    if (st) return hk_fail_prefix(st, "search: query text");
+    int rocchio = q->npos && q->strategy == HK_RECOMMEND_ROCCHIO;
+    text_request tr = {.text = q->text, .len = q->text_len, .match = (int)q->match,
+                       .rm3 = q->expand == HK_EXPAND_RM3, .fb_docs = q->fb_docs,
+                       .fb_terms = q->fb_terms, .rocchio_terms = q->rocchio_terms,
+                       .rm3_weight = q->rm3_weight,
+                       .rel = rocchio ? q->examples : NULL, .nrel = rocchio ? q->npos : 0,
+                       .nonrel = rocchio ? q->examples + q->npos : NULL, .nnonrel = rocchio ? q->nneg : 0,
+                       .alpha = q->alpha, .beta = q->beta, .gamma = q->gamma};
     hk_result *r = result_new(1);
-    if (!r) {
-        bm25_doc_free(&d);
-        return hk_fail(HK_NOMEM, "out of memory");
-    }
-    if ((st = coll_read_begin(c))) {
-        bm25_doc_free(&d);
+    if (!r) return hk_fail(HK_NOMEM, "out of memory");
+    hk_status st = coll_read_begin(c);
+    if (st) {
         hk_result_free(r);
         return st;
     }
@@ -525,8 +599,7 @@ static hk_status text_search(hk_collection *c, const hk_query *q, hk_result **ou
     size_t n = 0;
     if (q->filter && !(allow = coll_filter_slots(c, q->filter)))
         st = hk_fail(HK_NOMEM, "out of memory evaluating the filter");
-    if (!st) st = coll_text_search(c, &d, (size_t)q->k + q->offset, q->match == HK_TEXT_MATCH_ALL,
-                                   allow, &hits, &n);
+    if (!st) st = coll_text_query(c, &tr, allow, (size_t)q->k + q->offset, &hits, &n);
     if (allow) roaring_bitmap_free(allow);
     size_t skip = q->offset < n ? q->offset : n, m = n - skip;
     if (!st && !(r->recs[0] = hk_arena_alloc(&r->arena, (m ? m : 1) * sizeof(hk_rec))))
@@ -542,7 +615,6 @@ static hk_status text_search(hk_collection *c, const hk_query *q, hk_result **ou
     hk_buf_free(&scratch);
     coll_read_end(c);
     hk_free(hits);
-    bm25_doc_free(&d);
     if (st) {
         hk_result_free(r);
         return st;
@@ -551,27 +623,46 @@ static hk_status text_search(hk_collection *c, const hk_query *q, hk_result **ou
     return HK_OK;
 }
 
-typedef struct fused {
-    uint64_t id;
-    double score;
-} fused;
-
-static int cmp_fused_id(const void *a, const void *b) {
-    uint64_t x = ((const fused *)a)->id, y = ((const fused *)b)->id;
-    return (x > y) - (x < y);
-}
-
-static int cmp_fused_score(const void *a, const void *b) {
-    const fused *x = a, *y = b;
-    if (x->score != y->score) return x->score > y->score ? -1 : 1;
-    return (x->id > y->id) - (x->id < y->id);
+/* The result list of a fusion: the records of f[offset .. k + offset) (n fused ids, best
+ * first), looked up again, so a point deleted since its search is left out. */
+static hk_status fused_result(hk_collection *c, const fusion_item *f, size_t n, uint32_t k,
+                              uint32_t offset, uint32_t with, hk_result **out) {
+    hk_result *r = result_new(1);
+    if (!r) return hk_fail(HK_NOMEM, "out of memory");
+    hk_status st = coll_read_begin(c);
+    if (st) {
+        hk_result_free(r);
+        return st;
+    }
+    size_t want = (size_t)k + offset, take = n < want ? n : want;
+    size_t skip = offset < take ? offset : take;
+    if (!(r->recs[0] = hk_arena_alloc(&r->arena, (take - skip + 1) * sizeof(hk_rec))))
+        st = hk_fail(HK_NOMEM, "out of memory");
+    hk_buf scratch;
+    hk_buf_init(&scratch);
+    size_t m = 0;
+    for (size_t i = skip; i < take && !st; i++) {
+        uint32_t slot;
+        if (!u64map_get(&c->map, f[i].id, &slot)) continue;
+        memset(&r->recs[0][m], 0, sizeof(hk_rec));
+        st = fill_rec(r, c, slot, with, &r->recs[0][m], &scratch);
+        r->recs[0][m++].score = (float)f[i].score;
+    }
+    if (!st) r->counts[0] = m;
+    hk_buf_free(&scratch);
+    coll_read_end(c);
+    if (st) {
+        hk_result_free(r);
+        return st;
+    }
+    *out = r;
+    return HK_OK;
 }
 
 /* Hybrid search: the vector search and the text search each return `depth` results
- * (same filter), and reciprocal rank fusion (Cormack et al. 2009) scores every point
- * found by sum over the lists of 1 / (rrf_k + rank), rank counted from 1. Ties go to the
- * lower id. The points are looked up again for the records, so a point deleted between
- * the searches and the lookup is left out. */
+ * (same filter), fused by the query's method (fusion.c). l2 distances enter the fusion as
+ * -distance so that higher is better in both lists. The points are looked up again for the
+ * records, so a point deleted between the searches and the lookup is left out. */
 static hk_status hybrid_search(hk_collection *c, const hk_query *q, hk_result **out) {
     if (q->nq != 1)
         return hk_fail(HK_INVALID, "search: hybrid search takes one query vector (got %zu)", q->nq);
@@ -580,7 +671,8 @@ static hk_status hybrid_search(hk_collection *c, const hk_query *q, hk_result **
     size_t want = (size_t)q->k + q->offset;
     size_t depth = q->fusion_depth ? q->fusion_depth : (want > 100 ? want : 100);
     if (depth > UINT32_MAX) depth = UINT32_MAX;
-    double rrf_k = q->fusion_param > 0 ? q->fusion_param : 60;
+    double param = q->fusion_param;
+    if (q->fusion == HK_FUSION_RRF && !(param > 0)) param = 60;
     hk_query sub = *q;
     sub.text = NULL;
     sub.text_len = 0;
@@ -601,67 +693,46 @@ static hk_status hybrid_search(hk_collection *c, const hk_query *q, hk_result **
         return hk_fail_prefix(st, "hybrid search, text part");
     }
     size_t n0 = hk_result_count(lists[0], 0), n1 = hk_result_count(lists[1], 0), n = 0;
-    fused *f = hk_malloc((n0 + n1 + 1) * sizeof *f);
-    hk_result *r = result_new(1);
-    if (!f || !r) st = hk_fail(HK_NOMEM, "out of memory");
+    fusion_item *items = hk_malloc((n0 + n1 + 1) * sizeof *items), *f = NULL;
+    if (!items) st = hk_fail(HK_NOMEM, "out of memory");
+    double sign0 = c->cfg.metric == HK_METRIC_L2 ? -1 : 1;
     for (size_t l = 0; l < 2 && !st; l++)
         for (size_t i = 0; i < hk_result_count(lists[l], 0); i++)
-            f[n++] = (fused){hk_result_id(lists[l], 0, i), 1.0 / (rrf_k + (double)(i + 1))};
+            items[(l ? n0 : 0) + i] = (fusion_item){hk_result_id(lists[l], 0, i),
+                                                    (l ? 1 : sign0) * hk_result_score(lists[l], 0, i)};
     hk_result_free(lists[0]);
     hk_result_free(lists[1]);
     if (!st) {
-        /* Sum the entries of each id (it appears at most once per list). */
-        qsort(f, n, sizeof *f, cmp_fused_id);
-        size_t m = 0;
-        for (size_t i = 0; i < n; i++) {
-            if (m && f[m - 1].id == f[i].id) f[m - 1].score += f[i].score;
-            else f[m++] = f[i];
-        }
-        n = m;
-        qsort(f, n, sizeof *f, cmp_fused_score);
+        fusion_list fl[2] = {{items, n0}, {items + n0, n1}};
+        st = fusion_run(q->fusion, param, fl, 2, &f, &n);
     }
-    int locked = !st && !(st = coll_read_begin(c));
-    size_t take = n < want ? n : want, skip = q->offset < take ? q->offset : take;
-    if (!st && !(r->recs[0] = hk_arena_alloc(&r->arena, (take - skip + 1) * sizeof(hk_rec))))
-        st = hk_fail(HK_NOMEM, "out of memory");
-    hk_buf scratch;
-    hk_buf_init(&scratch);
-    size_t m = 0;
-    for (size_t i = skip; i < take && !st; i++) {
-        uint32_t slot;
-        if (!u64map_get(&c->map, f[i].id, &slot)) continue;
-        memset(&r->recs[0][m], 0, sizeof(hk_rec));
-        st = fill_rec(r, c, slot, q->with, &r->recs[0][m], &scratch);
-        r->recs[0][m++].score = (float)f[i].score;
-    }
-    if (!st) r->counts[0] = m;
-    hk_buf_free(&scratch);
-    if (locked) coll_read_end(c);
+    hk_free(items);
+    if (!st) st = fused_result(c, f, n, q->k, q->offset, q->with, out);
     hk_free(f);
-    if (st) {
-        hk_result_free(r);
-        return st;
-    }
-    *out = r;
-    return HK_OK;
+    return st;
 }
 
 /* Several searches fused into one list (Qdrant's prefetch + fusion): each query runs as
- * given (its own k, filter, text or vector) and the lists are fused by reciprocal rank,
- * sum over the lists of 1 / (param + rank), as in hybrid_search. */
+ * given (its own k, filter, text or vector) and the lists are fused by method, as in
+ * hybrid_search: a vector list's l2 distances enter as -distance. */
 hk_status hk_search_fused(hk_collection *c, const hk_query *const *queries, size_t n,
                           hk_fusion method, double param, uint32_t k, uint32_t offset,
                           uint32_t with, hk_result **out) {
     if (!c || !out || (n && !queries)) return hk_fail(HK_INVALID, "search_fused: NULL argument");
     *out = NULL;
     if (n == 0) return hk_fail(HK_INVALID, "search_fused: no queries to fuse");
-    if (method != HK_FUSION_RRF)
-        return hk_fail(HK_INVALID, "search_fused: fusion method %d is not supported", (int)method);
-    if (!(param >= 0 && param <= 1e9))
+    if (!hk_fusion_name(method))
+        return hk_fail(HK_INVALID, "search_fused: unknown fusion method %d", (int)method);
+    if (method == HK_FUSION_CONVEX && n != 2)
+        return hk_fail(HK_INVALID, "search_fused: the convex combination fuses exactly two "
+                       "lists (got %zu)", n);
+    if (method == HK_FUSION_RRF && !(param >= 0 && param <= 1e9))
         return hk_fail(HK_INVALID, "search_fused: RRF k must be in [0, 1e9] (got %g)", param);
+    if (method == HK_FUSION_CONVEX && !(param >= 0 && param <= 1))
+        return hk_fail(HK_INVALID, "search_fused: the convex weight must be in [0, 1] (got %g)", param);
     if (k == 0) return hk_fail(HK_INVALID, "search_fused: k must be at least 1");
-    double rrf_k = param > 0 ? param : 60;
-    size_t total = 0, nf = 0;
+    if (method == HK_FUSION_RRF && !(param > 0)) param = 60;
+    size_t total = 0;
     hk_result **lists = hk_calloc(n, sizeof *lists);
     if (!lists) return hk_fail(HK_NOMEM, "out of memory");
     hk_status st = HK_OK;
@@ -677,55 +748,36 @@ hk_status hk_search_fused(hk_collection *c, const hk_query *const *queries, size
         if (!st && (st = hk_search(c, &sub, &lists[i]))) hk_fail_prefix(st, "search_fused: query %zu", i);
         if (!st) total += hk_result_count(lists[i], 0);
     }
-    fused *f = st ? NULL : hk_malloc((total + 1) * sizeof *f);
-    hk_result *r = st ? NULL : result_new(1);
-    if (!st && (!f || !r)) st = hk_fail(HK_NOMEM, "out of memory");
-    for (size_t l = 0; l < n && !st; l++)
-        for (size_t i = 0; i < hk_result_count(lists[l], 0); i++)
-            f[nf++] = (fused){hk_result_id(lists[l], 0, i), 1.0 / (rrf_k + (double)(i + 1))};
+    fusion_item *items = st ? NULL : hk_malloc((total + 1) * sizeof *items), *f = NULL;
+    fusion_list *fl = st ? NULL : hk_calloc(n, sizeof *fl);
+    if (!st && (!items || !fl)) st = hk_fail(HK_NOMEM, "out of memory");
+    size_t nf = 0;
+    for (size_t l = 0; l < n && !st; l++) {
+        /* distances only from a vector search without text (a hybrid one is fused scores) */
+        int dist = c->cfg.metric == HK_METRIC_L2 && queries[l]->nq && !queries[l]->text;
+        fl[l].items = items + nf;
+        fl[l].n = hk_result_count(lists[l], 0);
+        for (size_t i = 0; i < fl[l].n; i++) {
+            double sc = hk_result_score(lists[l], 0, i);
+            items[nf++] = (fusion_item){hk_result_id(lists[l], 0, i), dist ? -sc : sc};
+        }
+    }
     for (size_t l = 0; l < n; l++) hk_result_free(lists[l]);
     hk_free(lists);
-    if (!st) {
-        qsort(f, nf, sizeof *f, cmp_fused_id);
-        size_t m = 0;
-        for (size_t i = 0; i < nf; i++) {
-            if (m && f[m - 1].id == f[i].id) f[m - 1].score += f[i].score;
-            else f[m++] = f[i];
-        }
-        nf = m;
-        qsort(f, nf, sizeof *f, cmp_fused_score);
-    }
-    int locked = !st && !(st = coll_read_begin(c));
-    size_t want = (size_t)k + offset, take = nf < want ? nf : want;
-    size_t skip = offset < take ? offset : take;
-    if (!st && !(r->recs[0] = hk_arena_alloc(&r->arena, (take - skip + 1) * sizeof(hk_rec))))
-        st = hk_fail(HK_NOMEM, "out of memory");
-    hk_buf scratch;
-    hk_buf_init(&scratch);
-    size_t m = 0;
-    for (size_t i = skip; i < take && !st; i++) {
-        uint32_t slot;
-        if (!u64map_get(&c->map, f[i].id, &slot)) continue;
-        memset(&r->recs[0][m], 0, sizeof(hk_rec));
-        st = fill_rec(r, c, slot, with, &r->recs[0][m], &scratch);
-        r->recs[0][m++].score = (float)f[i].score;
-    }
-    if (!st) r->counts[0] = m;
-    hk_buf_free(&scratch);
-    if (locked) coll_read_end(c);
+    size_t nfused = 0;
+    if (!st) st = fusion_run(method, param, fl, n, &f, &nfused);
+    hk_free(items);
+    hk_free(fl);
+    if (!st) st = fused_result(c, f, nfused, k, offset, with, out);
     hk_free(f);
-    if (st) {
-        hk_result_free(r);
-        return st;
-    }
-    *out = r;
-    return HK_OK;
+    return st;
 }
 
-/* The recommendation's query vector (Qdrant's average_vector strategy) from the stored
- * vectors of the examples: avg(positive) + (avg(positive) - avg(negative)), or
- * avg(positive) without negatives. Cosine collections store normalized vectors, so the
- * average is of directions, as in Qdrant. */
+/* The query vector of a search by examples from their stored vectors: average_vector's
+ * avg(positive) + (avg(positive) - avg(negative)) (avg(positive) without negatives), or
+ * Rocchio's alpha * q + beta * avg(positive) - gamma * avg(negative) with q the query's
+ * vector (normalized first for cosine). Cosine collections store normalized vectors, so
+ * the averages are of directions, as in Qdrant. */
 static hk_status example_vector(hk_collection *c, const hk_query *q, float **out) {
     size_t dim = c->cfg.dim;
     double *acc = hk_calloc(2 * dim, sizeof *acc);
@@ -746,14 +798,24 @@ static hk_status example_vector(hk_collection *c, const hk_query *q, float **out
         }
         coll_read_end(c);
     }
-    if (!st) {
+    if (!st && q->strategy == HK_RECOMMEND_ROCCHIO) {
+        double qn = 1;
+        if (c->cfg.metric == HK_METRIC_COSINE) {
+            double ss = 0;
+            for (size_t d = 0; d < dim; d++) ss += (double)q->vectors[d] * q->vectors[d];
+            qn = ss > 0 ? 1 / sqrt(ss) : 1;
+        }
+        for (size_t d = 0; d < dim; d++) {
+            double p = acc[d] / (double)q->npos, n = q->nneg ? acc[dim + d] / (double)q->nneg : 0;
+            v[d] = (float)(q->alpha * q->vectors[d] * qn + q->beta * p - q->gamma * n);
+        }
+    } else if (!st) {
         for (size_t d = 0; d < dim; d++) {
             double p = acc[d] / (double)q->npos;
             v[d] = (float)(q->nneg ? 2 * p - acc[dim + d] / (double)q->nneg : p);
         }
-        if (!vec_all_finite(v, dim))
-            st = hk_fail(HK_INVALID, "the examples' average vector is not finite");
     }
+    if (!st && !vec_all_finite(v, dim)) st = hk_fail(HK_INVALID, "the examples' query vector is not finite");
     hk_free(acc);
     if (st) {
         hk_free(v);
@@ -763,13 +825,124 @@ static hk_status example_vector(hk_collection *c, const hk_query *q, float **out
     return HK_OK;
 }
 
+typedef struct scored_slot {
+    uint64_t id;
+    uint32_t slot;
+    float score;
+} scored_slot;
+
+static int cmp_scored(const void *a, const void *b) {
+    const scored_slot *x = a, *y = b;
+    if (x->score != y->score) return x->score > y->score ? -1 : 1;
+    return (x->id > y->id) - (x->id < y->id);
+}
+
+static double best_sigmoid(double x) { return 0.5 * (1 + x / (1 + fabs(x))); }
+
+/* Qdrant's best_score recommendation: an exact scan of the points under the filter, each
+ * scored against every example (hk_query_set_recommend documents the score). */
+static hk_status best_score_search(hk_collection *c, const hk_query *q, hk_result **out) {
+    if (q->nq || q->text)
+        return hk_fail(HK_INVALID, "search: the best_score strategy takes examples only, no query "
+                       "vector or text");
+    if (q->has_radius) return hk_fail(HK_INVALID, "search: a radius does not apply to best_score");
+    if (q->k == 0) return hk_fail(HK_INVALID, "search: k must be at least 1");
+    size_t dim = c->cfg.dim, ne = q->npos + q->nneg;
+    float *ex = hk_malloc(ne * dim * sizeof *ex);
+    hk_result *r = result_new(1);
+    scored_slot *all = NULL;
+    roaring_bitmap_t *allow = NULL;
+    if (!ex || !r) {
+        hk_free(ex);
+        hk_result_free(r);
+        return hk_fail(HK_NOMEM, "out of memory");
+    }
+    hk_status st = coll_read_begin(c);
+    if (st) {
+        hk_free(ex);
+        hk_result_free(r);
+        return st;
+    }
+    for (size_t i = 0; i < ne && !st; i++) {
+        uint32_t slot;
+        if (!u64map_get(&c->map, q->examples[i], &slot))
+            st = hk_fail(HK_NOT_FOUND, "no point with id %llu (a %s example) in collection '%s'",
+                         (unsigned long long)q->examples[i], i < q->npos ? "positive" : "negative", c->name);
+        else memcpy(ex + i * dim, c->vectors + (size_t)slot * dim, dim * sizeof *ex);
+    }
+    if (!st && !(allow = q->filter ? coll_filter_slots(c, q->filter) : roaring_bitmap_copy(c->live_bm)))
+        st = hk_fail(HK_NOMEM, "out of memory");
+    for (size_t i = 0; i < ne && !st; i++) {
+        uint32_t slot;
+        if (u64map_get(&c->map, q->examples[i], &slot)) roaring_bitmap_remove(allow, slot);
+    }
+    size_t n = 0;
+    if (!st) {
+        uint64_t card = roaring_bitmap_get_cardinality(allow);
+        if (!(all = hk_malloc((card ? card : 1) * sizeof *all))) st = hk_fail(HK_NOMEM, "out of memory");
+    }
+    if (!st) {
+        const vec_kernels *k = vec_best();
+        roaring_uint32_iterator_t it;
+        roaring_init_iterator(allow, &it);
+        for (; it.has_value; roaring_advance_uint32_iterator(&it)) {
+            uint32_t slot = it.current_value;
+            const float *row = c->vectors + (size_t)slot * dim;
+            double bp = -INFINITY, bn = -INFINITY;
+            for (size_t i = 0; i < ne; i++) {
+                const float *e = ex + i * dim;
+                double sim = c->cfg.metric == HK_METRIC_L2 ? -sqrt((double)k->l2sq(e, row, dim))
+                                                           : (double)k->dot(e, row, dim);
+                if (i < q->npos) bp = sim > bp ? sim : bp;
+                else bn = sim > bn ? sim : bn;
+            }
+            double score = bp > bn ? best_sigmoid(bp) : -best_sigmoid(bn);
+            all[n++] = (scored_slot){c->ids[slot], slot, (float)score};
+        }
+    }
+    if (allow) roaring_bitmap_free(allow);
+    size_t want = (size_t)q->k + q->offset;
+    if (!st) qsort(all, n, sizeof *all, cmp_scored);
+    size_t take = n < want ? n : want, skip = q->offset < take ? q->offset : take;
+    if (!st && !(r->recs[0] = hk_arena_alloc(&r->arena, (take - skip + 1) * sizeof(hk_rec))))
+        st = hk_fail(HK_NOMEM, "out of memory");
+    hk_buf scratch;
+    hk_buf_init(&scratch);
+    for (size_t i = skip; i < take && !st; i++) {
+        hk_rec *rec = &r->recs[0][i - skip];
+        memset(rec, 0, sizeof *rec);
+        st = fill_rec(r, c, all[i].slot, q->with, rec, &scratch);
+        rec->score = all[i].score;
+    }
+    if (!st) r->counts[0] = take - skip;
+    hk_buf_free(&scratch);
+    coll_read_end(c);
+    hk_free(all);
+    hk_free(ex);
+    if (st) {
+        hk_result_free(r);
+        return st;
+    }
+    *out = r;
+    return HK_OK;
+}
+
 hk_status hk_search(hk_collection *c, const hk_query *q, hk_result **out) {
     if (!out) return hk_fail(HK_INVALID, "search: out is NULL");
     *out = NULL;
     if (!q) return hk_fail(HK_INVALID, "search: query is NULL");
     if (!c) return hk_fail(HK_INVALID, "collection handle is NULL");
-    if (q->text && q->npos)
-        return hk_fail(HK_INVALID, "search: a recommendation by examples cannot also carry a text");
+    int rocchio = q->npos && q->strategy == HK_RECOMMEND_ROCCHIO;
+    if (q->text && q->npos && !rocchio)
+        return hk_fail(HK_INVALID, "search: a recommendation by examples (%s) cannot also carry a "
+                       "text; Rocchio feedback can", recommend_names[q->strategy]);
+    if (rocchio && !q->text && !q->nq)
+        return hk_fail(HK_INVALID, "search: Rocchio feedback moves a query: give a vector or a text");
+    if (rocchio && q->nq > 1)
+        return hk_fail(HK_INVALID, "search: Rocchio feedback takes one query vector (got %zu)", q->nq);
+    if (q->npos && !rocchio && q->nq)
+        return hk_fail(HK_INVALID, "search: the %s strategy makes its own query vector: give no "
+                       "vector (Rocchio feedback moves a given one)", recommend_names[q->strategy]);
     if (q->text && q->nq) return hybrid_search(c, q, out);
     if (q->text) return text_search(c, q, out);
     if (!q->nq && !q->npos)
@@ -777,7 +950,8 @@ hk_status hk_search(hk_collection *c, const hk_query *q, hk_result **out) {
     if (!c->cfg.dim)
         return hk_fail(HK_INVALID, "collection '%s' is text-only: search it with a text "
                        "(hk_query_set_text)", c->name);
-    if (!q->npos && q->dim != c->cfg.dim)
+    if (q->npos && q->strategy == HK_RECOMMEND_BEST_SCORE) return best_score_search(c, q, out);
+    if ((!q->npos || rocchio) && q->dim != c->cfg.dim)
         return hk_fail(HK_DIMENSION, "query vector has dimension %u but collection '%s' has "
                        "dimension %u", q->dim, c->name, c->cfg.dim);
     if (!q->has_radius && q->k == 0) return hk_fail(HK_INVALID, "search: k must be at least 1");

@@ -17,6 +17,7 @@
 #include <string.h>
 
 #include "../store/snapshot.h"
+#include "json.h"
 #include "collection.h"
 
 #define TEXT_FLAGS_KNOWN (HK_TEXT_ONLY | HK_TEXT_NO_STEM | HK_TEXT_NO_STOPWORDS | HK_TEXT_BM25_B_ZERO)
@@ -120,7 +121,13 @@ hk_status coll_text_load(hk_collection *c, const snap_image *img) {
     }
     if (c->cfg.dim == 0) c->cfg.text_flags |= HK_TEXT_ONLY;
     if ((st = txt_analyzer_new(c->cfg.text_language, c->cfg.text_flags, &c->analyzer))) return st;
-    if (c->text_ix) return HK_OK;
+    if (c->text_ix) {
+        size_t sl;
+        const char *syn = bm25_synonyms(c->text_ix, &sl);
+        if (syn && (st = syn_table_parse(c->analyzer, syn, sl, &c->syn)))
+            return hk_fail(HK_CORRUPT, "%s: the synonym list does not parse: %s", c->snap_path, hk_errmsg());
+        return HK_OK;
+    }
     /* An older snapshot: analyze the stored texts once. */
     bm25_params p = params_of(&c->cfg);
     if ((st = bm25_new(&p, &c->text_ix))) return st;
@@ -136,6 +143,8 @@ hk_status coll_text_load(hk_collection *c, const snap_image *img) {
 }
 
 void coll_text_free(hk_collection *c) {
+    syn_table_free(c->syn);
+    c->syn = NULL;
     bm25_free(c->text_ix);
     txt_analyzer_free(c->analyzer);
     c->text_ix = NULL;
@@ -186,4 +195,43 @@ hk_status hk_collection_text_stats(hk_collection *c, hk_text_stats *out) {
     coll_read_end(c);
     *out = (hk_text_stats){info.docs, info.terms, info.postings, info.tokens, info.bytes};
     return HK_OK;
+}
+
+/* ---- synonyms ---- */
+
+hk_status coll_syn_prepare(hk_collection *c, const uint8_t *body, size_t len, syn_table **syn,
+                           char **text) {
+    *syn = NULL;
+    *text = NULL;
+    if (!len) return HK_OK;
+    if (memchr(body, 0, len) || !hj_utf8_valid((const char *)body, len))
+        return hk_fail(HK_INVALID, "synonyms: the list is not valid UTF-8 (or holds a NUL byte)");
+    hk_status st = syn_table_parse(c->analyzer, (const char *)body, len, syn);
+    if (st) return st;
+    if (!(*text = hk_strndup((const char *)body, len))) {
+        syn_table_free(*syn);
+        *syn = NULL;
+        return hk_fail(HK_NOMEM, "out of memory");
+    }
+    return HK_OK;
+}
+
+void coll_syn_commit(hk_collection *c, syn_table *syn, char *text, size_t len) {
+    bm25_set_synonyms(c->text_ix, text, len);
+    syn_table_free(c->syn);
+    c->syn = syn;
+}
+
+hk_status hk_collection_synonyms(hk_collection *c, char **text, size_t *len) {
+    if (!text) return hk_fail(HK_INVALID, "synonyms: text is NULL");
+    *text = NULL;
+    if (len) *len = 0;
+    hk_status st = coll_read_begin(c);
+    if (st) return st;
+    size_t sl;
+    const char *syn = bm25_synonyms(c->text_ix, &sl);
+    if (syn && !(*text = hk_strndup(syn, sl))) st = hk_fail(HK_NOMEM, "out of memory");
+    if (!st && len) *len = syn ? sl : 0;
+    coll_read_end(c);
+    return st;
 }

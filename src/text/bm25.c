@@ -44,6 +44,8 @@ struct bm25_index {
     uint32_t *slot_doc;            /* per slot */
     uint32_t nslotmap;
     uint64_t ndocs, tokens, postings;
+    char *synonyms; /* the synonym list's text, or NULL */
+    size_t synonyms_len;
 };
 
 /* ---- documents ---- */
@@ -84,8 +86,36 @@ hk_status bm25_doc_from_terms(txt_terms *t, bm25_doc *out) {
     return HK_OK;
 }
 
+hk_status bm25_doc_weighted(const char *const *terms, const double *w, size_t n, bm25_doc *out) {
+    memset(out, 0, sizeof *out);
+    if (n > UINT32_MAX) return hk_fail(HK_INVALID, "query has too many terms");
+    size_t bytes = 0;
+    for (size_t i = 0; i < n; i++) bytes += strlen(terms[i]) + 1;
+    out->block = hk_malloc(bytes ? bytes : 1);
+    out->terms = hk_malloc((n ? n : 1) * sizeof *out->terms);
+    out->tf = hk_malloc((n ? n : 1) * sizeof *out->tf);
+    out->qw = hk_malloc((n ? n : 1) * sizeof *out->qw);
+    if (!out->block || !out->terms || !out->tf || !out->qw) {
+        bm25_doc_free(out);
+        return hk_fail(HK_NOMEM, "out of memory");
+    }
+    size_t at = 0;
+    for (size_t i = 0; i < n; i++) {
+        size_t l = strlen(terms[i]) + 1;
+        memcpy(out->block + at, terms[i], l);
+        out->terms[i] = out->block + at;
+        out->tf[i] = 1;
+        out->qw[i] = w[i];
+        at += l;
+    }
+    out->nterms = (uint32_t)n;
+    out->len = (uint32_t)n;
+    return HK_OK;
+}
+
 void bm25_doc_free(bm25_doc *d) {
     if (!d) return;
+    hk_free(d->qw);
     hk_free(d->terms);
     hk_free(d->tf);
     hk_free(d->block);
@@ -118,8 +148,22 @@ void bm25_free(bm25_index *ix) {
     hk_free(ix->doc_slot);
     hk_free(ix->doc_len);
     hk_free(ix->slot_doc);
+    hk_free(ix->synonyms);
     hk_free(ix);
 }
+
+void bm25_set_synonyms(bm25_index *ix, char *text, size_t len) {
+    hk_free(ix->synonyms);
+    ix->synonyms = text;
+    ix->synonyms_len = text ? len : 0;
+}
+
+const char *bm25_synonyms(const bm25_index *ix, size_t *len) {
+    if (len) *len = ix->synonyms_len;
+    return ix->synonyms;
+}
+
+uint64_t bm25_ndocs(const bm25_index *ix) { return ix->ndocs; }
 
 const bm25_params *bm25_get_params(const bm25_index *ix) { return &ix->p; }
 
@@ -624,7 +668,7 @@ hk_status bm25_search(const bm25_index *ix, const bm25_doc *q, size_t k,
         c->t = t;
         c->qi = (uint32_t)nc;
         double df = t->df;
-        c->w = q->tf[i] * log(1.0 + (n_docs - df + 0.5) / (df + 0.5)) * (s.k1 + 1.0);
+        c->w = (q->qw ? q->qw[i] : q->tf[i]) * log(1.0 + (n_docs - df + 0.5) / (df + 0.5)) * (s.k1 + 1.0);
         c->ub = contrib(&s, c->w, t->max_tf, t->min_dl);
         cur_load(&s, c);
         order[nc] = c;
@@ -675,7 +719,7 @@ hk_status bm25_search_all(const bm25_index *ix, const bm25_doc *q, size_t k,
         cur[i].t = t;
         cur[i].qi = (uint32_t)i;
         double df = t->df;
-        cur[i].w = q->tf[i] * log(1.0 + (n_docs - df + 0.5) / (df + 0.5)) * (s.k1 + 1.0);
+        cur[i].w = (q->qw ? q->qw[i] : q->tf[i]) * log(1.0 + (n_docs - df + 0.5) / (df + 0.5)) * (s.k1 + 1.0);
         cur_load(&s, &cur[i]);
         order[i] = &cur[i];
     }
@@ -727,9 +771,14 @@ void bm25_get_info(const bm25_index *ix, bm25_info *out) {
     out->bytes = bytes;
 }
 
+uint32_t bm25_df(const bm25_index *ix, const char *term) {
+    uint32_t id = find_term(ix, term, strlen(term));
+    return id == BM25_NONE ? 0 : ix->terms[id].df;
+}
+
 /* ---- snapshot section ---- */
 
-#define TIDX_VERSION 1u
+#define TIDX_VERSION 2u /* 2 added the synonym list after the terms; 1 still loads */
 #define TIDX_HEADER 40u
 #define TIDX_MAX_NAME (4 * TXT_MAX_TERM)
 
@@ -843,6 +892,8 @@ hk_status bm25_write(const bm25_index *ix, const uint32_t *row_of_slot, size_t n
             st = hk_buf_append(out, enc, len);
         }
     }
+    if (!st) st = hk_buf_put_u32(out, (uint32_t)ix->synonyms_len);
+    if (!st && ix->synonyms_len) st = hk_buf_append(out, ix->synonyms, ix->synonyms_len);
     hk_free(dl);
     hk_free(buf);
     return st;
@@ -854,9 +905,10 @@ static hk_status corrupt(size_t off, const char *what) {
 
 /* Parses the header into p; returns HK_OK or HK_CORRUPT. */
 static hk_status load_header(const uint8_t *data, size_t len, size_t nrows, bm25_params *p,
-                             uint64_t *nterms) {
+                             uint64_t *nterms, uint32_t *version) {
     if (len < TIDX_HEADER) return corrupt(0, "truncated header");
-    if (hk_load_u32(data) != TIDX_VERSION) return corrupt(0, "unknown version");
+    *version = hk_load_u32(data);
+    if (*version < 1 || *version > TIDX_VERSION) return corrupt(0, "unknown version");
     p->language = hk_load_u32(data + 4);
     p->flags = hk_load_u32(data + 8);
     p->k1 = bits_f32(hk_load_u32(data + 12));
@@ -927,7 +979,8 @@ hk_status bm25_load(const uint8_t *data, size_t len, size_t nrows, const uint8_t
                     bm25_index **out) {
     bm25_params p;
     uint64_t nterms = 0;
-    hk_status st = load_header(data, len, nrows, &p, &nterms);
+    uint32_t version = 0;
+    hk_status st = load_header(data, len, nrows, &p, &nterms, &version);
     if (st) return st;
     bm25_index *ix;
     if ((st = bm25_new(&p, &ix))) return st;
@@ -955,6 +1008,19 @@ hk_status bm25_load(const uint8_t *data, size_t len, size_t nrows, const uint8_t
     }
     ix->ndocnos = (uint32_t)nrows;
     for (uint64_t i = 0; i < nterms && !st; i++) st = load_term(ix, data, len, &at, nrows, tfsum);
+    if (!st && version >= 2) {
+        /* The synonym list: u32 length, UTF-8 text. */
+        uint32_t sl = len - at >= 4 ? hk_load_u32(data + at) : 0;
+        if (len - at < 4 || sl > len - at - 4) st = corrupt(at, "truncated synonym list");
+        else if (memchr(data + at + 4, 0, sl) || !hj_utf8_valid((const char *)data + at + 4, sl))
+            st = corrupt(at + 4, "synonym list is not UTF-8");
+        else if (sl) {
+            char *text = hk_strndup((const char *)data + at + 4, sl);
+            if (!text) st = hk_fail(HK_NOMEM, "out of memory loading the text index");
+            else bm25_set_synonyms(ix, text, sl);
+        }
+        at += 4 + (st ? 0 : sl);
+    }
     if (!st && at != len) st = corrupt(at, "trailing bytes");
     for (size_t r = 0; r < nrows && !st; r++)
         if (tfsum[r] != ix->doc_len[r]) st = corrupt(TIDX_HEADER + r * 4, "document length differs from its postings");

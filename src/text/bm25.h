@@ -18,7 +18,7 @@
  * those change. Search is MaxScore (Turtle & Flood) with block-max bounds on the
  * non-essential lists; it returns exactly the exhaustive top-k, ties broken by docno.
  *
- * Scores: sum over query terms t (with multiplicity) of
+ * Scores: sum over query terms t (with multiplicity, or the query's weight for t) of
  *   idf(t) * tf * (k1 + 1) / (tf + k1 * (1 - b + b * dl / avgdl)),
  *   idf(t) = ln(1 + (N - df + 0.5) / (df + 0.5))  (Lucene's non-negative idf),
  * N = live documents with at least one term, avgdl their mean length in terms.
@@ -58,10 +58,13 @@ typedef struct bm25_doc {
     uint32_t nterms;
     uint32_t len;
     char *block;
+    double *qw; /* queries only: a weight per term used instead of tf, or NULL */
 } bm25_doc;
 
 /* Counts analyzed terms into a document (or a query: repeated terms count as weight). */
 hk_status bm25_doc_from_terms(txt_terms *t, bm25_doc *out); /* takes t's memory */
+/* A weighted query from n distinct terms (copied) and their weights (> 0). */
+hk_status bm25_doc_weighted(const char *const *terms, const double *w, size_t n, bm25_doc *out);
 void bm25_doc_free(bm25_doc *d);
 
 hk_status bm25_new(const bm25_params *p, bm25_index **out);
@@ -107,6 +110,15 @@ typedef struct bm25_info {
     uint64_t bytes;     /* heap bytes */
 } bm25_info;
 void bm25_get_info(const bm25_index *ix, bm25_info *out);
+
+/* The collection's query-time synonym list (its text, as the user gave it) rides in the
+ * index so that it is written and loaded with the TIDX section. set takes ownership of
+ * text (hk_malloc'd, or NULL for none) and cannot fail. */
+void bm25_set_synonyms(bm25_index *ix, char *text, size_t len);
+const char *bm25_synonyms(const bm25_index *ix, size_t *len); /* NULL when none */
+/* Documents holding term (0 when absent). */
+uint32_t bm25_df(const bm25_index *ix, const char *term);
+uint64_t bm25_ndocs(const bm25_index *ix);
 
 /* The snapshot section (docs/FORMAT.md, TIDX): live documents renumbered to rows;
  * row_of_slot[s] is slot s's row (BM25_NONE for a slot that is not written), nrows the

@@ -402,10 +402,102 @@ static void test_hybrid_rrf(void **state) {
     tu_rmrf(dir);
 }
 
+/* Hybrid search by the convex combination on an l2 collection: distances enter as
+ * -distance, so the closest point gets the vector list's full weight. Checked against a
+ * computation from the two separate lists; every other method returns a valid ranking
+ * (distinct ids from the two lists, scores not increasing). */
+static void test_hybrid_methods(void **state) {
+    (void)state;
+    const char *dir = tu_tmpdir("texthm");
+    hk_db *db = tu_open_db(dir, HK_OPEN_CREATE | HK_OPEN_NOSYNC);
+    hk_collection_config cfg;
+    hk_collection_config_init(&cfg);
+    cfg.dim = 2;
+    cfg.index = HK_INDEX_FLAT;
+    hk_collection *c;
+    assert_int_equal(hk_collection_create(db, "h", &cfg, &c), HK_OK);
+    static const char *words[] = {"wing", "flow", "heat", "shell", "plate", "shock"};
+    enum { N = 120 };
+    char texts[N][64];
+    hk_point pts[N];
+    float vecs[N][2];
+    for (int i = 0; i < N; i++) {
+        snprintf(texts[i], sizeof texts[i], "%s %s", words[i % 6], words[(i / 6) % 6]);
+        vecs[i][0] = (float)((i * 37) % 101);
+        vecs[i][1] = (float)((i * 53) % 97);
+        pts[i] = (hk_point){.id = (uint64_t)i, .vector = vecs[i], .text = texts[i]};
+    }
+    assert_int_equal(hk_upsert(c, pts, N, NULL), HK_OK);
+    float qv[2] = {40, 60};
+    const uint32_t depth = 30;
+    hk_result *rv, *rt;
+    hk_query *q;
+    hk_query_new(&q);
+    hk_query_set_k(q, depth);
+    hk_query_set_vectors(q, qv, 1, 2);
+    assert_int_equal(hk_search(c, q, &rv), HK_OK);
+    hk_query_free(q);
+    hk_query_new(&q);
+    hk_query_set_k(q, depth);
+    hk_query_set_text(q, "shock plate", 0);
+    assert_int_equal(hk_search(c, q, &rt), HK_OK);
+    double score[N] = {0};
+    double w = 0.3;
+    for (int l = 0; l < 2; l++) {
+        hk_result *r = l ? rt : rv;
+        size_t n = hk_result_count(r, 0);
+        double lo = 1e300, hi = -1e300;
+        for (size_t i = 0; i < n; i++) {
+            double s = (l ? 1 : -1) * hk_result_score(r, 0, i);
+            lo = s < lo ? s : lo;
+            hi = s > hi ? s : hi;
+        }
+        for (size_t i = 0; i < n; i++) {
+            double s = (l ? 1 : -1) * hk_result_score(r, 0, i);
+            score[hk_result_id(r, 0, i)] += (l ? 1 - w : w) * (hi > lo ? (s - lo) / (hi - lo) : 1);
+        }
+    }
+    hk_query_set_vectors(q, qv, 1, 2);
+    hk_query_set_k(q, 10);
+    for (int m = HK_FUSION_RRF; m <= HK_FUSION_BORDA; m++) {
+        assert_int_equal(hk_query_set_fusion(q, (hk_fusion)m, m == HK_FUSION_CONVEX ? w : 0, depth), HK_OK);
+        hk_result *r;
+        assert_int_equal(hk_search(c, q, &r), HK_OK);
+        assert_int_equal(hk_result_count(r, 0), 10);
+        for (size_t i = 0; i < 10; i++) {
+            uint64_t id = hk_result_id(r, 0, i);
+            if (i) assert_true(hk_result_score(r, 0, i) <= hk_result_score(r, 0, i - 1));
+            for (size_t j = 0; j < i; j++) assert_true(hk_result_id(r, 0, j) != id);
+            int in = 0;
+            for (size_t j = 0; j < depth; j++)
+                in |= hk_result_id(rv, 0, j) == id || hk_result_id(rt, 0, j) == id;
+            assert_true(in);
+            if (m == HK_FUSION_CONVEX) {
+                assert_float_equal(hk_result_score(r, 0, i), score[id], 1e-5);
+                for (int j = 0; j < N; j++)
+                    if (score[j] > score[id] + 1e-9) {
+                        int found = 0;
+                        for (size_t x = 0; x < i; x++) found |= hk_result_id(r, 0, x) == (uint64_t)j;
+                        assert_true(found);
+                    }
+            }
+        }
+        if (m == HK_FUSION_CONVEX) assert_float_equal(hk_result_score(r, 0, 0), score[hk_result_id(r, 0, 0)], 1e-6);
+        hk_result_free(r);
+    }
+    hk_result_free(rv);
+    hk_result_free(rt);
+    hk_query_free(q);
+    hk_collection_close(c);
+    hk_db_close(db);
+    tu_rmrf(dir);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {cmocka_unit_test(test_text_only_collection),
                                        cmocka_unit_test(test_config),
                                        cmocka_unit_test(test_old_snapshot),
-                                       cmocka_unit_test(test_hybrid_rrf)};
+                                       cmocka_unit_test(test_hybrid_rrf),
+                                       cmocka_unit_test(test_hybrid_methods)};
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

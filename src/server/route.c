@@ -299,7 +299,10 @@ uint32_t hr_with_flags(const psel *p, int with_vector) {
 
 
 const char *hr_arg(qctx *q, const char *name) {
-    return MHD_lookup_connection_value(q->r->conn, MHD_GET_ARGUMENT_KIND, name);
+    if (q->r->conn) return MHD_lookup_connection_value(q->r->conn, MHD_GET_ARGUMENT_KIND, name);
+    for (const char *const *a = q->r->args; a && a[0]; a += 2)
+        if (!strcmp(a[0], name)) return a[1];
+    return NULL;
 }
 
 /* ---- routing ---- */

@@ -358,6 +358,11 @@ static int h_import(qctx *q) {
             hr_fail(q, 400, "'metric' applies only with create=true");
         else if (q->r->body_len == 0)
             hr_fail(q, 400, "the request body must hold the file to import");
+        else if (strcmp(fmt, "csv") && (ij->id_field[0] || ij->vector_field[0]))
+            hr_fail(q, 400, "'id_field' and 'vector_field' name csv columns; %s records %s", fmt,
+                    strcmp(fmt, "jsonl") ? "have no named fields" : "use the fields id and vector");
+        else if (strcmp(fmt, "csv") && strcmp(fmt, "jsonl") && ij->text_field[0])
+            hr_fail(q, 400, "'text_field' applies to jsonl and csv, not %s", fmt);
     }
     if (q->status) {
         hk_free(ij);

@@ -760,6 +760,13 @@ static int h_query(qctx *q) {
  * file elsewhere. */
 static int snap_dir(qctx *q, const char *coll, char *out, size_t size, int create) {
     const char *root = hk_db_path(q->r->db);
+    /* The library's rule for collection names: no '/', no leading '.', so no "..". */
+    size_t n = strlen(coll);
+    int ok = n >= 1 && n <= HK_MAX_NAME && coll[0] != '.';
+    for (const char *p = coll; ok && *p; p++)
+        ok = (*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') || (*p >= '0' && *p <= '9') ||
+             *p == '-' || *p == '_' || *p == '.';
+    if (!ok) return hr_fail(q, 400, "'%.160s' is not a collection name", coll);
     if ((size_t)snprintf(out, size, "%s/snapshots/%s", root, coll) >= size)
         return hr_fail(q, 400, "the snapshot path is too long");
     if (create) {

@@ -482,6 +482,15 @@ def test_snapshots(s, tmp):
     contains(msg, "nothing changed")
     eq(count(s, "sn"), 301)
     s.bad("GET", "/collections/sn/snapshots/nope.snapshot", status=404, words=["nope.snapshot"])
+    with open(os.path.join(s.db, "outside.snapshot"), "wb") as f:
+        f.write(b"not for download")
+    for path in ("/collections/../snapshots/outside.snapshot", "/collections/..%2F/snapshots/outside.snapshot",
+                 "/collections/.../snapshots/outside.snapshot"):
+        status, _, got = raw(s, "GET", path)
+        check(status in (400, 404) and b"not for download" not in got, "%s -> %d" % (path, status))
+    status, _, got = raw(s, "GET", "/collections/%2E%2E/snapshots/outside.snapshot")
+    eq(status, 400)
+    check(b"not for download" not in got, "encoded .. as a collection name")
     s.bad("GET", "/collections/sn/snapshots/.hidden.snapshot", status=400)
     s.bad("GET", "/collections/sn/snapshots/x.txt", status=400, words=["snapshot name"])
     s.bad("POST", "/collections/none/snapshots", status=404, words=["none"])

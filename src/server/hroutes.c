@@ -31,7 +31,7 @@ static double mono_ms(void) {
 /* ---- statistics ---- */
 
 static int h_stats(qctx *q) {
-    if (hr_open_coll(q)) return q->status;
+    if (hr_open_coll(q) || hr_full_stats(q)) return q->status;
     hk_collection_config cfg;
     hk_text_stats ts;
     hk_status st = hk_collection_get_config(q->c, &cfg);
@@ -552,7 +552,7 @@ static int h_quantize(qctx *q) {
 }
 
 static int h_dequantize(qctx *q) {
-    if (hr_open_coll(q)) return q->status;
+    if (hr_open_coll(q) || hr_full_stats(q)) return q->status;
     if (q->stats.quant == HK_QUANT_NONE)
         return hr_fail(q, 404, "collection '%s' has no codes", q->r->seg[2]);
     hk_status st = hk_collection_dequantize(q->c);

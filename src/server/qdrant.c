@@ -59,7 +59,7 @@ static const char *distance_name(hk_metric m) {
 }
 
 static int h_info(qctx *q) {
-    if (hr_open_coll(q)) return q->status;
+    if (hr_open_coll(q) || hr_full_stats(q)) return q->status;
     hk_collection_config cfg;
     hk_status st = hk_collection_get_config(q->c, &cfg);
     if (st) return hr_lib_fail(q, st);

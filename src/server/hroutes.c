@@ -416,10 +416,16 @@ static int h_job(qctx *q) {
 
 static int h_job_cancel(qctx *q) {
     uint64_t id;
-    if (job_id(q, &id)) return q->status;
+    int wait;
+    if (job_id(q, &id) || arg_bool(q, "wait", &wait)) return q->status;
     hk_buf_puts(&q->out, "{\"job\":");
     if (hks_job_cancel(id, &q->out))
         return hr_fail(q, 404, "job j-%llu is not known", (unsigned long long)id);
+    if (wait) {
+        /* The job as it ends (cancelled, or done when the cancel came too late). */
+        hk_buf_reset(&q->out);
+        return write_job_or_404(q, id, 1);
+    }
     hk_buf_putc(&q->out, '}');
     return 200;
 }
@@ -697,7 +703,7 @@ const hks_route hkr_routes[] = {
     {"GET", "/hektor/jobs", h_jobs, R, 0, "List background jobs", NULL, "JobList", NULL},
     {"GET", "/hektor/jobs/{job_id}", h_job, R, 0, "One background job", NULL, "JobEnvelope", "wait"},
     {"DELETE", "/hektor/jobs/{job_id}", h_job_cancel, W, 1, "Cancel a background job", NULL,
-     "JobEnvelope", NULL},
+     "JobEnvelope", "wait"},
 };
 #undef C
 #undef W

@@ -414,8 +414,7 @@ def test_import_cancel(tmp):
         # Into a collection the import creates: cancelled means no collection.
         job = import_file(s, "made", data, "format=fvecs&create=true")
         time.sleep(0.05)
-        s.ok("DELETE", "/hektor/jobs/" + job["id"])
-        j = wait_job(s, job["id"])
+        j = s.ok("DELETE", "/hektor/jobs/%s?wait=true" % job["id"])["job"]
         eq(j["state"], "cancelled", "job: %r" % j)
         eq(s.ok("GET", "/collections/made/exists"), {"exists": False})
         # Shutdown cancels a running import and still exits 0.

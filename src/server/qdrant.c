@@ -1,7 +1,8 @@
 /*
  * qdrant.c — the Qdrant-compatible REST routes: collections, points, payload, scroll,
- * count, search, batch search, recommend and payload indexes, with Qdrant's paths,
- * request and response shapes, and envelope.
+ * count, search, batch search, recommend, the query API, payload indexes and snapshots,
+ * with Qdrant's paths, request and response shapes, and envelope (the shared helpers and
+ * the router are in route.c).
  *
  * Decisions:
  *  - Recommendation is the library's (hk_query_set_examples); the server only reads ids.
@@ -19,6 +20,11 @@
  *    are accepted and ignored.
  *  - Request validation happens before the library is called, and the library changes
  *    nothing on failure, so a refused request leaves the database as it was.
+ *  - The query API's fusion of prefetches is the library's (hk_search_fused), named by
+ *    hk_fusion_from_name; the server only builds one query per prefetch.
+ *  - Snapshots are files the server writes under DIR/snapshots/COLLECTION/; a request
+ *    names them by name, and recovery accepts only files under that directory, so no
+ *    request reads or writes a file elsewhere.
  */
 #include <dirent.h>
 #include <errno.h>

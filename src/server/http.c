@@ -1,7 +1,8 @@
 /*
  * http.c — the daemon: libmicrohttpd set-up, request intake (body size limit, JSON is
  * parsed by the routes), authentication, the service routes (/, /healthz, /readyz,
- * /metrics), the request log, and graceful shutdown.
+ * /metrics, /openapi.json), the event stream (/hektor/events), the Studio's static files
+ * (/studio/), the request log, and graceful shutdown.
  *
  * Decisions:
  *  - One thread per connection (MHD_USE_THREAD_PER_CONNECTION): handlers call the library,
@@ -15,6 +16,12 @@
  *    requests on open connections with 503 and closes them, waits for the requests in
  *    flight (at most 30 s), stops the daemon and returns so the caller closes the
  *    database, which checkpoints it.
+ *  - The event stream is a response from a callback: the connection's thread writes a
+ *    message, then waits for the next on a condition that shutdown signals (events.c),
+ *    so a stream holds no thread of its own and never delays the shutdown; a client
+ *    that left is found by the next write, after which libmicrohttpd closes it.
+ *  - Studio files are sent from their descriptors, only when their real path is inside
+ *    the Studio directory.
  *  - Keys are compared in constant time; /healthz and /readyz and / need no key (load
  *    balancers and Qdrant clients' version check), everything else does when one is set.
  */

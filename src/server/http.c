@@ -22,8 +22,9 @@
  *    that left is found by the next write, after which libmicrohttpd closes it.
  *  - Studio files are sent from their descriptors, only when their real path is inside
  *    the Studio directory.
- *  - Keys are compared in constant time; /healthz and /readyz and / need no key (load
- *    balancers and Qdrant clients' version check), everything else does when one is set.
+ *  - Keys are compared in constant time; /healthz, /readyz, / (load balancers and Qdrant
+ *    clients' version check), /openapi.json and the Studio's files (a browser loads the
+ *    application before it has a key) need no key, everything else does when one is set.
  */
 #include <arpa/inet.h>
 #include <errno.h>

@@ -105,6 +105,9 @@ static int check_auth(hks_server *s, hks_req *r, hks_resp *resp, double t0) {
     const char *key = MHD_lookup_connection_value(r->conn, MHD_HEADER_KIND, "api-key");
     const char *auth = MHD_lookup_connection_value(r->conn, MHD_HEADER_KIND, "Authorization");
     if (!key && auth && !strncasecmp(auth, "Bearer ", 7)) key = auth + 7;
+    /* A browser's EventSource cannot send headers: the stream also takes ?api_key=. */
+    if (!key && !strcmp(r->path, "/hektor/events"))
+        key = MHD_lookup_connection_value(r->conn, MHD_GET_ARGUMENT_KIND, "api_key");
     if (!key) {
         hks_error(resp, 401, "Must provide an API key or an Authorization bearer token "
                              "(header 'api-key: KEY' or 'Authorization: Bearer KEY')", now_s() - t0);
@@ -132,7 +135,7 @@ const hks_route hks_service_routes[] = {
     {"GET", "/metrics", NULL, SV, 0, "Prometheus metrics", NULL, "Text", NULL},
     {"GET", "/openapi.json", NULL, SV, 0, "This document", NULL, "OpenAPI", NULL},
     {"GET", "/hektor/events", NULL, SV, 0, "Server-Sent Events: one 'stats' event every "
-     "interval_ms", NULL, "EventStream", "interval_ms"},
+     "interval_ms", NULL, "EventStream", "interval_ms,api_key"},
     {"GET", "/studio/{path}", NULL, SV, 0, "The Studio's static files", NULL, "File", NULL},
 };
 #undef SV

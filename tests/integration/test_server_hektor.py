@@ -171,6 +171,12 @@ def test_events_need_the_key(tmp):
         ev = Events(s, "", headers={"api-key": "k2"})
         eq(ev.next()[0], "stats")
         ev.close()
+        # EventSource cannot send headers: the stream takes the key in the query too.
+        ev = Events(s, "?api_key=k2&interval_ms=200")
+        eq(ev.next()[0], "stats")
+        ev.close()
+        eq(raw(s, "GET", "/hektor/events?api_key=wrong")[0], 401)
+        eq(raw(s, "GET", "/collections?api_key=k1")[0], 401)  # only the stream takes it
         # The read-only key reads jobs but may not import or cancel.
         s.headers = {"api-key": "k2"}
         eq(s.ok("GET", "/hektor/jobs"), [])

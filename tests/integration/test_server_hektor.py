@@ -725,6 +725,7 @@ def test_studio_files(tmp):
     r = run(["serve", "--port", "0", "--studio", tmp("absent")], db=tmp("db3"))
     eq(r.rc, 2)
     contains(r.err, "--studio")
+    contains(run(["serve", "--help"]).out, "--studio DIR")
 
 
 # ---- OpenAPI ----

@@ -15,6 +15,7 @@ PACKAGES=(
   python3 python3-numpy               # integration tests (reference computations)
   python3-faiss python3-hnswlib       # benchmark peers
   python3-xapian                      # text quality peer (Xapian BM25) in tests and bench_text
+  wrk                                 # HTTP load generator (bench/bench_server.py)
 )
 
 missing=()

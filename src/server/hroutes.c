@@ -9,11 +9,16 @@
  *    writing pass keeps the batches written before it (a prefix of the file, in file
  *    order), except in a collection the import itself created, which is dropped again.
  *  - The upload is the request body, handed to the job without a copy.
- *  - Search takes HEKTOR's own names (k, ef, exact, match, fusion) and answers
- *    {"points": [...], "took_ms"}; fusion methods are named through the library
+ *  - Search takes HEKTOR's own names (k, ef, exact, match, fusion, expand, embed) and
+ *    answers {"points": [...], "took_ms"}; fusion methods are named through the library
  *    (hk_fusion_from_name), so the server learns new methods without changes.
+ *  - The built-in text embedding (search's embed, import's embed, POST /hektor/embed) is
+ *    one embedder opened at its first use from hk_embedder_open(NULL) ($HEKTOR_EMBEDDINGS,
+ *    else the build's table) and shared by every request (it only reads its mapped
+ *    table); without a table those requests get a 503 saying how to make one.
  */
 #include <math.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -28,10 +33,78 @@ static double mono_ms(void) {
     return (double)ts.tv_sec * 1e3 + (double)ts.tv_nsec / 1e6;
 }
 
+/* ---- the text embedding ---- */
+
+static pthread_mutex_t emb_mu = PTHREAD_MUTEX_INITIALIZER;
+static hk_embedder *emb;
+
+static int get_embedder(qctx *q, hk_embedder **out) {
+    pthread_mutex_lock(&emb_mu);
+    hk_status st = emb ? HK_OK : hk_embedder_open(NULL, &emb);
+    *out = emb;
+    pthread_mutex_unlock(&emb_mu);
+    if (st)
+        return hr_fail(q, 503, "the built-in text embedding is unavailable: %s (scripts/setup.sh "
+                       "makes the table; HEKTOR_EMBEDDINGS names another)", hk_errmsg());
+    return 0;
+}
+
+void hkr_shutdown(void) {
+    pthread_mutex_lock(&emb_mu);
+    hk_embedder_close(emb);
+    emb = NULL;
+    pthread_mutex_unlock(&emb_mu);
+}
+
+static int h_embed(qctx *q) {
+    if (hr_parse_body(q, 1)) return q->status;
+    const hj_value *b = q->body, *texts = hr_opt(b, "texts");
+    for (uint32_t i = 0; i < b->n; i++)
+        if (strcmp(b->u.members[i].key, "texts"))
+            return hr_fail(q, 400, "unknown member '%.64s': the body is {\"texts\": [...]}",
+                           b->u.members[i].key);
+    if (!texts || texts->type != HJ_ARRAY || texts->n == 0 || texts->n > 10000)
+        return hr_fail(q, 400, "'texts' must be an array of 1 to 10000 strings");
+    const char **t = hk_arena_alloc(&q->r->arena, texts->n * sizeof *t);
+    size_t *lens = hk_arena_alloc(&q->r->arena, texts->n * sizeof *lens);
+    if (!t || !lens) return hr_nomem(q);
+    for (uint32_t i = 0; i < texts->n; i++) {
+        const hj_value *v = &texts->u.items[i];
+        if (v->type != HJ_STRING) return hr_fail(q, 400, "texts[%u] must be a string", i);
+        t[i] = v->u.s;
+        lens[i] = v->n;
+    }
+    hk_embedder *e;
+    if (get_embedder(q, &e)) return q->status;
+    uint32_t dim = hk_embedder_dim(e);
+    float *out = hk_malloc((size_t)texts->n * dim * sizeof *out);
+    uint32_t *known = hk_malloc(texts->n * sizeof *known);
+    hk_status st = !out || !known ? hk_fail(HK_NOMEM, "out of memory")
+                                  : hk_embed(e, t, lens, texts->n, out, known);
+    if (!st) {
+        hk_buf *o = &q->out;
+        hk_buf_printf(o, "{\"dim\":%u,\"vectors\":[", dim);
+        for (uint32_t i = 0; i < texts->n; i++) {
+            hk_buf_puts(o, i ? ",[" : "[");
+            for (uint32_t d = 0; d < dim; d++) {
+                if (d) hk_buf_putc(o, ',');
+                hr_put_float(o, out[(size_t)i * dim + d]);
+            }
+            hk_buf_putc(o, ']');
+        }
+        hk_buf_puts(o, "],\"known_words\":[");
+        for (uint32_t i = 0; i < texts->n; i++) hk_buf_printf(o, "%s%u", i ? "," : "", known[i]);
+        hk_buf_puts(o, "]}");
+    }
+    hk_free(out);
+    hk_free(known);
+    return st ? hr_lib_fail(q, st) : 200;
+}
+
 /* ---- statistics ---- */
 
 static int h_stats(qctx *q) {
-    if (hr_open_coll(q)) return q->status;
+    if (hr_open_coll(q) || hr_full_stats(q)) return q->status;
     hk_collection_config cfg;
     hk_text_stats ts;
     hk_status st = hk_collection_get_config(q->c, &cfg);
@@ -108,20 +181,21 @@ static int h_search(qctx *q) {
     const hj_value *b = q->body;
     static const char *const known[] = {"vector", "text", "k", "offset", "filter", "ef", "exact",
                                         "match", "fusion", "with_payload", "with_vector",
-                                        "with_text", "rerank"};
+                                        "with_text", "rerank", "expand", "embed", "embed_only"};
     for (uint32_t i = 0; i < b->n; i++) {
         size_t k = 0;
         while (k < sizeof known / sizeof *known && strcmp(known[k], b->u.members[i].key)) k++;
         if (k == sizeof known / sizeof *known)
             return hr_fail(q, 400, "unknown member '%.64s': the search body takes vector, text, k, "
-                           "offset, filter, ef, exact, match, fusion, with_payload, with_vector, "
-                           "with_text and rerank", b->u.members[i].key);
+                           "offset, filter, ef, exact, match, fusion, expand, embed, embed_only, "
+                           "with_payload, with_vector, with_text and rerank", b->u.members[i].key);
     }
     const hj_value *vec = hr_opt(b, "vector");
     const char *text, *match;
     uint64_t k, offset, ef, rerank;
-    int exact, wp, wv, wt;
+    int exact, wp, wv, wt, embed, embed_only;
     if (get_string(q, b, "text", &text) || get_string(q, b, "match", &match) ||
+        hr_get_bool(q, b, "embed", 0, &embed) || hr_get_bool(q, b, "embed_only", 0, &embed_only) ||
         hr_get_uint(q, b, "k", 100000, 10, &k) || hr_get_uint(q, b, "offset", 1000000, 0, &offset) ||
         hr_get_uint(q, b, "ef", 65536, 0, &ef) || hr_get_uint(q, b, "rerank", 1000000, 0, &rerank) ||
         hr_get_bool(q, b, "exact", 0, &exact) || hr_get_bool(q, b, "with_payload", 0, &wp) ||
@@ -130,8 +204,27 @@ static int h_search(qctx *q) {
     if (!vec && !text)
         return hr_fail(q, 400, "the search needs 'vector', 'text' or both (hybrid)");
     if (k == 0) return hr_fail(q, 400, "'k' must be from 1 to 100000");
+    if ((embed || embed_only) && (!text || vec))
+        return hr_fail(q, 400, "'embed' and 'embed_only' make the vector from 'text': give 'text' "
+                       "and no 'vector'");
+    if (embed && embed_only) return hr_fail(q, 400, "give 'embed' or 'embed_only', not both");
     float *v = NULL;
-    if (vec) {
+    if (embed || embed_only) {
+        hk_embedder *e;
+        if (get_embedder(q, &e)) return q->status;
+        if (hk_embedder_dim(e) != q->stats.dim)
+            return hr_fail(q, 400, "the built-in embedding makes vectors of dimension %u but "
+                           "collection '%s' has dimension %u", hk_embedder_dim(e), q->r->seg[2],
+                           q->stats.dim);
+        uint32_t nknown = 0;
+        if (!(v = hk_arena_alloc(&q->r->arena, q->stats.dim * sizeof *v))) return hr_nomem(q);
+        hk_status est = hk_embed(e, &text, NULL, 1, v, &nknown);
+        if (est) return hr_lib_fail(q, est);
+        if (!nknown)
+            return hr_fail(q, 400, "no word of 'text' is in the embedding's vocabulary, so it has "
+                           "no vector");
+        if (embed_only) text = NULL;
+    } else if (vec) {
         if (q->stats.dim == 0)
             return hr_fail(q, 400, "collection '%s' is text-only: search it with 'text'",
                            q->r->seg[2]);
@@ -141,8 +234,30 @@ static int h_search(qctx *q) {
     hk_text_match tm = HK_TEXT_MATCH_ANY;
     if (match) {
         if (!strcmp(match, "all")) tm = HK_TEXT_MATCH_ALL;
+        else if (!strcmp(match, "phrase")) tm = HK_TEXT_MATCH_PHRASE;
         else if (strcmp(match, "any"))
-            return hr_fail(q, 400, "'match' must be \"any\" or \"all\", not '%.32s'", match);
+            return hr_fail(q, 400, "'match' must be \"any\", \"all\" or \"phrase\", not '%.32s'",
+                           match);
+    }
+    /* expand: {"method": "rm3", "fb_docs", "fb_terms", "weight"} */
+    const hj_value *ex = hr_opt(b, "expand");
+    uint64_t fb_docs = 0, fb_terms = 0;
+    double rm3w = 0;
+    if (ex) {
+        const char *em;
+        if (ex->type != HJ_OBJECT)
+            return hr_fail(q, 400, "'expand' must be an object {\"method\": \"rm3\", \"fb_docs\", "
+                           "\"fb_terms\", \"weight\"}");
+        if (get_string(q, ex, "method", &em) || hr_get_uint(q, ex, "fb_docs", 10000, 0, &fb_docs) ||
+            hr_get_uint(q, ex, "fb_terms", 10000, 0, &fb_terms))
+            return q->status;
+        if (!em || strcmp(em, "rm3"))
+            return hr_fail(q, 400, "'expand.method' must be \"rm3\"");
+        const hj_value *wv2 = hr_opt(ex, "weight");
+        if (wv2 && (!hj_is_number(wv2) || !(hj_number(wv2) > 0 && hj_number(wv2) <= 1)))
+            return hr_fail(q, 400, "'expand.weight' (the original query's share) must be in (0, 1]");
+        if (wv2) rm3w = hj_number(wv2);
+        if (!text) return hr_fail(q, 400, "'expand' applies to a search with 'text'");
     }
     const hj_value *fu = hr_opt(b, "fusion");
     hk_fusion method = HK_FUSION_RRF;
@@ -156,11 +271,20 @@ static int h_search(qctx *q) {
             return q->status;
         if (mname && hk_fusion_from_name(mname, &method))
             return hr_fail(q, 400, "fusion method '%.32s' is not known to this server", mname);
-        const hj_value *kv = hr_opt(fu, "k");
+        const hj_value *kv = hr_opt(fu, "k"), *wv2 = hr_opt(fu, "weight");
+        if (kv && method != HK_FUSION_RRF) return hr_fail(q, 400, "'fusion.k' applies to rrf");
+        if (wv2 && method != HK_FUSION_CONVEX)
+            return hr_fail(q, 400, "'fusion.weight' applies to convex");
         if (kv) {
             if (!hj_is_number(kv) || hj_number(kv) < 0)
                 return hr_fail(q, 400, "'fusion.k' must be a number >= 0");
             fk = hj_number(kv);
+        }
+        if (method == HK_FUSION_CONVEX) fk = 0.5;
+        if (wv2) {
+            if (!hj_is_number(wv2) || !(hj_number(wv2) >= 0 && hj_number(wv2) <= 1))
+                return hr_fail(q, 400, "'fusion.weight' (the vector list's weight) must be in [0, 1]");
+            fk = hj_number(wv2);
         }
     }
     hk_filter *f;
@@ -176,7 +300,9 @@ static int h_search(qctx *q) {
         !(st = hk_query_set_offset(qq, (uint32_t)offset)) && !(st = hk_query_set_filter(qq, f)) &&
         !(st = hk_query_set_exact(qq, exact)) && !(st = hk_query_set_ef(qq, (uint32_t)ef)) &&
         !(st = hk_query_set_rerank(qq, (uint32_t)rerank)) && !(st = hk_query_set_with(qq, with)) &&
-        (!fu || !(st = hk_query_set_fusion(qq, method, fk, (uint32_t)depth))))
+        (!fu || !(st = hk_query_set_fusion(qq, method, fk, (uint32_t)depth))) &&
+        (!ex || !(st = hk_query_set_expansion(qq, HK_EXPAND_RM3, (uint32_t)fb_docs,
+                                              (uint32_t)fb_terms, rm3w))))
         st = hk_search(q->c, qq, &res);
     hk_query_free(qq);
     hk_filter_free(f);
@@ -222,7 +348,7 @@ typedef struct import_job {
     char format[8];
     char file[32]; /* "upload.FORMAT", for messages */
     char text_field[128], id_field[128], vector_field[128];
-    int create;
+    int create, embed, metric_given;
     hk_metric metric;
     uint8_t *data;
     size_t len;
@@ -257,6 +383,16 @@ static hks_job_state import_run(hks_job *j, void *arg, hk_db *db, char *msg, siz
     if (ij->vector_field[0]) o.vector_column = ij->vector_field;
     o.progress = import_progress;
     o.ud = ij;
+    if (ij->embed) {
+        pthread_mutex_lock(&emb_mu);
+        hk_status est = emb ? HK_OK : hk_embedder_open(NULL, &emb);
+        o.embedder = emb;
+        pthread_mutex_unlock(&emb_mu);
+        if (est) {
+            snprintf(msg, msg_size, "the built-in text embedding is unavailable: %s", hk_errmsg());
+            return HKS_JOB_FAILED;
+        }
+    }
     hks_job_progress(j, 0, 2 * (uint64_t)ij->len, "checking the file");
     hk_collection *c = NULL;
     int created = 0;
@@ -265,9 +401,9 @@ static hks_job_state import_run(hks_job *j, void *arg, hk_db *db, char *msg, siz
         uint32_t dim;
         hk_collection_config cfg;
         hk_collection_config_init(&cfg);
-        if (!(st = hk_import_probe(ij->data, ij->len, ij->file, &o, &dim))) {
-            cfg.dim = dim;
-            cfg.metric = ij->metric;
+        if (o.embedder || !(st = hk_import_probe(ij->data, ij->len, ij->file, &o, &dim))) {
+            cfg.dim = o.embedder ? hk_embedder_dim(o.embedder) : dim;
+            cfg.metric = o.embedder && !ij->metric_given ? HK_METRIC_COSINE : ij->metric;
             if (dim == 0) cfg.text_flags |= HK_TEXT_ONLY;
             st = hk_collection_create(db, ij->name, &cfg, &c);
             created = !st;
@@ -351,13 +487,22 @@ static int h_import(qctx *q) {
     else if (!copy_arg(q, "text_field", ij->text_field, sizeof ij->text_field) &&
              !copy_arg(q, "id_field", ij->id_field, sizeof ij->id_field) &&
              !copy_arg(q, "vector_field", ij->vector_field, sizeof ij->vector_field) &&
-             !arg_bool(q, "create", &ij->create) && !arg_bool(q, "wait", &wait)) {
+             !arg_bool(q, "create", &ij->create) && !arg_bool(q, "wait", &wait) &&
+             !arg_bool(q, "embed", &ij->embed)) {
+        ij->metric_given = metric != NULL;
         if (metric && hk_metric_parse(metric, &ij->metric))
             hr_fail(q, 400, "metric '%.32s' is not one of l2, ip, cosine", metric);
         else if (metric && !ij->create)
             hr_fail(q, 400, "'metric' applies only with create=true");
         else if (q->r->body_len == 0)
             hr_fail(q, 400, "the request body must hold the file to import");
+        else if (strcmp(fmt, "csv") && (ij->id_field[0] || ij->vector_field[0]))
+            hr_fail(q, 400, "'id_field' and 'vector_field' name csv columns; %s records %s", fmt,
+                    strcmp(fmt, "jsonl") ? "have no named fields" : "use the fields id and vector");
+        else if (strcmp(fmt, "csv") && strcmp(fmt, "jsonl") && ij->text_field[0])
+            hr_fail(q, 400, "'text_field' applies to jsonl and csv, not %s", fmt);
+        else if (strcmp(fmt, "csv") && strcmp(fmt, "jsonl") && ij->embed)
+            hr_fail(q, 400, "'embed' needs text, which only jsonl and csv carry, not %s", fmt);
     }
     if (q->status) {
         hk_free(ij);
@@ -411,10 +556,16 @@ static int h_job(qctx *q) {
 
 static int h_job_cancel(qctx *q) {
     uint64_t id;
-    if (job_id(q, &id)) return q->status;
+    int wait;
+    if (job_id(q, &id) || arg_bool(q, "wait", &wait)) return q->status;
     hk_buf_puts(&q->out, "{\"job\":");
     if (hks_job_cancel(id, &q->out))
         return hr_fail(q, 404, "job j-%llu is not known", (unsigned long long)id);
+    if (wait) {
+        /* The job as it ends (cancelled, or done when the cancel came too late). */
+        hk_buf_reset(&q->out);
+        return write_job_or_404(q, id, 1);
+    }
     hk_buf_putc(&q->out, '}');
     return 200;
 }
@@ -547,7 +698,7 @@ static int h_quantize(qctx *q) {
 }
 
 static int h_dequantize(qctx *q) {
-    if (hr_open_coll(q)) return q->status;
+    if (hr_open_coll(q) || hr_full_stats(q)) return q->status;
     if (q->stats.quant == HK_QUANT_NONE)
         return hr_fail(q, 404, "collection '%s' has no codes", q->r->seg[2]);
     hk_status st = hk_collection_dequantize(q->c);
@@ -678,7 +829,9 @@ const hks_route hkr_routes[] = {
     {"POST", "/hektor/collections/{collection_name}/search", h_search, S, 0,
      "Text, vector or hybrid search", "HektorSearch", "HektorSearchResult", NULL},
     {"POST", "/hektor/collections/{collection_name}/import", h_import, W, 1,
-     "Import a file (the body) as a background job", "ImportFile", "JobEnvelope", "format,create,metric,text_field,id_field,vector_field,wait"},
+     "Import a file (the body) as a background job", "ImportFile", "JobEnvelope", "format,create,metric,text_field,id_field,vector_field,embed,wait"},
+    {"POST", "/hektor/embed", h_embed, S, 0, "Embed texts with the built-in text embedding",
+     "EmbedTexts", "Embeddings", NULL},
     {"POST", "/hektor/collections/{collection_name}/quantize", h_quantize, W, 1,
      "Train a quantizer on the collection and give it codes, as a background job", "Quantize",
      "JobEnvelope", "wait"},
@@ -692,7 +845,7 @@ const hks_route hkr_routes[] = {
     {"GET", "/hektor/jobs", h_jobs, R, 0, "List background jobs", NULL, "JobList", NULL},
     {"GET", "/hektor/jobs/{job_id}", h_job, R, 0, "One background job", NULL, "JobEnvelope", "wait"},
     {"DELETE", "/hektor/jobs/{job_id}", h_job_cancel, W, 1, "Cancel a background job", NULL,
-     "JobEnvelope", NULL},
+     "JobEnvelope", "wait"},
 };
 #undef C
 #undef W

@@ -151,8 +151,20 @@ int hr_open_coll(qctx *q) {
     hk_status st = hk_collection_open(r->db, name, &q->c);
     if (st == HK_NOT_FOUND) return hr_fail(q, 404, "Collection `%s` doesn't exist!", name);
     if (st) return hr_lib_fail(q, st);
-    if ((st = hk_collection_stats_get(q->c, &q->stats))) return hr_lib_fail(q, st);
+    /* Only what every route needs, from the configuration: the statistics cost more (the
+     * page-cache scan of vectors kept on disk), and hr_full_stats reads them. */
+    hk_collection_config cfg;
+    if ((st = hk_collection_get_config(q->c, &cfg))) return hr_lib_fail(q, st);
+    memset(&q->stats, 0, sizeof q->stats);
+    q->stats.dim = cfg.dim;
+    q->stats.metric = cfg.metric;
+    q->stats.index = cfg.index;
     return 0;
+}
+
+int hr_full_stats(qctx *q) {
+    hk_status st = hk_collection_stats_get(q->c, &q->stats);
+    return st ? hr_lib_fail(q, st) : 0;
 }
 
 int hr_get_filter(qctx *q, const hj_value *obj, hk_filter **f) {
@@ -299,7 +311,10 @@ uint32_t hr_with_flags(const psel *p, int with_vector) {
 
 
 const char *hr_arg(qctx *q, const char *name) {
-    return MHD_lookup_connection_value(q->r->conn, MHD_GET_ARGUMENT_KIND, name);
+    if (q->r->conn) return MHD_lookup_connection_value(q->r->conn, MHD_GET_ARGUMENT_KIND, name);
+    for (const char *const *a = q->r->args; a && a[0]; a += 2)
+        if (!strcmp(a[0], name)) return a[1];
+    return NULL;
 }
 
 /* ---- routing ---- */

@@ -408,6 +408,9 @@ hk_status hk_query_set_text_match(hk_query *q, hk_text_match m);
 typedef enum hk_fusion {
     HK_FUSION_RRF = 0 /* reciprocal rank fusion: sum over lists of 1 / (param + rank) */
 } hk_fusion;
+/* The method named name ("rrf"); returns 0 on success, nonzero (out untouched) for an
+ * unknown name. */
+int hk_fusion_from_name(const char *name, hk_fusion *out);
 /* How a query with one vector and a text fuses its two result lists (hybrid search):
  * the vector search and the text search each return depth results under the query's
  * filter (0 = max(k + offset, 100)), fused by method; param is RRF's k (0 = 60). Scores
@@ -604,11 +607,22 @@ typedef struct hk_import_options {
     const char *text_field;    /* jsonl: default "text" */
     uint64_t start_id;         /* id of the first record when the file has no ids (0) */
     uint32_t batch;            /* points per durable batch; 0 = 4096 */
+    uint32_t flags;            /* HK_IMPORT_* */
     /* Called after each batch; return nonzero to stop (the call then returns
-     * HK_CANCELLED, with every batch before it imported). */
+     * HK_CANCELLED, with every batch before it imported). With HK_IMPORT_CHECK_FIRST it
+     * is also called during the checking pass (points stays 0), and the bytes count both
+     * passes: bytes_total is twice the input's size. */
     int (*progress)(void *ud, uint64_t bytes_done, uint64_t bytes_total, uint64_t points);
     void *ud;
 } hk_import_options;
+
+enum {
+    /* All or nothing: read and check every record (format, dimension, values, payload,
+     * text: everything hk_upsert checks) before writing the first batch, so a rejected
+     * file changes nothing. Reads the input twice; not for standard input. A cancel
+     * during the writing pass still leaves the batches before it imported. */
+    HK_IMPORT_CHECK_FIRST = 1u << 0
+};
 
 typedef struct hk_import_stats {
     uint64_t points;  /* imported (acknowledged) points */
@@ -622,6 +636,15 @@ void hk_import_options_init(hk_import_options *o);
  * not applied, and the batches before it are (stats->points says how many points). */
 hk_status hk_import(hk_collection *c, const char *path, const hk_import_options *o,
                     hk_import_stats *stats);
+/* The same from a buffer holding a whole file (an upload): name is used in messages and,
+ * when o->format is NULL, for its extension. data must stay valid during the call. */
+hk_status hk_import_mem(hk_collection *c, const void *data, size_t len, const char *name,
+                        const hk_import_options *o, hk_import_stats *stats);
+/* The dimension of the first record of a file in memory, to create a collection for it:
+ * 0 when its records carry no vector (jsonl or csv for a text-only collection). The
+ * format and column options are read from o (may be NULL). */
+hk_status hk_import_probe(const void *data, size_t len, const char *name,
+                          const hk_import_options *o, uint32_t *dim);
 
 /* Reads every vector of a file in any import format (format NULL = from the extension),
  * e.g. query sets. *vectors (n * dim floats) is freed with hk_free. */

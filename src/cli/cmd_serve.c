@@ -3,19 +3,51 @@
  * runs the HTTP server (src/server) until SIGINT or SIGTERM, then closes the database,
  * which checkpoints every collection with unsaved log records.
  */
+#include <limits.h>
 #include <pthread.h>
 #include <signal.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include "cli.h"
 #include "server/server.h"
 
+/* The default Studio directory: studio/dist in the source tree the binary was built in
+ * (the binary is build/hektor, so ../studio/dist from it), else in the current directory;
+ * NULL when neither holds index.html. */
+static const char *default_studio(char *buf, size_t size) {
+    char exe[PATH_MAX];
+    ssize_t n = readlink("/proc/self/exe", exe, sizeof exe - 1);
+    struct stat sb;
+    if (n > 0) {
+        exe[n] = 0;
+        char *slash = strrchr(exe, '/');
+        if (slash) {
+            *slash = 0;
+            char index[PATH_MAX + 64];
+            if ((size_t)snprintf(index, sizeof index, "%s/../studio/dist/index.html", exe) <
+                    sizeof index &&
+                !stat(index, &sb) && strlen(index) - strlen("/index.html") < size) {
+                index[strlen(index) - strlen("/index.html")] = 0;
+                memcpy(buf, index, strlen(index) + 1);
+                return buf;
+            }
+        }
+    }
+    if (!stat("studio/dist/index.html", &sb)) return "studio/dist";
+    return NULL;
+}
+
 int cmd_serve(cli_ctx *ctx, int argc, char **argv) {
-    const char *host = "127.0.0.1", *port_s = NULL, *key = NULL, *ro_key = NULL, *max_body_s = NULL;
+    const char *host = "127.0.0.1", *port_s = NULL, *key = NULL, *ro_key = NULL, *max_body_s = NULL,
+               *studio = NULL;
     cli_opt opts[] = {{"--host", &host, NULL},        {"--port", &port_s, NULL},
                       {"--api-key", &key, NULL},      {"--read-only-key", &ro_key, NULL},
-                      {"--max-body", &max_body_s, NULL}, {NULL, NULL, NULL}};
+                      {"--max-body", &max_body_s, NULL}, {"--studio", &studio, NULL},
+                      {NULL, NULL, NULL}};
     char *pos[1];
     int npos, rc = cli_parse("serve", argc, argv, opts, pos, &npos, 0);
     if (rc) return rc;
@@ -30,6 +62,15 @@ int cmd_serve(cli_ctx *ctx, int argc, char **argv) {
     if (ro_key && !*ro_key) return cli_usage("serve", "--read-only-key must not be empty");
     if (key && ro_key && !strcmp(key, ro_key))
         return cli_usage("serve", "--api-key and --read-only-key must differ");
+    char studio_buf[PATH_MAX + 32];
+    if (studio) {
+        struct stat sb;
+        if (stat(studio, &sb) || !S_ISDIR(sb.st_mode))
+            return cli_usage("serve", "--studio '%s' is not a directory", studio);
+    } else {
+        studio = default_studio(studio_buf, sizeof studio_buf);
+    }
+    o.studio_dir = studio;
     o.api_key = key;
     o.read_only_key = ro_key;
     if (max_body_s) {

@@ -404,12 +404,14 @@ const cli_cmd cli_commands[] = {
      "dimension. --quiet: no progress bar while a --method trains.\n"},
     {"serve", cmd_serve, "serve the database over HTTP (Qdrant-compatible REST)",
      "usage: hektor [--db DIR] serve [--host 127.0.0.1] [--port 6333] [--api-key KEY]\n"
-     "                [--read-only-key KEY] [--max-body BYTES]\n"
+     "                [--read-only-key KEY] [--max-body BYTES] [--studio DIR]\n"
      "\n"
      "Serves the database over HTTP/1.1 until SIGINT or SIGTERM: Qdrant's REST API for\n"
      "collections, points, payloads, scroll, count, search, batch search, recommend and\n"
-     "payload indexes (existing Qdrant clients work unchanged), plus / (version), /healthz,\n"
-     "/readyz and /metrics (Prometheus). See docs/SERVER.md for every route.\n"
+     "payload indexes (existing Qdrant clients work unchanged); HEKTOR's own routes under\n"
+     "/hektor/ (statistics, text and hybrid search, file import as background jobs, live\n"
+     "events); / (version), /healthz, /readyz, /metrics (Prometheus), /openapi.json and the\n"
+     "Studio under /studio/. See docs/SERVER.md for every route.\n"
      "DIR is created when it does not exist. Prints 'hektor: serving http://HOST:PORT' once\n"
      "it listens, and one line per request (method, path, status, milliseconds) on stderr.\n"
      "On SIGINT or SIGTERM it stops accepting, finishes the requests in flight, closes the\n"
@@ -421,7 +423,10 @@ const cli_cmd cli_commands[] = {
      "                        Bearer KEY' (default: $HEKTOR_API_KEY, else no key)\n"
      "  --read-only-key KEY   a second key that may only read (search, scroll, count, get)\n"
      "  --max-body BYTES      largest request body accepted (default 67108864); larger\n"
-     "                        bodies get 413\n"},
+     "                        bodies get 413 (it also bounds an imported file)\n"
+     "  --studio DIR          serve the Studio's built files from DIR under /studio/\n"
+     "                        (default: studio/dist of the source tree the binary was\n"
+     "                        built in, else ./studio/dist)\n"},
     {NULL, NULL, NULL, NULL}};
 
 static void print_global_help(FILE *out) {

@@ -1161,25 +1161,19 @@ static hk_status check_handle(const hk_collection *c) {
     return HK_OK;
 }
 
-hk_status hk_upsert(hk_collection *c, const hk_point *pts, size_t n, uint64_t *ids_out) {
-    hk_status st = check_handle(c);
-    if (st) return st;
-    if (n && !pts) return hk_fail(HK_INVALID, "upsert: points is NULL");
-    if (n > UINT32_MAX) return hk_fail(HK_INVALID, "upsert: batch of %zu points is too large", n);
-    if (n == 0) return atomic_load(&c->dropped)
-                           ? hk_fail(HK_NOT_FOUND, "collection '%s' was dropped", c->name)
-                           : HK_OK;
+/* Validates pts and encodes them as an upsert record body (count, then per point id,
+ * vector, payload, text); auto_count receives the points asking for an assigned id. */
+static hk_status encode_points(hk_collection *c, const hk_point *pts, size_t n, hk_buf *body,
+                               size_t *auto_count) {
     uint32_t dim = c->cfg.dim;
-    hk_buf body, pay;
-    hk_buf_init(&body);
+    hk_buf pay;
     hk_buf_init(&pay);
     float *tmp = hk_malloc((dim ? dim : 1) * sizeof(float));
     if (!tmp) return hk_fail(HK_NOMEM, "out of memory");
-    /* Validate and encode everything before taking the write lock; the body is sized
-     * for the vectors up front (payloads and texts grow it). */
-    st = hk_buf_reserve(&body, 4 + n * (20 + (size_t)dim * sizeof(float)));
-    if (!st) st = hk_buf_put_u32(&body, (uint32_t)n);
-    size_t auto_count = 0;
+    /* The body is sized for the vectors up front (payloads and texts grow it). */
+    hk_status st = hk_buf_reserve(body, 4 + n * (20 + (size_t)dim * sizeof(float)));
+    if (!st) st = hk_buf_put_u32(body, (uint32_t)n);
+    *auto_count = 0;
     for (size_t i = 0; i < n && !st; i++) {
         const hk_point *p = &pts[i];
         if (!dim && p->vector) {
@@ -1232,16 +1226,44 @@ hk_status hk_upsert(hk_collection *c, const hk_point *pts, size_t n, uint64_t *i
                          "NUL byte)", i, (unsigned long long)p->id);
             break;
         }
-        if (p->flags & HK_POINT_AUTO_ID) auto_count++;
-        if (!st) st = hk_buf_put_u64(&body, p->id);
-        if (!st) st = hk_buf_append(&body, tmp, dim * sizeof(float));
-        if (!st) st = hk_buf_put_u32(&body, (uint32_t)pay.len);
-        if (!st) st = hk_buf_append(&body, pay.data, pay.len);
-        if (!st) st = hk_buf_put_u32(&body, (uint32_t)tlen);
-        if (!st) st = hk_buf_append(&body, p->text, tlen);
+        if (p->flags & HK_POINT_AUTO_ID) (*auto_count)++;
+        if (!st) st = hk_buf_put_u64(body, p->id);
+        if (!st) st = hk_buf_append(body, tmp, dim * sizeof(float));
+        if (!st) st = hk_buf_put_u32(body, (uint32_t)pay.len);
+        if (!st) st = hk_buf_append(body, pay.data, pay.len);
+        if (!st) st = hk_buf_put_u32(body, (uint32_t)tlen);
+        if (!st) st = hk_buf_append(body, p->text, tlen);
     }
     hk_free(tmp);
     hk_buf_free(&pay);
+    return st;
+}
+
+hk_status coll_check_points(hk_collection *c, const hk_point *pts, size_t n) {
+    if (!c) return hk_fail(HK_INVALID, "collection handle is NULL");
+    if (n && !pts) return hk_fail(HK_INVALID, "points is NULL");
+    hk_buf body;
+    hk_buf_init(&body);
+    size_t autos;
+    hk_status st = encode_points(c, pts, n, &body, &autos);
+    hk_buf_free(&body);
+    return st;
+}
+
+hk_status hk_upsert(hk_collection *c, const hk_point *pts, size_t n, uint64_t *ids_out) {
+    hk_status st = check_handle(c);
+    if (st) return st;
+    if (n && !pts) return hk_fail(HK_INVALID, "upsert: points is NULL");
+    if (n > UINT32_MAX) return hk_fail(HK_INVALID, "upsert: batch of %zu points is too large", n);
+    if (n == 0) return atomic_load(&c->dropped)
+                           ? hk_fail(HK_NOT_FOUND, "collection '%s' was dropped", c->name)
+                           : HK_OK;
+    uint32_t dim = c->cfg.dim;
+    /* Validate and encode everything before taking the write lock. */
+    hk_buf body;
+    hk_buf_init(&body);
+    size_t auto_count;
+    st = encode_points(c, pts, n, &body, &auto_count);
     if (!st && body.len > WAL_MAX_RECORD)
         st = hk_fail(HK_INVALID, "upsert: the batch encodes to %zu bytes, over the %u-byte limit "
                      "of one log record; split it into smaller batches", body.len, WAL_MAX_RECORD);

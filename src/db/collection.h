@@ -150,6 +150,9 @@ hk_status coll_write_snapshot(hk_collection *c, const char *path, uint64_t *byte
 hk_status coll_checkpoint_force(hk_collection *c);
 /* Checks the handle for a write and takes write_mu (released by the caller). */
 hk_status coll_write_begin(hk_collection *c);
+/* The checks hk_upsert makes on a batch, without writing it (HK_OK when it would be
+ * accepted, else its error): lets an import reject a whole file before its first batch. */
+hk_status coll_check_points(hk_collection *c, const hk_point *pts, size_t n);
 
 /* quantize.c */
 /* The record of the snapshot's QNTZ section (rerank, storage flags, name, codebook);

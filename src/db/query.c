@@ -58,6 +58,15 @@ void hk_query_free(hk_query *q) {
     hk_free(q);
 }
 
+int hk_fusion_from_name(const char *name, hk_fusion *out) {
+    if (!name || !out) return -1;
+    if (!strcmp(name, "rrf")) {
+        *out = HK_FUSION_RRF;
+        return 0;
+    }
+    return -1;
+}
+
 hk_status hk_query_set_fusion(hk_query *q, hk_fusion method, double param, uint32_t depth) {
     if (!q) return hk_fail(HK_INVALID, "query is NULL");
     if (method != HK_FUSION_RRF) return hk_fail(HK_INVALID, "query: unknown fusion method %d", (int)method);

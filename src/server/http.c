@@ -20,6 +20,8 @@
  */
 #include <arpa/inet.h>
 #include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
 #include <microhttpd.h>
 #include <pthread.h>
 #include <signal.h>
@@ -27,16 +29,20 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
-#include "server_int.h"
+#include "jobs.h"
+#include "route.h"
 
 #define MAX_SEGMENTS 16
 
 typedef struct hks_server {
     hk_db *db;
     hks_options o;
+    char studio_real[PATH_MAX]; /* realpath of o.studio_dir when it holds index.html */
     atomic_int inflight;
     atomic_int stopping;
 } hks_server;
@@ -106,42 +112,231 @@ static int check_auth(hks_server *s, hks_req *r, hks_resp *resp, double t0) {
     return 401;
 }
 
-static void rss_bytes(uint64_t *rss) {
-    *rss = 0;
-    FILE *f = fopen("/proc/self/statm", "r");
-    if (!f) return;
-    unsigned long long size, res;
-    if (fscanf(f, "%llu %llu", &size, &res) == 2) *rss = res * (uint64_t)sysconf(_SC_PAGESIZE);
-    fclose(f);
+/* ---- service routes, the event stream, static files ---- */
+
+#define SV HKS_CLASS_SERVICE
+const hks_route hks_service_routes[] = {
+    {"GET", "/", NULL, SV, 0, "Version document (browsers asking for text/html are redirected "
+     "to /studio/)", NULL, "Version", NULL},
+    {"GET", "/healthz", NULL, SV, 0, "Liveness: ok", NULL, "Text", NULL},
+    {"GET", "/livez", NULL, SV, 0, "Liveness: ok", NULL, "Text", NULL},
+    {"GET", "/readyz", NULL, SV, 0, "Readiness: ok", NULL, "Text", NULL},
+    {"GET", "/metrics", NULL, SV, 0, "Prometheus metrics", NULL, "Text", NULL},
+    {"GET", "/openapi.json", NULL, SV, 0, "This document", NULL, "OpenAPI", NULL},
+    {"GET", "/hektor/events", NULL, SV, 0, "Server-Sent Events: one 'stats' event every "
+     "interval_ms", NULL, "EventStream", "interval_ms"},
+    {"GET", "/studio/{path}", NULL, SV, 0, "The Studio's static files", NULL, "File", NULL},
+};
+#undef SV
+const size_t hks_service_nroutes = sizeof hks_service_routes / sizeof *hks_service_routes;
+
+/* One Server-Sent Events stream: the message being sent and the pacing. */
+typedef struct sse {
+    hk_db *db;
+    double interval;
+    int first;
+    hk_buf msg;
+    size_t pos;
+} sse;
+
+static ssize_t sse_read(void *cls, uint64_t pos, char *buf, size_t max) {
+    (void)pos;
+    sse *e = cls;
+    if (e->pos == e->msg.len) {
+        if (!e->first && hks_events_wait(e->interval)) return MHD_CONTENT_READER_END_OF_STREAM;
+        if (e->first && hks_events_wait(0)) return MHD_CONTENT_READER_END_OF_STREAM;
+        e->first = 0;
+        hk_buf_reset(&e->msg);
+        hk_buf_puts(&e->msg, "event: stats\ndata: ");
+        hks_events_write(e->db, &e->msg);
+        hk_buf_puts(&e->msg, "\n\n");
+        e->pos = 0;
+    }
+    size_t n = e->msg.len - e->pos;
+    if (n > max) n = max;
+    memcpy(buf, e->msg.data + e->pos, n);
+    e->pos += n;
+    return (ssize_t)n;
 }
 
-/* The service routes; 1 when the path is one of them. */
+static void sse_free(void *cls) {
+    sse *e = cls;
+    hk_buf_free(&e->msg);
+    hk_free(e);
+}
+
+static void events_route(hks_server *s, hks_req *r, hks_resp *resp, double t0) {
+    const char *iv = MHD_lookup_connection_value(r->conn, MHD_GET_ARGUMENT_KIND, "interval_ms");
+    double ms = 500;
+    if (iv) {
+        char *end;
+        ms = strtod(iv, &end);
+        if (end == iv || *end || !(ms == ms)) {
+            hks_error(resp, 400, "Wrong input: 'interval_ms' must be a number of milliseconds "
+                                 "(100 to 10000)", now_s() - t0);
+            return;
+        }
+        if (ms < 100) ms = 100;
+        if (ms > 10000) ms = 10000;
+    }
+    sse *e = hk_malloc(sizeof *e);
+    if (!e) {
+        hks_error(resp, 500, "Service internal error: out of memory", now_s() - t0);
+        return;
+    }
+    e->db = s->db;
+    e->interval = ms / 1e3;
+    e->first = 1;
+    e->pos = 0;
+    hk_buf_init(&e->msg);
+    struct MHD_Response *mr =
+        MHD_create_response_from_callback(MHD_SIZE_UNKNOWN, 16 * 1024, sse_read, e, sse_free);
+    if (!mr) {
+        sse_free(e);
+        hks_error(resp, 500, "Service internal error: cannot create the stream", now_s() - t0);
+        return;
+    }
+    MHD_add_response_header(mr, MHD_HTTP_HEADER_CONTENT_TYPE, "text/event-stream");
+    MHD_add_response_header(mr, MHD_HTTP_HEADER_CACHE_CONTROL, "no-cache");
+    resp->status = 200;
+    resp->mhd = mr;
+}
+
+static const char *mime_type(const char *path) {
+    static const char *const types[][2] = {
+        {".html", "text/html; charset=utf-8"}, {".js", "text/javascript; charset=utf-8"},
+        {".mjs", "text/javascript; charset=utf-8"}, {".css", "text/css; charset=utf-8"},
+        {".json", "application/json"}, {".map", "application/json"},
+        {".svg", "image/svg+xml"}, {".png", "image/png"}, {".jpg", "image/jpeg"},
+        {".jpeg", "image/jpeg"}, {".gif", "image/gif"}, {".ico", "image/x-icon"},
+        {".webp", "image/webp"}, {".woff", "font/woff"}, {".woff2", "font/woff2"},
+        {".ttf", "font/ttf"}, {".wasm", "application/wasm"}, {".txt", "text/plain; charset=utf-8"},
+    };
+    const char *dot = strrchr(path, '.');
+    if (dot && !strchr(dot, '/'))
+        for (size_t i = 0; i < sizeof types / sizeof *types; i++)
+            if (!strcasecmp(dot, types[i][0])) return types[i][1];
+    return "application/octet-stream";
+}
+
+/* Opens root/rel when it is a regular file inside root (after symlinks); -1 otherwise. */
+static int open_inside(const char *root_real, const char *rel, struct stat *sb) {
+    char path[PATH_MAX], real[PATH_MAX];
+    if ((size_t)snprintf(path, sizeof path, "%s/%s", root_real, rel) >= sizeof path) return -1;
+    if (!realpath(path, real)) return -1;
+    size_t rl = strlen(root_real);
+    if (strncmp(real, root_real, rl) || real[rl] != '/') return -1;
+    int fd = open(real, O_RDONLY | O_CLOEXEC);
+    if (fd < 0) return -1;
+    if (fstat(fd, sb) || !S_ISREG(sb->st_mode)) {
+        close(fd);
+        return -1;
+    }
+    return fd;
+}
+
+static void studio_route(hks_server *s, hks_req *r, hks_resp *resp, double t0) {
+    const char *p = r->path;
+    if (!strcmp(p, "/studio")) {
+        resp->status = 302;
+        resp->location = "/studio/";
+        return;
+    }
+    const char *rel = p + strlen("/studio/");
+    /* libmicrohttpd has decoded %2e%2e already: refuse any ".." segment outright. */
+    for (const char *q = rel; *q;) {
+        const char *e = strchr(q, '/');
+        size_t len = e ? (size_t)(e - q) : strlen(q);
+        if (len == 2 && q[0] == '.' && q[1] == '.') {
+            hks_error(resp, 400, "Wrong input: '..' is not allowed in a Studio path", now_s() - t0);
+            return;
+        }
+        q += len + (e ? 1 : 0);
+    }
+    if (!s->studio_real[0]) {
+        char msg[PATH_MAX + 256];
+        snprintf(msg, sizeof msg, "Not found: the Studio is not built%s%s (build it with "
+                 "`cd studio && npm ci && npm run build`, or start the server with --studio DIR)",
+                 s->o.studio_dir ? " in " : "", s->o.studio_dir ? s->o.studio_dir : "");
+        hks_error(resp, 404, msg, now_s() - t0);
+        return;
+    }
+    struct stat sb;
+    const char *served = *rel ? rel : "index.html";
+    int fd = open_inside(s->studio_real, served, &sb);
+    if (fd < 0) {
+        /* Client-side routes (no extension) get the application itself. */
+        const char *last = strrchr(rel, '/');
+        last = last ? last + 1 : rel;
+        if (!strchr(last, '.')) fd = open_inside(s->studio_real, served = "index.html", &sb);
+    }
+    if (fd < 0) {
+        char msg[256];
+        snprintf(msg, sizeof msg, "Not found: no Studio file %.160s", p);
+        hks_error(resp, 404, msg, now_s() - t0);
+        return;
+    }
+    struct MHD_Response *mr = MHD_create_response_from_fd((uint64_t)sb.st_size, fd);
+    if (!mr) {
+        close(fd);
+        hks_error(resp, 500, "Service internal error: cannot send the file", now_s() - t0);
+        return;
+    }
+    MHD_add_response_header(mr, MHD_HTTP_HEADER_CONTENT_TYPE, mime_type(served));
+    /* Hashed asset names may be cached; index.html must be revalidated. */
+    MHD_add_response_header(mr, MHD_HTTP_HEADER_CACHE_CONTROL,
+                            strstr(served, "assets/") ? "public, max-age=31536000, immutable"
+                                                      : "no-cache");
+    resp->status = 200;
+    resp->mhd = mr;
+}
+
+static int wants_html(hks_req *r) {
+    const char *accept = MHD_lookup_connection_value(r->conn, MHD_HEADER_KIND, "Accept");
+    return accept && strstr(accept, "text/html");
+}
+
+/* The routes answered here; 1 when the path is one of them. */
 static int service_route(hks_server *s, hks_req *r, hks_resp *resp, double t0) {
     const char *p = r->path;
     int get = !strcmp(r->method, "GET") || !strcmp(r->method, "HEAD");
-    if (strcmp(p, "/") && strcmp(p, "/healthz") && strcmp(p, "/readyz") && strcmp(p, "/livez") &&
-        strcmp(p, "/metrics"))
-        return 0;
+    int studio = !strcmp(p, "/studio") || !strncmp(p, "/studio/", 8);
+    size_t i = 0;
+    while (i < hks_service_nroutes && strcmp(p, hks_service_routes[i].path)) i++;
+    if (i == hks_service_nroutes && !studio) return 0;
     r->cls = HKS_CLASS_SERVICE;
     if (!get) {
         hks_error(resp, 405, "Method not allowed: use GET", now_s() - t0);
         return 1;
     }
     if (!strcmp(p, "/")) {
+        if (wants_html(r)) {
+            resp->status = 302;
+            resp->location = "/studio/";
+            return 1;
+        }
         resp->status = 200;
         hk_buf_puts(&resp->body, "{\"title\":\"hektor - vector search engine\",\"version\":\"");
         hk_buf_puts(&resp->body, HEKTOR_VERSION "\"}");
+    } else if (studio) {
+        studio_route(s, r, resp, t0);
     } else if (!strcmp(p, "/metrics")) {
         if (check_auth(s, r, resp, t0)) return 1;
         resp->status = 200;
         resp->content_type = "text/plain; version=0.0.4; charset=utf-8";
         hks_metrics_render(s->db, &resp->body);
-        uint64_t rss;
-        rss_bytes(&rss);
+        uint64_t rss, anon;
+        hks_memory(&rss, &anon);
         hk_buf_printf(&resp->body,
                       "# HELP process_resident_memory_bytes Resident memory size in bytes.\n"
                       "# TYPE process_resident_memory_bytes gauge\n"
                       "process_resident_memory_bytes %llu\n", (unsigned long long)rss);
+    } else if (!strcmp(p, "/openapi.json")) {
+        resp->status = 200;
+        hks_openapi_write(&resp->body);
+    } else if (!strcmp(p, "/hektor/events")) {
+        if (check_auth(s, r, resp, t0)) return 1;
+        events_route(s, r, resp, t0);
     } else {
         resp->status = 200;
         resp->content_type = "text/plain; charset=utf-8";
@@ -172,27 +367,32 @@ static void dispatch(hks_server *s, hks_req *r, hks_resp *resp, double t0) {
         hks_error(resp, 404, "Not found: the path has too many segments", now_s() - t0);
         return;
     }
-    if (!qd_route(r, resp, 1)) {
+    if (!hks_route_json(r, resp, 1)) {
         char msg[256];
         snprintf(msg, sizeof msg, "Not found: no route for %s %.160s", r->method, r->path);
         hks_error(resp, 404, msg, now_s() - t0);
         return;
     }
     if (check_auth(s, r, resp, t0)) return;
-    qd_route(r, resp, 0);
+    hks_route_json(r, resp, 0);
 }
 
 static enum MHD_Result send_resp(struct MHD_Connection *conn, hks_resp *resp, int close_after) {
-    size_t len;
-    uint8_t *data = hk_buf_detach(&resp->body, &len);
-    struct MHD_Response *mr =
-        MHD_create_response_from_buffer_with_free_callback(len, data, hk_free);
+    struct MHD_Response *mr = resp->mhd;
+    resp->mhd = NULL;
     if (!mr) {
-        hk_free(data);
-        return MHD_NO;
+        size_t len;
+        uint8_t *data = hk_buf_detach(&resp->body, &len);
+        mr = MHD_create_response_from_buffer_with_free_callback(len, data, hk_free);
+        if (!mr) {
+            hk_free(data);
+            return MHD_NO;
+        }
+        if (resp->status != 302)
+            MHD_add_response_header(mr, MHD_HTTP_HEADER_CONTENT_TYPE,
+                                    resp->content_type ? resp->content_type : "application/json");
     }
-    MHD_add_response_header(mr, MHD_HTTP_HEADER_CONTENT_TYPE,
-                            resp->content_type ? resp->content_type : "application/json");
+    if (resp->location) MHD_add_response_header(mr, MHD_HTTP_HEADER_LOCATION, resp->location);
     if (close_after) MHD_add_response_header(mr, MHD_HTTP_HEADER_CONNECTION, "close");
     enum MHD_Result ret = MHD_queue_response(conn, (unsigned)resp->status, mr);
     MHD_destroy_response(mr);
@@ -208,6 +408,7 @@ static enum MHD_Result finish(struct MHD_Connection *conn, const char *method,
                               int close_after) {
     double secs = now_s() - t0;
     hks_metrics_observe(cls, resp->status, secs);
+    hks_events_observe(cls, resp->status, secs);
     log_request(method, url, resp->status, secs * 1e3);
     enum MHD_Result ret = send_resp(conn, resp, close_after);
     hk_buf_free(&resp->body);
@@ -276,6 +477,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
     r.conn = conn;
     r.body = cs->body.len ? hk_buf_cstr(&cs->body) : "";
     r.body_len = cs->body.len;
+    r.body_buf = &cs->body;
     hk_arena_init(&r.arena);
     dispatch(s, &r, &resp, cs->t0);
     if (!resp.status) hks_error(&resp, 500, "Service internal error: no response", now_s() - cs->t0);
@@ -336,6 +538,18 @@ int hks_serve(hk_db *db, const hks_options *opt) {
         return 1;
     }
     hks_metrics_init();
+    hks_events_init();
+    hks_jobs_init(db);
+    if (s.o.studio_dir) {
+        char index[PATH_MAX + 16];
+        struct stat sb;
+        if (realpath(s.o.studio_dir, s.studio_real) &&
+            (size_t)snprintf(index, sizeof index, "%s/index.html", s.studio_real) < sizeof index &&
+            !stat(index, &sb) && S_ISREG(sb.st_mode))
+            fprintf(stderr, "hektor: serving the Studio from %s\n", s.studio_real);
+        else
+            s.studio_real[0] = 0;
+    }
     /* Block the stop signals before any thread starts, so only sigwait below sees them. */
     sigset_t stop;
     sigemptyset(&stop);
@@ -365,9 +579,14 @@ int hks_serve(hk_db *db, const hks_options *opt) {
     atomic_store(&s.stopping, 1);
     fprintf(stderr, "hektor: %s received: finishing requests in flight\n",
             sig == SIGINT ? "SIGINT" : "SIGTERM");
+    /* Event streams end and jobs stop at their next check (requests waiting for a job
+     * then answer with it cancelled), so neither holds the shutdown. */
+    hks_events_stop();
+    hks_jobs_cancel_all();
     MHD_socket ls = MHD_quiesce_daemon(d);
     for (int i = 0; i < 3000 && atomic_load(&s.inflight) > 0; i++) usleep(10000);
     MHD_stop_daemon(d);
+    hks_jobs_shutdown();
     if (ls != MHD_INVALID_SOCKET) close(ls);
     pthread_sigmask(SIG_UNBLOCK, &stop, NULL);
     return 0;

@@ -22,6 +22,8 @@ typedef struct hks_options {
     const char *read_only_key; /* NULL = none; allows the routes that change nothing */
     size_t max_body;           /* 0 = HKS_DEFAULT_MAX_BODY */
     unsigned max_connections;  /* 0 = 1024 */
+    const char *studio_dir;    /* the Studio's built files, served under /studio/; NULL or a
+                                  directory without index.html = none (404 saying so) */
 } hks_options;
 
 /* Serves db until SIGINT or SIGTERM, then stops accepting, lets the requests in flight

@@ -30,6 +30,7 @@ typedef struct hks_req {
     int nseg;
     const char *body;
     size_t body_len;
+    hk_buf *body_buf;   /* the body's buffer: a handler may take it (hk_buf_detach) */
     void *conn;         /* struct MHD_Connection * */
     hk_arena arena;     /* the parsed body and other per-request memory */
     hks_class cls;      /* set by the router */
@@ -40,6 +41,9 @@ typedef struct hks_resp {
     int status;
     const char *content_type; /* NULL = application/json */
     hk_buf body;
+    const char *location;     /* a Location header (redirects) */
+    void *mhd;                /* a prepared struct MHD_Response * (a stream, a file) that
+                                 is sent instead of body */
 } hks_resp;
 
 /* Writes Qdrant's envelopes into resp->body: {"result": RESULT, "status": "ok", "time": T}
@@ -47,9 +51,22 @@ typedef struct hks_resp {
 void hks_ok(hks_resp *resp, int status, const char *result_json, size_t len, double seconds);
 void hks_error(hks_resp *resp, int status, const char *msg, double seconds);
 
-/* The Qdrant router: 1 when it owns the path, else 0. With classify_only it only sets
- * r->cls and r->is_write (so authentication can run first), else it answers in resp. */
-int qd_route(hks_req *r, hks_resp *resp, int classify_only);
+/* The router of the JSON routes (route.c): 1 when a route's path matches, else 0. With
+ * classify_only it only sets r->cls and r->is_write (so authentication can run first),
+ * else it answers in resp. */
+int hks_route_json(hks_req *r, hks_resp *resp, int classify_only);
+
+/* Live figures for /hektor/events (events.c). */
+void hks_events_init(void);
+void hks_events_observe(hks_class cls, int status, double seconds);
+void hks_events_write(hk_db *db, hk_buf *out); /* one JSON object */
+/* Sleeps up to seconds; returns nonzero (at once when called) once hks_events_stop ran. */
+int hks_events_wait(double seconds);
+void hks_events_stop(void);
+void hks_memory(uint64_t *rss, uint64_t *anon);
+
+/* The OpenAPI 3.0 document of every route (openapi.c). */
+void hks_openapi_write(hk_buf *out);
 
 /* Metrics (metrics.c). */
 void hks_metrics_init(void);

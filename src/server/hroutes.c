@@ -1,0 +1,444 @@
+/*
+ * hroutes.c — HEKTOR's own JSON routes under /hektor/: collection statistics, text,
+ * vector and hybrid search, file import as a background job, and the jobs themselves.
+ * (/hektor/events, a stream, is answered by http.c with the figures of events.c.)
+ *
+ * Decisions:
+ *  - An import is all or nothing for a rejected file: the library checks every record
+ *    before it writes the first batch (HK_IMPORT_CHECK_FIRST). A cancel during the
+ *    writing pass keeps the batches written before it (a prefix of the file, in file
+ *    order), except in a collection the import itself created, which is dropped again.
+ *  - The upload is the request body, handed to the job without a copy.
+ *  - Search takes HEKTOR's own names (k, ef, exact, match, fusion) and answers
+ *    {"points": [...], "took_ms"}; fusion methods are named through the library
+ *    (hk_fusion_from_name), so the server learns new methods without changes.
+ */
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "jobs.h"
+#include "route.h"
+
+static double mono_ms(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec * 1e3 + (double)ts.tv_nsec / 1e6;
+}
+
+/* ---- statistics ---- */
+
+static int h_stats(qctx *q) {
+    if (hr_open_coll(q)) return q->status;
+    hk_collection_config cfg;
+    hk_text_stats ts;
+    hk_status st = hk_collection_get_config(q->c, &cfg);
+    if (!st) st = hk_collection_text_stats(q->c, &ts);
+    if (st) return hr_lib_fail(q, st);
+    const hk_collection_stats *s = &q->stats;
+    hk_buf *b = &q->out;
+    int hnsw = s->index == HK_INDEX_HNSW;
+    hk_buf_puts(b, "{\"name\":");
+    hj_write_string(b, q->r->seg[2], strlen(q->r->seg[2]));
+    hk_buf_printf(b, ",\"points\":%llu,\"dim\":%u,\"metric\":\"%s\",\"index\":{\"kind\":\"%s\","
+                  "\"m\":%u,\"ef_construction\":%u,\"ef_search\":%u},\"text\":",
+                  (unsigned long long)s->count, s->dim, hk_metric_name(s->metric),
+                  hnsw ? "hnsw" : "flat", hnsw ? cfg.hnsw_m : 0, hnsw ? cfg.hnsw_ef_construction : 0,
+                  hnsw ? cfg.hnsw_ef_search : 0);
+    if (s->dim == 0 || ts.docs > 0)
+        hk_buf_printf(b, "{\"documents\":%llu,\"terms\":%llu,\"avg_length\":%.3f,\"bytes\":%llu}",
+                      (unsigned long long)ts.docs, (unsigned long long)ts.terms,
+                      ts.docs ? (double)ts.tokens / (double)ts.docs : 0.0,
+                      (unsigned long long)ts.bytes_memory);
+    else
+        hk_buf_puts(b, "null");
+    hk_buf_puts(b, ",\"quantization\":");
+    if (s->quant != HK_QUANT_NONE) {
+        hk_codebook *cb = NULL;
+        char *name = NULL;
+        hk_codebook_info info;
+        memset(&info, 0, sizeof info);
+        if (!hk_collection_codebook(q->c, &cb, &name)) hk_codebook_info_get(cb, &info);
+        hk_buf_printf(b, "{\"method\":\"%s\",\"curve\":\"%s\",\"code_bytes\":%u,\"compression\":%.3f,"
+                      "\"rerank\":%u,\"bytes_codes\":%llu,\"codebook\":",
+                      hk_quant_method_name(s->quant), hk_curve_name(info.curve), s->code_bytes,
+                      s->code_bytes ? 4.0 * s->dim / s->code_bytes : 0.0, s->rerank,
+                      (unsigned long long)s->bytes_codes);
+        if (name) hj_write_string(b, name, strlen(name));
+        else hk_buf_puts(b, "null");
+        hk_buf_putc(b, '}');
+        hk_free(name);
+        hk_codebook_free(cb);
+    } else {
+        hk_buf_puts(b, "null");
+    }
+    hk_buf_printf(b, ",\"memory_bytes\":%llu,\"disk_bytes\":%llu,\"vectors_on_disk\":%s,"
+                  "\"payload_indexes\":[",
+                  (unsigned long long)s->bytes_memory, (unsigned long long)s->bytes_disk,
+                  s->vectors_on_disk ? "true" : "false");
+    for (uint32_t i = 0; i < s->payload_indexes; i++) {
+        const char *key;
+        hk_field_type type;
+        if (hk_payload_index_get(q->c, i, &key, &type)) continue;
+        if (i) hk_buf_putc(b, ',');
+        hk_buf_puts(b, "{\"field\":");
+        hj_write_string(b, key, strlen(key));
+        hk_buf_printf(b, ",\"type\":\"%s\"}", hk_field_type_name(type));
+    }
+    hk_buf_puts(b, "]}");
+    return 200;
+}
+
+/* ---- search ---- */
+
+static int get_string(qctx *q, const hj_value *obj, const char *key, const char **out) {
+    const hj_value *v = hr_opt(obj, key);
+    *out = NULL;
+    if (!v) return 0;
+    if (v->type != HJ_STRING)
+        return hr_fail(q, 400, "'%s' must be a string, got %s", key, hj_type_name(v->type));
+    *out = v->u.s;
+    return 0;
+}
+
+static int h_search(qctx *q) {
+    if (hr_parse_body(q, 1) || hr_open_coll(q)) return q->status;
+    const hj_value *b = q->body;
+    static const char *const known[] = {"vector", "text", "k", "offset", "filter", "ef", "exact",
+                                        "match", "fusion", "with_payload", "with_vector",
+                                        "with_text", "rerank"};
+    for (uint32_t i = 0; i < b->n; i++) {
+        size_t k = 0;
+        while (k < sizeof known / sizeof *known && strcmp(known[k], b->u.members[i].key)) k++;
+        if (k == sizeof known / sizeof *known)
+            return hr_fail(q, 400, "unknown member '%.64s': the search body takes vector, text, k, "
+                           "offset, filter, ef, exact, match, fusion, with_payload, with_vector, "
+                           "with_text and rerank", b->u.members[i].key);
+    }
+    const hj_value *vec = hr_opt(b, "vector");
+    const char *text, *match;
+    uint64_t k, offset, ef, rerank;
+    int exact, wp, wv, wt;
+    if (get_string(q, b, "text", &text) || get_string(q, b, "match", &match) ||
+        hr_get_uint(q, b, "k", 100000, 10, &k) || hr_get_uint(q, b, "offset", 1000000, 0, &offset) ||
+        hr_get_uint(q, b, "ef", 65536, 0, &ef) || hr_get_uint(q, b, "rerank", 1000000, 0, &rerank) ||
+        hr_get_bool(q, b, "exact", 0, &exact) || hr_get_bool(q, b, "with_payload", 0, &wp) ||
+        hr_get_bool(q, b, "with_vector", 0, &wv) || hr_get_bool(q, b, "with_text", 0, &wt))
+        return q->status;
+    if (!vec && !text)
+        return hr_fail(q, 400, "the search needs 'vector', 'text' or both (hybrid)");
+    if (k == 0) return hr_fail(q, 400, "'k' must be from 1 to 100000");
+    float *v = NULL;
+    if (vec) {
+        if (q->stats.dim == 0)
+            return hr_fail(q, 400, "collection '%s' is text-only: search it with 'text'",
+                           q->r->seg[2]);
+        if (!(v = hk_arena_alloc(&q->r->arena, q->stats.dim * sizeof *v))) return hr_nomem(q);
+        if (hr_get_vector(q, vec, "vector", v)) return q->status;
+    }
+    hk_text_match tm = HK_TEXT_MATCH_ANY;
+    if (match) {
+        if (!strcmp(match, "all")) tm = HK_TEXT_MATCH_ALL;
+        else if (strcmp(match, "any"))
+            return hr_fail(q, 400, "'match' must be \"any\" or \"all\", not '%.32s'", match);
+    }
+    const hj_value *fu = hr_opt(b, "fusion");
+    hk_fusion method = HK_FUSION_RRF;
+    double fk = 0;
+    uint64_t depth = 0;
+    if (fu) {
+        if (fu->type != HJ_OBJECT)
+            return hr_fail(q, 400, "'fusion' must be an object {\"method\", \"k\", \"depth\"}");
+        const char *mname;
+        if (get_string(q, fu, "method", &mname) || hr_get_uint(q, fu, "depth", 100000, 0, &depth))
+            return q->status;
+        if (mname && hk_fusion_from_name(mname, &method))
+            return hr_fail(q, 400, "fusion method '%.32s' is not known to this server", mname);
+        const hj_value *kv = hr_opt(fu, "k");
+        if (kv) {
+            if (!hj_is_number(kv) || hj_number(kv) < 0)
+                return hr_fail(q, 400, "'fusion.k' must be a number >= 0");
+            fk = hj_number(kv);
+        }
+    }
+    hk_filter *f;
+    if (hr_get_filter(q, b, &f)) return q->status;
+    uint32_t with = (wp ? HK_WITH_PAYLOAD : 0) | (wv && v ? HK_WITH_VECTOR : 0) | (wt ? HK_WITH_TEXT : 0);
+    double t0 = mono_ms();
+    hk_query *qq = NULL;
+    hk_result *res = NULL;
+    hk_status st;
+    if (!(st = hk_query_new(&qq)) && (!v || !(st = hk_query_set_vectors(qq, v, 1, q->stats.dim))) &&
+        (!text || !(st = hk_query_set_text(qq, text, 0))) &&
+        !(st = hk_query_set_text_match(qq, tm)) && !(st = hk_query_set_k(qq, (uint32_t)k)) &&
+        !(st = hk_query_set_offset(qq, (uint32_t)offset)) && !(st = hk_query_set_filter(qq, f)) &&
+        !(st = hk_query_set_exact(qq, exact)) && !(st = hk_query_set_ef(qq, (uint32_t)ef)) &&
+        !(st = hk_query_set_rerank(qq, (uint32_t)rerank)) && !(st = hk_query_set_with(qq, with)) &&
+        (!fu || !(st = hk_query_set_fusion(qq, method, fk, (uint32_t)depth))))
+        st = hk_search(q->c, qq, &res);
+    hk_query_free(qq);
+    hk_filter_free(f);
+    if (st) return hr_lib_fail(q, st);
+    double took = mono_ms() - t0;
+    hk_buf *o = &q->out;
+    hk_buf_puts(o, "{\"points\":[");
+    psel all = {1, NULL, NULL};
+    for (size_t i = 0; i < hk_result_count(res, 0); i++) {
+        if (i) hk_buf_putc(o, ',');
+        hk_buf_printf(o, "{\"id\":%llu,\"score\":", (unsigned long long)hk_result_id(res, 0, i));
+        hr_put_float(o, hk_result_score(res, 0, i));
+        if (wp) {
+            hk_buf_puts(o, ",\"payload\":");
+            hr_put_payload(q, hk_result_payload(res, 0, i), &all);
+        }
+        const float *rv = wv ? hk_result_vector(res, 0, i) : NULL;
+        if (rv) {
+            hk_buf_puts(o, ",\"vector\":[");
+            for (uint32_t d = 0; d < q->stats.dim; d++) {
+                if (d) hk_buf_putc(o, ',');
+                hr_put_float(o, rv[d]);
+            }
+            hk_buf_putc(o, ']');
+        }
+        if (wt) {
+            const char *t = hk_result_text(res, 0, i);
+            hk_buf_puts(o, ",\"text\":");
+            if (t) hj_write_string(o, t, strlen(t));
+            else hk_buf_puts(o, "null");
+        }
+        hk_buf_putc(o, '}');
+    }
+    hk_buf_printf(o, "],\"took_ms\":%.4f}", took);
+    hk_result_free(res);
+    return 200;
+}
+
+/* ---- import ---- */
+
+typedef struct import_job {
+    char name[HK_MAX_NAME + 1];
+    char format[8];
+    char file[32]; /* "upload.FORMAT", for messages */
+    char text_field[128], id_field[128], vector_field[128];
+    int create;
+    hk_metric metric;
+    uint8_t *data;
+    size_t len;
+    hks_job *job;
+} import_job;
+
+static void import_free(void *arg) {
+    import_job *ij = arg;
+    if (!ij) return;
+    hk_free(ij->data);
+    hk_free(ij);
+}
+
+static int import_progress(void *ud, uint64_t done, uint64_t total, uint64_t points) {
+    import_job *ij = ud;
+    char msg[96];
+    if (points) snprintf(msg, sizeof msg, "writing: %llu points", (unsigned long long)points);
+    else snprintf(msg, sizeof msg, "checking the file");
+    return hks_job_progress(ij->job, done, total, msg);
+}
+
+static hks_job_state import_run(hks_job *j, void *arg, hk_db *db, char *msg, size_t msg_size,
+                                char **result) {
+    import_job *ij = arg;
+    ij->job = j;
+    hk_import_options o;
+    hk_import_options_init(&o);
+    o.format = ij->format;
+    o.flags = HK_IMPORT_CHECK_FIRST;
+    if (ij->text_field[0]) o.text_field = o.text_column = ij->text_field;
+    if (ij->id_field[0]) o.id_column = ij->id_field;
+    if (ij->vector_field[0]) o.vector_column = ij->vector_field;
+    o.progress = import_progress;
+    o.ud = ij;
+    hks_job_progress(j, 0, 2 * (uint64_t)ij->len, "checking the file");
+    hk_collection *c = NULL;
+    int created = 0;
+    hk_status st = hk_collection_open(db, ij->name, &c);
+    if (st == HK_NOT_FOUND && ij->create) {
+        uint32_t dim;
+        hk_collection_config cfg;
+        hk_collection_config_init(&cfg);
+        if (!(st = hk_import_probe(ij->data, ij->len, ij->file, &o, &dim))) {
+            cfg.dim = dim;
+            cfg.metric = ij->metric;
+            if (dim == 0) cfg.text_flags |= HK_TEXT_ONLY;
+            st = hk_collection_create(db, ij->name, &cfg, &c);
+            created = !st;
+        }
+    } else if (st == HK_NOT_FOUND) {
+        hk_fail(HK_NOT_FOUND, "collection '%s' does not exist (add create=true to create it)",
+                ij->name);
+    }
+    hk_import_stats stats;
+    memset(&stats, 0, sizeof stats);
+    if (!st) st = hk_import_mem(c, ij->data, ij->len, ij->file, &o, &stats);
+    hk_collection_close(c);
+    if (st && created) {
+        /* The collection was made for this import: nothing of it stays. */
+        const char *why = hk_errmsg();
+        snprintf(msg, msg_size, "%s; the collection it created was dropped", why);
+        hk_collection_drop(db, ij->name);
+    } else if (st) {
+        snprintf(msg, msg_size, "%s", hk_errmsg());
+    }
+    if (st == HK_CANCELLED) {
+        if (!created)
+            snprintf(msg, msg_size, "cancelled after %llu points: the batches written before the "
+                     "cancel stay in the collection", (unsigned long long)stats.points);
+        return HKS_JOB_CANCELLED;
+    }
+    if (st) return HKS_JOB_FAILED;
+    hk_buf r;
+    hk_buf_init(&r);
+    hk_buf_printf(&r, "{\"points\":%llu,\"batches\":%llu,\"seconds\":%.3f,\"created\":%s}",
+                  (unsigned long long)stats.points, (unsigned long long)stats.batches, stats.seconds,
+                  created ? "true" : "false");
+    hk_buf_putc(&r, 0);
+    *result = (char *)hk_buf_detach(&r, NULL);
+    hks_job_progress(j, 2 * (uint64_t)ij->len, 2 * (uint64_t)ij->len, NULL);
+    snprintf(msg, msg_size, "imported %llu points", (unsigned long long)stats.points);
+    return HKS_JOB_DONE;
+}
+
+static int copy_arg(qctx *q, const char *name, char *out, size_t size) {
+    const char *v = hr_arg(q, name);
+    out[0] = 0;
+    if (!v) return 0;
+    if (!*v || strlen(v) >= size)
+        return hr_fail(q, 400, "query parameter '%s' must be 1 to %zu characters", name, size - 1);
+    memcpy(out, v, strlen(v) + 1);
+    return 0;
+}
+
+static int arg_bool(qctx *q, const char *name, int *out) {
+    const char *v = hr_arg(q, name);
+    *out = 0;
+    if (!v) return 0;
+    if (!strcmp(v, "true") || !strcmp(v, "1")) *out = 1;
+    else if (strcmp(v, "false") && strcmp(v, "0"))
+        return hr_fail(q, 400, "query parameter '%s' must be true or false, not '%.32s'", name, v);
+    return 0;
+}
+
+static int write_job_or_404(qctx *q, uint64_t id, int wait) {
+    hk_buf_puts(&q->out, "{\"job\":");
+    if (hks_job_write(&q->out, id, wait))
+        return hr_fail(q, 404, "job j-%llu is not known (finished jobs are kept for a while)",
+                       (unsigned long long)id);
+    hk_buf_putc(&q->out, '}');
+    return 200;
+}
+
+static int h_import(qctx *q) {
+    const char *name = q->r->seg[2];
+    import_job *ij = hk_malloc(sizeof *ij);
+    if (!ij) return hr_nomem(q);
+    memset(ij, 0, sizeof *ij);
+    int wait = 0;
+    const char *fmt = hr_arg(q, "format"), *metric = hr_arg(q, "metric");
+    if (strlen(name) > HK_MAX_NAME) hr_fail(q, 400, "collection name is longer than %d", HK_MAX_NAME);
+    else if (!fmt) hr_fail(q, 400, "query parameter 'format' is required: fvecs, bvecs, npy, jsonl or csv");
+    else if (strcmp(fmt, "fvecs") && strcmp(fmt, "bvecs") && strcmp(fmt, "npy") &&
+             strcmp(fmt, "jsonl") && strcmp(fmt, "csv"))
+        hr_fail(q, 400, "format '%.32s' is not one of fvecs, bvecs, npy, jsonl, csv", fmt);
+    else if (!copy_arg(q, "text_field", ij->text_field, sizeof ij->text_field) &&
+             !copy_arg(q, "id_field", ij->id_field, sizeof ij->id_field) &&
+             !copy_arg(q, "vector_field", ij->vector_field, sizeof ij->vector_field) &&
+             !arg_bool(q, "create", &ij->create) && !arg_bool(q, "wait", &wait)) {
+        if (metric && hk_metric_parse(metric, &ij->metric))
+            hr_fail(q, 400, "metric '%.32s' is not one of l2, ip, cosine", metric);
+        else if (metric && !ij->create)
+            hr_fail(q, 400, "'metric' applies only with create=true");
+        else if (q->r->body_len == 0)
+            hr_fail(q, 400, "the request body must hold the file to import");
+    }
+    if (q->status) {
+        hk_free(ij);
+        return q->status;
+    }
+    hk_collection *c;
+    hk_status st = hk_collection_open(q->r->db, name, &c);
+    hk_collection_close(c);
+    if (st == HK_NOT_FOUND && !ij->create) {
+        hk_free(ij);
+        return hr_fail(q, 404, "Collection `%s` doesn't exist! (add create=true to create it from "
+                       "the file)", name);
+    }
+    if (st && st != HK_NOT_FOUND) {
+        hk_free(ij);
+        return hr_lib_fail(q, st);
+    }
+    snprintf(ij->name, sizeof ij->name, "%s", name);
+    snprintf(ij->format, sizeof ij->format, "%s", fmt);
+    snprintf(ij->file, sizeof ij->file, "upload.%s", fmt);
+    /* The job takes the body as it is. */
+    ij->len = q->r->body_buf->len;
+    ij->data = hk_buf_detach(q->r->body_buf, NULL);
+    q->r->body = "";
+    q->r->body_len = 0;
+    uint64_t id;
+    if ((st = hks_job_submit("import", name, import_run, ij, import_free, &id)))
+        return hr_fail(q, 503, "cannot start the import: %s", hk_errmsg());
+    return write_job_or_404(q, id, wait);
+}
+
+/* ---- jobs ---- */
+
+static int job_id(qctx *q, uint64_t *id) {
+    if (hks_job_parse_id(q->r->seg[2], id))
+        return hr_fail(q, 404, "job '%.64s' is not known: job ids look like j-1", q->r->seg[2]);
+    return 0;
+}
+
+static int h_jobs(qctx *q) {
+    hks_jobs_write(&q->out, 0);
+    return 200;
+}
+
+static int h_job(qctx *q) {
+    uint64_t id;
+    int wait;
+    if (job_id(q, &id) || arg_bool(q, "wait", &wait)) return q->status;
+    return write_job_or_404(q, id, wait);
+}
+
+static int h_job_cancel(qctx *q) {
+    uint64_t id;
+    if (job_id(q, &id)) return q->status;
+    hk_buf_puts(&q->out, "{\"job\":");
+    if (hks_job_cancel(id, &q->out))
+        return hr_fail(q, 404, "job j-%llu is not known", (unsigned long long)id);
+    hk_buf_putc(&q->out, '}');
+    return 200;
+}
+
+/* ---- routing ---- */
+
+#define C HKS_CLASS_COLLECTIONS
+#define W HKS_CLASS_WRITE
+#define R HKS_CLASS_READ
+#define S HKS_CLASS_SEARCH
+const hks_route hkr_routes[] = {
+    {"GET", "/hektor/collections/{collection_name}/stats", h_stats, R, 0,
+     "Collection statistics", NULL, "CollectionStats", NULL},
+    {"POST", "/hektor/collections/{collection_name}/search", h_search, S, 0,
+     "Text, vector or hybrid search", "HektorSearch", "HektorSearchResult", NULL},
+    {"POST", "/hektor/collections/{collection_name}/import", h_import, W, 1,
+     "Import a file (the body) as a background job", "ImportFile", "JobEnvelope", "format,create,metric,text_field,id_field,vector_field,wait"},
+    {"GET", "/hektor/jobs", h_jobs, R, 0, "List background jobs", NULL, "JobList", NULL},
+    {"GET", "/hektor/jobs/{job_id}", h_job, R, 0, "One background job", NULL, "JobEnvelope", "wait"},
+    {"DELETE", "/hektor/jobs/{job_id}", h_job_cancel, W, 1, "Cancel a background job", NULL,
+     "JobEnvelope", NULL},
+};
+#undef C
+#undef W
+#undef R
+#undef S
+const size_t hkr_nroutes = sizeof hkr_routes / sizeof *hkr_routes;

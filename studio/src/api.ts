@@ -191,3 +191,11 @@ export function createBody(s: CreateSpec) {
 }
 
 export const createCollection = (s: CreateSpec) => request<boolean>('PUT', `/collections/${enc(s.name)}`, createBody(s));
+
+// The job routes answer {"job": job} (import, get, cancel); a bare job is taken as well.
+export function unwrapJob(r: unknown): Job {
+  const o = r as { job?: Job } & Partial<Job>;
+  const j = o && typeof o === 'object' && o.job && typeof o.job === 'object' ? o.job : (o as Job);
+  if (!j || typeof j.id !== 'string' || typeof j.state !== 'string') throw new ApiError('format', `not a job: ${JSON.stringify(r).slice(0, 120)}`);
+  return j;
+}

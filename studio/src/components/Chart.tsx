@@ -88,7 +88,7 @@ export function TimeChart({
   return (
     <figure className="card" style={{ margin: 0 }}>
       <figcaption>
-        <h3>{title}</h3>
+        <h2>{title}</h2>
         <p className="sr-only">{summary}</p>
       </figcaption>
       <div ref={el} className="chart" role="img" aria-label={`${title}: ${summary}`} />

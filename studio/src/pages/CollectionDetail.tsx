@@ -24,13 +24,14 @@ async function loadStats(name: string): Promise<CollectionStats | null> {
 function Browse({ name }: { name: string }) {
   const [conds, setConds] = useState<Condition[]>([]);
   const [limit, setLimit] = useState(10);
-  const [offsets, setOffsets] = useState<(number | null)[]>([null]); // start id of each page seen
-  const [page, setPage] = useState<{ points: PointRecord[]; next: number | null; count: number; time: number } | null>(null);
+  // The start id of each page seen so far (null: the first); the last is the page shown.
+  const [page, setPage] = useState<{ offsets: (number | null)[]; points: PointRecord[]; next: number | null; count: number; time: number } | null>(null);
   const [error, setError] = useState<unknown>(null);
   const [loading, setLoading] = useState(false);
   const [applied, setApplied] = useState<Record<string, unknown> | undefined>(undefined);
 
-  const load = async (offset: number | null, filter: Record<string, unknown> | undefined) => {
+  const load = async (offsets: (number | null)[], filter: Record<string, unknown> | undefined) => {
+    const offset = offsets[offsets.length - 1];
     setLoading(true);
     setError(null);
     try {
@@ -41,7 +42,7 @@ function Browse({ name }: { name: string }) {
         request<{ points: PointRecord[]; next_page_offset: number | null }>('POST', `/collections/${enc(name)}/points/scroll`, body),
         request<{ count: number }>('POST', `/collections/${enc(name)}/points/count`, filter ? { filter, exact: true } : { exact: true }),
       ]);
-      setPage({ points: sc.result.points, next: sc.result.next_page_offset, count: ct.result.count, time: sc.time });
+      setPage({ offsets, points: sc.result.points, next: sc.result.next_page_offset, count: ct.result.count, time: sc.time });
     } catch (e) {
       setError(e);
     } finally {
@@ -50,23 +51,20 @@ function Browse({ name }: { name: string }) {
   };
 
   useEffect(() => {
-    setOffsets([null]);
-    load(null, applied);
+    load([null], applied);
 
   }, [name, limit, applied]);
 
   const { filter, error: filterError } = filterOrError(conds);
+  const offsets = page?.offsets ?? [null];
   const pageNo = offsets.length;
   const next = () => {
-    if (page?.next == null) return;
-    setOffsets([...offsets, page.next]);
-    load(page.next, applied);
+    if (page?.next == null || loading) return;
+    load([...offsets, page.next], applied);
   };
   const prev = () => {
-    if (offsets.length < 2) return;
-    const o = offsets.slice(0, -1);
-    setOffsets(o);
-    load(o[o.length - 1], applied);
+    if (offsets.length < 2 || loading) return;
+    load(offsets.slice(0, -1), applied);
   };
   useShortcut('j', 'Next page of points', 'Collection', next);
   useShortcut('k', 'Previous page of points', 'Collection', prev);
@@ -95,7 +93,7 @@ function Browse({ name }: { name: string }) {
           </div>
         </div>
       </form>
-      {error != null && <ErrorBox error={error} onRetry={() => load(offsets[offsets.length - 1], applied)} />}
+      {error != null && <ErrorBox error={error} onRetry={() => load(offsets, applied)} />}
       {loading && !page && <Skeleton lines={5} label="Loading points" />}
       {page && (
         <>

@@ -2,7 +2,7 @@
 // server starts (GET /hektor/jobs/{id}) until it ends; the progress bar is the job's own
 // progress. A rejected file ends the job "failed" with the server's message, shown whole.
 import { useEffect, useRef, useState } from 'react';
-import { enc, listCollections, request, upload, type Job } from '../api';
+import { enc, listCollections, request, unwrapJob, upload, type Job } from '../api';
 import { formatBytes, formatCount } from '../format';
 import { navigate } from '../router';
 import { useShortcut } from '../shortcuts';
@@ -62,7 +62,7 @@ export function Import() {
     setJob(cur);
     while (!TERMINAL.has(cur.state) && !cancelled.current) {
       await new Promise((r) => setTimeout(r, 250));
-      cur = (await request<Job>('GET', `/hektor/jobs/${enc(cur.id)}`)).result;
+      cur = unwrapJob((await request<unknown>('GET', `/hektor/jobs/${enc(cur.id)}`)).result);
       setJob(cur);
     }
   };
@@ -75,8 +75,8 @@ export function Import() {
     setError(null);
     setJob(null);
     try {
-      const a = await upload<{ job: Job }>(importPath(o), file);
-      await follow(a.result.job);
+      const a = await upload<unknown>(importPath(o), file);
+      await follow(unwrapJob(a.result));
     } catch (err) {
       setError(err);
     } finally {
@@ -87,7 +87,7 @@ export function Import() {
   const cancel = async () => {
     if (!job) return;
     try {
-      setJob((await request<Job>('DELETE', `/hektor/jobs/${enc(job.id)}`)).result);
+      setJob(unwrapJob((await request<unknown>('DELETE', `/hektor/jobs/${enc(job.id)}`)).result));
     } catch (err) {
       setError(err);
     }
@@ -189,7 +189,7 @@ export function Import() {
           </div>
           <progress value={job.progress} max={1} aria-label={`Import progress ${Math.round(job.progress * 100)}%`} />
           <p>
-            {formatCount(job.done)} of {formatCount(job.total)} records ({Math.round(job.progress * 100)}%)
+            {Math.round(job.progress * 100)}% ({formatCount(job.done)} of {formatCount(job.total)}) · {job.message}
           </p>
           {job.state === 'failed' && (
             <div className="alert error" role="alert" data-testid="import-rejected">

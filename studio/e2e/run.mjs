@@ -284,7 +284,7 @@ async function main() {
     // -- Search by vector, two settings side by side (HNSW ef 16 vs exact), with a filter --
     await page.goto(base() + '/studio/search?collection=items');
     await page.waitForSelector('#search-vector');
-    const q = points[123].vector.map((x) => x + 0.01);
+    const q = points[123].vector.map((x) => Math.round((x + 0.01) * 1000) / 1000);
     await page.fill('#search-vector', JSON.stringify(q));
     await page.check('text=Compare two settings');
     await page.fill('#pane-a-ef', '16');

@@ -3,7 +3,7 @@
 // minutes for the dashboard's charts. The connection state is what the dashboard shows:
 // 'connecting' (nothing received yet), 'live', 'unreachable' (no answer: retrying),
 // 'error' (the server answered with an error status or a malformed stream: retrying too).
-import { useEffect, useRef, useState } from 'react';
+import { useSyncExternalStore } from 'react';
 import { currentConn, headers, url, type Job } from './api';
 import { SseParser } from './sse';
 
@@ -61,111 +61,116 @@ export function parseStats(data: string): Stats {
   return s as Stats;
 }
 
-export function useEvents(): StreamView {
-  const [view, setView] = useState<StreamView>({
-    state: 'connecting',
-    latest: null,
-    history: [],
-    message: '',
-    attempt: 0,
-    retryInMs: 0,
-    recoveredAt: null,
-  });
-  const stopped = useRef(false);
+// One stream for the whole page: it starts with the first subscriber and keeps running
+// while the Studio is open, so the dashboard's charts hold the last minutes even after a
+// visit to another page.
+let view: StreamView = {
+  state: 'connecting',
+  latest: null,
+  history: [],
+  message: '',
+  attempt: 0,
+  retryInMs: 0,
+  recoveredAt: null,
+};
+const subscribers = new Set<() => void>();
+let started = false;
 
-  useEffect(() => {
-    stopped.current = false;
-    let ctrl: AbortController | null = null;
-    let timer: ReturnType<typeof setTimeout> | null = null;
-    let attempt = 0;
-    let failed = false;
+function setView(f: (v: StreamView) => StreamView) {
+  view = f(view);
+  subscribers.forEach((l) => l());
+}
 
-    const fail = (state: 'unreachable' | 'error', message: string) => {
-      if (stopped.current) return;
-      attempt++;
-      failed = true;
-      const wait = backoffMs(attempt);
-      setView((v) => ({ ...v, state, message, attempt, retryInMs: wait }));
-      timer = setTimeout(connect, wait);
+function start() {
+  if (started) return;
+  started = true;
+  let ctrl: AbortController | null = null;
+  let attempt = 0;
+  let failed = false;
+
+  const fail = (state: 'unreachable' | 'error', message: string) => {
+    attempt++;
+    failed = true;
+    const wait = backoffMs(attempt);
+    setView((v) => ({ ...v, state, message, attempt, retryInMs: wait }));
+    setTimeout(connect, wait);
+  };
+
+  const connect = async () => {
+    ctrl = new AbortController();
+    const conn = currentConn();
+    let watchdog: ReturnType<typeof setTimeout> | null = null;
+    const arm = () => {
+      if (watchdog) clearTimeout(watchdog);
+      watchdog = setTimeout(() => ctrl?.abort(new Error('no statistics for several seconds')), INTERVAL_MS * 4 + 2000);
     };
-
-    const connect = async () => {
-      if (stopped.current) return;
-      ctrl = new AbortController();
-      const conn = currentConn();
-      let watchdog: ReturnType<typeof setTimeout> | null = null;
-      const arm = () => {
-        if (watchdog) clearTimeout(watchdog);
-        watchdog = setTimeout(() => ctrl?.abort(new Error('stalled')), INTERVAL_MS * 4 + 2000);
-      };
-      try {
-        arm();
-        const res = await fetch(url(conn, `/hektor/events?interval_ms=${INTERVAL_MS}`), {
-          headers: { ...headers(conn, false), Accept: 'text/event-stream' },
-          signal: ctrl.signal,
-        });
-        if (!res.ok || !res.body) {
-          let msg = `${res.status} ${res.statusText}`;
-          try {
-            const j = JSON.parse(await res.text());
-            if (typeof j?.status?.error === 'string') msg = `${res.status}: ${j.status.error}`;
-          } catch {
-            /* the status line is the message */
-          }
-          if (watchdog) clearTimeout(watchdog);
-          fail('error', `the server answered ${msg} for /hektor/events`);
-          return;
-        }
-        const reader = res.body.pipeThrough(new TextDecoderStream()).getReader();
-        const parser = new SseParser();
-        for (;;) {
-          const { value, done } = await reader.read();
-          if (done) break;
-          arm();
-          for (const ev of parser.push(value)) {
-            if (ev.event !== 'stats') continue;
-            let st: Stats;
-            try {
-              st = parseStats(ev.data);
-            } catch (e) {
-              if (watchdog) clearTimeout(watchdog);
-              ctrl.abort();
-              fail('error', `malformed stats from the server: ${(e as Error).message}`);
-              return;
-            }
-            const wasFailed = failed;
-            failed = false;
-            attempt = 0;
-            setView((v) => {
-              const history = [...v.history, st].filter((h) => h.time >= st.time - HISTORY_SECONDS);
-              return {
-                state: 'live',
-                latest: st,
-                history,
-                message: '',
-                attempt: 0,
-                retryInMs: 0,
-                recoveredAt: wasFailed ? Date.now() : v.recoveredAt,
-              };
-            });
-          }
+    try {
+      arm();
+      const res = await fetch(url(conn, `/hektor/events?interval_ms=${INTERVAL_MS}`), {
+        headers: { ...headers(conn, false), Accept: 'text/event-stream' },
+        signal: ctrl.signal,
+      });
+      if (!res.ok || !res.body) {
+        let msg = `${res.status} ${res.statusText}`;
+        try {
+          const j = JSON.parse(await res.text());
+          if (typeof j?.status?.error === 'string') msg = `${res.status}: ${j.status.error}`;
+        } catch {
+          /* the status line is the message */
         }
         if (watchdog) clearTimeout(watchdog);
-        fail('unreachable', 'the server closed the event stream');
-      } catch (e) {
-        if (watchdog) clearTimeout(watchdog);
-        if (stopped.current) return;
-        fail('unreachable', `the server at ${conn.server || location.origin} does not answer (${(e as Error).message || 'connection lost'})`);
+        fail('error', `the server answered ${msg} for /hektor/events`);
+        return;
       }
-    };
+      const reader = res.body.pipeThrough(new TextDecoderStream()).getReader();
+      const parser = new SseParser();
+      for (;;) {
+        const { value, done } = await reader.read();
+        if (done) break;
+        arm();
+        for (const ev of parser.push(value)) {
+          if (ev.event !== 'stats') continue;
+          let st: Stats;
+          try {
+            st = parseStats(ev.data);
+          } catch (e) {
+            if (watchdog) clearTimeout(watchdog);
+            ctrl.abort();
+            fail('error', `malformed statistics from the server: ${(e as Error).message}`);
+            return;
+          }
+          const wasFailed = failed;
+          failed = false;
+          attempt = 0;
+          setView((v) => ({
+            state: 'live',
+            latest: st,
+            // A restarted server starts its clock again; keep the history in time order.
+            history: [...v.history.filter((h) => h.time < st.time && h.time >= st.time - HISTORY_SECONDS), st],
+            message: '',
+            attempt: 0,
+            retryInMs: 0,
+            recoveredAt: wasFailed ? Date.now() : v.recoveredAt,
+          }));
+        }
+      }
+      if (watchdog) clearTimeout(watchdog);
+      fail('unreachable', 'the server closed the event stream');
+    } catch (e) {
+      if (watchdog) clearTimeout(watchdog);
+      fail('unreachable', `the server at ${conn.server || location.origin} does not answer (${(e as Error).message || 'connection lost'})`);
+    }
+  };
+  connect();
+}
 
-    connect();
-    return () => {
-      stopped.current = true;
-      if (timer) clearTimeout(timer);
-      ctrl?.abort();
-    };
-  }, []);
-
-  return view;
+export function useEvents(): StreamView {
+  return useSyncExternalStore(
+    (l) => {
+      subscribers.add(l);
+      start();
+      return () => subscribers.delete(l);
+    },
+    () => view,
+  );
 }

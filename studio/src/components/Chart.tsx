@@ -15,6 +15,13 @@ export interface Series {
   points: [number, number][]; // [ms timestamp, value]
 }
 
+function timeRange(series: Series[]): { min?: number; max?: number } {
+  const ts = series.flatMap((s) => s.points.map((p) => p[0]));
+  if (ts.length === 0) return {};
+  const max = Math.max(...ts);
+  return { max, min: Math.min(Math.min(...ts), max - 60000) };
+}
+
 function cssVar(name: string): string {
   return getComputedStyle(document.documentElement).getPropertyValue(name).trim();
 }
@@ -69,6 +76,8 @@ export function TimeChart({
         },
         xAxis: {
           type: 'time',
+          // At least the last minute, at most the history kept (events.ts).
+          ...timeRange(series),
           axisLabel: { color: muted, hideOverlap: true },
           axisLine: { lineStyle: { color: grid } },
           splitLine: { show: false },
@@ -79,7 +88,7 @@ export function TimeChart({
           axisLabel: { color: muted, formatter: (v: number) => format(v) },
           splitLine: { lineStyle: { color: grid } },
         },
-        series: series.map((s) => ({ name: s.name, type: 'line', showSymbol: false, data: s.points, lineStyle: { width: 2 } })),
+        series: series.map((s) => ({ name: s.name, type: 'line', showSymbol: s.points.length < 3, data: s.points, lineStyle: { width: 2 } })),
       },
       { replaceMerge: ['series'] },
     );

@@ -106,8 +106,8 @@ export function Dashboard() {
       {s && (
         <>
           <p className="muted">
-            HEKTOR {s.version}, up {formatDuration(s.uptime_s)} · {formatCount(s.requests_total)} requests,{' '}
-            {formatCount(s.errors_total)} errors
+            HEKTOR {s.version}, up {formatDuration(s.uptime_s)} · {formatCount(s.requests_total)} {s.requests_total === 1 ? 'request' : 'requests'},{' '}
+            {formatCount(s.errors_total)} {s.errors_total === 1 ? 'error' : 'errors'}
           </p>
           <div className="figures">
             <Figure label="Collections" value={formatCount(s.collections.length)} testid="fig-collections" />
@@ -116,7 +116,7 @@ export function Dashboard() {
             <Figure label="Latency p50 / p99" value={`${formatMs(s.latency_ms.p50)} / ${formatMs(s.latency_ms.p99)}`} testid="fig-latency" />
             <Figure label="Memory (resident)" value={formatBytes(s.memory.rss_bytes)} testid="fig-memory" />
           </div>
-          <div className="grid">
+          <div className="grid charts">
             <TimeChart title="Queries per second" series={charts.qps} format={formatRate} summary={`now ${formatRate(s.qps)} queries per second`} />
             <TimeChart
               title="Search latency"
@@ -200,7 +200,7 @@ export function Dashboard() {
                     </div>
                     <progress value={j.progress} max={1} aria-label={`${j.kind} ${j.collection}: ${Math.round(j.progress * 100)}%`} />
                     <div className="muted">
-                      {formatCount(j.done)} of {formatCount(j.total)} {j.message && `· ${j.message}`}
+                      {Math.round(j.progress * 100)}% ({formatCount(j.done)} of {formatCount(j.total)}{j.kind === 'import' ? ' bytes' : ''}){j.message && ` · ${j.message}`}
                     </div>
                   </li>
                 ))}

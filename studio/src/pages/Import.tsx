@@ -189,7 +189,7 @@ export function Import() {
           </div>
           <progress value={job.progress} max={1} aria-label={`Import progress ${Math.round(job.progress * 100)}%`} />
           <p>
-            {Math.round(job.progress * 100)}% ({formatCount(job.done)} of {formatCount(job.total)}) · {job.message}
+            {Math.round(job.progress * 100)}% ({formatCount(job.done)} of {formatCount(job.total)}{job.kind === 'import' ? ' bytes' : ''}) · {job.message}
           </p>
           {job.state === 'failed' && (
             <div className="alert error" role="alert" data-testid="import-rejected">

@@ -326,13 +326,14 @@ export function Search() {
         ) : (
           <ul className="plain" data-testid="history">
             {history.map((h) => {
-              const v = h.query as { q: QueryInput; a: PaneSettings; b: PaneSettings | null };
+              const v = h.query as { q: QueryInput; a: PaneSettings; b: PaneSettings | null; conds?: Condition[] };
               const what = v.a.mode === 'like' ? `like point ${v.q.likeId}` : v.a.mode === 'text' ? `“${truncate(v.q.text, 40)}”` : truncate(v.q.vector, 40);
               return (
                 <li key={h.at + h.collection}>
                   <button type="button" className="link" onClick={() => restore(h)}>
                     {h.collection}: {MODE_LABEL[v.a.mode]} {what}, k {v.a.k}
                     {v.b ? ` · compared with ${MODE_LABEL[v.b.mode]}, k ${v.b.k}${v.b.exact ? ', exact' : ''}` : ''}
+                    {v.conds?.length ? ` · ${v.conds.length} filter condition${v.conds.length > 1 ? 's' : ''}` : ''}
                   </button>{' '}
                   <span className="muted">{new Date(h.at).toLocaleString()}</span>
                 </li>

@@ -14,6 +14,7 @@ PACKAGES=(
   libmicrohttpd-dev                   # HTTP server (hektor serve)
   python3 python3-numpy               # integration tests (reference computations)
   python3-faiss python3-hnswlib       # benchmark peers
+  chromium                            # the Studio's browser tests (playwright-core drives it)
 )
 
 missing=()
@@ -58,4 +59,13 @@ if command -v npm >/dev/null 2>&1; then
   fi
 else
   echo "setup: npm is not installed; the JavaScript client test will be skipped"
+fi
+
+# The Studio (studio/): npm ci when package-lock.json changed, and the build that
+# `hektor serve` serves under /studio/ when studio/dist is missing or older than a source.
+if command -v npm >/dev/null 2>&1; then
+  bash "$(dirname "$0")/studio.sh" deps
+  bash "$(dirname "$0")/studio.sh" build
+else
+  echo "setup: npm is not installed; the Studio is not built and its tests will be skipped"
 fi

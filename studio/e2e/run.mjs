@@ -82,10 +82,12 @@ function cli(...args) {
   return r.stdout;
 }
 let server = null;
+let apiKey = ''; // the server's --api-key, when it has one
 let port = 0;
 let serverLog = '';
 async function startServer() {
-  server = spawn(BIN, ['--db', join(TMP, 'db'), 'serve', '--host', '127.0.0.1', '--port', String(port), '--studio', DIST], { env });
+  const key = apiKey ? ['--api-key', apiKey] : [];
+  server = spawn(BIN, ['--db', join(TMP, 'db'), 'serve', '--host', '127.0.0.1', '--port', String(port), '--studio', DIST, ...key], { env });
   server.stderr.on('data', (d) => (serverLog = (serverLog + d).slice(-20000)));
   await new Promise((res, rej) => {
     const t = setTimeout(() => rej(new Error(`the server did not start: ${serverLog}`)), 20000);
@@ -101,7 +103,8 @@ async function stopServer() {
 }
 const base = () => `http://127.0.0.1:${port}`;
 async function api(method, path, body) {
-  const r = await fetch(base() + path, { method, headers: body ? { 'Content-Type': 'application/json' } : {}, body: body && JSON.stringify(body) });
+  const headers = { ...(body ? { 'Content-Type': 'application/json' } : {}), ...(apiKey ? { 'api-key': apiKey } : {}) };
+  const r = await fetch(base() + path, { method, headers, body: body && JSON.stringify(body) });
   const j = await r.json();
   if (!r.ok) throw new Error(`${method} ${path}: ${r.status} ${JSON.stringify(j)}`);
   return j.result;
@@ -295,7 +298,8 @@ async function main() {
     const truth = bruteForce(q, 10);
     eq(b, truth, 'search: exact setting B equals brute force top 10');
     check(overlap(a, truth) >= 0.9, `search: HNSW setting A (ef 16) recall@10 ${overlap(a, truth)} >= 0.9`);
-    check(/server .*(µs|ms)/.test(await text(page, '[data-testid=pane-a-timing]')), 'search: the server time is shown');
+    const timing = await text(page, '[data-testid=pane-a-timing]');
+    check(/server .*(µs|ms)/.test(timing) && timing.includes('Euclidean distance, lower is closer'), 'search: the server time and the meaning of the score are shown');
     await page.click('text=Add condition');
     await page.fill('[id^=search-c][id$=-key]', 'city');
     await page.locator('[id^=search-c][id$=-op]').selectOption('any');
@@ -403,6 +407,27 @@ async function main() {
     check(true, 'dashboard: restarting the server on the same port shows "Recovered"');
     eq(await text(page, '[data-testid=fig-points]'), (N + NV).toLocaleString('en-US'), 'dashboard: the figures are live again after recovery');
     await shot(page, 'dashboard-recovered');
+
+    // -- the server comes back wanting an API key: the error state, then the key in Settings --
+    await stopServer();
+    apiKey = 'e2e-secret-key';
+    await startServer();
+    await page.waitForSelector('[data-testid=state-error]', { timeout: 20000 });
+    check((await text(page, '[data-testid=state-error]')).includes('401'), 'dashboard: a server that wants an API key shows the error state with the 401');
+    await axe(page, 'dashboard error');
+    await shot(page, 'dashboard-error');
+    await page.locator('body').press('5');
+    await page.fill('#set-key', apiKey);
+    await page.click('text=Save settings');
+    await page.locator('body').press('1');
+    await page.waitForSelector('[data-testid=state-recovered]', { timeout: 20000 });
+    check(true, 'settings: with the API key saved, the dashboard recovers');
+    eq(await text(page, '[data-testid=fig-collections]'), '3', 'dashboard: live figures through the API key');
+    await page.locator('body').press('2');
+    await page.waitForSelector('[data-testid=row-items]');
+    check(true, 'collections: the API routes work with the saved key (api-key header)');
+    await page.locator('body').press('1');
+    await page.waitForSelector('[data-testid=fig-points]');
 
     // -- the empty state --
     for (const c of ['items', 'e2e_flat', 'uploaded']) await api('DELETE', `/collections/${c}`);

@@ -41,6 +41,7 @@ function ConnectionBanner({ view }: { view: ReturnType<typeof useEvents> }) {
       <div className="alert error" role="alert" data-testid="state-error">
         <strong>The live statistics failed</strong>
         {view.message}. Retrying in {(view.retryInMs / 1000).toFixed(1)} s (attempt {view.attempt}).
+        {view.latest && ' The figures below are the last ones received.'}
       </div>
     );
   if (view.state === 'live' && view.recoveredAt && now - view.recoveredAt < 15000)

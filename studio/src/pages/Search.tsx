@@ -2,7 +2,7 @@
 // vector together) run under one or two settings side by side, with filter, k, ef and the
 // fusion method; results with scores, payload and the server's timing; a query history.
 import { useEffect, useMemo, useRef, useState } from 'react';
-import { enc, listCollections, request, type Answer, type ScoredPoint } from '../api';
+import { enc, getCollection, listCollections, request, type Answer, type ScoredPoint } from '../api';
 import { useSettings } from '../context';
 import type { Condition } from '../filter';
 import { formatMs, formatScore, truncate } from '../format';
@@ -79,6 +79,13 @@ async function run(collection: string, q: QueryInput, s: PaneSettings, filter: R
   return { points: a.result, serverMs: a.time * 1000, tookMs: null, roundTripMs: a.roundTripMs };
 }
 
+// What a score means in each metric (docs/SERVER.md, Conventions).
+const SCORE_NOTE: Record<string, string> = {
+  Euclid: 'Score: Euclidean distance, lower is closer.',
+  Cosine: 'Score: cosine similarity, higher is closer.',
+  Dot: 'Score: dot product, higher is closer.',
+};
+
 function Pane({
   label,
   id,
@@ -87,9 +94,11 @@ function Pane({
   outcome,
   error,
   other,
+  metric,
 }: {
   label: string;
   id: string;
+  metric: string | undefined;
   s: PaneSettings;
   onChange: (s: PaneSettings) => void;
   outcome: Outcome | null;
@@ -156,6 +165,8 @@ function Pane({
           <p aria-live="polite" data-testid={`${id}-timing`}>
             {outcome.points.length} results · server {formatMs(outcome.serverMs)}
             {outcome.tookMs !== null && ` (search ${formatMs(outcome.tookMs)})`} · round trip {formatMs(outcome.roundTripMs)}
+            {s.mode !== 'text' && s.mode !== 'hybrid' && metric && SCORE_NOTE[metric] && ` · ${SCORE_NOTE[metric]}`}
+            {(s.mode === 'text' || s.mode === 'hybrid') && ` · Score: ${s.mode === 'text' ? 'BM25' : 'fused rank score'}, higher is closer.`}
           </p>
           <div className="table-wrap">
             <table data-testid={`${id}-results`}>
@@ -199,6 +210,7 @@ export function Search() {
   const { settings } = useSettings();
   const { search } = useLocation();
   const names = useAsync(listCollections, []);
+  const [collectionInfo, setCollectionInfo] = useState<{ name: string; metric: string } | null>(null);
   const [collection, setCollection] = useState(search.get('collection') ?? '');
   const like = search.get('like');
   const dflt: PaneSettings = { mode: like ? 'like' : 'vector', k: settings.k, ef: settings.ef, exact: false, fusion: 'rrf', rrfK: 60, depth: 100, match: 'any' };
@@ -215,6 +227,19 @@ export function Search() {
   useEffect(() => {
     if (!collection && names.data?.length) setCollection(names.data[0]);
   }, [names.data, collection]);
+
+  useEffect(() => {
+    if (!collection) return;
+    let live = true;
+    getCollection(collection).then(
+      (a) => live && setCollectionInfo({ name: collection, metric: a.result.config.params.vectors.distance }),
+      () => live && setCollectionInfo(null),
+    );
+    return () => {
+      live = false;
+    };
+  }, [collection]);
+  const metric = collectionInfo?.name === collection ? collectionInfo.metric : undefined;
 
   const { filter, error: filterError } = filterOrError(conds);
   const modes = new Set([a.mode, ...(compare ? [b.mode] : [])]);
@@ -308,8 +333,8 @@ export function Search() {
         </div>
       </form>
       <div className={compare ? 'two' : undefined}>
-        <Pane label={compare ? 'Setting A' : 'Results'} id="pane-a" s={a} onChange={setA} outcome={out.a} error={out.ea} other={compare ? ids.b : null} />
-        {compare && <Pane label="Setting B" id="pane-b" s={b} onChange={setB} outcome={out.b} error={out.eb} other={ids.a} />}
+        <Pane label={compare ? 'Setting A' : 'Results'} id="pane-a" s={a} onChange={setA} outcome={out.a} error={out.ea} other={compare ? ids.b : null} metric={metric} />
+        {compare && <Pane label="Setting B" id="pane-b" s={b} onChange={setB} outcome={out.b} error={out.eb} other={ids.a} metric={metric} />}
       </div>
       <div className="card">
         <div className="row">

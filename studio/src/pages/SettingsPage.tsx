@@ -56,6 +56,7 @@ export function SettingsPage() {
         </fieldset>
         <fieldset>
           <legend>Appearance</legend>
+          <div className="form">
           <div className="field">
             <label htmlFor="set-theme">Theme</label>
             <select id="set-theme" value={draft.theme} onChange={(e) => set({ theme: e.target.value as Theme })}>
@@ -65,6 +66,7 @@ export function SettingsPage() {
                 </option>
               ))}
             </select>
+          </div>
           </div>
         </fieldset>
         <fieldset>

@@ -46,21 +46,37 @@ function ShortcutOverlay({ open, onClose }: { open: boolean; onClose: () => void
         <section key={scope}>
           <h3>{scope}</h3>
           <dl>
-            {list
-              .filter((s) => s.scope === scope)
-              .map((s) => (
-                <div key={s.keys + s.description} className="shortcut-row">
-                  <dt>
-                    {s.keys.split(' ').map((k, i) => (
-                      <kbd key={i}>{k}</kbd>
+            {[...new Set(list.filter((s) => s.scope === scope).map((s) => s.description))].map((d) => (
+              <div key={d} className="shortcut-row">
+                <dt>
+                  {list
+                    .filter((s) => s.scope === scope && s.description === d)
+                    .map((s, j) => (
+                      <span key={s.keys}>
+                        {j > 0 && <span className="muted"> or </span>}
+                        {s.keys.split(' ').map((k, i) => (
+                          <kbd key={i}>{k}</kbd>
+                        ))}
+                      </span>
                     ))}
-                  </dt>
-                  <dd>{s.description}</dd>
-                </div>
-              ))}
+                </dt>
+                <dd>{d}</dd>
+              </div>
+            ))}
           </dl>
         </section>
       ))}
+      <section>
+        <h3>Dialogs</h3>
+        <dl>
+          <div className="shortcut-row">
+            <dt>
+              <kbd>Escape</kbd>
+            </dt>
+            <dd>Close the dialog (this one too)</dd>
+          </div>
+        </dl>
+      </section>
       <div className="actions">
         <button type="button" onClick={onClose} autoFocus>
           Close

@@ -5,7 +5,7 @@ FUZZ_BUILD ?= build-fuzz
 FUZZ_SECONDS ?= 20
 JOBS ?= $(shell nproc)
 
-.PHONY: all build test asan fuzz check demo bench bench-hnsw bench-quant bench-text clean
+.PHONY: all build test asan fuzz check demo bench bench-hnsw bench-quant bench-text bench-server clean
 
 all: build
 
@@ -45,6 +45,9 @@ bench-quant: build
 
 bench-text: build
 	/usr/bin/python3 bench/bench_text.py
+
+bench-server: build
+	/usr/bin/python3 bench/bench_server.py
 
 clean:
 	rm -rf $(BUILD) $(ASAN_BUILD) $(FUZZ_BUILD)

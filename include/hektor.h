@@ -121,6 +121,16 @@ hk_status hk_db_backup(hk_db *db, const char *dest_dir);
  * must not exist or be empty. */
 hk_status hk_db_restore(const char *src_dir, const char *dest_dir);
 
+/* Writes one collection's snapshot (the checksummed format of docs/FORMAT.md, codes and
+ * codebook included) to the file `path`, consistent as of the moment it is taken (its
+ * writers wait; readers never do); *bytes (may be NULL) is the file's size. */
+hk_status hk_collection_snapshot(hk_collection *c, const char *path, uint64_t *bytes);
+/* Replaces collection `name` (creating it when absent) by the snapshot file at `path`.
+ * The file is copied and loaded first, which verifies it entirely: on failure nothing
+ * changes. The old directory is swapped out in one rename, and handles to the old
+ * collection answer HK_NOT_FOUND, as after a drop. */
+hk_status hk_collection_recover(hk_db *db, const char *name, const char *path);
+
 /* ---- collections ------------------------------------------------------------------- */
 
 typedef enum hk_metric { HK_METRIC_L2 = 0, HK_METRIC_IP = 1, HK_METRIC_COSINE = 2 } hk_metric;
@@ -426,6 +436,13 @@ hk_status hk_query_set_examples(hk_query *q, const uint64_t *positive, size_t np
 
 /* Runs the query: one result list per query vector, best first. */
 hk_status hk_search(hk_collection *c, const hk_query *q, hk_result **out);
+/* Runs n queries (one vector or a text each, with their own k, filter, ef, ...) and fuses
+ * their lists by method (HK_FUSION_RRF: param is RRF's k, 0 = 60) into one list of k
+ * results after skipping offset, with the records asked for by with (HK_WITH_*); scores
+ * are the fused scores. The server's Qdrant query route (prefetch + fusion) uses it. */
+hk_status hk_search_fused(hk_collection *c, const hk_query *const *queries, size_t n,
+                          hk_fusion method, double param, uint32_t k, uint32_t offset,
+                          uint32_t with, hk_result **out);
 
 /* ---- quantization ----------------------------------------------------------------- */
 /* A codebook turns a vector into a short code (4x to 128x smaller than its floats) and back

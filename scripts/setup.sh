@@ -14,6 +14,7 @@ PACKAGES=(
   libmicrohttpd-dev                   # HTTP server (hektor serve)
   python3 python3-numpy               # integration tests (reference computations)
   python3-faiss python3-hnswlib       # benchmark peers
+  wrk                                 # HTTP load generator (bench/bench_server.py)
   chromium                            # the Studio's browser tests (playwright-core drives it)
 )
 

@@ -441,6 +441,22 @@ hk_status hk_collection_create(hk_db *db, const char *name, const hk_collection_
     return st;
 }
 
+/* Marks the cached collection `name` (if any) dropped for every handle, after waiting for
+ * its writers and readers, and forgets it. Called with db->mu held. */
+static void cache_forget(hk_db *db, const char *name) {
+    size_t at;
+    hk_collection *c = cache_find(db, name, &at);
+    if (!c) return;
+    pthread_mutex_lock(&c->write_mu);
+    pthread_rwlock_wrlock(&c->rw);
+    atomic_store(&c->dropped, 1);
+    pthread_rwlock_unlock(&c->rw);
+    pthread_mutex_unlock(&c->write_mu);
+    memmove(db->cache + at, db->cache + at + 1, (db->ncache - at - 1) * sizeof *db->cache);
+    db->ncache--;
+    if (--c->refs == 0) coll_free(c);
+}
+
 hk_status hk_collection_drop(hk_db *db, const char *name) {
     if (!db) return hk_fail(HK_INVALID, "collection_drop: db is NULL");
     hk_status st = check_name(name);
@@ -459,19 +475,7 @@ hk_status hk_collection_drop(hk_db *db, const char *name) {
     if (!st && rename(dir, aside) != 0)
         st = hk_fail(HK_IO, "%s: cannot remove: %s", dir, strerror(errno));
     if (!st && !(db->flags & HK_OPEN_NOSYNC)) st = fs_fsync_dir(db->coll_dir);
-    hk_collection *c = NULL;
-    size_t at;
-    if (!st && (c = cache_find(db, name, &at))) {
-        /* Wait for in-flight writers and readers, then mark it gone for every handle. */
-        pthread_mutex_lock(&c->write_mu);
-        pthread_rwlock_wrlock(&c->rw);
-        atomic_store(&c->dropped, 1);
-        pthread_rwlock_unlock(&c->rw);
-        pthread_mutex_unlock(&c->write_mu);
-        memmove(db->cache + at, db->cache + at + 1, (db->ncache - at - 1) * sizeof *db->cache);
-        db->ncache--;
-        if (--c->refs == 0) coll_free(c);
-    }
+    if (!st) cache_forget(db, name);
     pthread_mutex_unlock(&db->mu);
     if (!st) fs_rmtree(aside);
     hk_free(dir);
@@ -608,5 +612,94 @@ hk_status hk_db_restore(const char *src, const char *dest) {
     if (!st) st = hk_db_backup(db, dest);
     else hk_fail_prefix(st, "restore from '%s' (nothing was written)", src);
     hk_db_close(db);
+    return st;
+}
+
+/* ---- collection snapshots ---- */
+
+hk_status hk_collection_snapshot(hk_collection *c, const char *path, uint64_t *bytes) {
+    if (!c || !path || !path[0]) return hk_fail(HK_INVALID, "collection_snapshot: NULL argument");
+    uint64_t local;
+    if (!bytes) bytes = &local;
+    *bytes = 0;
+    /* write_mu keeps writers out while the image is taken; readers go on. */
+    pthread_mutex_lock(&c->write_mu);
+    hk_status st = atomic_load(&c->dropped)
+                       ? hk_fail(HK_NOT_FOUND, "collection '%s' was dropped", c->name)
+                       : coll_write_snapshot(c, path, bytes);
+    pthread_mutex_unlock(&c->write_mu);
+    if (st) unlink(path);
+    return st;
+}
+
+static hk_status copy_file(const char *from, const char *to, int nosync) {
+    int in = open(from, O_RDONLY | O_CLOEXEC);
+    if (in < 0) return hk_fail(errno == ENOENT ? HK_NOT_FOUND : HK_IO, "%s: cannot open: %s", from,
+                               strerror(errno));
+    int out = open(to, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+    if (out < 0) {
+        close(in);
+        return hk_fail(HK_IO, "%s: cannot create: %s", to, strerror(errno));
+    }
+    hk_status st = HK_OK;
+    char buf[1 << 16];
+    for (;;) {
+        ssize_t n = read(in, buf, sizeof buf);
+        if (n < 0 && errno == EINTR) continue;
+        if (n < 0) st = hk_fail(HK_IO, "%s: cannot read: %s", from, strerror(errno));
+        if (n <= 0) break;
+        if ((st = fs_write_all(out, buf, (size_t)n, to))) break;
+    }
+    if (!st && !nosync) st = fs_fsync(out, to);
+    close(in);
+    close(out);
+    return st;
+}
+
+hk_status hk_collection_recover(hk_db *db, const char *name, const char *path) {
+    if (!db || !path) return hk_fail(HK_INVALID, "collection_recover: NULL argument");
+    hk_status st = check_name(name);
+    if (st) return st;
+    if (db->flags & HK_OPEN_READONLY) return hk_fail(HK_READONLY, "database is open read-only");
+    int nosync = (db->flags & HK_OPEN_NOSYNC) != 0;
+    size_t tl = strlen(name) + 32;
+    char *tmpname = hk_malloc(tl);
+    if (!tmpname) return hk_fail(HK_NOMEM, "out of memory");
+    snprintf(tmpname, tl, ".recover-%s-%ld", name, (long)getpid());
+    pthread_mutex_lock(&db->mu);
+    char *dir = fs_join(db->coll_dir, name), *tmp = fs_join(db->coll_dir, tmpname);
+    char *sp = tmp ? fs_join(tmp, "snapshot.hks") : NULL, *wp = tmp ? fs_join(tmp, "wal.hkl") : NULL;
+    if (!dir || !wp || !sp) st = hk_fail(HK_NOMEM, "out of memory");
+    if (!st) st = fs_rmtree(tmp);
+    if (!st) st = fs_mkdir(tmp);
+    if (!st) st = copy_file(path, sp, nosync);
+    wal *w = NULL;
+    if (!st) st = wal_create(wp, 0, nosync, &w);
+    wal_close(w);
+    if (!st && !nosync) st = fs_fsync_dir(tmp);
+    /* Load the copy: every checksum and structure is verified before anything changes. */
+    hk_collection *probe = NULL;
+    if (!st) st = coll_load(db, tmpname, &probe);
+    coll_free(probe);
+    if (st) hk_fail_prefix(st, "recover '%s' from '%s' (nothing changed)", name, path);
+    if (!st) {
+        if (fs_exists(dir)) {
+            /* Swap the directories in one step; writers and readers of the old
+             * collection are waited for, and its handles answer HK_NOT_FOUND. */
+            cache_forget(db, name);
+            if (renameat2(AT_FDCWD, tmp, AT_FDCWD, dir, RENAME_EXCHANGE) != 0)
+                st = hk_fail(HK_IO, "%s: cannot replace: %s", dir, strerror(errno));
+        } else if (rename(tmp, dir) != 0) {
+            st = hk_fail(HK_IO, "%s: cannot rename into place: %s", dir, strerror(errno));
+        }
+        if (!st && !nosync) st = fs_fsync_dir(db->coll_dir);
+    }
+    fs_rmtree(tmp); /* the copy on failure, the old collection after a swap */
+    pthread_mutex_unlock(&db->mu);
+    hk_free(dir);
+    hk_free(tmp);
+    hk_free(sp);
+    hk_free(wp);
+    hk_free(tmpname);
     return st;
 }

@@ -646,6 +646,82 @@ static hk_status hybrid_search(hk_collection *c, const hk_query *q, hk_result **
     return HK_OK;
 }
 
+/* Several searches fused into one list (Qdrant's prefetch + fusion): each query runs as
+ * given (its own k, filter, text or vector) and the lists are fused by reciprocal rank,
+ * sum over the lists of 1 / (param + rank), as in hybrid_search. */
+hk_status hk_search_fused(hk_collection *c, const hk_query *const *queries, size_t n,
+                          hk_fusion method, double param, uint32_t k, uint32_t offset,
+                          uint32_t with, hk_result **out) {
+    if (!c || !out || (n && !queries)) return hk_fail(HK_INVALID, "search_fused: NULL argument");
+    *out = NULL;
+    if (n == 0) return hk_fail(HK_INVALID, "search_fused: no queries to fuse");
+    if (method != HK_FUSION_RRF)
+        return hk_fail(HK_INVALID, "search_fused: fusion method %d is not supported", (int)method);
+    if (!(param >= 0 && param <= 1e9))
+        return hk_fail(HK_INVALID, "search_fused: RRF k must be in [0, 1e9] (got %g)", param);
+    if (k == 0) return hk_fail(HK_INVALID, "search_fused: k must be at least 1");
+    double rrf_k = param > 0 ? param : 60;
+    size_t total = 0, nf = 0;
+    hk_result **lists = hk_calloc(n, sizeof *lists);
+    if (!lists) return hk_fail(HK_NOMEM, "out of memory");
+    hk_status st = HK_OK;
+    for (size_t i = 0; i < n && !st; i++) {
+        if (!queries[i]) {
+            st = hk_fail(HK_INVALID, "search_fused: query %zu is NULL", i);
+            break;
+        }
+        hk_query sub = *queries[i];
+        sub.with = 0;
+        if (sub.nq > 1) st = hk_fail(HK_INVALID, "search_fused: query %zu has %zu vectors; each "
+                                     "fused query takes one", i, sub.nq);
+        if (!st && (st = hk_search(c, &sub, &lists[i]))) hk_fail_prefix(st, "search_fused: query %zu", i);
+        if (!st) total += hk_result_count(lists[i], 0);
+    }
+    fused *f = st ? NULL : hk_malloc((total + 1) * sizeof *f);
+    hk_result *r = st ? NULL : result_new(1);
+    if (!st && (!f || !r)) st = hk_fail(HK_NOMEM, "out of memory");
+    for (size_t l = 0; l < n && !st; l++)
+        for (size_t i = 0; i < hk_result_count(lists[l], 0); i++)
+            f[nf++] = (fused){hk_result_id(lists[l], 0, i), 1.0 / (rrf_k + (double)(i + 1))};
+    for (size_t l = 0; l < n; l++) hk_result_free(lists[l]);
+    hk_free(lists);
+    if (!st) {
+        qsort(f, nf, sizeof *f, cmp_fused_id);
+        size_t m = 0;
+        for (size_t i = 0; i < nf; i++) {
+            if (m && f[m - 1].id == f[i].id) f[m - 1].score += f[i].score;
+            else f[m++] = f[i];
+        }
+        nf = m;
+        qsort(f, nf, sizeof *f, cmp_fused_score);
+    }
+    int locked = !st && !(st = coll_read_begin(c));
+    size_t want = (size_t)k + offset, take = nf < want ? nf : want;
+    size_t skip = offset < take ? offset : take;
+    if (!st && !(r->recs[0] = hk_arena_alloc(&r->arena, (take - skip + 1) * sizeof(hk_rec))))
+        st = hk_fail(HK_NOMEM, "out of memory");
+    hk_buf scratch;
+    hk_buf_init(&scratch);
+    size_t m = 0;
+    for (size_t i = skip; i < take && !st; i++) {
+        uint32_t slot;
+        if (!u64map_get(&c->map, f[i].id, &slot)) continue;
+        memset(&r->recs[0][m], 0, sizeof(hk_rec));
+        st = fill_rec(r, c, slot, with, &r->recs[0][m], &scratch);
+        r->recs[0][m++].score = (float)f[i].score;
+    }
+    if (!st) r->counts[0] = m;
+    hk_buf_free(&scratch);
+    if (locked) coll_read_end(c);
+    hk_free(f);
+    if (st) {
+        hk_result_free(r);
+        return st;
+    }
+    *out = r;
+    return HK_OK;
+}
+
 /* The recommendation's query vector (Qdrant's average_vector strategy) from the stored
  * vectors of the examples: avg(positive) + (avg(positive) - avg(negative)), or
  * avg(positive) without negatives. Cosine collections store normalized vectors, so the

@@ -358,6 +358,11 @@ static int h_import(qctx *q) {
             hr_fail(q, 400, "'metric' applies only with create=true");
         else if (q->r->body_len == 0)
             hr_fail(q, 400, "the request body must hold the file to import");
+        else if (strcmp(fmt, "csv") && (ij->id_field[0] || ij->vector_field[0]))
+            hr_fail(q, 400, "'id_field' and 'vector_field' name csv columns; %s records %s", fmt,
+                    strcmp(fmt, "jsonl") ? "have no named fields" : "use the fields id and vector");
+        else if (strcmp(fmt, "csv") && strcmp(fmt, "jsonl") && ij->text_field[0])
+            hr_fail(q, 400, "'text_field' applies to jsonl and csv, not %s", fmt);
     }
     if (q->status) {
         hk_free(ij);
@@ -419,6 +424,253 @@ static int h_job_cancel(qctx *q) {
     return 200;
 }
 
+/* ---- quantization ---- */
+
+typedef struct quant_job {
+    char name[HK_MAX_NAME + 1];
+    char codebook[HK_MAX_NAME + 1]; /* save the codebook under this name; "" = do not */
+    hk_quant_params p;
+    uint32_t rerank;
+    int replace;
+    hks_job *job;
+} quant_job;
+
+static void quant_free(void *arg) { hk_free(arg); }
+
+static int quant_progress(void *ud, const char *phase, double fraction) {
+    quant_job *qj = ud;
+    char msg[64];
+    snprintf(msg, sizeof msg, "training: %s", phase);
+    if (fraction < 0) fraction = 0;
+    if (fraction > 1) fraction = 1;
+    /* Training is the first 9/10 of the job, encoding the points the last. */
+    return hks_job_progress(qj->job, (uint64_t)(fraction * 900), 1000, msg);
+}
+
+static hks_job_state quant_run(hks_job *j, void *arg, hk_db *db, char *msg, size_t msg_size,
+                               char **result) {
+    quant_job *qj = arg;
+    qj->job = j;
+    hk_collection *c = NULL;
+    hk_codebook *cb = NULL;
+    hk_status st = hk_collection_open(db, qj->name, &c);
+    if (!st) st = hk_collection_train(c, &qj->p, quant_progress, qj, &cb);
+    if (!st && qj->codebook[0]) st = hk_db_codebook_save(db, qj->codebook, cb, qj->replace);
+    if (!st && hks_job_progress(j, 900, 1000, "encoding the points"))
+        st = hk_fail(HK_CANCELLED, "cancelled after training; the collection is unchanged");
+    if (!st) st = hk_collection_quantize(c, cb, qj->codebook[0] ? qj->codebook : NULL, qj->rerank);
+    hk_codebook_info info;
+    if (!st) st = hk_codebook_info_get(cb, &info);
+    hk_codebook_free(cb);
+    hk_collection_close(c);
+    if (st) {
+        snprintf(msg, msg_size, "%s", hk_errmsg());
+        return st == HK_CANCELLED ? HKS_JOB_CANCELLED : HKS_JOB_FAILED;
+    }
+    hk_buf r;
+    hk_buf_init(&r);
+    hk_buf_printf(&r, "{\"method\":\"%s\",\"curve\":\"%s\",\"curve_param\":%.6g,\"code_bytes\":%u,"
+                  "\"compression\":%.4g,\"trained_on\":%llu,\"train_seconds\":%.3f,\"codebook\":",
+                  hk_quant_method_name(info.method), hk_curve_name(info.curve), info.curve_param,
+                  info.code_bytes, info.compression, (unsigned long long)info.trained_on,
+                  info.train_seconds);
+    if (qj->codebook[0]) hj_write_string(&r, qj->codebook, strlen(qj->codebook));
+    else hk_buf_puts(&r, "null");
+    hk_buf_puts(&r, "}");
+    hk_buf_putc(&r, 0);
+    *result = (char *)hk_buf_detach(&r, NULL);
+    hks_job_progress(j, 1000, 1000, NULL);
+    snprintf(msg, msg_size, "quantized with %s: %u bytes per point", hk_quant_method_name(info.method),
+             info.code_bytes);
+    return HKS_JOB_DONE;
+}
+
+static int h_quantize(qctx *q) {
+    if (hr_parse_body(q, 1) || hr_open_coll(q)) return q->status;
+    const hj_value *b = q->body;
+    static const char *const known[] = {"method", "pq_m", "pq_bits", "curve", "curve_param",
+                                        "train_size", "iterations", "opq_iterations", "seed",
+                                        "rerank", "codebook", "replace"};
+    for (uint32_t i = 0; i < b->n; i++) {
+        size_t k = 0;
+        while (k < sizeof known / sizeof *known && strcmp(known[k], b->u.members[i].key)) k++;
+        if (k == sizeof known / sizeof *known)
+            return hr_fail(q, 400, "unknown member '%.64s': quantize takes method, pq_m, pq_bits, "
+                           "curve, curve_param, train_size, iterations, opq_iterations, seed, "
+                           "rerank, codebook and replace", b->u.members[i].key);
+    }
+    if (q->stats.dim == 0)
+        return hr_fail(q, 400, "collection '%s' is text-only: it has no vectors to quantize",
+                       q->r->seg[2]);
+    quant_job *qj = hk_malloc(sizeof *qj);
+    if (!qj) return hr_nomem(q);
+    memset(qj, 0, sizeof *qj);
+    hk_quant_params_init(&qj->p);
+    const char *method, *curve, *cbname;
+    uint64_t m, bits, train, iters, opq_iters, seed, rerank;
+    int wait, replace;
+    if (get_string(q, b, "method", &method) || get_string(q, b, "curve", &curve) ||
+        get_string(q, b, "codebook", &cbname) || hr_get_uint(q, b, "pq_m", HK_MAX_DIM, 0, &m) ||
+        hr_get_uint(q, b, "pq_bits", 8, 0, &bits) ||
+        hr_get_uint(q, b, "train_size", 100000000, 0, &train) ||
+        hr_get_uint(q, b, "iterations", 10000, 0, &iters) ||
+        hr_get_uint(q, b, "opq_iterations", 10000, 0, &opq_iters) ||
+        hr_get_uint(q, b, "seed", UINT64_MAX >> 1, qj->p.seed, &seed) ||
+        hr_get_uint(q, b, "rerank", 1000000, 0, &rerank) || hr_get_bool(q, b, "replace", 0, &replace) ||
+        arg_bool(q, "wait", &wait)) {
+        hk_free(qj);
+        return q->status;
+    }
+    if (method && hk_quant_method_parse(method, &qj->p.method)) hr_fail(q, 400, "%s", hk_errmsg());
+    else if (!method) hr_fail(q, 400, "'method' is required: sq8, sq4, pq or opq");
+    else if (qj->p.method == HK_QUANT_NONE)
+        hr_fail(q, 400, "method 'none': to drop the codes, DELETE this route");
+    else if (curve && hk_curve_parse(curve, &qj->p.curve)) hr_fail(q, 400, "%s", hk_errmsg());
+    else if (cbname && strlen(cbname) > HK_MAX_NAME)
+        hr_fail(q, 400, "'codebook' is longer than %d characters", HK_MAX_NAME);
+    const hj_value *cp = hr_opt(b, "curve_param");
+    if (!q->status && cp && !hj_is_number(cp)) hr_fail(q, 400, "'curve_param' must be a number");
+    if (q->status) {
+        hk_free(qj);
+        return q->status;
+    }
+    if (cp) qj->p.curve_param = hj_number(cp);
+    qj->p.pq_m = (uint32_t)m;
+    qj->p.pq_bits = (uint32_t)bits;
+    qj->p.train_size = (uint32_t)train;
+    qj->p.iterations = (uint32_t)iters;
+    qj->p.opq_iterations = (uint32_t)opq_iters;
+    qj->p.seed = seed;
+    qj->rerank = (uint32_t)rerank;
+    qj->replace = replace;
+    snprintf(qj->name, sizeof qj->name, "%s", q->r->seg[2]);
+    if (cbname) snprintf(qj->codebook, sizeof qj->codebook, "%s", cbname);
+    uint64_t id;
+    if (hks_job_submit("quantize", qj->name, quant_run, qj, quant_free, &id))
+        return hr_fail(q, 503, "cannot start the quantization: %s", hk_errmsg());
+    return write_job_or_404(q, id, wait);
+}
+
+static int h_dequantize(qctx *q) {
+    if (hr_open_coll(q)) return q->status;
+    if (q->stats.quant == HK_QUANT_NONE)
+        return hr_fail(q, 404, "collection '%s' has no codes", q->r->seg[2]);
+    hk_status st = hk_collection_dequantize(q->c);
+    if (st) return hr_lib_fail(q, st);
+    hk_buf_puts(&q->out, "true");
+    return 200;
+}
+
+static void put_codebook_info(hk_buf *b, const hk_codebook_info *ci) {
+    hk_buf_printf(b, "\"method\":\"%s\",\"curve\":\"%s\",\"curve_param\":%.6g,\"dim\":%u,"
+                  "\"metric\":\"%s\",\"pq_m\":%u,\"pq_bits\":%u,\"bits\":%u,\"code_bytes\":%u,"
+                  "\"compression\":%.4g,\"trained_on\":%llu,\"train_seconds\":%.3f,\"created\":%llu,"
+                  "\"model_bytes\":%llu",
+                  hk_quant_method_name(ci->method), hk_curve_name(ci->curve), ci->curve_param, ci->dim,
+                  hk_metric_name(ci->metric), ci->pq_m, ci->pq_bits, ci->bits, ci->code_bytes,
+                  ci->compression, (unsigned long long)ci->trained_on, ci->train_seconds,
+                  (unsigned long long)ci->created, (unsigned long long)ci->model_bytes);
+}
+
+static int h_codebooks(qctx *q) {
+    char **names;
+    size_t n;
+    hk_status st = hk_db_codebook_list(q->r->db, &names, &n);
+    if (st) return hr_lib_fail(q, st);
+    hk_buf_putc(&q->out, '[');
+    int first = 1;
+    for (size_t i = 0; i < n; i++) {
+        hk_codebook *cb;
+        hk_codebook_info ci;
+        if (hk_db_codebook_load(q->r->db, names[i], &cb)) continue;
+        st = hk_codebook_info_get(cb, &ci);
+        hk_codebook_free(cb);
+        if (st) continue;
+        if (!first) hk_buf_putc(&q->out, ',');
+        first = 0;
+        hk_buf_puts(&q->out, "{\"name\":");
+        hj_write_string(&q->out, names[i], strlen(names[i]));
+        hk_buf_putc(&q->out, ',');
+        put_codebook_info(&q->out, &ci);
+        hk_buf_putc(&q->out, '}');
+    }
+    hk_buf_putc(&q->out, ']');
+    hk_strings_free(names, n);
+    return 200;
+}
+
+static int arg_uint(qctx *q, const char *name, uint64_t lo, uint64_t hi, uint64_t def, uint64_t *out) {
+    const char *v = hr_arg(q, name);
+    *out = def;
+    if (!v) return 0;
+    char *end;
+    unsigned long long x = strtoull(v, &end, 10);
+    if (!*v || *end || *v == '-' || x < lo || x > hi)
+        return hr_fail(q, 400, "query parameter '%s' must be an integer from %llu to %llu, not "
+                       "'%.32s'", name, (unsigned long long)lo, (unsigned long long)hi, v);
+    *out = x;
+    return 0;
+}
+
+static int h_quality(qctx *q) {
+    if (hr_open_coll(q)) return q->status;
+    uint64_t sample, nq, k, rerank;
+    int per_dim;
+    if (arg_uint(q, "sample", 2, 1000000, 2000, &sample) || arg_uint(q, "queries", 0, 10000, 100, &nq) ||
+        arg_uint(q, "k", 1, 1000, 10, &k) || arg_uint(q, "rerank", 0, 100000, 0, &rerank) ||
+        arg_bool(q, "per_dim", &per_dim))
+        return q->status;
+    hk_codebook *cb = NULL;
+    char *cbname = NULL;
+    hk_status st = hk_collection_codebook(q->c, &cb, &cbname);
+    if (st == HK_NOT_FOUND)
+        return hr_fail(q, 404, "collection '%s' has no codes: quantize it first", q->r->seg[2]);
+    if (st) return hr_lib_fail(q, st);
+    /* A random sample; its first queries are held out of the evaluated vectors. */
+    float *all = NULL;
+    size_t got = 0;
+    hk_quality ql;
+    memset(&ql, 0, sizeof ql);
+    if (!(st = hk_collection_sample(q->c, (size_t)(sample + nq), 7, &all, &got))) {
+        size_t hq = got > 2 * nq ? nq : got / 2, dim = q->stats.dim;
+        hk_quality_options o = {.k = (uint32_t)k, .rerank = (uint32_t)rerank};
+        if (got - hq == 0) st = hk_fail(HK_INVALID, "the collection is too small to evaluate");
+        else st = hk_codebook_evaluate(cb, all + hq * dim, got - hq, hq ? all : NULL, hq, &o, &ql);
+    }
+    hk_codebook_info ci;
+    memset(&ci, 0, sizeof ci);
+    if (!st) st = hk_codebook_info_get(cb, &ci);
+    hk_free(all);
+    hk_codebook_free(cb);
+    if (st) {
+        hk_free(cbname);
+        hk_quality_free(&ql);
+        return hr_lib_fail(q, st);
+    }
+    hk_buf *o = &q->out;
+    hk_buf_puts(o, "{\"codebook\":");
+    if (cbname) hj_write_string(o, cbname, strlen(cbname));
+    else hk_buf_puts(o, "null");
+    hk_free(cbname);
+    hk_buf_printf(o, ",\"method\":\"%s\",\"curve\":\"%s\",\"code_bytes\":%u,\"compression\":%.4g,"
+                  "\"mse\":%.9g,\"psnr\":%.6g,\"ssim\":%.9g,\"cosine_distortion\":%.9g,"
+                  "\"encode_per_s\":%.6g,\"vectors\":%llu,\"queries\":%llu,\"k\":%u,\"recall\":%.6g,"
+                  "\"rerank\":%u,\"recall_rerank\":%.6g,\"search_per_s\":%.6g,\"float_search_per_s\":%.6g",
+                  hk_quant_method_name(ql.method), hk_curve_name(ql.curve), ql.code_bytes,
+                  ql.compression, ql.mse, ql.psnr > 1e300 ? 1e300 : ql.psnr, ql.ssim,
+                  ql.cosine_distortion, ql.encode_per_s, (unsigned long long)ql.vectors,
+                  (unsigned long long)ql.queries, ql.k, ql.recall, ql.rerank, ql.recall_rerank,
+                  ql.search_per_s, ql.float_search_per_s);
+    if (per_dim && ql.per_dim_mse) {
+        hk_buf_puts(o, ",\"per_dim_mse\":[");
+        for (uint32_t d = 0; d < ql.dim; d++) hk_buf_printf(o, "%s%.6g", d ? "," : "", ql.per_dim_mse[d]);
+        hk_buf_putc(o, ']');
+    }
+    hk_buf_putc(o, '}');
+    hk_quality_free(&ql);
+    return 200;
+}
+
 /* ---- routing ---- */
 
 #define C HKS_CLASS_COLLECTIONS
@@ -432,6 +684,16 @@ const hks_route hkr_routes[] = {
      "Text, vector or hybrid search", "HektorSearch", "HektorSearchResult", NULL},
     {"POST", "/hektor/collections/{collection_name}/import", h_import, W, 1,
      "Import a file (the body) as a background job", "ImportFile", "JobEnvelope", "format,create,metric,text_field,id_field,vector_field,wait"},
+    {"POST", "/hektor/collections/{collection_name}/quantize", h_quantize, W, 1,
+     "Train a quantizer on the collection and give it codes, as a background job", "Quantize",
+     "JobEnvelope", "wait"},
+    {"DELETE", "/hektor/collections/{collection_name}/quantize", h_dequantize, W, 1,
+     "Drop the collection's codes", NULL, "Bool", NULL},
+    {"GET", "/hektor/collections/{collection_name}/quality", h_quality, R, 0,
+     "Quality of the collection's codes on a sample", NULL, "Quality",
+     "sample,queries,k,rerank,per_dim"},
+    {"GET", "/hektor/codebooks", h_codebooks, R, 0, "The database's stored codebooks", NULL,
+     "CodebookList", NULL},
     {"GET", "/hektor/jobs", h_jobs, R, 0, "List background jobs", NULL, "JobList", NULL},
     {"GET", "/hektor/jobs/{job_id}", h_job, R, 0, "One background job", NULL, "JobEnvelope", "wait"},
     {"DELETE", "/hektor/jobs/{job_id}", h_job_cancel, W, 1, "Cancel a background job", NULL,

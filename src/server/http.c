@@ -345,8 +345,7 @@ static int service_route(hks_server *s, hks_req *r, hks_resp *resp, double t0) {
     return 1;
 }
 
-/* Splits the path into segments in the arena; 0 when there are too many. */
-static int split_path(hks_req *r) {
+int hks_split_path(hks_req *r) {
     static char *none[1];
     r->seg = none;
     r->nseg = 0;
@@ -363,7 +362,7 @@ static int split_path(hks_req *r) {
 
 static void dispatch(hks_server *s, hks_req *r, hks_resp *resp, double t0) {
     if (service_route(s, r, resp, t0)) return;
-    if (!split_path(r)) {
+    if (!hks_split_path(r)) {
         hks_error(resp, 404, "Not found: the path has too many segments", now_s() - t0);
         return;
     }

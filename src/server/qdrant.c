@@ -20,12 +20,18 @@
  *  - Request validation happens before the library is called, and the library changes
  *    nothing on failure, so a refused request leaves the database as it was.
  */
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
 #include <math.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "qfilter.h"
 #include "route.h"
@@ -562,6 +568,376 @@ static int h_index_drop(qctx *q) {
     return hr_op_done(q);
 }
 
+/* ---- the query API ---- */
+
+/* A query member as a vector: [numbers] or {"nearest": [numbers]}; NULL otherwise. */
+static const hj_value *query_vector(const hj_value *qv) {
+    if (qv->type == HJ_ARRAY) return qv;
+    if (qv->type == HJ_OBJECT && qv->n == 1 && !strcmp(qv->u.members[0].key, "nearest") &&
+        qv->u.members[0].value.type == HJ_ARRAY)
+        return &qv->u.members[0].value;
+    return NULL;
+}
+
+/* The filter of a prefetch: its own and the request's, both applying. */
+static int prefetch_filter(qctx *q, const hj_value *outer, const hj_value *inner, hk_filter **f) {
+    if (!outer || !inner) {
+        hk_status st = qf_parse(outer ? outer : inner, f);
+        return st ? hr_fail(q, 400, "%s", hk_errmsg()) : 0;
+    }
+    hk_buf b;
+    hk_buf_init(&b);
+    hk_buf_puts(&b, "{\"must\":[");
+    hj_write(&b, outer);
+    hk_buf_putc(&b, ',');
+    hj_write(&b, inner);
+    hk_buf_puts(&b, "]}");
+    hj_value *both;
+    hk_status st = hj_parse((const char *)b.data, b.len, &q->r->arena, &both);
+    hk_buf_free(&b);
+    if (!st) st = qf_parse(both, f);
+    return st ? hr_fail(q, 400, "%s", hk_errmsg()) : 0;
+}
+
+static int h_query(qctx *q) {
+    if (hr_parse_body(q, 1) || hr_open_coll(q)) return q->status;
+    const hj_value *b = q->body;
+    static const char *const unsupported[] = {"using", "lookup_from", "shard_key"};
+    if (hr_refuse_present(q, b, unsupported, 3, " (named vectors and lookups are not served)"))
+        return q->status;
+    const hj_value *qv = hr_opt(b, "query"), *pf = hr_opt(b, "prefetch");
+    const hj_value *fusion = NULL;
+    if (qv && qv->type == HJ_OBJECT && qv->n == 1 && !strcmp(qv->u.members[0].key, "fusion"))
+        fusion = &qv->u.members[0].value;
+    const hj_value *vec = qv && !fusion ? query_vector(qv) : NULL;
+    if (qv && !fusion && !vec)
+        return hr_fail(q, 400, "'query' must be a vector, {\"nearest\": vector} or {\"fusion\": "
+                       "\"rrf\"} with 'prefetch'; %s queries are not supported",
+                       qv->type == HJ_OBJECT && qv->n ? qv->u.members[0].key
+                       : qv->type == HJ_INT ? "point id" : hj_type_name(qv->type));
+    if (!pf) {
+        if (fusion) return hr_fail(q, 400, "'query': fusion needs 'prefetch' (the lists to fuse)");
+        if (!vec) return hr_fail(q, 400, "'query' is required");
+        float *v = hk_arena_alloc(&q->r->arena, (q->stats.dim ? q->stats.dim : 1) * sizeof *v);
+        if (!v) return hr_nomem(q);
+        if (hr_get_vector(q, vec, "query", v)) return q->status;
+        hk_buf_puts(&q->out, "{\"points\":");
+        if (run_search(q, b, v, NULL) != 200) return q->status;
+        hk_buf_putc(&q->out, '}');
+        return 200;
+    }
+    if (vec)
+        return hr_fail(q, 400, "re-scoring prefetched points with another vector is not supported: "
+                       "use {\"fusion\": \"rrf\"} as the query");
+    /* One prefetch without a query is that search; several need a fusion. */
+    uint32_t npf = pf->type == HJ_ARRAY ? pf->n : 1;
+    const hj_value *pfs = pf->type == HJ_ARRAY ? pf->u.items : pf;
+    if (npf == 0) return hr_fail(q, 400, "'prefetch' is empty");
+    if (!fusion && npf > 1)
+        return hr_fail(q, 400, "several prefetches need a query that fuses them: {\"fusion\": \"rrf\"}");
+    hk_fusion method = HK_FUSION_RRF;
+    if (fusion && (fusion->type != HJ_STRING || hk_fusion_from_name(fusion->u.s, &method)))
+        return hr_fail(q, 400, "fusion method %s%.32s%s is not supported by this server",
+                       fusion->type == HJ_STRING ? "'" : "",
+                       fusion->type == HJ_STRING ? fusion->u.s : hj_type_name(fusion->type),
+                       fusion->type == HJ_STRING ? "'" : "");
+    uint64_t limit, offset;
+    psel p;
+    int wv;
+    if (hr_get_uint(q, b, "limit", 100000, 10, &limit) || hr_get_uint(q, b, "offset", 1000000, 0, &offset) ||
+        hr_get_psel(q, b, 0, &p) || hr_get_with_vector(q, b, &wv))
+        return q->status;
+    if (limit == 0) return hr_fail(q, 400, "'limit' must be at least 1");
+    const hj_value *thr = hr_opt(b, "score_threshold");
+    if (thr && !hj_is_number(thr)) return hr_fail(q, 400, "'score_threshold' must be a number");
+    hk_query **qs = hk_arena_alloc(&q->r->arena, npf * sizeof *qs);
+    hk_filter **fs = hk_arena_alloc(&q->r->arena, npf * sizeof *fs);
+    if (!qs || !fs) return hr_nomem(q);
+    memset(qs, 0, npf * sizeof *qs);
+    memset(fs, 0, npf * sizeof *fs);
+    int status = 0;
+    for (uint32_t i = 0; i < npf && !status; i++) {
+        const hj_value *e = &pfs[i];
+        char what[32];
+        snprintf(what, sizeof what, "prefetch[%u]", i);
+        if (e->type != HJ_OBJECT) {
+            status = hr_fail(q, 400, "%s must be an object", what);
+            break;
+        }
+        if (hr_opt(e, "prefetch") || hr_opt(e, "using") || hr_opt(e, "lookup_from")) {
+            status = hr_fail(q, 400, "%s: nested prefetch, 'using' and 'lookup_from' are not supported",
+                             what);
+            break;
+        }
+        const hj_value *eq = hr_opt(e, "query"), *ev = eq ? query_vector(eq) : NULL;
+        const hj_value *et = eq && eq->type == HJ_OBJECT ? hr_opt(eq, "text") : NULL;
+        if (!ev && !(et && et->type == HJ_STRING)) {
+            status = hr_fail(q, 400, "%s: 'query' must be a vector, {\"nearest\": vector} or "
+                             "{\"text\": \"...\"} (BM25)", what);
+            break;
+        }
+        uint64_t plim, ef;
+        int exact = 0;
+        if (hr_get_uint(q, e, "limit", 100000, 10, &plim)) {
+            status = q->status;
+            break;
+        }
+        ef = 0;
+        const hj_value *params = hr_opt(e, "params");
+        if (!params) params = hr_opt(b, "params");
+        if (params && (params->type != HJ_OBJECT || hr_get_uint(q, params, "hnsw_ef", 65536, 0, &ef) ||
+                       hr_get_bool(q, params, "exact", 0, &exact))) {
+            status = q->status ? q->status : hr_fail(q, 400, "%s: 'params' must be an object", what);
+            break;
+        }
+        if (plim == 0) {
+            status = hr_fail(q, 400, "%s: 'limit' must be at least 1", what);
+            break;
+        }
+        if (prefetch_filter(q, hr_opt(b, "filter"), hr_opt(e, "filter"), &fs[i])) {
+            status = q->status;
+            break;
+        }
+        float *v = NULL;
+        if (ev) {
+            if (!(v = hk_arena_alloc(&q->r->arena, (q->stats.dim ? q->stats.dim : 1) * sizeof *v))) {
+                status = hr_nomem(q);
+                break;
+            }
+            if (hr_get_vector(q, ev, what, v)) {
+                status = q->status;
+                break;
+            }
+        }
+        hk_status st;
+        if ((st = hk_query_new(&qs[i])) || (v && (st = hk_query_set_vectors(qs[i], v, 1, q->stats.dim))) ||
+            (!v && (st = hk_query_set_text(qs[i], et->u.s, 0))) ||
+            (st = hk_query_set_k(qs[i], (uint32_t)plim)) || (st = hk_query_set_filter(qs[i], fs[i])) ||
+            (st = hk_query_set_ef(qs[i], (uint32_t)ef)) || (st = hk_query_set_exact(qs[i], exact)))
+            status = hr_lib_fail(q, st);
+    }
+    hk_result *res = NULL;
+    if (!status) {
+        hk_status st;
+        if (npf == 1 && !fusion) {
+            hk_query_set_k(qs[0], (uint32_t)limit);
+            hk_query_set_offset(qs[0], (uint32_t)offset);
+            hk_query_set_with(qs[0], hr_with_flags(&p, wv));
+            st = hk_search(q->c, qs[0], &res);
+        } else {
+            st = hk_search_fused(q->c, (const hk_query *const *)qs, npf, method, 0, (uint32_t)limit,
+                                 (uint32_t)offset, hr_with_flags(&p, wv), &res);
+        }
+        if (st) status = hr_lib_fail(q, st);
+    }
+    for (uint32_t i = 0; i < npf; i++) {
+        hk_query_free(qs[i]);
+        hk_filter_free(fs[i]);
+    }
+    if (status) return status;
+    /* Fused scores are higher-is-better; a single search keeps its metric's sense. */
+    int lower_better = npf == 1 && !fusion && q->stats.metric == HK_METRIC_L2 &&
+                       query_vector(hr_opt(&pfs[0], "query"));
+    double t = thr ? hj_number(thr) : 0;
+    hk_buf_puts(&q->out, "{\"points\":[");
+    int first = 1;
+    for (size_t i = 0; i < hk_result_count(res, 0); i++) {
+        float sc = hk_result_score(res, 0, i);
+        if (thr && (lower_better ? (double)sc > t : (double)sc < t)) continue;
+        if (!first) hk_buf_putc(&q->out, ',');
+        first = 0;
+        hr_put_record(q, res, 0, i, &p, wv, 1);
+    }
+    hk_buf_puts(&q->out, "]}");
+    hk_result_free(res);
+    return 200;
+}
+
+/* ---- snapshots ---- */
+
+/* Snapshots live in DIR/snapshots/COLLECTION/NAME.snapshot, where the server writes them;
+ * a name from a request is checked against the names it writes, so no request reaches a
+ * file elsewhere. */
+static int snap_dir(qctx *q, const char *coll, char *out, size_t size, int create) {
+    const char *root = hk_db_path(q->r->db);
+    if ((size_t)snprintf(out, size, "%s/snapshots/%s", root, coll) >= size)
+        return hr_fail(q, 400, "the snapshot path is too long");
+    if (create) {
+        char parent[PATH_MAX];
+        snprintf(parent, sizeof parent, "%s/snapshots", root);
+        if ((mkdir(parent, 0755) && errno != EEXIST) || (mkdir(out, 0755) && errno != EEXIST))
+            return hr_fail(q, 500, "cannot create %s: %s", out, strerror(errno));
+    }
+    return 0;
+}
+
+static int snap_name_ok(const char *s) {
+    size_t n = strlen(s), ext = strlen(".snapshot");
+    if (n <= ext || n > HK_MAX_NAME + 64 || s[0] == '.' || strcmp(s + n - ext, ".snapshot")) return 0;
+    for (const char *p = s; *p; p++)
+        if (!((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') || (*p >= '0' && *p <= '9') ||
+              *p == '-' || *p == '_' || *p == '.'))
+            return 0;
+    return 1;
+}
+
+static void put_snapshot(hk_buf *b, const char *name, const struct stat *sb) {
+    struct tm tm;
+    time_t t = sb->st_mtime;
+    gmtime_r(&t, &tm);
+    hk_buf_puts(b, "{\"name\":");
+    hj_write_string(b, name, strlen(name));
+    hk_buf_printf(b, ",\"creation_time\":\"%04d-%02d-%02dT%02d:%02d:%02d\",\"size\":%llu,"
+                  "\"checksum\":null}", tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday, tm.tm_hour,
+                  tm.tm_min, tm.tm_sec, (unsigned long long)sb->st_size);
+}
+
+static int h_snap_create(qctx *q) {
+    if (hr_open_coll(q)) return q->status;
+    char dir[PATH_MAX], name[HK_MAX_NAME + 64], tmp[PATH_MAX + 256], path[PATH_MAX + 256];
+    if (snap_dir(q, q->r->seg[1], dir, sizeof dir, 1)) return q->status;
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    struct tm tm;
+    gmtime_r(&ts.tv_sec, &tm);
+    snprintf(name, sizeof name, "%s-%04d-%02d-%02d-%02d-%02d-%02d-%03ld.snapshot", q->r->seg[1],
+             tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec,
+             ts.tv_nsec / 1000000);
+    if ((size_t)snprintf(tmp, sizeof tmp, "%s/.tmp-%s", dir, name) >= sizeof tmp ||
+        (size_t)snprintf(path, sizeof path, "%s/%s", dir, name) >= sizeof path)
+        return hr_fail(q, 400, "the snapshot path is too long");
+    hk_status st = hk_collection_snapshot(q->c, tmp, NULL);
+    if (st) return hr_lib_fail(q, st);
+    struct stat sb;
+    if (rename(tmp, path) || stat(path, &sb)) {
+        unlink(tmp);
+        return hr_fail(q, 500, "cannot store the snapshot %s: %s", path, strerror(errno));
+    }
+    put_snapshot(&q->out, name, &sb);
+    return 200;
+}
+
+static int cmp_name(const void *a, const void *b) {
+    return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+static int h_snap_list(qctx *q) {
+    if (hr_open_coll(q)) return q->status;
+    char dir[PATH_MAX];
+    if (snap_dir(q, q->r->seg[1], dir, sizeof dir, 0)) return q->status;
+    hk_buf_putc(&q->out, '[');
+    DIR *d = opendir(dir);
+    if (!d) {
+        hk_buf_putc(&q->out, ']');
+        return 200;
+    }
+    char **names = NULL;
+    size_t n = 0, cap = 0;
+    struct dirent *e;
+    while ((e = readdir(d))) {
+        if (!snap_name_ok(e->d_name)) continue;
+        if (n == cap) {
+            cap = cap ? 2 * cap : 16;
+            char **a = hk_realloc(names, cap * sizeof *a);
+            if (!a) break;
+            names = a;
+        }
+        if (!(names[n] = hk_strdup(e->d_name))) break;
+        n++;
+    }
+    closedir(d);
+    if (n > 1) qsort(names, n, sizeof *names, cmp_name);
+    int first = 1;
+    for (size_t i = 0; i < n; i++) {
+        char path[PATH_MAX + 256];
+        struct stat sb;
+        snprintf(path, sizeof path, "%s/%s", dir, names[i]);
+        if (stat(path, &sb) || !S_ISREG(sb.st_mode)) continue;
+        if (!first) hk_buf_putc(&q->out, ',');
+        first = 0;
+        put_snapshot(&q->out, names[i], &sb);
+    }
+    hk_strings_free(names, n);
+    hk_buf_putc(&q->out, ']');
+    return 200;
+}
+
+/* The stored snapshot named by seg[3]: its path, or a 404 / 400. */
+static int snap_path(qctx *q, char *out, size_t size) {
+    const char *name = q->r->seg[3];
+    char dir[PATH_MAX];
+    if (!snap_name_ok(name))
+        return hr_fail(q, 400, "'%.128s' is not a snapshot name: names look like "
+                       "COLLECTION-YYYY-MM-DD-HH-MM-SS-mmm.snapshot", name);
+    if (snap_dir(q, q->r->seg[1], dir, sizeof dir, 0)) return q->status;
+    if ((size_t)snprintf(out, size, "%s/%s", dir, name) >= size)
+        return hr_fail(q, 400, "the snapshot path is too long");
+    struct stat sb;
+    if (stat(out, &sb) || !S_ISREG(sb.st_mode))
+        return hr_fail(q, 404, "Snapshot %s of collection %s not found", name, q->r->seg[1]);
+    return 0;
+}
+
+static int h_snap_get(qctx *q) {
+    char path[PATH_MAX + 256];
+    if (snap_path(q, path, sizeof path)) return q->status;
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    struct stat sb;
+    if (fd < 0 || fstat(fd, &sb)) {
+        if (fd >= 0) close(fd);
+        return hr_fail(q, 404, "Snapshot %s not found", q->r->seg[3]);
+    }
+    q->fd = fd;
+    q->fd_size = (uint64_t)sb.st_size;
+    q->raw_type = "application/octet-stream";
+    return 200;
+}
+
+static int h_snap_delete(qctx *q) {
+    char path[PATH_MAX + 256];
+    if (snap_path(q, path, sizeof path)) return q->status;
+    if (unlink(path)) return hr_fail(q, 500, "cannot delete %s: %s", path, strerror(errno));
+    hk_buf_puts(&q->out, "true");
+    return 200;
+}
+
+static int h_snap_recover(qctx *q) {
+    if (hr_parse_body(q, 1)) return q->status;
+    const hj_value *loc = hr_opt(q->body, "location");
+    if (!loc || loc->type != HJ_STRING)
+        return hr_fail(q, 400, "'location' is required: the name of a snapshot of this server, or "
+                       "file:///PATH of one under the database's snapshots directory");
+    if (hr_opt(q->body, "checksum"))
+        return hr_fail(q, 400, "'checksum' is not supported: snapshots carry their own checksums, "
+                       "which recovery verifies");
+    const hj_value *prio = hr_opt(q->body, "priority");
+    if (prio && (prio->type != HJ_STRING || (strcmp(prio->u.s, "snapshot") &&
+                                             strcmp(prio->u.s, "replica") &&
+                                             strcmp(prio->u.s, "no_sync"))))
+        return hr_fail(q, 400, "'priority' must be snapshot, replica or no_sync");
+    const char *l = loc->u.s, *root = hk_db_path(q->r->db);
+    char path[PATH_MAX + 256], real[PATH_MAX], real_root[PATH_MAX], snaps[PATH_MAX];
+    if (!strncmp(l, "file://", 7)) snprintf(path, sizeof path, "%s", l + 7);
+    else if (!strchr(l, '/') && snap_name_ok(l))
+        snprintf(path, sizeof path, "%s/snapshots/%s/%s", root, q->r->seg[1], l);
+    else
+        return hr_fail(q, 400, "location '%.200s' is not a snapshot of this server: give a "
+                       "snapshot's name or file:///PATH under the database's snapshots directory "
+                       "(URLs are not fetched)", l);
+    snprintf(snaps, sizeof snaps, "%s/snapshots", root);
+    size_t rl;
+    if (!realpath(snaps, real_root) || !realpath(path, real) ||
+        strncmp(real, real_root, rl = strlen(real_root)) || real[rl] != '/')
+        return hr_fail(q, 400, "location '%.200s' is not a snapshot this server created (they are "
+                       "under the database's snapshots directory)", l);
+    hk_status st = hk_collection_recover(q->r->db, q->r->seg[1], real);
+    /* A snapshot that fails its checks is bad input here, not a server fault. */
+    if (st == HK_CORRUPT) return hr_fail(q, 400, "%s", hk_errmsg());
+    if (st) return hr_lib_fail(q, st);
+    hk_buf_puts(&q->out, "true");
+    return 200;
+}
+
 /* ---- routing ---- */
 
 static int h_overwrite(qctx *q) { return h_payload_set(q, HK_PAYLOAD_OVERWRITE); }
@@ -591,6 +967,12 @@ const hks_route qd_routes[] = {
     {"POST", "/collections/{collection_name}/points/search/batch", h_search_batch, S, 0, "Batch search", "SearchBatchRequest", "ScoredPointLists", NULL},
     {"POST", "/collections/{collection_name}/points/recommend", h_recommend, S, 0, "Recommend by example ids", "RecommendRequest", "ScoredPointList", NULL},
     {"GET", "/collections/{collection_name}/points/{id}", h_get_point, R, 0, "Get one point", NULL, "Record", NULL},
+    {"POST", "/collections/{collection_name}/points/query", h_query, S, 0, "Universal query: a vector, or prefetches fused by rrf", "QueryRequest", "QueryResponse", NULL},
+    {"POST", "/collections/{collection_name}/snapshots", h_snap_create, C, 1, "Create a snapshot of the collection", NULL, "SnapshotDescription", NULL},
+    {"GET", "/collections/{collection_name}/snapshots", h_snap_list, C, 0, "List the collection's snapshots", NULL, "SnapshotList", NULL},
+    {"PUT", "/collections/{collection_name}/snapshots/recover", h_snap_recover, C, 1, "Replace the collection by a snapshot of this server", "SnapshotRecover", "Bool", NULL},
+    {"GET", "/collections/{collection_name}/snapshots/{snapshot_name}", h_snap_get, C, 0, "Download a snapshot", NULL, "File", NULL},
+    {"DELETE", "/collections/{collection_name}/snapshots/{snapshot_name}", h_snap_delete, C, 1, "Delete a snapshot", NULL, "Bool", NULL},
 };
 #undef C
 #undef W

@@ -16,6 +16,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "qfilter.h"
 #include "route.h"
@@ -298,7 +299,10 @@ uint32_t hr_with_flags(const psel *p, int with_vector) {
 
 
 const char *hr_arg(qctx *q, const char *name) {
-    return MHD_lookup_connection_value(q->r->conn, MHD_GET_ARGUMENT_KIND, name);
+    if (q->r->conn) return MHD_lookup_connection_value(q->r->conn, MHD_GET_ARGUMENT_KIND, name);
+    for (const char *const *a = q->r->args; a && a[0]; a += 2)
+        if (!strcmp(a[0], name)) return a[1];
+    return NULL;
 }
 
 /* ---- routing ---- */
@@ -347,6 +351,7 @@ int hks_route_json(hks_req *r, hks_resp *resp, int classify_only) {
     qctx q;
     memset(&q, 0, sizeof q);
     q.r = r;
+    q.fd = -1;
     hk_buf_init(&q.out);
     int status;
     if (!found) status = hr_fail(&q, 405, "method %s is not allowed on %.160s", r->method, r->path);
@@ -354,6 +359,18 @@ int hks_route_json(hks_req *r, hks_resp *resp, int classify_only) {
     hk_collection_close(q.c);
     clock_gettime(CLOCK_MONOTONIC, &t1);
     double secs = (double)(t1.tv_sec - t0.tv_sec) + (double)(t1.tv_nsec - t0.tv_nsec) / 1e9;
+    if (q.fd >= 0 && status == 200) {
+        struct MHD_Response *mr = MHD_create_response_from_fd(q.fd_size, q.fd);
+        if (mr) {
+            MHD_add_response_header(mr, MHD_HTTP_HEADER_CONTENT_TYPE, q.raw_type);
+            resp->status = 200;
+            resp->mhd = mr;
+            hk_buf_free(&q.out);
+            return 1;
+        }
+        status = hr_fail(&q, 500, "cannot send the file");
+    }
+    if (q.fd >= 0) close(q.fd);
     if (status == 200 && q.raw_type) {
         resp->status = 200;
         resp->content_type = q.raw_type;

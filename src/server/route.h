@@ -18,6 +18,8 @@ typedef struct qctx {
     int status;
     char err[1024];
     const char *raw_type; /* set by a handler whose 200 answer is out as is (no envelope) */
+    int fd;               /* >= 0: the 200 answer is this file (raw_type), sent and closed */
+    uint64_t fd_size;
 } qctx;
 
 typedef struct hks_route {

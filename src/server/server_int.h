@@ -31,7 +31,9 @@ typedef struct hks_req {
     const char *body;
     size_t body_len;
     hk_buf *body_buf;   /* the body's buffer: a handler may take it (hk_buf_detach) */
-    void *conn;         /* struct MHD_Connection * */
+    void *conn;         /* struct MHD_Connection *, or NULL (tests, fuzzing) */
+    const char *const *args; /* without conn: query arguments as NULL-terminated
+                                name, value pairs */
     hk_arena arena;     /* the parsed body and other per-request memory */
     hks_class cls;      /* set by the router */
     int is_write;       /* set by the router: the read-only key may not do this */
@@ -50,6 +52,9 @@ typedef struct hks_resp {
  * and {"status": {"error": MSG}, "time": T}. */
 void hks_ok(hks_resp *resp, int status, const char *result_json, size_t len, double seconds);
 void hks_error(hks_resp *resp, int status, const char *msg, double seconds);
+
+/* Splits r->path into r->seg in r->arena; 0 when it has too many segments (http.c). */
+int hks_split_path(hks_req *r);
 
 /* The router of the JSON routes (route.c): 1 when a route's path matches, else 0. With
  * classify_only it only sets r->cls and r->is_write (so authentication can run first),

@@ -38,9 +38,11 @@ describe('import requests', () => {
   it('name the format, and create, metric and fields when asked', () => {
     const o = { collection: 'c', format: 'fvecs' as const, create: false, metric: 'l2' as const, textField: 't', idField: '', vectorField: '' };
     expect(importPath(o)).toBe('/hektor/collections/c/import?format=fvecs');
-    expect(importPath({ ...o, format: 'jsonl', create: true, metric: 'cosine', idField: 'key' })).toBe(
-      '/hektor/collections/c/import?format=jsonl&create=true&metric=cosine&text_field=t&id_field=key',
+    expect(importPath({ ...o, format: 'csv', create: true, metric: 'cosine', idField: 'key', vectorField: 'emb' })).toBe(
+      '/hektor/collections/c/import?format=csv&create=true&metric=cosine&text_field=t&id_field=key&vector_field=emb',
     );
+    // jsonl records always use "id" and "vector": only the text field is named
+    expect(importPath({ ...o, format: 'jsonl', idField: 'key', vectorField: 'emb' })).toBe('/hektor/collections/c/import?format=jsonl&text_field=t');
   });
   it('take the format from the file name', () => {
     expect(formatFromName('base.FVECS')).toBe('fvecs');

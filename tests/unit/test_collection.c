@@ -605,6 +605,90 @@ static void test_recommend(void **state) {
     tu_rmrf(dir);
 }
 
+/* hk_collection_snapshot and hk_collection_recover: a snapshot taken, the collection
+ * changed, then recovered (and copied under a new name); a corrupt or missing file
+ * changes nothing; handles to the replaced collection answer HK_NOT_FOUND. */
+static void test_snapshot_and_recover(void **state) {
+    (void)state;
+    const char *dir = tu_tmpdir("recover");
+    char d[4096], snap[4200], bad[4200];
+    snprintf(d, sizeof d, "%s", dir);
+    snprintf(snap, sizeof snap, "%s/one.snapshot", d);
+    snprintf(bad, sizeof bad, "%s/bad.snapshot", d);
+    hk_db *db = tu_open_db(d, HK_OPEN_CREATE | HK_OPEN_NOSYNC);
+    hk_collection_config cfg;
+    hk_collection_config_init(&cfg);
+    cfg.dim = 2;
+    hk_collection *c;
+    assert_int_equal(hk_collection_create(db, "c", &cfg, &c), HK_OK);
+    hk_point pts[50];
+    float v[50][2];
+    for (int i = 0; i < 50; i++) {
+        v[i][0] = (float)i;
+        v[i][1] = 1;
+        memset(&pts[i], 0, sizeof pts[i]);
+        pts[i].id = (uint64_t)i;
+        pts[i].vector = v[i];
+        pts[i].payload = "{\"a\": 1}";
+    }
+    assert_int_equal(hk_upsert(c, pts, 50, NULL), HK_OK);
+    assert_int_equal(hk_payload_index_create(c, "a", HK_FIELD_INTEGER), HK_OK);
+    uint64_t bytes = 0;
+    assert_int_equal(hk_collection_snapshot(c, snap, &bytes), HK_OK);
+    assert_int_equal((long)bytes, tu_file_size(snap));
+    uint64_t del = 0, ids[10] = {0, 1, 2, 3, 4, 5, 6, 7, 8, 9}, n;
+    assert_int_equal(hk_delete(c, ids, 10, &del), HK_OK);
+    assert_int_equal(del, 10);
+    /* A corrupt copy and a missing file are refused and change nothing. */
+    FILE *in = fopen(snap, "rb"), *out = fopen(bad, "wb");
+    int ch;
+    while ((ch = fgetc(in)) != EOF) fputc(ch, out);
+    fclose(in);
+    fclose(out);
+    tu_flip_bit(bad, (long)bytes / 2, 3);
+    assert_int_equal(hk_collection_recover(db, "c", bad), HK_CORRUPT);
+    assert_non_null(strstr(hk_errmsg(), "nothing changed"));
+    assert_int_equal(hk_count(c, NULL, &n), HK_OK);
+    assert_int_equal(n, 40);
+    assert_int_equal(hk_collection_recover(db, "c", "/nonexistent/x.snapshot"), HK_NOT_FOUND);
+    assert_int_equal(hk_collection_recover(db, "../c", snap), HK_INVALID);
+    /* Recover over the changed collection: the old handle is gone, a new one sees 50. */
+    assert_int_equal(hk_collection_recover(db, "c", snap), HK_OK);
+    assert_int_equal(hk_count(c, NULL, &n), HK_NOT_FOUND);
+    hk_collection_close(c);
+    assert_int_equal(hk_collection_open(db, "c", &c), HK_OK);
+    assert_int_equal(hk_count(c, NULL, &n), HK_OK);
+    assert_int_equal(n, 50);
+    hk_collection_stats st;
+    assert_int_equal(hk_collection_stats_get(c, &st), HK_OK);
+    assert_int_equal(st.payload_indexes, 1);
+    /* Writes go on after a recover and survive a reopen. */
+    float w[2] = {7, 7};
+    hk_point p = {.id = 500, .vector = w};
+    assert_int_equal(hk_upsert(c, &p, 1, NULL), HK_OK);
+    /* And into a collection that did not exist. */
+    assert_int_equal(hk_collection_recover(db, "copy", snap), HK_OK);
+    hk_collection_close(c);
+    assert_int_equal(hk_db_close(db), HK_OK);
+    db = tu_open_db(d, 0);
+    assert_int_equal(hk_collection_open(db, "c", &c), HK_OK);
+    assert_int_equal(hk_count(c, NULL, &n), HK_OK);
+    assert_int_equal(n, 51);
+    assert_int_equal(hk_collection_verify(c), HK_OK);
+    hk_collection_close(c);
+    assert_int_equal(hk_collection_open(db, "copy", &c), HK_OK);
+    assert_int_equal(hk_count(c, NULL, &n), HK_OK);
+    assert_int_equal(n, 50);
+    hk_collection_close(c);
+    char **names;
+    size_t nn;
+    assert_int_equal(hk_db_list(db, &names, &nn), HK_OK);
+    assert_int_equal(nn, 2); /* no leftovers of the swaps */
+    hk_strings_free(names, nn);
+    assert_int_equal(hk_db_close(db), HK_OK);
+    tu_rmrf(d);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_crash_between_checkpoint_steps),
@@ -614,6 +698,7 @@ int main(void) {
         cmocka_unit_test(test_recommend),
         cmocka_unit_test(test_durability_and_scroll),
         cmocka_unit_test(test_snapshot_corruption_and_backup),
+        cmocka_unit_test(test_snapshot_and_recover),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

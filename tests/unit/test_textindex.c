@@ -402,10 +402,97 @@ static void test_hybrid_rrf(void **state) {
     tu_rmrf(dir);
 }
 
+/* hk_search_fused: three queries (two vectors, one text) fused by RRF equal the sums
+ * computed here from the three lists; hk_fusion_from_name; bad arguments. */
+static void test_search_fused(void **state) {
+    (void)state;
+    const char *dir = tu_tmpdir("fused");
+    hk_db *db = tu_open_db(dir, HK_OPEN_CREATE | HK_OPEN_NOSYNC);
+    hk_collection_config cfg;
+    hk_collection_config_init(&cfg);
+    cfg.dim = 2;
+    hk_collection *c;
+    assert_int_equal(hk_collection_create(db, "h", &cfg, &c), HK_OK);
+    enum { N = 120 };
+    static const char *const words[] = {"wing", "flow", "heat", "drag"};
+    for (int i = 0; i < N; i++) {
+        float v[2] = {(float)(i % 11), (float)(i / 11)};
+        char text[64];
+        snprintf(text, sizeof text, "%s %s", words[i % 4], words[(i / 4) % 4]);
+        hk_point p = {.id = 1000 + (uint64_t)i, .vector = v, .text = text};
+        assert_int_equal(hk_upsert(c, &p, 1, NULL), HK_OK);
+    }
+    hk_fusion m = (hk_fusion)7;
+    assert_int_equal(hk_fusion_from_name("rrf", &m), 0);
+    assert_int_equal(m, HK_FUSION_RRF);
+    assert_int_not_equal(hk_fusion_from_name("nope", &m), 0);
+    assert_int_not_equal(hk_fusion_from_name(NULL, &m), 0);
+    float a[2] = {3, 4}, b[2] = {9, 1};
+    hk_query *qs[3];
+    uint32_t lim[3] = {30, 25, 40};
+    for (int i = 0; i < 3; i++) {
+        assert_int_equal(hk_query_new(&qs[i]), HK_OK);
+        assert_int_equal(hk_query_set_k(qs[i], lim[i]), HK_OK);
+    }
+    hk_query_set_vectors(qs[0], a, 1, 2);
+    hk_query_set_vectors(qs[1], b, 1, 2);
+    hk_query_set_text(qs[2], "wing heat", 0);
+    double score[N] = {0};
+    for (int i = 0; i < 3; i++) {
+        hk_result *r;
+        assert_int_equal(hk_search(c, qs[i], &r), HK_OK);
+        for (size_t j = 0; j < hk_result_count(r, 0); j++)
+            score[hk_result_id(r, 0, j) - 1000] += 1.0 / (50.0 + (double)(j + 1));
+        hk_result_free(r);
+    }
+    hk_result *r;
+    assert_int_equal(hk_search_fused(c, (const hk_query *const *)qs, 3, HK_FUSION_RRF, 50, 15, 2,
+                                     HK_WITH_TEXT, &r),
+                     HK_OK);
+    assert_int_equal(hk_result_count(r, 0), 15);
+    /* Ranked by the sums (ties by id), after skipping two. */
+    int order[N], m2 = 0;
+    for (int i = 0; i < N; i++)
+        if (score[i] > 0) order[m2++] = i;
+    for (int i = 0; i < m2; i++)
+        for (int j = i + 1; j < m2; j++)
+            if (score[order[j]] > score[order[i]] ||
+                (score[order[j]] == score[order[i]] && order[j] < order[i])) {
+                int t = order[i];
+                order[i] = order[j];
+                order[j] = t;
+            }
+    for (size_t i = 0; i < 15; i++) {
+        assert_int_equal(hk_result_id(r, 0, i), 1000 + (uint64_t)order[i + 2]);
+        assert_float_equal(hk_result_score(r, 0, i), score[order[i + 2]], 1e-6);
+        assert_non_null(hk_result_text(r, 0, i));
+    }
+    hk_result_free(r);
+    r = NULL;
+    assert_int_equal(hk_search_fused(c, (const hk_query *const *)qs, 0, HK_FUSION_RRF, 0, 10, 0, 0, &r),
+                     HK_INVALID);
+    assert_int_equal(hk_search_fused(c, (const hk_query *const *)qs, 3, (hk_fusion)9, 0, 10, 0, 0, &r),
+                     HK_INVALID);
+    assert_int_equal(hk_search_fused(c, (const hk_query *const *)qs, 3, HK_FUSION_RRF, -1, 10, 0, 0, &r),
+                     HK_INVALID);
+    assert_int_equal(hk_search_fused(c, (const hk_query *const *)qs, 3, HK_FUSION_RRF, 0, 0, 0, 0, &r),
+                     HK_INVALID);
+    float two[4] = {1, 2, 3, 4};
+    hk_query_set_vectors(qs[0], two, 2, 2);
+    assert_int_equal(hk_search_fused(c, (const hk_query *const *)qs, 3, HK_FUSION_RRF, 0, 10, 0, 0, &r),
+                     HK_INVALID);
+    assert_null(r);
+    for (int i = 0; i < 3; i++) hk_query_free(qs[i]);
+    hk_collection_close(c);
+    assert_int_equal(hk_db_close(db), HK_OK);
+    tu_rmrf(dir);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {cmocka_unit_test(test_text_only_collection),
                                        cmocka_unit_test(test_config),
                                        cmocka_unit_test(test_old_snapshot),
-                                       cmocka_unit_test(test_hybrid_rrf)};
+                                       cmocka_unit_test(test_hybrid_rrf),
+                                       cmocka_unit_test(test_search_fused)};
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

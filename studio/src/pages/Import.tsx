@@ -34,8 +34,9 @@ export function importPath(o: ImportOptions): string {
     p.set('create', 'true');
     p.set('metric', o.metric);
   }
-  if (o.format === 'jsonl' || o.format === 'csv') {
-    if (o.textField.trim()) p.set('text_field', o.textField.trim());
+  // jsonl records always use the fields "id" and "vector"; csv names its columns.
+  if ((o.format === 'jsonl' || o.format === 'csv') && o.textField.trim()) p.set('text_field', o.textField.trim());
+  if (o.format === 'csv') {
     if (o.idField.trim()) p.set('id_field', o.idField.trim());
     if (o.vectorField.trim()) p.set('vector_field', o.vectorField.trim());
   }
@@ -94,6 +95,7 @@ export function Import() {
   };
 
   const textual = o.format === 'jsonl' || o.format === 'csv';
+  const csv = o.format === 'csv';
   return (
     <section aria-labelledby="import-title">
       <h1 id="import-title" tabIndex={-1}>
@@ -147,21 +149,23 @@ export function Import() {
               </select>
             </div>
           )}
-          {textual && (
+          {csv && (
             <>
               <div className="field">
-                <label htmlFor="import-id-field">Id field</label>
+                <label htmlFor="import-id-field">Id column (default id)</label>
                 <input id="import-id-field" value={o.idField} onChange={(e) => setO({ ...o, idField: e.target.value })} />
               </div>
               <div className="field">
-                <label htmlFor="import-vector-field">Vector field</label>
+                <label htmlFor="import-vector-field">Vector column (default vector)</label>
                 <input id="import-vector-field" value={o.vectorField} onChange={(e) => setO({ ...o, vectorField: e.target.value })} />
               </div>
-              <div className="field">
-                <label htmlFor="import-text-field">Text field</label>
-                <input id="import-text-field" value={o.textField} onChange={(e) => setO({ ...o, textField: e.target.value })} />
-              </div>
             </>
+          )}
+          {textual && (
+            <div className="field">
+              <label htmlFor="import-text-field">{csv ? 'Text column' : 'Text field'} (default text)</label>
+              <input id="import-text-field" value={o.textField} onChange={(e) => setO({ ...o, textField: e.target.value })} />
+            </div>
           )}
           <button type="submit" disabled={busy}>
             Upload and import

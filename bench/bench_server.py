@@ -1,0 +1,239 @@
+#!/usr/bin/env python3
+"""bench_server.py — `hektor serve` under wrk on loopback, beside the same work through the
+library directly: search and upsert throughput and latency p50/p99 at 1, 16 and 100
+connections, and the HTTP overhead.
+
+Data: --n clustered 128-d vectors (bench.py's generator) and --nq queries, one HNSW
+collection (m 16, ef_construction 200, l2). The server gets them through its import route
+(POST /hektor/collections/bench/import, one job); the library side is bench/bench_hektor
+on the same files: single queries one after another on one thread (the 1-connection
+peer) and one batch search over every core (the peer of many connections), and upserts of
+--upsert-batch points per hk_upsert, durable.
+
+wrk (Debian's) runs --seconds per point with min(connections, 2) threads; a Lua script
+cycles through the queries (search: POST /collections/bench/points/search, limit 10) or
+writes --upsert-batch new points per request (PUT /collections/bench/points, fresh ids per
+thread and request). Errors are wrk's socket errors and non-2xx answers; the goal is none
+at 100 connections. HTTP overhead = (HTTP p50 at 1 connection - library p50) / HTTP p50;
+the goal is under 20% for 128-d k=10 HNSW queries.
+
+Writes the <!-- server --> block of docs/BENCHMARKS.md (--out to write elsewhere) through
+bench.py's write_block. It measures speed: run it on a quiet machine.
+usage: /usr/bin/python3 bench/bench_server.py [--n 100000] [--nq 1000] [--seconds 10]
+"""
+import argparse
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+import time
+import urllib.request
+
+import numpy as np
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+ROOT = os.path.dirname(HERE)
+sys.path.insert(0, HERE)
+import bench  # noqa: E402
+
+DIM = 128
+CONNS = (1, 16, 100)
+
+SEARCH_LUA = """
+local bodies = {}
+local i = 0
+function init(args)
+  local f = io.open("%(queries)s")
+  for line in f:lines() do bodies[#bodies + 1] = line end
+  f:close()
+  i = math.random(#bodies)
+end
+request = function()
+  i = i %% #bodies + 1
+  return wrk.format("POST", "/collections/bench/points/search",
+                    {["Content-Type"] = "application/json"}, bodies[i])
+end
+"""
+
+UPSERT_LUA = """
+local dim, batch = %(dim)d, %(batch)d
+local next_id = 0
+local threads = 0
+function setup(thread)
+  thread:set("first", 1000000000 + threads * 100000000)
+  threads = threads + 1
+end
+function init(args)
+  next_id = first
+end
+request = function()
+  local pts = {}
+  for p = 1, batch do
+    local v = {}
+    for d = 1, dim do v[d] = string.format("%%.4f", math.random() * 2 - 1) end
+    pts[p] = '{"id":' .. next_id .. ',"vector":[' .. table.concat(v, ",") .. ']}'
+    next_id = next_id + 1
+  end
+  return wrk.format("PUT", "/collections/bench/points?wait=true",
+                    {["Content-Type"] = "application/json"}, '{"points":[' .. table.concat(pts, ",") .. ']}')
+end
+"""
+
+
+def write_fvecs(path, x):
+    x = np.ascontiguousarray(x, dtype=np.float32)
+    rows = np.empty((x.shape[0], x.shape[1] + 1), dtype=np.int32)
+    rows[:, 0] = x.shape[1]
+    rows[:, 1:] = x.view(np.int32)
+    rows.tofile(path)
+
+
+def http(url, method, path, body=None, data=None, timeout=3600):
+    if body is not None:
+        data = json.dumps(body).encode()
+    req = urllib.request.Request(url + path, data=data, method=method,
+                                 headers={"Content-Type": "application/json"})
+    with urllib.request.urlopen(req, timeout=timeout) as r:
+        return json.loads(r.read())["result"]
+
+
+def parse_ms(s):
+    m = re.match(r"([\d.]+)(us|ms|s)", s)
+    v = float(m.group(1))
+    return v / 1000 if m.group(2) == "us" else v * 1000 if m.group(2) == "s" else v
+
+
+def wrk(url, script, conns, seconds):
+    cmd = ["wrk", "-t", str(min(conns, 2)), "-c", str(conns), "-d", "%ds" % seconds, "--latency",
+           "-s", script, url]
+    bench.log("  $ " + " ".join(cmd))
+    out = subprocess.run(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                         timeout=seconds + 120).stdout
+    lat = dict(re.findall(r"^\s+(50|99)%\s+(\S+)", out, re.M))
+    rps = re.search(r"Requests/sec:\s+([\d.]+)", out)
+    if not rps or "50" not in lat:
+        raise SystemExit("bench_server: cannot read wrk's output:\n" + out)
+    errors = 0
+    m = re.search(r"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)", out)
+    if m:
+        errors += sum(int(x) for x in m.groups())
+    m = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
+    if m:
+        errors += int(m.group(1))
+    reqs = re.search(r"(\d+) requests in", out)
+    return {"rps": float(rps.group(1)), "p50_ms": parse_ms(lat["50"]), "p99_ms": parse_ms(lat["99"]),
+            "errors": errors, "requests": int(reqs.group(1)) if reqs else 0}
+
+
+def serve(build, db):
+    log = open(db + ".log", "wb")
+    p = subprocess.Popen([os.path.join(build, "hektor"), "--db", db, "serve", "--port", "0",
+                          "--max-body", str(1 << 31)], stdout=subprocess.PIPE, stderr=log)
+    line = p.stdout.readline().decode()
+    m = re.match(r"hektor: serving (http://\S+)", line)
+    if not m:
+        p.kill()
+        raise SystemExit("bench_server: serve printed %r" % line)
+    return p, m.group(1)
+
+
+def block(info, args, lib, lib_up, res):
+    lines = ["<!-- server:begin -->", "## HTTP server (`hektor serve`) under wrk", "",
+             "`bench/bench_server.py`, %s. %d clustered %d-d vectors, HNSW (m 16, ef_construction "
+             "200), l2, k = 10; %d s per point, wrk with min(connections, 2) threads, on loopback; "
+             "server and wrk share the machine's %s cores. Machine: %s, %s." % (
+                 time.strftime("%Y-%m-%d"), args.n, DIM, args.seconds, info["cores"],
+                 info["cpu"], info["memory"]), ""]
+    lines += ["| work | connections | requests/s | p50 ms | p99 ms | errors |",
+              "| --- | ---: | ---: | ---: | ---: | ---: |"]
+    for kind in ("search", "upsert"):
+        for c in CONNS:
+            r = res[kind][c]
+            lines.append("| %s over HTTP | %d | %.0f | %.3f | %.3f | %d |" % (
+                kind, c, r["rps"], r["p50_ms"], r["p99_ms"], r["errors"]))
+        if kind == "search":
+            lines.append("| search, library, one thread | — | %.0f | %.3f | %.3f | — |" % (
+                lib["single"]["qps"], lib["single"]["p50_ms"], lib["single"]["p99_ms"]))
+            lines.append("| search, library, one batch on every core | — | %.0f | — | — | — |" %
+                         lib["batch"]["qps"])
+        else:
+            lines.append("| upsert, library, %d point(s) per durable hk_upsert | — | %.0f | %.3f | — | — |" % (
+                args.upsert_batch, lib_up["import"]["points_per_s"] / args.upsert_batch,
+                lib_up["import"]["batch_ms_p50"]))
+    h1 = res["search"][1]["p50_ms"]
+    over = (h1 - lib["single"]["p50_ms"]) / h1 if h1 > 0 else 0
+    errs = res["search"][100]["errors"] + res["upsert"][100]["errors"]
+    lines += ["", "HTTP overhead of a search at one connection: %.1f%% of its time (p50 %.3f ms over "
+              "HTTP, %.3f ms through the library); goal under 20%%: %s. 100 connections: %d "
+              "errors (goal none): %s." % (100 * over, h1, lib["single"]["p50_ms"],
+                                           "met" if over < 0.2 else "not met", errs,
+                                           "met" if errs == 0 else "not met"),
+              "<!-- server:end -->", ""]
+    return "\n".join(lines)
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--n", type=int, default=100000)
+    ap.add_argument("--nq", type=int, default=1000)
+    ap.add_argument("--seconds", type=int, default=10)
+    ap.add_argument("--upsert-batch", type=int, default=1)
+    ap.add_argument("--build", default=os.path.join(ROOT, "build"))
+    ap.add_argument("--out", default=os.path.join(ROOT, "docs", "BENCHMARKS.md"))
+    args = ap.parse_args()
+    if not shutil.which("wrk"):
+        raise SystemExit("bench_server: wrk is missing: run scripts/setup.sh (Debian package wrk)")
+    info = bench.machine_info(args.build)
+    bench.log("load average before: %s" % (bench.loadavg(),))
+    driver, tmp = bench.private_driver(args.build, None, "bench_hektor", "server-")
+    try:
+        xb, xq = bench.clustered(args.n, args.nq, DIM, 42)
+        base, queries = os.path.join(tmp, "base.fvecs"), os.path.join(tmp, "query.fvecs")
+        write_fvecs(base, xb)
+        write_fvecs(queries, xq)
+        bench.log("library: search")
+        lib = bench.run_json([driver, "--data", base, "--queries", queries, "--dir",
+                              os.path.join(tmp, "lib"), "--k", "10"])
+        bench.log("library: upserts of %d" % args.upsert_batch)
+        n_up = min(args.n, 20000)
+        write_fvecs(os.path.join(tmp, "up.fvecs"), xb[:n_up])
+        lib_up = bench.run_json([driver, "--data", os.path.join(tmp, "up.fvecs"), "--queries", queries,
+                                 "--dir", os.path.join(tmp, "lib-up"), "--batch", str(args.upsert_batch),
+                                 "--single", "1"])
+        qlines = os.path.join(tmp, "queries.jsonl")
+        with open(qlines, "w") as f:
+            for q in xq:
+                f.write(json.dumps({"vector": [round(float(v), 6) for v in q], "limit": 10}) + "\n")
+        search_lua, upsert_lua = os.path.join(tmp, "search.lua"), os.path.join(tmp, "upsert.lua")
+        with open(search_lua, "w") as f:
+            f.write(SEARCH_LUA % {"queries": qlines})
+        with open(upsert_lua, "w") as f:
+            f.write(UPSERT_LUA % {"dim": DIM, "batch": args.upsert_batch})
+        proc, url = serve(args.build, os.path.join(tmp, "srv"))
+        res = {"search": {}, "upsert": {}}
+        try:
+            bench.log("server: import")
+            with open(base, "rb") as f:
+                job = http(url, "POST", "/hektor/collections/bench/import?format=fvecs&create=true"
+                           "&metric=l2&wait=true", data=f.read())["job"]
+            if job["state"] != "done":
+                raise SystemExit("bench_server: import failed: %r" % job)
+            for c in CONNS:
+                res["search"][c] = wrk(url, search_lua, c, args.seconds)
+            for c in CONNS:
+                res["upsert"][c] = wrk(url, upsert_lua, c, args.seconds)
+        finally:
+            proc.terminate()
+            proc.wait(timeout=120)
+        bench.log("load average after: %s" % (bench.loadavg(),))
+        text = block(info, args, lib, lib_up, res)
+        bench.write_block(args.out, "<!-- server:begin -->", "<!-- server:end -->", text)
+        print(text)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()

@@ -350,8 +350,19 @@ async function main() {
     eq(await page.inputValue('#import-format'), 'fvecs', 'import: the format follows the file name');
     await page.fill('#import-collection', 'uploaded');
     await page.check('text=Create it when it does not exist');
+    // Sample the progress bar every 20 ms while the job runs.
+    await page.evaluate(() => {
+      window.__seen = [];
+      setInterval(() => {
+        const p = document.querySelector('[data-testid=import-job] progress');
+        if (p) window.__seen.push(p.value);
+      }, 20);
+    });
     await page.click('text=Upload and import');
     await page.waitForSelector('[data-testid=import-done]', { timeout: 60000 });
+    const seen = await page.evaluate(() => [...new Set(window.__seen)]);
+    const jobSeconds = (await api('GET', '/hektor/jobs')).find((j) => j.collection === 'uploaded')?.result?.seconds;
+    check(seen.some((v) => v > 0 && v < 1), `import: the progress bar moved through ${seen.filter((v) => v > 0 && v < 1).length} values between 0 and 1 (the job took ${jobSeconds} s)`);
     eq(await page.locator('[data-testid=import-job] progress').evaluate((e) => e.value), 1, 'import: the progress bar ends full');
     eq((await api('POST', '/collections/uploaded/points/count', {})).count, NV, `import: ${NV} points in the new collection`);
     await everyTheme(page, 'import-done');
@@ -369,6 +380,31 @@ async function main() {
     eq((await api('POST', '/collections/e2e_flat/points/count', {})).count, 0, 'import: nothing of the rejected file is in the collection');
     await axe(page, 'import rejected');
     await shot(page, 'import-rejected');
+
+    // -- a csv file with a text column into a new cosine collection --
+    const csv = ['key,emb,body,city'];
+    for (let i = 0; i < 50; i++) csv.push(`${1000 + i},"[${points[i].vector.join(',')}]",${points[i].text},${points[i].payload.city}`);
+    writeFileSync(join(TMP, 'docs.csv'), csv.join('\n') + '\n');
+    await page.setInputFiles('#import-file', join(TMP, 'docs.csv'));
+    await page.fill('#import-collection', 'csvdocs');
+    await page.check('text=Create it when it does not exist');
+    await page.selectOption('#import-metric', 'cosine');
+    await page.fill('#import-id-field', 'key');
+    await page.fill('#import-vector-field', 'emb');
+    await page.fill('#import-text-field', 'body');
+    await page.click('text=Upload and import');
+    await page.waitForSelector('[data-testid=import-done]', { timeout: 30000 });
+    const got = await api('GET', '/collections/csvdocs/points/1007');
+    eq([got.payload.city, (await api('GET', '/collections/csvdocs')).config.params.vectors.distance], [points[7].payload.city, 'Cosine'], 'import: csv with named id, vector and text columns, cosine');
+    const hits = await api('POST', '/hektor/collections/csvdocs/search', { text: points[7].text.split(' ')[0], k: 50 });
+    check(hits.points.some((p) => p.id === 1007), 'import: the csv text column is searchable');
+    await shot(page, 'import-csv');
+    await api('DELETE', '/collections/csvdocs');
+
+    // -- the dashboard lists the finished import jobs --
+    await page.locator('body').press('1');
+    await page.waitForSelector('[data-testid=job-csvdocs]');
+    check((await text(page, '[data-testid=job-csvdocs]')).includes('imported 50 points'), 'dashboard: the import just finished is listed with its message');
 
     // -- Settings and theme persistence --
     await page.locator('body').press('5');

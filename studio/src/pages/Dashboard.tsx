@@ -193,7 +193,7 @@ export function Dashboard() {
               {running.length === 0 && recent.length === 0 && <p className="muted">No jobs are running or finished in the last minute.</p>}
               <ul className="plain">
                 {[...running, ...recent].map((j) => (
-                  <li key={j.id}>
+                  <li key={j.id} data-testid={`job-${j.collection}`}>
                     <div className="row">
                       <strong>{j.kind}</strong> <span>{j.collection}</span>
                       <span className="spacer" />

@@ -241,8 +241,10 @@ async function main() {
     check((await api('GET', '/collections/e2e_hnsw/exists')).exists === false, 'collections: confirming the drop removes it on the server');
 
     // -- Collection details and browse with a filter --
+    await api('PUT', '/collections/items/index', { field_name: 'city', field_schema: 'keyword' });
     await page.click('[data-testid=row-items] a');
     await page.waitForSelector('[data-testid=browse-table]');
+    check((await text(page, '[data-testid=detail-payload-indexes]')).includes('city (keyword)'), 'details: the payload index from the stats');
     eq(await text(page, '[data-testid=detail-points]'), '300', 'details: 300 points');
     check(/B$/.test(await text(page, '[data-testid=detail-memory]')), 'details: memory from /hektor/collections/items/stats');
     const ids = async () => (await page.locator('[data-testid=browse-table] tbody tr td:first-child').allInnerTexts()).map(Number);
@@ -421,9 +423,15 @@ async function main() {
     await page.reload();
     await page.waitForSelector('#set-theme');
     eq(await page.evaluate(() => document.documentElement.dataset.theme), 'contrast', 'settings: the theme chosen with "t" survives a reload');
+    await page.fill('#set-server', base());
     await page.click('text=Test connection');
     await page.waitForSelector('.alert.ok');
-    check((await text(page, '.alert.ok')).includes('3 collections'), 'settings: "Test connection" reaches the server');
+    check((await text(page, '.alert.ok')).includes('3 collections'), 'settings: "Test connection" reaches the server at the address typed');
+    await page.fill('#set-server', 'http://127.0.0.1:1');
+    await page.click('text=Test connection');
+    await page.waitForSelector('form .alert.error');
+    check((await text(page, 'form .alert.error')).includes('did not answer'), 'settings: "Test connection" to a closed port says the server did not answer');
+    await page.fill('#set-server', '');
     await setTheme(page, 'light');
     await everyTheme(page, 'settings');
     await page.goto(base() + '/studio/search');

@@ -85,6 +85,7 @@ export function TimeChart({
         yAxis: {
           type: 'value',
           min: 0,
+          splitNumber: 4,
           axisLabel: { color: muted, formatter: (v: number) => format(v) },
           splitLine: { lineStyle: { color: grid } },
         },

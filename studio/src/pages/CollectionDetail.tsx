@@ -250,7 +250,7 @@ export function CollectionDetail({ name }: { name: string }) {
                   </tr>
                   <tr>
                     <th scope="row">Payload indexes</th>
-                    <td>{st.payload_indexes.map((p) => `${p.field} (${p.type})`).join(', ') || 'none'}</td>
+                    <td data-testid="detail-payload-indexes">{st.payload_indexes.map((p) => `${p.field} (${p.type})`).join(', ') || 'none'}</td>
                   </tr>
                 </tbody>
               </table>

@@ -117,6 +117,20 @@ export function Dashboard() {
             <Figure label="Latency p50 / p99" value={`${formatMs(s.latency_ms.p50)} / ${formatMs(s.latency_ms.p99)}`} testid="fig-latency" />
             <Figure label="Memory (resident)" value={formatBytes(s.memory.rss_bytes)} testid="fig-memory" />
           </div>
+          {s.collections.length === 0 && (
+            <div className="card" data-testid="state-empty">
+              <h2>No collections yet</h2>
+              <p>This server holds no collections. Create one, or import a file (fvecs, bvecs, npy, jsonl, csv) into a new one.</p>
+              <div className="row">
+                <button type="button" onClick={() => navigate('/collections', '?new=1')}>
+                  Create a collection
+                </button>
+                <button type="button" className="secondary" onClick={() => navigate('/import')}>
+                  Import a file
+                </button>
+              </div>
+            </div>
+          )}
           <div className="grid charts">
             <TimeChart title="Queries per second" series={charts.qps} format={formatRate} summary={`now ${formatRate(s.qps)} queries per second`} />
             <TimeChart
@@ -132,17 +146,7 @@ export function Dashboard() {
             <div className="card">
               <h2>Collections</h2>
               {s.collections.length === 0 ? (
-                <div data-testid="state-empty">
-                  <p>There are no collections yet.</p>
-                  <div className="row">
-                    <button type="button" onClick={() => navigate('/collections', '?new=1')}>
-                      Create a collection
-                    </button>
-                    <button type="button" className="secondary" onClick={() => navigate('/import')}>
-                      Import a file
-                    </button>
-                  </div>
-                </div>
+                <p>None yet.</p>
               ) : (
                 <div className="table-wrap">
                   <table>

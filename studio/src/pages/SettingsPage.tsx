@@ -42,7 +42,18 @@ export function SettingsPage() {
           <div className="form">
             <div className="field">
               <label htmlFor="set-server">Server address (empty: the server this page came from)</label>
-              <input id="set-server" type="url" size={40} placeholder="http://127.0.0.1:6333" value={draft.server} onChange={(e) => set({ server: e.target.value })} />
+              <input
+                id="set-server"
+                type="url"
+                size={40}
+                placeholder="http://127.0.0.1:6333"
+                aria-describedby="set-server-help"
+                value={draft.server}
+                onChange={(e) => set({ server: e.target.value })}
+              />
+              <small id="set-server-help" className="muted">
+                Another origin works only through a proxy: hektor serve sends no CORS headers.
+              </small>
             </div>
             <div className="field">
               <label htmlFor="set-key">API key (sent as the api-key header)</label>

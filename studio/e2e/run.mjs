@@ -95,11 +95,15 @@ async function startServer() {
     server.once('exit', (c) => (clearTimeout(t), rej(new Error(`the server exited with ${c}: ${serverLog}`))));
   });
 }
+// Stops the server with SIGTERM; it must exit 0 without a sanitizer report.
 async function stopServer() {
   if (!server || server.exitCode !== null) return;
-  const p = new Promise((res) => server.once('exit', res));
+  const p = new Promise((res) => server.once('exit', (code, sig) => res(code ?? sig)));
   server.kill('SIGTERM');
-  await p;
+  const code = await p;
+  check(code === 0, `the server exits 0 on SIGTERM (got ${code})`);
+  const report = /ERROR: (Address|Leak)Sanitizer|runtime error:/.exec(serverLog);
+  check(!report, `the server's log holds no sanitizer report${report ? ': ' + serverLog.slice(report.index, report.index + 400) : ''}`);
 }
 const base = () => `http://127.0.0.1:${port}`;
 async function api(method, path, body) {
@@ -434,6 +438,7 @@ async function main() {
     await page.fill('#set-server', '');
     await setTheme(page, 'light');
     await everyTheme(page, 'settings');
+    eq(await page.inputValue('#set-theme'), 'light', "settings: the page's theme choice follows the header's");
     await page.goto(base() + '/studio/search');
     await page.waitForSelector('#pane-a-k');
     eq(await page.inputValue('#pane-a-k'), '7', 'settings: the search page starts from the saved k');

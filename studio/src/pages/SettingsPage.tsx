@@ -12,7 +12,7 @@ export function SettingsPage() {
 
   const save = (e: React.FormEvent) => {
     e.preventDefault();
-    update(draft);
+    update({ ...draft, theme: settings.theme });
     setSaved(true);
   };
 
@@ -66,11 +66,11 @@ export function SettingsPage() {
           <div aria-live="polite">{probe && <p className={`alert ${probe.ok ? 'ok' : 'error'}`}>{probe.text}</p>}</div>
         </fieldset>
         <fieldset>
-          <legend>Appearance</legend>
+          <legend>Appearance (applied and kept at once)</legend>
           <div className="form">
           <div className="field">
             <label htmlFor="set-theme">Theme</label>
-            <select id="set-theme" value={draft.theme} onChange={(e) => set({ theme: e.target.value as Theme })}>
+            <select id="set-theme" value={settings.theme} onChange={(e) => update({ theme: e.target.value as Theme })}>
               {THEMES.map((t) => (
                 <option key={t} value={t}>
                   {THEME_LABELS[t]}

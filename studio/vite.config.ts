@@ -15,5 +15,5 @@ export default defineConfig({
       ]),
     ),
   },
-  test: { include: ['src/**/*.test.ts'], environment: 'jsdom' },
+  test: { include: ['src/**/*.test.{ts,tsx}'], environment: 'jsdom' },
 });

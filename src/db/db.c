@@ -119,13 +119,15 @@ int db_writer_active(const hk_db *db) {
     return active;
 }
 
-/* Removes .tmp-* and .drop-* leftovers of interrupted creates and drops. */
+/* Removes .tmp-*, .drop-* and .recover-* leftovers of interrupted creates, drops and
+ * recoveries. */
 static void clean_leftovers(hk_db *db) {
     DIR *d = opendir(db->coll_dir);
     if (!d) return;
     struct dirent *e;
     while ((e = readdir(d)))
-        if (!strncmp(e->d_name, ".tmp-", 5) || !strncmp(e->d_name, ".drop-", 6)) {
+        if (!strncmp(e->d_name, ".tmp-", 5) || !strncmp(e->d_name, ".drop-", 6) ||
+            !strncmp(e->d_name, ".recover-", 9)) {
             char *p = fs_join(db->coll_dir, e->d_name);
             if (p) fs_rmtree(p);
             hk_free(p);

@@ -31,7 +31,7 @@ static double mono_ms(void) {
 /* ---- statistics ---- */
 
 static int h_stats(qctx *q) {
-    if (hr_open_coll(q)) return q->status;
+    if (hr_open_coll(q) || hr_full_stats(q)) return q->status;
     hk_collection_config cfg;
     hk_text_stats ts;
     hk_status st = hk_collection_get_config(q->c, &cfg);
@@ -416,10 +416,16 @@ static int h_job(qctx *q) {
 
 static int h_job_cancel(qctx *q) {
     uint64_t id;
-    if (job_id(q, &id)) return q->status;
+    int wait;
+    if (job_id(q, &id) || arg_bool(q, "wait", &wait)) return q->status;
     hk_buf_puts(&q->out, "{\"job\":");
     if (hks_job_cancel(id, &q->out))
         return hr_fail(q, 404, "job j-%llu is not known", (unsigned long long)id);
+    if (wait) {
+        /* The job as it ends (cancelled, or done when the cancel came too late). */
+        hk_buf_reset(&q->out);
+        return write_job_or_404(q, id, 1);
+    }
     hk_buf_putc(&q->out, '}');
     return 200;
 }
@@ -552,7 +558,7 @@ static int h_quantize(qctx *q) {
 }
 
 static int h_dequantize(qctx *q) {
-    if (hr_open_coll(q)) return q->status;
+    if (hr_open_coll(q) || hr_full_stats(q)) return q->status;
     if (q->stats.quant == HK_QUANT_NONE)
         return hr_fail(q, 404, "collection '%s' has no codes", q->r->seg[2]);
     hk_status st = hk_collection_dequantize(q->c);
@@ -697,7 +703,7 @@ const hks_route hkr_routes[] = {
     {"GET", "/hektor/jobs", h_jobs, R, 0, "List background jobs", NULL, "JobList", NULL},
     {"GET", "/hektor/jobs/{job_id}", h_job, R, 0, "One background job", NULL, "JobEnvelope", "wait"},
     {"DELETE", "/hektor/jobs/{job_id}", h_job_cancel, W, 1, "Cancel a background job", NULL,
-     "JobEnvelope", NULL},
+     "JobEnvelope", "wait"},
 };
 #undef C
 #undef W

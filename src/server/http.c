@@ -1,7 +1,8 @@
 /*
  * http.c — the daemon: libmicrohttpd set-up, request intake (body size limit, JSON is
  * parsed by the routes), authentication, the service routes (/, /healthz, /readyz,
- * /metrics), the request log, and graceful shutdown.
+ * /metrics, /openapi.json), the event stream (/hektor/events), the Studio's static files
+ * (/studio/), the request log, and graceful shutdown.
  *
  * Decisions:
  *  - One thread per connection (MHD_USE_THREAD_PER_CONNECTION): handlers call the library,
@@ -15,8 +16,15 @@
  *    requests on open connections with 503 and closes them, waits for the requests in
  *    flight (at most 30 s), stops the daemon and returns so the caller closes the
  *    database, which checkpoints it.
- *  - Keys are compared in constant time; /healthz and /readyz and / need no key (load
- *    balancers and Qdrant clients' version check), everything else does when one is set.
+ *  - The event stream is a response from a callback: the connection's thread writes a
+ *    message, then waits for the next on a condition that shutdown signals (events.c),
+ *    so a stream holds no thread of its own and never delays the shutdown; a client
+ *    that left is found by the next write, after which libmicrohttpd closes it.
+ *  - Studio files are sent from their descriptors, only when their real path is inside
+ *    the Studio directory.
+ *  - Keys are compared in constant time; /healthz, /readyz, / (load balancers and Qdrant
+ *    clients' version check), /openapi.json and the Studio's files (a browser loads the
+ *    application before it has a key) need no key, everything else does when one is set.
  */
 #include <arpa/inet.h>
 #include <errno.h>
@@ -97,6 +105,9 @@ static int check_auth(hks_server *s, hks_req *r, hks_resp *resp, double t0) {
     const char *key = MHD_lookup_connection_value(r->conn, MHD_HEADER_KIND, "api-key");
     const char *auth = MHD_lookup_connection_value(r->conn, MHD_HEADER_KIND, "Authorization");
     if (!key && auth && !strncasecmp(auth, "Bearer ", 7)) key = auth + 7;
+    /* A browser's EventSource cannot send headers: the stream also takes ?api_key=. */
+    if (!key && !strcmp(r->path, "/hektor/events"))
+        key = MHD_lookup_connection_value(r->conn, MHD_GET_ARGUMENT_KIND, "api_key");
     if (!key) {
         hks_error(resp, 401, "Must provide an API key or an Authorization bearer token "
                              "(header 'api-key: KEY' or 'Authorization: Bearer KEY')", now_s() - t0);
@@ -124,7 +135,7 @@ const hks_route hks_service_routes[] = {
     {"GET", "/metrics", NULL, SV, 0, "Prometheus metrics", NULL, "Text", NULL},
     {"GET", "/openapi.json", NULL, SV, 0, "This document", NULL, "OpenAPI", NULL},
     {"GET", "/hektor/events", NULL, SV, 0, "Server-Sent Events: one 'stats' event every "
-     "interval_ms", NULL, "EventStream", "interval_ms"},
+     "interval_ms", NULL, "EventStream", "interval_ms,api_key"},
     {"GET", "/studio/{path}", NULL, SV, 0, "The Studio's static files", NULL, "File", NULL},
 };
 #undef SV

@@ -1,7 +1,8 @@
 /*
  * qdrant.c — the Qdrant-compatible REST routes: collections, points, payload, scroll,
- * count, search, batch search, recommend and payload indexes, with Qdrant's paths,
- * request and response shapes, and envelope.
+ * count, search, batch search, recommend, the query API, payload indexes and snapshots,
+ * with Qdrant's paths, request and response shapes, and envelope (the shared helpers and
+ * the router are in route.c).
  *
  * Decisions:
  *  - Recommendation is the library's (hk_query_set_examples); the server only reads ids.
@@ -19,6 +20,11 @@
  *    are accepted and ignored.
  *  - Request validation happens before the library is called, and the library changes
  *    nothing on failure, so a refused request leaves the database as it was.
+ *  - The query API's fusion of prefetches is the library's (hk_search_fused), named by
+ *    hk_fusion_from_name; the server only builds one query per prefetch.
+ *  - Snapshots are files the server writes under DIR/snapshots/COLLECTION/; a request
+ *    names them by name, and recovery accepts only files under that directory, so no
+ *    request reads or writes a file elsewhere.
  */
 #include <dirent.h>
 #include <errno.h>
@@ -59,7 +65,7 @@ static const char *distance_name(hk_metric m) {
 }
 
 static int h_info(qctx *q) {
-    if (hr_open_coll(q)) return q->status;
+    if (hr_open_coll(q) || hr_full_stats(q)) return q->status;
     hk_collection_config cfg;
     hk_status st = hk_collection_get_config(q->c, &cfg);
     if (st) return hr_lib_fail(q, st);
@@ -760,6 +766,13 @@ static int h_query(qctx *q) {
  * file elsewhere. */
 static int snap_dir(qctx *q, const char *coll, char *out, size_t size, int create) {
     const char *root = hk_db_path(q->r->db);
+    /* The library's rule for collection names: no '/', no leading '.', so no "..". */
+    size_t n = strlen(coll);
+    int ok = n >= 1 && n <= HK_MAX_NAME && coll[0] != '.';
+    for (const char *p = coll; ok && *p; p++)
+        ok = (*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') || (*p >= '0' && *p <= '9') ||
+             *p == '-' || *p == '_' || *p == '.';
+    if (!ok) return hr_fail(q, 400, "'%.160s' is not a collection name", coll);
     if ((size_t)snprintf(out, size, "%s/snapshots/%s", root, coll) >= size)
         return hr_fail(q, 400, "the snapshot path is too long");
     if (create) {

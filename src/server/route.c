@@ -151,8 +151,20 @@ int hr_open_coll(qctx *q) {
     hk_status st = hk_collection_open(r->db, name, &q->c);
     if (st == HK_NOT_FOUND) return hr_fail(q, 404, "Collection `%s` doesn't exist!", name);
     if (st) return hr_lib_fail(q, st);
-    if ((st = hk_collection_stats_get(q->c, &q->stats))) return hr_lib_fail(q, st);
+    /* Only what every route needs, from the configuration: the statistics cost more (the
+     * page-cache scan of vectors kept on disk), and hr_full_stats reads them. */
+    hk_collection_config cfg;
+    if ((st = hk_collection_get_config(q->c, &cfg))) return hr_lib_fail(q, st);
+    memset(&q->stats, 0, sizeof q->stats);
+    q->stats.dim = cfg.dim;
+    q->stats.metric = cfg.metric;
+    q->stats.index = cfg.index;
     return 0;
+}
+
+int hr_full_stats(qctx *q) {
+    hk_status st = hk_collection_stats_get(q->c, &q->stats);
+    return st ? hr_lib_fail(q, st) : 0;
 }
 
 int hr_get_filter(qctx *q, const hj_value *obj, hk_filter **f) {

@@ -57,7 +57,10 @@ int hr_get_uint(qctx *q, const hj_value *obj, const char *key, uint64_t max, uin
                 uint64_t *out);
 int hr_get_bool(qctx *q, const hj_value *obj, const char *key, int def, int *out);
 int hr_get_vector(qctx *q, const hj_value *v, const char *what, float *out);
-int hr_open_coll(qctx *q); /* the collection named by seg[1]; 404 when absent */
+/* The collection named by the path into q->c, with its dim, metric and index kind in
+ * q->stats; 404 when absent. hr_full_stats fills the rest of q->stats. */
+int hr_open_coll(qctx *q);
+int hr_full_stats(qctx *q);
 int hr_get_filter(qctx *q, const hj_value *obj, hk_filter **f);
 int hr_refuse_present(qctx *q, const hj_value *obj, const char *const *keys, size_t n,
                       const char *why);

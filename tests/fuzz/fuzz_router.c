@@ -24,6 +24,16 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 int LLVMFuzzerInitialize(int *argc, char ***argv);
 
 static hk_db *g_db;
+static char g_dir[] = "/tmp/fuzz_router.XXXXXX";
+
+/* The database is scratch: removed when the fuzzer exits. */
+static void cleanup(void) {
+    hks_jobs_shutdown();
+    hk_db_close(g_db);
+    char cmd[64];
+    snprintf(cmd, sizeof cmd, "rm -rf '%s'", g_dir);
+    if (system(cmd) != 0) fprintf(stderr, "fuzz_router: could not remove %s\n", g_dir);
+}
 
 static void seed_collection(const char *name, uint32_t dim, uint32_t flags) {
     hk_collection_config cfg;
@@ -53,16 +63,16 @@ static void seed_collection(const char *name, uint32_t dim, uint32_t flags) {
 int LLVMFuzzerInitialize(int *argc, char ***argv) {
     (void)argc;
     (void)argv;
-    char dir[] = "/tmp/fuzz_router.XXXXXX";
-    if (!mkdtemp(dir)) abort();
+    if (!mkdtemp(g_dir)) abort();
     hk_db_options o;
     hk_db_options_init(&o);
     o.flags = HK_OPEN_CREATE | HK_OPEN_NOSYNC;
     o.threads = 1;
-    if (hk_db_open(dir, &o, &g_db)) abort();
+    if (hk_db_open(g_dir, &o, &g_db)) abort();
     seed_collection("v", 4, 0);
     seed_collection("t", 0, HK_TEXT_ONLY);
     hks_jobs_init(g_db);
+    atexit(cleanup);
     return 0;
 }
 

@@ -171,6 +171,12 @@ def test_events_need_the_key(tmp):
         ev = Events(s, "", headers={"api-key": "k2"})
         eq(ev.next()[0], "stats")
         ev.close()
+        # EventSource cannot send headers: the stream takes the key in the query too.
+        ev = Events(s, "?api_key=k2&interval_ms=200")
+        eq(ev.next()[0], "stats")
+        ev.close()
+        eq(raw(s, "GET", "/hektor/events?api_key=wrong")[0], 401)
+        eq(raw(s, "GET", "/collections?api_key=k1")[0], 401)  # only the stream takes it
         # The read-only key reads jobs but may not import or cancel.
         s.headers = {"api-key": "k2"}
         eq(s.ok("GET", "/hektor/jobs"), [])
@@ -414,8 +420,7 @@ def test_import_cancel(tmp):
         # Into a collection the import creates: cancelled means no collection.
         job = import_file(s, "made", data, "format=fvecs&create=true")
         time.sleep(0.05)
-        s.ok("DELETE", "/hektor/jobs/" + job["id"])
-        j = wait_job(s, job["id"])
+        j = s.ok("DELETE", "/hektor/jobs/%s?wait=true" % job["id"])["job"]
         eq(j["state"], "cancelled", "job: %r" % j)
         eq(s.ok("GET", "/collections/made/exists"), {"exists": False})
         # Shutdown cancels a running import and still exits 0.
@@ -482,6 +487,15 @@ def test_snapshots(s, tmp):
     contains(msg, "nothing changed")
     eq(count(s, "sn"), 301)
     s.bad("GET", "/collections/sn/snapshots/nope.snapshot", status=404, words=["nope.snapshot"])
+    with open(os.path.join(s.db, "outside.snapshot"), "wb") as f:
+        f.write(b"not for download")
+    for path in ("/collections/../snapshots/outside.snapshot", "/collections/..%2F/snapshots/outside.snapshot",
+                 "/collections/.../snapshots/outside.snapshot"):
+        status, _, got = raw(s, "GET", path)
+        check(status in (400, 404) and b"not for download" not in got, "%s -> %d" % (path, status))
+    status, _, got = raw(s, "GET", "/collections/%2E%2E/snapshots/outside.snapshot")
+    eq(status, 400)
+    check(b"not for download" not in got, "encoded .. as a collection name")
     s.bad("GET", "/collections/sn/snapshots/.hidden.snapshot", status=400)
     s.bad("GET", "/collections/sn/snapshots/x.txt", status=400, words=["snapshot name"])
     s.bad("POST", "/collections/none/snapshots", status=404, words=["none"])

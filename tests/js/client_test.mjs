@@ -143,6 +143,41 @@ try {
     (e) => e.status === 401,
   );
 
+  // The query API: a vector, and two prefetches fused by reciprocal rank fusion, which
+  // must equal RRF (k = 60) computed here from the two searches.
+  const q1 = await client.query('books', { query: [0, 0, 1, 0], limit: 2 });
+  assert.equal(q1.points[0].id, 21);
+  const la = (await client.search('books', { vector: [0, 0, 1, 0], limit: 4 })).map((h) => h.id);
+  const lb = (await client.search('books', { vector: [0, 1, 0, 0], limit: 4 })).map((h) => h.id);
+  const rrf = new Map();
+  for (const l of [la, lb]) l.forEach((id, r) => rrf.set(id, (rrf.get(id) ?? 0) + 1 / (61 + r)));
+  const wantFused = [...rrf.entries()].sort((x, y) => y[1] - x[1] || x[0] - y[0]).slice(0, 5);
+  const fused = await client.query('books', {
+    prefetch: [{ query: [0, 0, 1, 0], limit: 4 }, { query: [0, 1, 0, 0], limit: 4 }],
+    query: { fusion: 'rrf' },
+    limit: 5,
+    with_payload: true,
+  });
+  assert.deepEqual(fused.points.map((p) => p.id), wantFused.map((w) => w[0]));
+  fused.points.forEach((p, i) => assert.ok(Math.abs(p.score - wantFused[i][1]) < 1e-6, `fused score of ${p.id}`));
+  assert.ok(fused.points.every((p) => p.payload.genre), 'payloads');
+  await assert.rejects(
+    client.query('books', { prefetch: [{ query: [0, 0, 1, 0] }], query: { fusion: 'dbsf' } }),
+    (e) => e.status === 400,
+  );
+
+  // Snapshots: create, list, change the collection, recover, delete.
+  const snap = await client.createSnapshot('books');
+  assert.ok(snap.name.startsWith('books-') && snap.name.endsWith('.snapshot'), snap.name);
+  assert.deepEqual((await client.listSnapshots('books')).map((x) => x.name), [snap.name]);
+  await client.delete('books', { wait: true, points: [3] });
+  assert.equal((await client.count('books')).count, 18);
+  assert.equal(await client.recoverSnapshot('books', { location: snap.name }), true);
+  assert.equal((await client.count('books')).count, 19);
+  await assert.rejects(client.recoverSnapshot('books', { location: 'file:///etc/passwd' }), (e) => e.status === 400);
+  assert.equal(await client.deleteSnapshot('books', snap.name), true);
+  assert.deepEqual(await client.listSnapshots('books'), []);
+
   assert.equal(await client.deleteCollection('books'), true);
   assert.deepEqual(await client.collectionExists('books'), { exists: false });
   console.log('js client: every check passed');

@@ -443,6 +443,28 @@ async function main() {
     await page.waitForSelector('#pane-a-k');
     eq(await page.inputValue('#pane-a-k'), '7', 'settings: the search page starts from the saved k');
 
+    // -- loading: a server that accepts connections and never answers (a real socket) shows
+    //    skeletons, then, when no statistics arrive for six seconds, the unreachable state --
+    const held = [];
+    const hang = createServer((sock) => held.push(sock));
+    await new Promise((r) => hang.listen(0, '127.0.0.1', r));
+    const setServer = (addr) =>
+      page.evaluate((a) => {
+        const s = JSON.parse(localStorage.getItem('hektor.studio.settings') ?? '{}');
+        localStorage.setItem('hektor.studio.settings', JSON.stringify({ ...s, server: a }));
+      }, addr);
+    await setServer(`http://127.0.0.1:${hang.address().port}`);
+    await page.goto(base() + '/studio/');
+    await page.waitForSelector('[aria-label="Loading statistics"]');
+    check(true, 'dashboard: skeletons while no statistics have arrived');
+    await axe(page, 'dashboard loading');
+    await shot(page, 'dashboard-loading');
+    await page.waitForSelector('[data-testid=state-unreachable]', { timeout: 20000 });
+    check((await text(page, '[data-testid=state-unreachable]')).includes('no statistics for several seconds'), 'dashboard: a stream that stalls is reported unreachable');
+    held.forEach((sock) => sock.destroy());
+    await new Promise((r) => hang.close(r));
+    await setServer('');
+
     // -- the server goes away and comes back --
     await page.goto(base() + '/studio/');
     await page.waitForSelector('[data-testid=fig-points]');

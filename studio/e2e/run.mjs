@@ -328,6 +328,16 @@ async function main() {
     const textIds = await resultIds('pane-a');
     const withWord = new Set(points.filter((p) => p.text.split(' ').includes('glacier')).map((p) => p.id));
     check(textIds.length === Math.min(10, withWord.size) && textIds.every((id) => withWord.has(id)), `search: text "glacier" returns ${textIds.length} points, each holding the word`);
+    await page.click('text=Add condition');
+    await page.fill('[id^=search-c][id$=-key]', 'city');
+    await page.fill('[id^=search-c][id$=-value]', 'rome');
+    await page.locator('body').press('Control+Enter');
+    await page.waitForFunction(() => document.querySelector('[data-testid=pane-a-timing]')?.textContent?.includes('results'));
+    await page.waitForFunction(() => [...document.querySelectorAll('[data-testid=pane-a-results] tbody td:nth-child(4)')].every((e) => e.textContent.includes('rome')));
+    const textRome = await resultIds('pane-a');
+    const wantRome = [...withWord].filter((id) => points[id].payload.city === 'rome');
+    check(textRome.length === Math.min(10, wantRome.length) && textRome.every((id) => wantRome.includes(id)), `search: text "glacier" with city = rome returns ${textRome.length} points, each in rome holding the word`);
+    await page.click('text=Clear filter');
     await page.selectOption('#pane-a-mode', 'hybrid');
     await page.click('form button[type=submit]');
     await page.waitForFunction(() => document.querySelectorAll('[data-testid=pane-a-results] tbody tr').length === 10);
@@ -417,7 +427,7 @@ async function main() {
     await page.waitForURL('**/studio/settings');
     await page.selectOption('#set-theme', 'dark');
     await page.fill('#set-k', '7');
-    await page.click('text=Save settings');
+    await page.locator('#set-k').press('Control+Enter');
     await page.reload();
     await page.waitForSelector('#set-theme');
     eq(await page.evaluate(() => document.documentElement.dataset.theme), 'dark', 'settings: the dark theme survives a reload');

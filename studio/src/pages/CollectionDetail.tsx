@@ -162,6 +162,10 @@ export function CollectionDetail({ name }: { name: string }) {
   const stats = useAsync(() => loadStats(name), [name]);
   const c = info.data?.result;
   const st = stats.data;
+  useShortcut('r', 'Reload the parameters and statistics', 'Collection', () => {
+    info.reload();
+    stats.reload();
+  });
   return (
     <section aria-labelledby="cd-title">
       <p>

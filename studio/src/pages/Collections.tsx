@@ -1,7 +1,7 @@
 // Collections: the list (with each one's size and parameters), a form to create one and a
 // confirmed drop.
 import { useRef, useState } from 'react';
-import { ApiError, createCollection, dropCollection, getCollection, listCollections, type CreateSpec, type Distance } from '../api';
+import { createCollection, dropCollection, getCollection, listCollections, type CreateSpec, type Distance } from '../api';
 import { formatCount } from '../format';
 import { navigate, useLocation } from '../router';
 import { useShortcut } from '../shortcuts';
@@ -219,8 +219,4 @@ export function Collections() {
       </Confirm>
     </section>
   );
-}
-
-export function isNotFound(e: unknown): boolean {
-  return e instanceof ApiError && e.kind === 'http' && e.status === 404;
 }

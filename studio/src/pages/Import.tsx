@@ -57,6 +57,7 @@ export function Import() {
 
   useEffect(() => () => void (cancelled.current = true), []);
   useShortcut('u', 'Choose a file to upload', 'Import', () => fileRef.current?.click());
+  useShortcut('Ctrl+Enter', 'Upload and import', 'Import', () => start(), true);
 
   const follow = async (j: Job) => {
     let cur = j;
@@ -68,8 +69,9 @@ export function Import() {
     }
   };
 
-  const start = async (e: React.FormEvent) => {
-    e.preventDefault();
+  const start = async (e?: React.FormEvent) => {
+    e?.preventDefault();
+    if (busy) return;
     if (!file) return setError(new Error('Choose a file first.'));
     if (!o.collection.trim()) return setError(new Error('Name the collection to import into.'));
     setBusy(true);
@@ -167,7 +169,7 @@ export function Import() {
               <input id="import-text-field" value={o.textField} onChange={(e) => setO({ ...o, textField: e.target.value })} />
             </div>
           )}
-          <button type="submit" disabled={busy}>
+          <button type="submit" disabled={busy} aria-keyshortcuts="Control+Enter">
             Upload and import
           </button>
         </div>

@@ -1,6 +1,7 @@
 // Settings: server address, API key, theme and query defaults, kept in localStorage.
 import { useState } from 'react';
 import { request } from '../api';
+import { useShortcut } from '../shortcuts';
 import { useSettings } from '../context';
 import { THEME_LABELS, THEMES, type Settings, type Theme } from '../settings';
 
@@ -10,8 +11,8 @@ export function SettingsPage() {
   const [saved, setSaved] = useState(false);
   const [probe, setProbe] = useState<{ ok: boolean; text: string } | null>(null);
 
-  const save = (e: React.FormEvent) => {
-    e.preventDefault();
+  const save = (e?: React.FormEvent) => {
+    e?.preventDefault();
     update({ ...draft, theme: settings.theme });
     setSaved(true);
   };
@@ -25,6 +26,8 @@ export function SettingsPage() {
       setProbe({ ok: false, text: (err as Error).message });
     }
   };
+
+  useShortcut('Ctrl+Enter', 'Save the settings', 'Settings', () => save(), true);
 
   const set = (patch: Partial<Settings>) => {
     setDraft({ ...draft, ...patch });
@@ -94,7 +97,9 @@ export function SettingsPage() {
           </div>
         </fieldset>
         <div className="row">
-          <button type="submit">Save settings</button>
+          <button type="submit" aria-keyshortcuts="Control+Enter">
+            Save settings
+          </button>
           <span aria-live="polite">{saved && 'Saved.'}</span>
         </div>
       </form>

@@ -172,7 +172,7 @@ async function main() {
   const page = await browser.newPage({ viewport: { width: 1280, height: 900 } });
   const pageErrors = [];
   page.on('pageerror', (e) => pageErrors.push(e.message));
-  page.setDefaultTimeout(15000);
+  page.setDefaultTimeout(30000); // generous: make check runs this beside other tests, and against the ASan build
 
   try {
     // -- Dashboard: live numbers from /hektor/events --

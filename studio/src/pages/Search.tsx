@@ -188,7 +188,10 @@ function Pane({
               <tbody>
                 {outcome.points.map((p, i) => (
                   <tr key={p.id} className={other?.has(p.id) ? 'shared' : undefined}>
-                    <td className="num">{i + 1}</td>
+                    <td className="num">
+                      {i + 1}
+                      {other?.has(p.id) && <span className="sr-only"> (also in the other results)</span>}
+                    </td>
                     <td className="num mono">{p.id}</td>
                     <td className="num mono">{formatScore(p.score)}</td>
                     <td>
@@ -199,7 +202,7 @@ function Pane({
               </tbody>
             </table>
           </div>
-          {other && <p className="muted">Shaded rows are also in the other setting's results.</p>}
+          {other && <p className="muted">Rows marked at the left edge are also in the other setting's results.</p>}
         </>
       )}
     </div>

@@ -656,7 +656,8 @@ hk_status hk_search_fused(hk_collection *c, const hk_query *const *queries, size
     *out = NULL;
     if (n == 0) return hk_fail(HK_INVALID, "search_fused: no queries to fuse");
     if (method != HK_FUSION_RRF)
-        return hk_fail(HK_INVALID, "search_fused: fusion method %d is not supported", (int)method);
+        return hk_fail(HK_INVALID, "search_fused: fusion method %d is not supported (rrf is)",
+                       (int)method);
     if (!(param >= 0 && param <= 1e9))
         return hk_fail(HK_INVALID, "search_fused: RRF k must be in [0, 1e9] (got %g)", param);
     if (k == 0) return hk_fail(HK_INVALID, "search_fused: k must be at least 1");

@@ -16,6 +16,7 @@ PACKAGES=(
   python3-faiss python3-hnswlib       # benchmark peers
   python3-xapian                      # text quality peer (Xapian BM25) in tests and bench_text
   wrk                                 # HTTP load generator (bench/bench_server.py)
+  chromium                            # the Studio's browser tests (playwright-core drives it)
 )
 
 missing=()
@@ -102,4 +103,13 @@ else
     echo "setup: WARNING: the text embedding table could not be made (see above); the" \
          "tests that need it skip, and import/search --embed fail until it exists" >&2
   fi
+fi
+
+# The Studio (studio/): npm ci when package-lock.json changed, and the build that
+# `hektor serve` serves under /studio/ when studio/dist is missing or older than a source.
+if command -v npm >/dev/null 2>&1; then
+  bash "$(dirname "$0")/studio.sh" deps
+  bash "$(dirname "$0")/studio.sh" build
+else
+  echo "setup: npm is not installed; the Studio is not built and its tests will be skipped"
 fi

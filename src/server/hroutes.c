@@ -398,7 +398,7 @@ static hks_job_state import_run(hks_job *j, void *arg, hk_db *db, char *msg, siz
     int created = 0;
     hk_status st = hk_collection_open(db, ij->name, &c);
     if (st == HK_NOT_FOUND && ij->create) {
-        uint32_t dim;
+        uint32_t dim = 0;
         hk_collection_config cfg;
         hk_collection_config_init(&cfg);
         if (o.embedder || !(st = hk_import_probe(ij->data, ij->len, ij->file, &o, &dim))) {

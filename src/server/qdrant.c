@@ -5,7 +5,8 @@
  * the router are in route.c).
  *
  * Decisions:
- *  - Recommendation is the library's (hk_query_set_examples); the server only reads ids.
+ *  - Recommendation is the library's (hk_query_set_examples, hk_query_set_recommend with
+ *    Qdrant's average_vector and best_score strategies); the server only reads ids.
  *  - Scores need no conversion: the library already returns what Qdrant does (cosine
  *    similarity and dot product, higher is better; Euclidean distance, lower is better),
  *    and score_threshold keeps what Qdrant keeps (score >= t, or distance <= t for Euclid).
@@ -428,6 +429,7 @@ static int h_count(qctx *q) {
 typedef struct examples {
     uint64_t *pos, *neg;
     size_t npos, nneg;
+    hk_recommend strategy;
 } examples;
 
 static int run_search(qctx *q, const hj_value *req, const float *vector, const examples *ex) {
@@ -462,6 +464,7 @@ static int run_search(qctx *q, const hj_value *req, const float *vector, const e
     if (!(st = hk_query_new(&qq)) &&
         !(st = vector ? hk_query_set_vectors(qq, vector, 1, q->stats.dim)
                       : hk_query_set_examples(qq, ex->pos, ex->npos, ex->neg, ex->nneg)) &&
+        (vector || !(st = hk_query_set_recommend(qq, ex->strategy))) &&
         !(st = hk_query_set_k(qq, (uint32_t)limit)) && !(st = hk_query_set_offset(qq, (uint32_t)offset)) &&
         !(st = hk_query_set_filter(qq, f)) && !(st = hk_query_set_exact(qq, exact)) &&
         !(st = hk_query_set_ef(qq, (uint32_t)ef)) &&
@@ -537,15 +540,18 @@ static int get_examples(qctx *q, const char *what, uint64_t **ids, size_t *n) {
 static int h_recommend(qctx *q) {
     if (hr_parse_body(q, 1) || hr_open_coll(q)) return q->status;
     const hj_value *strategy = hr_opt(q->body, "strategy");
-    if (strategy && (strategy->type != HJ_STRING || strcmp(strategy->u.s, "average_vector")))
-        return hr_fail(q, 400, "'strategy' %s%.32s%s is not supported: use average_vector",
+    examples ex;
+    ex.strategy = HK_RECOMMEND_AVERAGE_VECTOR;
+    /* Qdrant's two strategies (the library's Rocchio is not one of Qdrant's) */
+    if (strategy && (strategy->type != HJ_STRING || hk_recommend_from_name(strategy->u.s, &ex.strategy) ||
+                     ex.strategy == HK_RECOMMEND_ROCCHIO))
+        return hr_fail(q, 400, "'strategy' %s%.32s%s is not supported: use average_vector or best_score",
                     strategy->type == HJ_STRING ? "'" : "",
                     strategy->type == HJ_STRING ? strategy->u.s : hj_type_name(strategy->type),
                     strategy->type == HJ_STRING ? "'" : "");
-    examples ex;
     if (get_examples(q, "positive", &ex.pos, &ex.npos) || get_examples(q, "negative", &ex.neg, &ex.nneg))
         return q->status;
-    if (!ex.npos) return hr_fail(q, 400, "'positive' needs at least one example (average_vector strategy)");
+    if (!ex.npos) return hr_fail(q, 400, "'positive' needs at least one example");
     return run_search(q, q->body, NULL, &ex);
 }
 

@@ -1,8 +1,8 @@
 import { describe, expect, it } from 'vitest';
-import { buildRequest, type PaneSettings } from './pages/Search';
+import { buildRequest, PANE_DEFAULTS, type PaneSettings } from './pages/Search';
 import { formatFromName, importPath } from './pages/Import';
 
-const s: PaneSettings = { mode: 'vector', k: 5, ef: 32, exact: false, fusion: 'rrf', rrfK: 60, depth: 100, match: 'any' };
+const s: PaneSettings = { ...PANE_DEFAULTS, mode: 'vector', k: 5, ef: 32 };
 const q = { vector: '[1, 2]', likeId: '7', text: 'red fox' };
 const filter = { must: [{ key: 'a', match: { value: 1 } }] };
 
@@ -31,6 +31,24 @@ describe('search requests', () => {
       { text: 'red fox', k: 5, match: 'any', with_payload: true, vector: [1, 2], fusion: { method: 'rrf', k: 30, depth: 50 }, ef: 32 },
     ]);
     expect(() => buildRequest('c', { ...q, text: ' ' }, { ...s, mode: 'text' }, undefined)).toThrow(/text query is empty/);
+  });
+  it('fusion parameters follow the method; RM3 only with any-term matching; embedding options', () => {
+    expect(buildRequest('c', q, { ...s, mode: 'hybrid', fusion: 'convex', weight: 0.2, depth: 50, exact: true }, undefined)).toEqual([
+      '/hektor/collections/c/search',
+      { text: 'red fox', k: 5, match: 'any', with_payload: true, vector: [1, 2], fusion: { method: 'convex', weight: 0.2, depth: 50 }, exact: true },
+    ]);
+    expect(buildRequest('c', q, { ...s, mode: 'hybrid', fusion: 'dbsf', embed: true, expand: true }, undefined)).toEqual([
+      '/hektor/collections/c/search',
+      { text: 'red fox', k: 5, match: 'any', with_payload: true, expand: { method: 'rm3' }, embed: true, fusion: { method: 'dbsf', depth: 100 }, ef: 32 },
+    ]);
+    expect(buildRequest('c', q, { ...s, mode: 'text', match: 'phrase', expand: true }, undefined)).toEqual([
+      '/hektor/collections/c/search',
+      { text: 'red fox', k: 5, match: 'phrase', with_payload: true },
+    ]);
+    expect(buildRequest('c', q, { ...s, mode: 'meaning', expand: true }, filter)).toEqual([
+      '/hektor/collections/c/search',
+      { text: 'red fox', embed_only: true, k: 5, with_payload: true, filter, ef: 32 },
+    ]);
   });
 });
 

@@ -231,8 +231,27 @@ def test_search_scores_per_metric(s, tmp):
                    {"positive": pos, "negative": neg, "limit": 5, "strategy": "average_vector",
                     "params": {"exact": True}})
         eq([r["id"] for r in rec], order, metric + " recommend")
-    s.bad("POST", "/collections/euclid/points/recommend", {"positive": [0], "strategy": "best_score"},
-          400, ["best_score"])
+        # best_score: each point scored by its best positive and best negative similarity
+        # (Qdrant's rule), computed here over the whole collection
+        b64 = base.astype(np.float64)
+        if metric == "Euclid":
+            sim = lambda e: -np.sqrt(((b64 - b64[e]) ** 2).sum(1))
+        elif metric == "Cosine":
+            nb64 = b64 / np.linalg.norm(b64, axis=1, keepdims=True)
+            sim = lambda e: nb64 @ nb64[e]
+        else:
+            sim = lambda e: b64 @ b64[e]
+        p = np.max([sim(e) for e in pos], axis=0)
+        n = np.max([sim(e) for e in neg], axis=0)
+        sig = lambda x: 0.5 * (1 + x / (1 + np.abs(x)))
+        score = np.where(p > n, sig(p), -sig(n))
+        order = [int(i) for i in np.lexsort((np.arange(len(base)), -score)) if i not in pos + neg][:5]
+        rec = s.ok("POST", "/collections/%s/points/recommend" % name,
+                   {"positive": pos, "negative": neg, "limit": 5, "strategy": "best_score"})
+        eq([r["id"] for r in rec], order, metric + " best_score")
+        check(all(abs(r["score"] - score[r["id"]]) < 1e-5 for r in rec), metric + " best_score scores")
+    s.bad("POST", "/collections/euclid/points/recommend", {"positive": [0], "strategy": "rocchio"},
+          400, ["rocchio"])
     s.bad("POST", "/collections/euclid/points/recommend", {"positive": [12345]}, 404, ["12345"])
     s.bad("POST", "/collections/euclid/points/recommend", {"negative": [1]}, 400, ["positive"])
     s.bad("POST", "/collections/euclid/points/recommend", {"positive": [[0.0] * 8]}, 400,

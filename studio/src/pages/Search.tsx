@@ -1,6 +1,7 @@
-// The search workbench: one query (a pasted vector, "more like this point", text, or text and
-// vector together) run under one or two settings side by side, with filter, k, ef and the
-// fusion method; results with scores, payload and the server's timing; a query history.
+// The search workbench: one query (a pasted vector, "more like this point", text, text by
+// meaning through the server's built-in embedding, or text and vector together) run under
+// one or two settings side by side, with filter, k, ef, the fusion method and RM3
+// expansion; results with scores, payload and the server's timing; a query history.
 import { useEffect, useMemo, useRef, useState } from 'react';
 import { enc, getCollection, listCollections, request, type Answer, type ScoredPoint } from '../api';
 import { useSettings } from '../context';
@@ -14,11 +15,21 @@ import { FilterBuilder, filterOrError } from '../components/FilterBuilder';
 import { ErrorBox } from '../components/Status';
 import { useAsync } from '../components/useAsync';
 
-export type Mode = 'vector' | 'like' | 'text' | 'hybrid';
+export type Mode = 'vector' | 'like' | 'text' | 'meaning' | 'hybrid';
+export type Fusion = 'rrf' | 'convex' | 'dbsf' | 'combsum' | 'combmnz' | 'borda';
+export const FUSION_LABEL: Record<Fusion, string> = {
+  rrf: 'Reciprocal rank fusion',
+  convex: 'Convex combination (min-max)',
+  dbsf: 'Distribution-based (DBSF)',
+  combsum: 'CombSUM',
+  combmnz: 'CombMNZ',
+  borda: 'Borda count',
+};
 const MODE_LABEL: Record<Mode, string> = {
   vector: 'Vector',
   like: 'More like this point',
   text: 'Text',
+  meaning: 'Text by meaning (built-in embedding)',
   hybrid: 'Hybrid (text + vector)',
 };
 
@@ -27,11 +38,18 @@ export interface PaneSettings {
   k: number;
   ef: number;
   exact: boolean;
-  fusion: 'rrf';
+  fusion: Fusion;
   rrfK: number;
+  weight: number; // convex: the vector list's weight
   depth: number;
-  match: 'any' | 'all';
+  match: 'any' | 'all' | 'phrase';
+  expand: boolean; // RM3
+  embed: boolean; // hybrid: the vector is the text's built-in embedding
 }
+
+export const PANE_DEFAULTS: Omit<PaneSettings, 'mode' | 'k' | 'ef'> = {
+  exact: false, fusion: 'rrf', rrfK: 60, weight: 0.5, depth: 100, match: 'any', expand: false, embed: false,
+};
 
 export interface QueryInput {
   vector: string;
@@ -59,10 +77,23 @@ export function buildRequest(collection: string, q: QueryInput, s: PaneSettings,
     return [`/collections/${c}/points/recommend`, { positive: [Number(id)], limit: s.k, with_payload: true, params, ...(filter && { filter }) }];
   }
   if (!q.text.trim()) throw new Error('the text query is empty');
+  if (s.mode === 'meaning') {
+    const body: Record<string, unknown> = { text: q.text, embed_only: true, k: s.k, with_payload: true, ...(filter && { filter }) };
+    if (s.exact) body.exact = true;
+    else body.ef = s.ef;
+    return [`/hektor/collections/${c}/search`, body];
+  }
   const body: Record<string, unknown> = { text: q.text, k: s.k, match: s.match, with_payload: true, ...(filter && { filter }) };
+  if (s.expand && s.match === 'any') body.expand = { method: 'rm3' };
   if (s.mode === 'hybrid') {
-    body.vector = parseVector(q.vector);
-    body.fusion = { method: s.fusion, k: s.rrfK, depth: s.depth };
+    if (s.embed) body.embed = true;
+    else body.vector = parseVector(q.vector);
+    body.fusion = {
+      method: s.fusion,
+      ...(s.fusion === 'rrf' && { k: s.rrfK }),
+      ...(s.fusion === 'convex' && { weight: s.weight }),
+      depth: s.depth,
+    };
     if (s.exact) body.exact = true;
     else body.ef = s.ef;
   }
@@ -134,24 +165,45 @@ function Pane({
         {textual && (
           <div className="field">
             <label htmlFor={`${id}-match`}>Terms</label>
-            <select id={`${id}-match`} value={s.match} onChange={(e) => onChange({ ...s, match: e.target.value as 'any' | 'all' })}>
+            <select id={`${id}-match`} value={s.match} onChange={(e) => onChange({ ...s, match: e.target.value as PaneSettings['match'] })}>
               <option value="any">any term</option>
               <option value="all">all terms</option>
+              <option value="phrase">the phrase</option>
             </select>
           </div>
+        )}
+        {textual && s.match === 'any' && (
+          <label className="check">
+            <input type="checkbox" checked={s.expand} onChange={(e) => onChange({ ...s, expand: e.target.checked })} /> Expand (RM3)
+          </label>
         )}
         {s.mode === 'hybrid' && (
           <>
             <div className="field">
               <label htmlFor={`${id}-fusion`}>Fusion</label>
-              <select id={`${id}-fusion`} value={s.fusion} onChange={(e) => onChange({ ...s, fusion: e.target.value as 'rrf' })}>
-                <option value="rrf">Reciprocal rank fusion</option>
+              <select id={`${id}-fusion`} value={s.fusion} onChange={(e) => onChange({ ...s, fusion: e.target.value as Fusion })}>
+                {(Object.keys(FUSION_LABEL) as Fusion[]).map((f) => (
+                  <option key={f} value={f}>
+                    {FUSION_LABEL[f]}
+                  </option>
+                ))}
               </select>
             </div>
-            <div className="field">
-              <label htmlFor={`${id}-rrfk`}>RRF k</label>
-              <input id={`${id}-rrfk`} type="number" min={1} value={s.rrfK} onChange={(e) => onChange({ ...s, rrfK: Number(e.target.value) })} />
-            </div>
+            {s.fusion === 'rrf' && (
+              <div className="field">
+                <label htmlFor={`${id}-rrfk`}>RRF k</label>
+                <input id={`${id}-rrfk`} type="number" min={1} value={s.rrfK} onChange={(e) => onChange({ ...s, rrfK: Number(e.target.value) })} />
+              </div>
+            )}
+            {s.fusion === 'convex' && (
+              <div className="field">
+                <label htmlFor={`${id}-weight`}>Vector weight</label>
+                <input id={`${id}-weight`} type="number" min={0} max={1} step={0.05} value={s.weight} onChange={(e) => onChange({ ...s, weight: Number(e.target.value) })} />
+              </div>
+            )}
+            <label className="check">
+              <input type="checkbox" checked={s.embed} onChange={(e) => onChange({ ...s, embed: e.target.checked })} /> Vector from the text (built-in embedding)
+            </label>
             <div className="field">
               <label htmlFor={`${id}-depth`}>Depth</label>
               <input id={`${id}-depth`} type="number" min={1} value={s.depth} onChange={(e) => onChange({ ...s, depth: Number(e.target.value) })} />
@@ -165,8 +217,9 @@ function Pane({
           <p aria-live="polite" data-testid={`${id}-timing`}>
             {outcome.points.length} results · server {formatMs(outcome.serverMs)}
             {outcome.tookMs !== null && ` (search ${formatMs(outcome.tookMs)})`} · round trip {formatMs(outcome.roundTripMs)}
-            {s.mode !== 'text' && s.mode !== 'hybrid' && metric && SCORE_NOTE[metric] && ` · ${SCORE_NOTE[metric]}`}
-            {(s.mode === 'text' || s.mode === 'hybrid') && ` · Score: ${s.mode === 'text' ? 'BM25' : 'fused rank score'}, higher is closer.`}
+            {s.mode !== 'text' && s.mode !== 'hybrid' && s.mode !== 'meaning' && metric && SCORE_NOTE[metric] && ` · ${SCORE_NOTE[metric]}`}
+            {(s.mode === 'text' || s.mode === 'hybrid') && ` · Score: ${s.mode === 'text' ? 'BM25' : `fused score (${s.fusion})`}, higher is closer.`}
+            {s.mode === 'meaning' && ' · Score: cosine similarity to the text\'s embedding, higher is closer.'}
           </p>
           <div className="table-wrap">
             <table data-testid={`${id}-results`}>
@@ -216,7 +269,7 @@ export function Search() {
   const [collectionInfo, setCollectionInfo] = useState<{ name: string; metric: string } | null>(null);
   const [collection, setCollection] = useState(search.get('collection') ?? '');
   const like = search.get('like');
-  const dflt: PaneSettings = { mode: like ? 'like' : 'vector', k: settings.k, ef: settings.ef, exact: false, fusion: 'rrf', rrfK: 60, depth: 100, match: 'any' };
+  const dflt: PaneSettings = { ...PANE_DEFAULTS, mode: like ? 'like' : 'vector', k: settings.k, ef: settings.ef };
   const [q, setQ] = useState<QueryInput>({ vector: '', likeId: like ?? '', text: '' });
   const [a, setA] = useState<PaneSettings>(dflt);
   const [b, setB] = useState<PaneSettings>({ ...dflt, exact: true });
@@ -265,9 +318,9 @@ export function Search() {
     const v = h.query as { q: QueryInput; a: PaneSettings; b: PaneSettings | null; conds: Condition[] };
     setCollection(h.collection);
     setQ(v.q);
-    setA(v.a);
+    setA({ ...PANE_DEFAULTS, ...v.a });
     setCompare(!!v.b);
-    if (v.b) setB(v.b);
+    if (v.b) setB({ ...PANE_DEFAULTS, ...v.b });
     setConds(v.conds ?? []);
   };
 
@@ -307,7 +360,7 @@ export function Search() {
             <input type="checkbox" checked={compare} onChange={(e) => setCompare(e.target.checked)} aria-keyshortcuts="c" /> Compare two settings
           </label>
         </div>
-        {(modes.has('vector') || modes.has('hybrid')) && (
+        {(modes.has('vector') || (a.mode === 'hybrid' && !a.embed) || (compare && b.mode === 'hybrid' && !b.embed)) && (
           <div className="field" style={{ marginBottom: '0.75rem' }}>
             <label htmlFor="search-vector">Query vector (JSON array or numbers separated by commas or spaces)</label>
             <textarea id="search-vector" ref={firstInput} rows={3} value={q.vector} onChange={(e) => setQ({ ...q, vector: e.target.value })} />
@@ -319,7 +372,7 @@ export function Search() {
             <input id="search-like" inputMode="numeric" value={q.likeId} onChange={(e) => setQ({ ...q, likeId: e.target.value })} />
           </div>
         )}
-        {(modes.has('text') || modes.has('hybrid')) && (
+        {(modes.has('text') || modes.has('meaning') || modes.has('hybrid')) && (
           <div className="field" style={{ marginBottom: '0.75rem' }}>
             <label htmlFor="search-text">Text query</label>
             <input id="search-text" value={q.text} onChange={(e) => setQ({ ...q, text: e.target.value })} />
@@ -355,7 +408,7 @@ export function Search() {
           <ul className="plain" data-testid="history">
             {history.map((h) => {
               const v = h.query as { q: QueryInput; a: PaneSettings; b: PaneSettings | null; conds?: Condition[] };
-              const what = v.a.mode === 'like' ? `like point ${v.q.likeId}` : v.a.mode === 'text' ? `“${truncate(v.q.text, 40)}”` : truncate(v.q.vector, 40);
+              const what = v.a.mode === 'like' ? `like point ${v.q.likeId}` : v.a.mode === 'text' || v.a.mode === 'meaning' ? `“${truncate(v.q.text, 40)}”` : truncate(v.q.vector, 40);
               return (
                 <li key={h.at + h.collection}>
                   <button type="button" className="link" onClick={() => restore(h)}>

@@ -195,12 +195,19 @@ def hektor(docs, queries, rounds, k, work):
     return json.loads(out)
 
 
+# Every fusion of BM25 with the built-in embedding, at depths 100 and 1000 (convex at its
+# default weight, 0.5: no weight is tuned on these judgments).
+EMBED_FUSIONS = {"%s@%d" % (f, d): ["--embed", "--exact", "--depth", str(d), "--fusion", f]
+                 for d in (100, 1000)
+                 for f in ("rrf", "convex", "dbsf", "combsum", "combmnz", "borda")}
+
+
 def embedding_quality():
     """Retrieval quality of the built-in text embedding (GloVe 6B 100-d, SIF) alone and in
     an RRF hybrid with BM25, on the same collection and queries (test_text_quality's
     embedding_runs): {corpus: {method: (nDCG@10, MAP, recall@100)}}, or the reason it
     cannot run (no table: scripts/setup.sh makes it)."""
-    from test_text_quality import embedding_runs, embedding_table_present, evaluate, recall_at
+    from test_text_quality import embedding_runs, embedding_table_present, evaluate
     why = embedding_table_present()
     if why:
         return why
@@ -209,10 +216,11 @@ def embedding_quality():
         docs, queries, qrels = load(name)
         work = tempfile.mkdtemp(prefix="hk-bench-embed-")
         try:
-            runs, _ = embedding_runs(name, docs, queries, lambda *p: os.path.join(work, *p))
+            runs, _ = embedding_runs(name, docs, queries, lambda *p: os.path.join(work, *p),
+                                     EMBED_FUSIONS)
         finally:
             shutil.rmtree(work)
-        out[name] = {m: evaluate(r, qrels) + (recall_at(r, qrels),) for m, r in runs.items()}
+        out[name] = {m: evaluate(r, qrels) for m, r in runs.items()}
     return out
 
 
@@ -223,10 +231,11 @@ def embedding_lines(q):
     lines += ["Each corpus imported with `import --embed` (title + abstract); the same query text "
               "searched by BM25 (`--text`), by its embedding alone with exact cosine search "
               "(`--embed-only --exact`), and by both fused with RRF k = 60 over the top 1000 of "
-              "each (`--embed --exact --depth 1000`).", "",
+              "each (`--embed --exact --depth 1000`); then by every fusion method at depths 100 "
+              "and 1000 (`--fusion METHOD --depth D`; convex at its default weight 0.5).", "",
               "| corpus | method | nDCG@10 | MAP | recall@100 |", "| --- | --- | ---: | ---: | ---: |"]
     for name, r in q.items():
-        for m in ("bm25", "vector", "hybrid"):
+        for m in ("bm25", "vector", "hybrid") + tuple(EMBED_FUSIONS):
             lines.append("| %s | %s | %.4f | %.4f | %.4f |" % ((name, m) + tuple(r[m])))
     return lines + [""]
 

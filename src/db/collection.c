@@ -1249,13 +1249,24 @@ static hk_status encode_points(hk_collection *c, const hk_point *pts, size_t n, 
     return st;
 }
 
+/* encode_points, and the batch must fit one log record: every check hk_upsert makes
+ * before it writes. */
+static hk_status encode_batch(hk_collection *c, const hk_point *pts, size_t n, hk_buf *body,
+                              size_t *autos) {
+    hk_status st = encode_points(c, pts, n, body, autos);
+    if (!st && body->len > WAL_MAX_RECORD)
+        st = hk_fail(HK_INVALID, "upsert: the batch encodes to %zu bytes, over the %u-byte limit "
+                     "of one log record; split it into smaller batches", body->len, WAL_MAX_RECORD);
+    return st;
+}
+
 hk_status coll_check_points(hk_collection *c, const hk_point *pts, size_t n) {
     if (!c) return hk_fail(HK_INVALID, "collection handle is NULL");
     if (n && !pts) return hk_fail(HK_INVALID, "points is NULL");
     hk_buf body;
     hk_buf_init(&body);
     size_t autos;
-    hk_status st = encode_points(c, pts, n, &body, &autos);
+    hk_status st = encode_batch(c, pts, n, &body, &autos);
     hk_buf_free(&body);
     return st;
 }
@@ -1273,10 +1284,7 @@ hk_status hk_upsert(hk_collection *c, const hk_point *pts, size_t n, uint64_t *i
     hk_buf body;
     hk_buf_init(&body);
     size_t auto_count;
-    st = encode_points(c, pts, n, &body, &auto_count);
-    if (!st && body.len > WAL_MAX_RECORD)
-        st = hk_fail(HK_INVALID, "upsert: the batch encodes to %zu bytes, over the %u-byte limit "
-                     "of one log record; split it into smaller batches", body.len, WAL_MAX_RECORD);
+    st = encode_batch(c, pts, n, &body, &auto_count);
     if (!st) st = coll_write_begin(c);
     if (st) {
         hk_buf_free(&body);

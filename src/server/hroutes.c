@@ -404,7 +404,7 @@ static hks_job_state import_run(hks_job *j, void *arg, hk_db *db, char *msg, siz
         if (o.embedder || !(st = hk_import_probe(ij->data, ij->len, ij->file, &o, &dim))) {
             cfg.dim = o.embedder ? hk_embedder_dim(o.embedder) : dim;
             cfg.metric = o.embedder && !ij->metric_given ? HK_METRIC_COSINE : ij->metric;
-            if (dim == 0) cfg.text_flags |= HK_TEXT_ONLY;
+            if (cfg.dim == 0) cfg.text_flags |= HK_TEXT_ONLY;
             st = hk_collection_create(db, ij->name, &cfg, &c);
             created = !st;
         }
@@ -510,7 +510,23 @@ static int h_import(qctx *q) {
     }
     hk_collection *c;
     hk_status st = hk_collection_open(q->r->db, name, &c);
+    uint32_t have_dim = 0;
+    if (!st) {
+        hk_collection_config cfg;
+        if (!hk_collection_get_config(c, &cfg)) have_dim = cfg.dim;
+    }
     hk_collection_close(c);
+    /* embed=true: the table must be there, and fit a collection that exists. */
+    hk_embedder *e = NULL;
+    if (ij->embed && (st == HK_OK || st == HK_NOT_FOUND) && get_embedder(q, &e)) {
+        hk_free(ij);
+        return q->status;
+    }
+    if (e && st == HK_OK && hk_embedder_dim(e) != have_dim) {
+        hk_free(ij);
+        return hr_fail(q, 400, "the built-in embedding makes vectors of dimension %u but "
+                       "collection '%s' has dimension %u", hk_embedder_dim(e), name, have_dim);
+    }
     if (st == HK_NOT_FOUND && !ij->create) {
         hk_free(ij);
         return hr_fail(q, 404, "Collection `%s` doesn't exist! (add create=true to create it from "

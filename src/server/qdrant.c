@@ -14,8 +14,8 @@
  *    every write answers "completed"; operation_id is the collection's log sequence
  *    number after the write. Points carry no version of their own: "version" is 0.
  *  - Ids are unsigned integers (up to 2^63 - 1). UUID strings, named and sparse vectors,
- *    and request options that would change results (order_by, lookup_from, using, the
- *    best_score strategy, vectors as recommend examples, quantization_config) are
+ *    and request options that would change results (order_by, lookup_from, using,
+ *    vectors as recommend examples, quantization_config) are
  *    refused with a 400 naming them; options that only tune Qdrant's own storage
  *    (shard_number, optimizers_config, wal_config, on_disk, full_scan_threshold, ...)
  *    are accepted and ignored.
@@ -476,7 +476,8 @@ static int run_search(qctx *q, const hj_value *req, const float *vector, const e
     /* Qdrant applies the threshold to scores (higher is better) and to Euclidean
      * distances (lower is better) alike: keep what is at least as good as it. */
     double t = thr ? hj_number(thr) : 0;
-    int lower_better = q->stats.metric == HK_METRIC_L2;
+    int lower_better = q->stats.metric == HK_METRIC_L2 &&
+                       !(!vector && ex->strategy == HK_RECOMMEND_BEST_SCORE); /* its scores rise */
     hk_buf_putc(&q->out, '[');
     int first = 1;
     for (size_t i = 0; i < hk_result_count(res, 0); i++) {
@@ -950,6 +951,9 @@ static int h_snap_recover(qctx *q) {
         strncmp(real, real_root, rl = strlen(real_root)) || real[rl] != '/')
         return hr_fail(q, 400, "location '%.200s' is not a snapshot this server created (they are "
                        "under the database's snapshots directory)", l);
+    struct stat sb;
+    if (stat(real, &sb) || !S_ISREG(sb.st_mode))
+        return hr_fail(q, 400, "location '%.200s' is not a snapshot file", l);
     hk_status st = hk_collection_recover(q->r->db, q->r->seg[1], real);
     /* A snapshot that fails its checks is bad input here, not a server fault. */
     if (st == HK_CORRUPT) return hr_fail(q, 400, "%s", hk_errmsg());

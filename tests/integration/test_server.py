@@ -250,6 +250,12 @@ def test_search_scores_per_metric(s, tmp):
                    {"positive": pos, "negative": neg, "limit": 5, "strategy": "best_score"})
         eq([r["id"] for r in rec], order, metric + " best_score")
         check(all(abs(r["score"] - score[r["id"]]) < 1e-5 for r in rec), metric + " best_score scores")
+        # best_score's scores rise with quality in every metric: the threshold keeps those above
+        t = rec[2]["score"] - 1e-6  # (the JSON rounds the float)
+        rec = s.ok("POST", "/collections/%s/points/recommend" % name,
+                   {"positive": pos, "negative": neg, "limit": 5, "strategy": "best_score",
+                    "score_threshold": t})
+        eq([r["id"] for r in rec], order[:3], metric + " best_score threshold")
     s.bad("POST", "/collections/euclid/points/recommend", {"positive": [0], "strategy": "rocchio"},
           400, ["rocchio"])
     s.bad("POST", "/collections/euclid/points/recommend", {"positive": [12345]}, 404, ["12345"])

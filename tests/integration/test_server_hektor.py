@@ -280,8 +280,13 @@ def test_import_jsonl_text_and_hybrid(s, tmp):
                     {"vector": [float(v) for v in x[7]], "k": 1, "with_vector": True})
     eq(vec_only["points"][0]["id"], target)
     eq(len(vec_only["points"][0]["vector"]), dim)
+    for method in ("convex", "dbsf", "combsum", "combmnz", "borda"):
+        hyb = s.ok("POST", "/hektor/collections/docs/search",
+                   {"vector": [float(v) for v in x[7]], "text": texts[7], "k": 5,
+                    "fusion": {"method": method, "depth": 50}})
+        eq(hyb["points"][0]["id"], target, "hybrid top hit, " + method)
     s.bad("POST", "/hektor/collections/docs/search",
-          {"vector": [0.0] * dim, "text": "x", "fusion": {"method": "borda"}}, 400, ["borda"])
+          {"vector": [0.0] * dim, "text": "x", "fusion": {"method": "bordo"}}, 400, ["bordo"])
     s.bad("POST", "/hektor/collections/docs/search", {"text": "x", "match": "some"}, 400, ["match"])
     s.bad("POST", "/hektor/collections/docs/search", {"k": 3}, 400, ["vector", "text"])
     s.bad("POST", "/hektor/collections/docs/search", {"text": "x", "limit": 3}, 400, ["limit"])
@@ -472,6 +477,8 @@ def test_snapshots(s, tmp):
     for loc in ["file://" + outside, "file://" + os.path.join(s.db, "snapshots", "..", "x"),
                 "/etc/passwd", "http://example.com/x.snapshot", "../sn/" + snap["name"]]:
         s.bad("PUT", "/collections/sn/snapshots/recover", {"location": loc}, 400, ["location"])
+    s.bad("PUT", "/collections/sn/snapshots/recover",
+          {"location": "file://" + os.path.join(s.db, "snapshots", "sn")}, 400, ["not a snapshot file"])
     s.bad("PUT", "/collections/sn/snapshots/recover", {}, 400, ["location"])
     s.bad("PUT", "/collections/sn/snapshots/recover", {"location": snap["name"], "checksum": "ab"},
           400, ["checksum"])
@@ -851,6 +858,8 @@ def test_embedding(s, tmp):
     fill(s, "d8", n=20, dim=8)
     s.bad("POST", "/hektor/collections/d8/search", {"text": "wing", "embed_only": True}, 400,
           ["dimension"])
+    s.bad("POST", "/hektor/collections/d8/import?format=jsonl&embed=true", None, 400, ["dimension"],
+          raw=b'{"id": 1, "text": "wing"}\n')
     s.bad("POST", "/hektor/collections/emb/import?format=fvecs&embed=true", None, 400, ["embed"],
           raw=b"\0\0\0\0")
 

@@ -22,7 +22,7 @@ import re
 import sqlite3
 import time
 
-from hk_test import SHARED_DATA, TMP_ROOT, check, hk_ok, info, run, test, main
+from hk_test import SHARED_DATA, check, hk_ok, info, run, test, main
 import json
 
 IR = os.path.join(SHARED_DATA, "ir")
@@ -375,12 +375,6 @@ EMBED_FLOORS = {"cranfield": {"vector": (0.21, 0.16, 0.52), "hybrid": (0.31, 0.2
                 "cisi": {"vector": (0.24, 0.13, 0.33), "hybrid": (0.34, 0.19, 0.43)}}
 
 
-def recall_at(runs, qrels, k=100):
-    qs = sorted(runs)
-    return sum(len({d for d, g in qrels[q].items() if g > 0} & set(runs[q][:k])) /
-               len([g for g in qrels[q].values() if g > 0]) for q in qs) / len(qs)
-
-
 def embedding_table_present():
     """None when the GloVe table is there, else the reason the embedding tests skip."""
     r = run(["embeddings", "info"])
@@ -391,9 +385,10 @@ def embedding_table_present():
     raise AssertionError("embeddings info failed: %r" % r)
 
 
-def embedding_runs(name, docs, queries, tmp):
+def embedding_runs(name, docs, queries, tmp, extra_modes=None):
     """Runs of BM25, embedding alone and their RRF hybrid on one `import --embed`
-    collection: {method: {query: [doc ids]}}, plus seconds per method."""
+    collection (and extra_modes, {method: search options}, when given):
+    {method: {query: [doc ids]}}, plus seconds per method."""
     db = tmp("db-embed-" + name)
     src = tmp(name + "-embed.jsonl")
     with open(src, "w") as f:
@@ -402,6 +397,7 @@ def embedding_runs(name, docs, queries, tmp):
     hk_ok(db, "import", name, src, "--embed", "--skip-unembeddable", "--quiet")
     modes = {"bm25": [], "vector": ["--embed-only", "--exact"],
              "hybrid": ["--embed", "--exact", "--depth", str(DEPTH)]}
+    modes.update(extra_modes or {})
     runs, secs = {}, {}
     for m, extra in modes.items():
         runs[m], t0 = {}, time.time()
@@ -420,8 +416,7 @@ def embedding_quality(name, tmp):
     docs, queries, qrels = load(name)
     runs, secs = embedding_runs(name, docs, queries, tmp)
     for m in ("bm25", "vector", "hybrid"):
-        nd, ap = evaluate(runs[m], qrels)
-        rc = recall_at(runs[m], qrels)
+        nd, ap, rc = evaluate(runs[m], qrels)
         print("%s: %-6s nDCG@10 %.4f MAP %.4f recall@100 %.4f (%d CLI searches in %.1f s)" % (
             name, m, nd, ap, rc, len(queries), secs[m]))
         if m in EMBED_FLOORS[name]:

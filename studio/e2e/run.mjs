@@ -340,10 +340,25 @@ async function main() {
     await page.click('text=Clear filter');
     await page.selectOption('#pane-a-mode', 'hybrid');
     await page.click('form button[type=submit]');
-    await page.waitForFunction(() => document.querySelectorAll('[data-testid=pane-a-results] tbody tr').length === 10);
+    // (the filtered text search's rows stay until the answer: wait for other rows)
+    const before = JSON.stringify(textRome);
+    await page.waitForFunction((b) => {
+      const ids = [...document.querySelectorAll('[data-testid=pane-a-results] tbody tr td:nth-child(2)')].map((e) => Number(e.textContent));
+      return ids.length === 10 && JSON.stringify(ids) !== b;
+    }, before);
     const hyb = await resultIds('pane-a');
     check(hyb.some((id) => withWord.has(id)) && hyb.some((id) => truth.includes(id)), 'search: hybrid results mix text hits and vector neighbours');
     await shot(page, 'search-hybrid');
+    // Another fusion method: DBSF over the same two lists; its scores are fused scores.
+    await page.selectOption('#pane-a-fusion', 'dbsf');
+    await page.click('form button[type=submit]');
+    await page.waitForFunction((b) => {
+      const ids = [...document.querySelectorAll('[data-testid=pane-a-results] tbody tr td:nth-child(2)')].map((e) => Number(e.textContent));
+      return ids.length === 10 && JSON.stringify(ids) !== b;
+    }, JSON.stringify(hyb));
+    const hybD = await resultIds('pane-a');
+    check(hybD.length === 10 && hybD.some((id) => withWord.has(id)) && hybD.some((id) => truth.includes(id)), 'search: hybrid by DBSF mixes text hits and vector neighbours');
+    await page.selectOption('#pane-a-fusion', 'rrf');
     const hist = await page.locator('[data-testid=history] li').count();
     check(hist >= 4, `search: ${hist} queries in the history`);
     await page.reload();

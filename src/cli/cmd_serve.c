@@ -80,9 +80,8 @@ int cmd_serve(cli_ctx *ctx, int argc, char **argv) {
                              "not '%s'", max_body_s);
         o.max_body = (size_t)mb;
     }
-    /* Block the stop signals before opening the database starts the worker pool: a
-     * thread that left them unblocked would take a SIGINT with the default action (the
-     * process dies) instead of hks_serve's sigwait. */
+    /* Block the stop signals before opening the database starts the worker pool, so the
+     * server's threads start with them blocked (hks_serve takes them with a handler). */
     sigset_t stop;
     sigemptyset(&stop);
     sigaddset(&stop, SIGINT);

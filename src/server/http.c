@@ -11,8 +11,13 @@
  *  - A body over the limit is refused with 413 before it is read when Content-Length
  *    announces it, else as soon as the bytes received pass the limit (the rest is
  *    discarded unread by closing the connection after the answer).
- *  - Shutdown: SIGINT/SIGTERM are blocked in every thread and taken by sigwait in the
- *    serving thread, which then stops accepting (MHD_quiesce_daemon), answers new
+ *  - Shutdown: SIGINT/SIGTERM have a handler that writes the signal's number into a
+ *    pipe the serving thread reads. Not sigwait: threads started before the server blocks
+ *    the signals (OpenBLAS starts its pool when the library loads) keep them unblocked,
+ *    and the kernel may hand them one, whose default action killed the process (a rare
+ *    exit by SIGINT in CI); with a handler installed any thread may take the signal. The
+ *    server's own threads still start with them blocked. The serving thread then stops
+ *    accepting (MHD_quiesce_daemon), answers new
  *    requests on open connections with 503 and closes them, waits for the requests in
  *    flight (at most 30 s), stops the daemon and returns so the caller closes the
  *    database, which checkpoints it.
@@ -409,6 +414,17 @@ static enum MHD_Result send_resp(struct MHD_Connection *conn, hks_resp *resp, in
     return ret;
 }
 
+/* The stop signals' handler: their number into g_stop_pipe (async-signal-safe). */
+static int g_stop_pipe[2] = {-1, -1};
+
+static void on_stop_signal(int sig) {
+    int saved = errno;
+    unsigned char b = (unsigned char)sig;
+    ssize_t w = write(g_stop_pipe[1], &b, 1);
+    (void)w;
+    errno = saved;
+}
+
 static void log_request(const char *method, const char *url, int status, double ms) {
     fprintf(stderr, "hektor: %s %s %d %.2f ms\n", method, url, status, ms);
 }
@@ -560,13 +576,26 @@ int hks_serve(hk_db *db, const hks_options *opt) {
         else
             s.studio_real[0] = 0;
     }
-    /* Block the stop signals before any thread starts, so only sigwait below sees them. */
+    /* The server's threads start with the stop signals blocked; the handler (see the
+     * top of the file) wakes this thread through a pipe, whichever thread takes them. */
     sigset_t stop;
     sigemptyset(&stop);
     sigaddset(&stop, SIGINT);
     sigaddset(&stop, SIGTERM);
     pthread_sigmask(SIG_BLOCK, &stop, NULL);
     signal(SIGPIPE, SIG_IGN);
+    if (g_stop_pipe[0] < 0 && pipe(g_stop_pipe)) {
+        fprintf(stderr, "hektor: error: cannot make a pipe: %s\n", strerror(errno));
+        pthread_sigmask(SIG_UNBLOCK, &stop, NULL);
+        return 1;
+    }
+    struct sigaction sa, old_int, old_term;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = on_stop_signal;
+    sigemptyset(&sa.sa_mask);
+    sa.sa_flags = SA_RESTART;
+    sigaction(SIGINT, &sa, &old_int);
+    sigaction(SIGTERM, &sa, &old_term);
     struct MHD_Daemon *d = MHD_start_daemon(
         flags, (uint16_t)s.o.port, NULL, NULL, on_request, &s, MHD_OPTION_EXTERNAL_LOGGER, mhd_log, NULL,
         MHD_OPTION_SOCK_ADDR, addr,
@@ -576,6 +605,8 @@ int hks_serve(hk_db *db, const hks_options *opt) {
     if (!d) {
         fprintf(stderr, "hektor: error: cannot listen on %s port %u: %s\n", s.o.host, s.o.port,
                 strerror(errno));
+        sigaction(SIGINT, &old_int, NULL);
+        sigaction(SIGTERM, &old_term, NULL);
         pthread_sigmask(SIG_UNBLOCK, &stop, NULL);
         return 1;
     }
@@ -584,8 +615,10 @@ int hks_serve(hk_db *db, const hks_options *opt) {
     printf("hektor: serving http://%s%s%s:%u\n", addr->sa_family == AF_INET6 ? "[" : "",
            s.o.host, addr->sa_family == AF_INET6 ? "]" : "", port);
     fflush(stdout);
-    int sig = 0;
-    while (sigwait(&stop, &sig) != 0) {}
+    pthread_sigmask(SIG_UNBLOCK, &stop, NULL);
+    unsigned char b = 0;
+    while (read(g_stop_pipe[0], &b, 1) != 1) {}
+    int sig = b;
     atomic_store(&s.stopping, 1);
     fprintf(stderr, "hektor: %s received: finishing requests in flight\n",
             sig == SIGINT ? "SIGINT" : "SIGTERM");
@@ -599,6 +632,9 @@ int hks_serve(hk_db *db, const hks_options *opt) {
     hks_jobs_shutdown();
     hkr_shutdown();
     if (ls != MHD_INVALID_SOCKET) close(ls);
-    pthread_sigmask(SIG_UNBLOCK, &stop, NULL);
+    /* A second signal during the shutdown only wrote into the pipe; from here the
+     * defaults apply again. */
+    sigaction(SIGINT, &old_int, NULL);
+    sigaction(SIGTERM, &old_term, NULL);
     return 0;
 }

@@ -46,7 +46,7 @@ typedef struct opts {
     uint32_t dim, k, threads;
     uint64_t checkpoint_bytes;
     size_t batch, single, batch_reps;
-    int nosync, bandwidth;
+    int nosync, bandwidth, hnsw;
 } opts;
 
 static double now(void) {
@@ -246,7 +246,7 @@ static int run_dataset(const opts *o) {
     hk_collection_config_init(&cfg);
     cfg.dim = dim;
     cfg.metric = HK_METRIC_L2;
-    cfg.index = HK_INDEX_FLAT;
+    cfg.index = o->hnsw ? HK_INDEX_HNSW : HK_INDEX_FLAT; /* HNSW: the defaults, m 16, efc 200 */
     hk_collection *c;
     if ((st = hk_collection_create(db, "bench", &cfg, &c))) die("collection_create", st);
 
@@ -381,6 +381,7 @@ static void usage(void) {
             "  --batch-reps N  repetitions of the batch search (3)\n"
             "  --threads N     search workers (0 = cores)\n"
             "  --nosync        open the database with HK_OPEN_NOSYNC (not durable)\n"
+            "  --hnsw          an HNSW collection (default m, ef_construction, ef) instead of flat\n"
             "  --checkpoint-bytes N  hk_db_options.checkpoint_wal_bytes (0 = default)\n"
             "  --ids-out PATH  write result ids (batch, then single) as uint64\n");
     exit(2);
@@ -404,6 +405,7 @@ int main(int argc, char **argv) {
         const char *v = i + 1 < argc ? argv[i + 1] : NULL;
         if (strcmp(a, "--bandwidth") == 0) o.bandwidth = 1;
         else if (strcmp(a, "--nosync") == 0) o.nosync = 1;
+        else if (strcmp(a, "--hnsw") == 0) o.hnsw = 1;
         else if (!v) usage();
         else if (strcmp(a, "--data") == 0) o.data = v, i++;
         else if (strcmp(a, "--queries") == 0) o.queries = v, i++;

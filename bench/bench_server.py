@@ -195,7 +195,7 @@ def main():
         write_fvecs(queries, xq)
         bench.log("library: search")
         lib = bench.run_json([driver, "--data", base, "--queries", queries, "--dir",
-                              os.path.join(tmp, "lib"), "--k", "10"])
+                              os.path.join(tmp, "lib"), "--k", "10", "--hnsw"])
         bench.log("library: upserts of %d" % args.upsert_batch)
         n_up = min(args.n, 20000)
         write_fvecs(os.path.join(tmp, "up.fvecs"), xb[:n_up])

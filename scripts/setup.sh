@@ -50,15 +50,7 @@ fi
 # npm ci runs only when node_modules does not match package-lock.json yet.
 JS_DIR="$(cd "$(dirname "$0")/.." && pwd)/tests/js"
 if command -v npm >/dev/null 2>&1; then
-  want="$(sha256sum "$JS_DIR/package-lock.json" | cut -d' ' -f1)"
-  have="$(cat "$JS_DIR/node_modules/.hektor-lock-sha256" 2>/dev/null || true)"
-  if [ "$want" = "$have" ]; then
-    echo "setup: tests/js/node_modules is current"
-  else
-    echo "setup: npm ci in tests/js"
-    (cd "$JS_DIR" && npm ci --no-audit --no-fund --loglevel=error)
-    echo "$want" > "$JS_DIR/node_modules/.hektor-lock-sha256"
-  fi
+  bash "$(dirname "$0")/npm-ci.sh" "$JS_DIR"
 else
   echo "setup: npm is not installed; the JavaScript client test will be skipped"
 fi

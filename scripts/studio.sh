@@ -8,16 +8,7 @@ STUDIO="$(cd "$(dirname "$0")/.." && pwd)/studio"
 export PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD=1
 
 deps() {
-  local want have
-  want="$(sha256sum "$STUDIO/package-lock.json" | cut -d' ' -f1)"
-  have="$(cat "$STUDIO/node_modules/.hektor-lock-sha256" 2>/dev/null || true)"
-  if [ "$want" = "$have" ]; then
-    echo "studio: node_modules is current"
-  else
-    echo "studio: npm ci"
-    (cd "$STUDIO" && npm ci --no-audit --no-fund --loglevel=error)
-    echo "$want" > "$STUDIO/node_modules/.hektor-lock-sha256"
-  fi
+  bash "$(dirname "$0")/npm-ci.sh" "$STUDIO"
 }
 
 build() {

@@ -39,7 +39,8 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(HERE)
 sys.path.insert(0, os.path.join(ROOT, "tests", "integration"))
 from test_text_quality import (load, evaluate, fts5_runs, hektor_db, hektor_runs,  # noqa: E402
-                               xapian_runs, lsi, hybrid_db, hybrid_runs, feedback)  # (the test's)
+                               xapian_runs, xapian_index, xapian_query_text, lsi,  # (the test's)
+                               hybrid_db, hybrid_runs, feedback)
 
 FUSIONS = ("rrf", "convex", "dbsf", "combsum", "combmnz", "borda")
 
@@ -70,33 +71,15 @@ def fts5(docs, queries, rounds, k):
 
 
 def xapian_speed(docs, queries, rounds, k, work):
-    try:
-        import xapian
-    except ImportError:
-        return None
     path = os.path.join(work, "xapian")
     t0 = time.perf_counter()
-    db = xapian.WritableDatabase(path, xapian.DB_CREATE_OR_OVERWRITE)
-    stem = xapian.Stem("english")
-    tg = xapian.TermGenerator()
-    tg.set_stemmer(stem)
-    tg.set_stemming_strategy(xapian.TermGenerator.STEM_ALL)
-    for i, t in docs:
-        d = xapian.Document()
-        tg.set_document(d)
-        tg.index_text(t)
-        db.replace_document(i, d)
-    db.commit()
+    x = xapian_index(docs, path)
+    if x is None:
+        return None
+    db, enq, qp = x
     index_s = time.perf_counter() - t0
     size = sum(os.path.getsize(os.path.join(path, f)) for f in os.listdir(path))
-    qp = xapian.QueryParser()
-    qp.set_stemmer(stem)
-    qp.set_stemming_strategy(xapian.QueryParser.STEM_ALL)
-    qp.set_database(db)
-    qp.set_default_op(xapian.Query.OP_OR)
-    enq = xapian.Enquire(db)
-    enq.set_weighting_scheme(xapian.BM25Weight(1.2, 0, 1, 0.75, 0.5))
-    qs = [" ".join(re.findall(r"\w+", q.lower())) for q in queries]
+    qs = [xapian_query_text(q) for q in queries]
     lat = []
     t_all = time.perf_counter()
     for _ in range(rounds):

@@ -129,13 +129,18 @@ def hektor_runs(db, name, queries, *extra):
     return runs, time.time() - t0
 
 
-def xapian_runs(docs, queries):
-    """Xapian's BM25 over an in-memory database, or None without python3-xapian."""
+def xapian_index(docs, path=None):
+    """Xapian's BM25 (k1 1.2, b 0.75) over docs with its English stemmer: (database, enquire,
+    query parser), in memory or in the directory path; None without python3-xapian. Shared
+    with bench/bench_text.py's speed runs."""
     try:
         import xapian
     except ImportError:
         return None
-    db = xapian.WritableDatabase("", xapian.DB_BACKEND_INMEMORY)
+    if path:
+        db = xapian.WritableDatabase(path, xapian.DB_CREATE_OR_OVERWRITE)
+    else:
+        db = xapian.WritableDatabase("", xapian.DB_BACKEND_INMEMORY)
     stem = xapian.Stem("english")
     tg = xapian.TermGenerator()
     tg.set_stemmer(stem)
@@ -145,6 +150,7 @@ def xapian_runs(docs, queries):
         tg.set_document(d)
         tg.index_text(t)
         db.replace_document(i, d)
+    db.commit()
     qp = xapian.QueryParser()
     qp.set_stemmer(stem)
     qp.set_stemming_strategy(xapian.QueryParser.STEM_ALL)
@@ -152,9 +158,23 @@ def xapian_runs(docs, queries):
     qp.set_default_op(xapian.Query.OP_OR)
     enq = xapian.Enquire(db)
     enq.set_weighting_scheme(xapian.BM25Weight(1.2, 0, 1, 0.75, 0.5))
+    return db, enq, qp
+
+
+def xapian_query_text(text):
+    """The words of a query, lower-cased, as the Xapian runs parse them."""
+    return " ".join(re.findall(r"\w+", text.lower()))
+
+
+def xapian_runs(docs, queries):
+    """Xapian's BM25 over an in-memory database, or None without python3-xapian."""
+    x = xapian_index(docs)
+    if x is None:
+        return None
+    _, enq, qp = x
     runs = {}
     for q, text in queries.items():
-        enq.set_query(qp.parse_query(" ".join(re.findall(r"\w+", text.lower()))))
+        enq.set_query(qp.parse_query(xapian_query_text(text)))
         runs[q] = [m.docid for m in enq.get_mset(0, DEPTH)]
     return runs
 

@@ -181,14 +181,16 @@ static int h_search(qctx *q) {
     const hj_value *b = q->body;
     static const char *const known[] = {"vector", "text", "k", "offset", "filter", "ef", "exact",
                                         "match", "fusion", "with_payload", "with_vector",
-                                        "with_text", "rerank", "expand", "embed", "embed_only"};
+                                        "with_text", "rerank", "expand", "embed", "embed_only",
+                                        "positive", "negative", "strategy", "rocchio"};
     for (uint32_t i = 0; i < b->n; i++) {
         size_t k = 0;
         while (k < sizeof known / sizeof *known && strcmp(known[k], b->u.members[i].key)) k++;
         if (k == sizeof known / sizeof *known)
             return hr_fail(q, 400, "unknown member '%.64s': the search body takes vector, text, k, "
                            "offset, filter, ef, exact, match, fusion, expand, embed, embed_only, "
-                           "with_payload, with_vector, with_text and rerank", b->u.members[i].key);
+                           "positive, negative, strategy, rocchio, with_payload, with_vector, "
+                           "with_text and rerank", b->u.members[i].key);
     }
     const hj_value *vec = hr_opt(b, "vector");
     const char *text, *match;
@@ -201,8 +203,54 @@ static int h_search(qctx *q) {
         hr_get_bool(q, b, "exact", 0, &exact) || hr_get_bool(q, b, "with_payload", 0, &wp) ||
         hr_get_bool(q, b, "with_vector", 0, &wv) || hr_get_bool(q, b, "with_text", 0, &wt))
         return q->status;
-    if (!vec && !text)
-        return hr_fail(q, 400, "the search needs 'vector', 'text' or both (hybrid)");
+    /* examples: positive/negative ids, strategy, rocchio {alpha, beta, gamma, max_new_terms} */
+    uint64_t *pos = NULL, *neg = NULL;
+    size_t npos = 0, nneg = 0;
+    const hj_value *pv = hr_opt(b, "positive"), *nv = hr_opt(b, "negative");
+    if ((pv && hr_get_ids(q, pv, "positive", &pos, &npos)) ||
+        (nv && hr_get_ids(q, nv, "negative", &neg, &nneg)))
+        return q->status;
+    const char *strategy;
+    if (get_string(q, b, "strategy", &strategy)) return q->status;
+    hk_recommend rec = HK_RECOMMEND_AVERAGE_VECTOR;
+    if (strategy && hk_recommend_from_name(strategy, &rec))
+        return hr_fail(q, 400, "'strategy' must be \"average_vector\", \"best_score\" or "
+                       "\"rocchio\", not '%.32s'", strategy);
+    if (!strategy && (vec || text)) rec = HK_RECOMMEND_ROCCHIO;
+    if ((npos || nneg) && !npos)
+        return hr_fail(q, 400, "'negative' examples need at least one 'positive' example");
+    if (strategy && !npos)
+        return hr_fail(q, 400, "'strategy' applies to a search with 'positive' examples");
+    double ra = 1, rb = 0.75, rg = 0.15;
+    uint64_t rnew = 10;
+    const hj_value *ro = hr_opt(b, "rocchio");
+    if (ro) {
+        if (ro->type != HJ_OBJECT)
+            return hr_fail(q, 400, "'rocchio' must be an object {\"alpha\", \"beta\", \"gamma\", "
+                           "\"max_new_terms\"}");
+        if (!npos || rec != HK_RECOMMEND_ROCCHIO)
+            return hr_fail(q, 400, "'rocchio' applies to a search with 'positive' examples and the "
+                           "rocchio strategy");
+        static const char *const rk[] = {"alpha", "beta", "gamma"};
+        double *rv[] = {&ra, &rb, &rg};
+        for (int i = 0; i < 3; i++) {
+            const hj_value *x = hr_opt(ro, rk[i]);
+            if (!x) continue;
+            if (!hj_is_number(x) || !(hj_number(x) >= 0) || !isfinite(hj_number(x)))
+                return hr_fail(q, 400, "'rocchio.%s' must be a finite number >= 0", rk[i]);
+            *rv[i] = hj_number(x);
+        }
+        if (hr_get_uint(q, ro, "max_new_terms", 1000, 10, &rnew)) return q->status;
+    }
+    if (rec == HK_RECOMMEND_ROCCHIO && npos && !vec && !text)
+        return hr_fail(q, 400, "the rocchio strategy changes a query: give 'vector', 'text' or both "
+                       "with the examples");
+    if (rec != HK_RECOMMEND_ROCCHIO && npos && (vec || text))
+        return hr_fail(q, 400, "the %s strategy makes its own query from the examples: give no "
+                       "'vector' or 'text'", rec == HK_RECOMMEND_BEST_SCORE ? "best_score" : "average_vector");
+    if (!vec && !text && !npos)
+        return hr_fail(q, 400, "the search needs 'vector', 'text' or both (hybrid), or 'positive' "
+                       "examples");
     if (k == 0) return hr_fail(q, 400, "'k' must be from 1 to 100000");
     if ((embed || embed_only) && (!text || vec))
         return hr_fail(q, 400, "'embed' and 'embed_only' make the vector from 'text': give 'text' "
@@ -302,7 +350,10 @@ static int h_search(qctx *q) {
         !(st = hk_query_set_rerank(qq, (uint32_t)rerank)) && !(st = hk_query_set_with(qq, with)) &&
         (!fu || !(st = hk_query_set_fusion(qq, method, fk, (uint32_t)depth))) &&
         (!ex || !(st = hk_query_set_expansion(qq, HK_EXPAND_RM3, (uint32_t)fb_docs,
-                                              (uint32_t)fb_terms, rm3w))))
+                                              (uint32_t)fb_terms, rm3w))) &&
+        (!npos || (!(st = hk_query_set_examples(qq, pos, npos, neg, nneg)) &&
+                   !(st = hk_query_set_recommend(qq, rec)) &&
+                   !(st = hk_query_set_rocchio(qq, ra, rb, rg, (uint32_t)rnew)))))
         st = hk_search(q->c, qq, &res);
     hk_query_free(qq);
     hk_filter_free(f);
@@ -338,6 +389,114 @@ static int h_search(qctx *q) {
     }
     hk_buf_printf(o, "],\"took_ms\":%.4f}", took);
     hk_result_free(res);
+    return 200;
+}
+
+/* ---- synonyms ---- */
+
+/* The list as {"text": s, "groups": [[word, ...], ...]}: groups are the text's lines that are
+ * neither blank nor comments, split at commas, words trimmed (as the library reads them). */
+static void put_synonyms(hk_buf *o, const char *t, size_t len) {
+    hk_buf_puts(o, "{\"text\":");
+    hj_write_string(o, t ? t : "", t ? len : 0);
+    hk_buf_puts(o, ",\"groups\":[");
+    int ng = 0;
+    for (size_t i = 0; t && i < len;) {
+        size_t e = i;
+        while (e < len && t[e] != '\n') e++;
+        size_t a = i;
+        while (a < e && (t[a] == ' ' || t[a] == '\t' || t[a] == '\r')) a++;
+        if (a < e && t[a] != '#') {
+            hk_buf_puts(o, ng++ ? ",[" : "[");
+            int nw = 0;
+            for (size_t w = a; w <= e;) {
+                size_t c = w;
+                while (c < e && t[c] != ',') c++;
+                size_t x = w, y = c;
+                while (x < y && (t[x] == ' ' || t[x] == '\t')) x++;
+                while (y > x && (t[y - 1] == ' ' || t[y - 1] == '\t' || t[y - 1] == '\r')) y--;
+                if (y > x) {
+                    if (nw++) hk_buf_putc(o, ',');
+                    hj_write_string(o, t + x, y - x);
+                }
+                w = c + 1;
+            }
+            hk_buf_putc(o, ']');
+        }
+        i = e + 1;
+    }
+    hk_buf_puts(o, "]}");
+}
+
+/* Answers the list of the collection already open in q->c. */
+static int synonyms_answer(qctx *q) {
+    char *t = NULL;
+    size_t len = 0;
+    hk_status st = hk_collection_synonyms(q->c, &t, &len);
+    if (st) return hr_lib_fail(q, st);
+    put_synonyms(&q->out, t, len);
+    hk_free(t);
+    return 200;
+}
+
+static int h_synonyms_get(qctx *q) {
+    if (hr_open_coll(q)) return q->status;
+    return synonyms_answer(q);
+}
+
+/* PUT {"text": "car, automobile\n..."} or {"groups": [["car", "automobile"], ...]}. */
+static int h_synonyms_put(qctx *q) {
+    if (hr_parse_body(q, 1) || hr_open_coll(q)) return q->status;
+    const hj_value *b = q->body, *tv = hr_opt(b, "text"), *gv = hr_opt(b, "groups");
+    for (uint32_t i = 0; i < b->n; i++)
+        if (strcmp(b->u.members[i].key, "text") && strcmp(b->u.members[i].key, "groups"))
+            return hr_fail(q, 400, "unknown member '%.64s': the body takes 'text' or 'groups'",
+                           b->u.members[i].key);
+    if (!!tv == !!gv)
+        return hr_fail(q, 400, "give the synonyms as 'text' (one group per line, words separated "
+                       "by commas) or as 'groups' (an array of arrays of words), one of the two");
+    hk_buf list;
+    hk_buf_init(&list);
+    int oom = 0;
+    if (tv) {
+        if (tv->type != HJ_STRING) return hr_fail(q, 400, "'text' must be a string");
+        oom |= hk_buf_puts(&list, tv->u.s) != HK_OK;
+    } else {
+        if (gv->type != HJ_ARRAY) return hr_fail(q, 400, "'groups' must be an array of arrays of words");
+        for (uint32_t g = 0; g < gv->n; g++) {
+            const hj_value *grp = &gv->u.items[g];
+            if (grp->type != HJ_ARRAY || grp->n < 2) {
+                hk_buf_free(&list);
+                return hr_fail(q, 400, "'groups[%u]' must be an array of at least two words", g);
+            }
+            for (uint32_t w = 0; w < grp->n; w++) {
+                const hj_value *wv = &grp->u.items[w];
+                if (wv->type != HJ_STRING || !wv->u.s[0] || strpbrk(wv->u.s, ",\n\r#")) {
+                    hk_buf_free(&list);
+                    return hr_fail(q, 400, "'groups[%u][%u]' must be a non-empty word without "
+                                   "commas, '#' or line breaks", g, w);
+                }
+                if (w) oom |= hk_buf_puts(&list, ", ") != HK_OK;
+                oom |= hk_buf_puts(&list, wv->u.s) != HK_OK;
+            }
+            oom |= hk_buf_putc(&list, '\n') != HK_OK;
+        }
+    }
+    if (oom) {
+        hk_buf_free(&list);
+        return hr_nomem(q);
+    }
+    hk_status st = hk_collection_set_synonyms(q->c, (const char *)list.data, list.len);
+    hk_buf_free(&list);
+    if (st) return hr_lib_fail(q, st);
+    return synonyms_answer(q);
+}
+
+static int h_synonyms_delete(qctx *q) {
+    if (hr_open_coll(q)) return q->status;
+    hk_status st = hk_collection_set_synonyms(q->c, NULL, 0);
+    if (st) return hr_lib_fail(q, st);
+    hk_buf_puts(&q->out, "true");
     return 200;
 }
 
@@ -858,6 +1017,12 @@ const hks_route hkr_routes[] = {
      "sample,queries,k,rerank,per_dim"},
     {"GET", "/hektor/codebooks", h_codebooks, R, 0, "The database's stored codebooks", NULL,
      "CodebookList", NULL},
+    {"GET", "/hektor/collections/{collection_name}/synonyms", h_synonyms_get, R, 0,
+     "The collection's synonym list", NULL, "Synonyms", NULL},
+    {"PUT", "/hektor/collections/{collection_name}/synonyms", h_synonyms_put, W, 1,
+     "Replace the collection's synonym list (durable)", "SetSynonyms", "Synonyms", NULL},
+    {"DELETE", "/hektor/collections/{collection_name}/synonyms", h_synonyms_delete, W, 1,
+     "Clear the collection's synonym list", NULL, "Bool", NULL},
     {"GET", "/hektor/jobs", h_jobs, R, 0, "List background jobs", NULL, "JobList", NULL},
     {"GET", "/hektor/jobs/{job_id}", h_job, R, 0, "One background job", NULL, "JobEnvelope", "wait"},
     {"DELETE", "/hektor/jobs/{job_id}", h_job_cancel, W, 1, "Cancel a background job", NULL,

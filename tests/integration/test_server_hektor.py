@@ -864,5 +864,80 @@ def test_embedding(s, tmp):
           raw=b"\0\0\0\0")
 
 
+@serving
+def test_feedback_and_synonyms(s, tmp):
+    """Examples in /hektor/ search (average_vector, best_score, Rocchio on vectors and text)
+    against numpy and the Qdrant recommend route; the synonyms routes."""
+    x = fill(s, "fb", n=300, dim=12, seed=9).astype(np.float64)
+    d = lambda v: np.sqrt(((x - v) ** 2).sum(1))
+    order = lambda v, skip: [int(i) for i in np.argsort(d(v), kind="stable") if i not in skip]
+    # average_vector: avg(positive) + (avg(positive) - avg(negative)), examples left out
+    got = s.ok("POST", "/hektor/collections/fb/search",
+               {"positive": [3, 5], "negative": [7], "k": 5, "exact": True})["points"]
+    v = 2 * x[[3, 5]].mean(0) - x[7]
+    eq([p["id"] for p in got], order(v, {3, 5, 7})[:5], "average_vector")
+    # best_score: the same answer as the Qdrant recommend route's
+    got = s.ok("POST", "/hektor/collections/fb/search",
+               {"positive": [3], "negative": [7], "strategy": "best_score", "k": 5})["points"]
+    rec = s.ok("POST", "/collections/fb/points/recommend",
+               {"positive": [3], "negative": [7], "strategy": "best_score", "limit": 5})
+    eq([p["id"] for p in got], [r["id"] for r in rec], "best_score as recommend")
+    # Rocchio on a vector: alpha q + beta avg(positive) - gamma avg(negative)
+    q = x[11] * 0.5
+    got = s.ok("POST", "/hektor/collections/fb/search",
+               {"vector": [float(t) for t in q], "positive": [20, 21], "negative": [22],
+                "rocchio": {"alpha": 1, "beta": 0.5, "gamma": 0.25}, "k": 6, "exact": True})["points"]
+    v = q + 0.5 * x[[20, 21]].mean(0) - 0.25 * x[22]
+    eq([p["id"] for p in got], order(v, {20, 21, 22})[:6], "rocchio vector")
+    plain = s.ok("POST", "/hektor/collections/fb/search",
+                 {"vector": [float(t) for t in q], "k": 6, "exact": True})["points"]
+    check([p["id"] for p in plain] != [p["id"] for p in got], "the examples changed the answer")
+    # Bad input names the problem.
+    s.bad("POST", "/hektor/collections/fb/search", {"vector": [0.0] * 12, "strategy": "rocchio"},
+          400, ["positive"])
+    s.bad("POST", "/hektor/collections/fb/search", {"positive": [1], "strategy": "best"}, 400,
+          ["strategy"])
+    s.bad("POST", "/hektor/collections/fb/search", {"negative": [1]}, 400, ["positive"])
+    s.bad("POST", "/hektor/collections/fb/search", {"positive": [1], "vector": [0.0] * 12,
+                                                   "strategy": "average_vector"}, 400, ["vector"])
+    s.bad("POST", "/hektor/collections/fb/search", {"positive": [1], "strategy": "best_score",
+                                                   "rocchio": {"beta": 1}}, 400, ["rocchio"])
+    s.bad("POST", "/hektor/collections/fb/search", {"vector": [0.0] * 12, "positive": [1],
+                                                   "rocchio": {"beta": -1}}, 400, ["rocchio.beta"])
+    s.bad("POST", "/hektor/collections/fb/search", {"positive": [99999]}, 404, ["99999"])
+    s.bad("POST", "/hektor/collections/fb/search", {"positive": "1"}, 400, ["positive"])
+    # Text: synonyms and Rocchio on terms.
+    texts = ["the car engine", "a fast car", "automobile insurance", "red bicycle", "bicycle race",
+             "car and bicycle", "apple pie", "banana bread"]
+    lines = [json.dumps({"id": i, "text": t}) for i, t in enumerate(texts)]
+    job = import_file(s, "tx", ("\n".join(lines) + "\n").encode(), "format=jsonl&create=true&wait=true")
+    eq(job["state"], "done", "job: %r" % job)
+    hits = lambda body: [p["id"] for p in s.ok("POST", "/hektor/collections/tx/search", body)["points"]]
+    eq(hits({"text": "automobile"}), [2], "before synonyms")
+    eq(s.ok("GET", "/hektor/collections/tx/synonyms"), {"text": "", "groups": []})
+    got = s.ok("PUT", "/hektor/collections/tx/synonyms", {"groups": [["automobile", "car"],
+                                                                    ["bike", "bicycle"]]})
+    eq(got["groups"], [["automobile", "car"], ["bike", "bicycle"]])
+    eq(sorted(hits({"text": "automobile"})), [0, 1, 2, 5], "automobile finds car through the synonyms")
+    eq(sorted(hits({"text": "bike"})), [3, 4, 5])
+    got = s.ok("PUT", "/hektor/collections/tx/synonyms", {"text": "# vehicles\nauto, car\n"})
+    eq(got["groups"], [["auto", "car"]])
+    eq(hits({"text": "automobile"}), [2], "the list was replaced")
+    s.bad("PUT", "/hektor/collections/tx/synonyms", {"groups": [["solo"]]}, 400, ["groups[0]"])
+    s.bad("PUT", "/hektor/collections/tx/synonyms", {"groups": [["a,b", "c"]]}, 400, ["groups[0][0]"])
+    s.bad("PUT", "/hektor/collections/tx/synonyms", {"text": "a, b", "groups": []}, 400, ["one of"])
+    s.bad("PUT", "/hektor/collections/tx/synonyms", {"list": "a, b"}, 400, ["list"])
+    s.bad("PUT", "/hektor/collections/tx/synonyms", {"text": "auto, car\nbike, red bicycle\n"}, 400,
+          ["line 2"])
+    eq(s.ok("GET", "/hektor/collections/tx/synonyms")["groups"], [["auto", "car"]], "unchanged after a bad list")
+    eq(s.ok("DELETE", "/hektor/collections/tx/synonyms"), True)
+    eq(s.ok("GET", "/hektor/collections/tx/synonyms")["groups"], [])
+    s.bad("GET", "/hektor/collections/nope/synonyms", None, 404, ["nope"])
+    # Rocchio on terms: feedback from "red bicycle" brings in the other bicycle texts
+    eq(hits({"text": "red"}), [3])
+    got = hits({"text": "red", "positive": [3], "k": 8})
+    check(3 not in got and {4, 5} <= set(got), "rocchio text: %r" % got)
+
+
 if __name__ == "__main__":
     main()

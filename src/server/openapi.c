@@ -146,6 +146,9 @@ static const char k_schemas[] =
     "\"score\":{\"type\":\"number\"},\"payload\":{\"$ref\":\"#/components/schemas/Payload\"},"
     "\"vector\":{\"$ref\":\"#/components/schemas/Vector\"},\"text\":{\"type\":\"string\"}}}},"
     "\"took_ms\":{\"type\":\"number\"}}},"
+    "\"SnapshotUpload\":{\"type\":\"object\",\"required\":[\"snapshot\"],\"properties\":"
+    "{\"snapshot\":{\"type\":\"string\",\"format\":\"binary\",\"description\":\"a snapshot "
+    "file this server (or another HEKTOR) wrote\"}}},"
     "\"ImportFile\":{\"type\":\"string\",\"format\":\"binary\",\"description\":\"the file: fvecs, "
     "bvecs, npy, jsonl or csv as named by the format parameter\"},"
     "\"Job\":{\"type\":\"object\",\"properties\":{\"id\":{\"type\":\"string\"},\"kind\":{\"type\":"
@@ -238,9 +241,13 @@ static void write_op(hk_buf *b, const hks_route *rt) {
     hk_buf_puts(b, "]");
     if (rt->request) {
         int binary = !strcmp(rt->request, "ImportFile");
+        int multipart = !strcmp(rt->request, "SnapshotUpload");
         hk_buf_printf(b, ",\"requestBody\":{\"required\":true,\"content\":{\"%s\":{\"schema\":"
                       "{\"$ref\":\"#/components/schemas/%s\"}}}}",
-                      binary ? "application/octet-stream" : "application/json", rt->request);
+                      binary      ? "application/octet-stream"
+                      : multipart ? "multipart/form-data"
+                                  : "application/json",
+                      rt->request);
     }
     const char *ct = content_type(rt->response);
     hk_buf_puts(b, ",\"responses\":{\"200\":{\"description\":\"success\",\"content\":{");

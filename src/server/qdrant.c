@@ -962,6 +962,112 @@ static int h_snap_recover(qctx *q) {
     return 200;
 }
 
+/* The first occurrence of needle in hay, or NULL (binary safe). */
+static const char *find_bytes(const char *hay, size_t n, const char *needle, size_t m) {
+    if (m == 0 || m > n) return NULL;
+    for (const char *p = hay, *end = hay + n - m; p <= end; p++) {
+        p = memchr(p, needle[0], (size_t)(end - p) + 1);
+        if (!p) return NULL;
+        if (!memcmp(p, needle, m)) return p;
+    }
+    return NULL;
+}
+
+/* POST /collections/{name}/snapshots/upload: Qdrant's upload, a multipart/form-data body
+ * whose part named "snapshot" is the file. It is stored beside the server's own snapshots
+ * under a temporary name, recovered into the collection (created when absent; verified
+ * entirely first, so a bad file changes nothing) and removed. */
+static int h_snap_upload(qctx *q) {
+    const char *coll = q->r->seg[1];
+    const char *ct = hr_header(q, "Content-Type");
+    if (!ct || strncasecmp(ct, "multipart/form-data", 19))
+        return hr_fail(q, 400, "the upload must be multipart/form-data with the file in a part "
+                       "named 'snapshot' (got Content-Type %.100s)", ct ? ct : "none");
+    if (hr_arg(q, "checksum"))
+        return hr_fail(q, 400, "'checksum' is not supported: snapshots carry their own checksums, "
+                       "which recovery verifies");
+    const char *prio = hr_arg(q, "priority");
+    if (prio && strcmp(prio, "snapshot") && strcmp(prio, "replica") && strcmp(prio, "no_sync"))
+        return hr_fail(q, 400, "'priority' must be snapshot, replica or no_sync");
+    const char *bp = strstr(ct, "boundary=");
+    char delim[96] = "\r\n--";
+    if (bp) {
+        bp += 9;
+        size_t bl = 0;
+        int quoted = *bp == '"';
+        if (quoted) bp++;
+        while (bp[bl] && (quoted ? bp[bl] != '"' : bp[bl] != ';' && bp[bl] != ' ')) bl++;
+        if (bl == 0 || bl > 70) bp = NULL;
+        else memcpy(delim + 4, bp, bl), delim[4 + bl] = 0;
+    }
+    if (!bp) return hr_fail(q, 400, "the multipart Content-Type has no valid boundary");
+    size_t dl = strlen(delim);
+    /* Parts follow "--boundary"; the body may start with it (no CRLF before the first). */
+    const char *body = q->r->body, *end = body + q->r->body_len, *file = NULL;
+    size_t file_len = 0;
+    const char *p = q->r->body_len >= dl - 2 && !memcmp(body, delim + 2, dl - 2)
+                        ? body + dl - 2
+                        : find_bytes(body, q->r->body_len, delim, dl);
+    if (p && p != body + dl - 2) p += dl;
+    while (p && end - p >= 2 && memcmp(p, "--", 2)) {
+        if (memcmp(p, "\r\n", 2)) break;
+        const char *h = p + 2, *he = find_bytes(h, (size_t)(end - h), "\r\n\r\n", 4);
+        if (!he) break;
+        const char *content = he + 4;
+        const char *next = find_bytes(content, (size_t)(end - content), delim, dl);
+        if (!next) break;
+        /* Is this the part named "snapshot"? (headers are case-insensitive) */
+        int is_snap = 0;
+        for (const char *l = h; l < he;) {
+            const char *le = find_bytes(l, (size_t)(he - l), "\r\n", 2);
+            if (!le) le = he;
+            size_t ll = (size_t)(le - l);
+            if (ll > 20 && !strncasecmp(l, "content-disposition:", 20)) {
+                const char *nm = find_bytes(l, ll, "name=\"snapshot\"", 15);
+                is_snap = nm && (nm == l || nm[-1] == ' ' || nm[-1] == ';');
+            }
+            l = le + 2;
+        }
+        if (is_snap) {
+            file = content;
+            file_len = (size_t)(next - content);
+            break;
+        }
+        p = next + dl;
+    }
+    if (!file)
+        return hr_fail(q, 400, "the multipart body has no part named 'snapshot' (the file)");
+    char dir[PATH_MAX], tmp[PATH_MAX + 64];
+    if (snap_dir(q, coll, dir, sizeof dir, 1)) return q->status;
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    if ((size_t)snprintf(tmp, sizeof tmp, "%s/.upload-%lld-%09ld", dir, (long long)ts.tv_sec,
+                         ts.tv_nsec) >= sizeof tmp)
+        return hr_fail(q, 400, "the snapshot path is too long");
+    int fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
+    if (fd < 0) return hr_fail(q, 500, "cannot store the upload %s: %s", tmp, strerror(errno));
+    for (size_t off = 0; off < file_len;) {
+        ssize_t w = write(fd, file + off, file_len - off);
+        if (w < 0 && errno == EINTR) continue;
+        if (w <= 0) {
+            int e = errno;
+            close(fd);
+            unlink(tmp);
+            return hr_fail(q, 500, "cannot store the upload %s: %s", tmp, strerror(e));
+        }
+        off += (size_t)w;
+    }
+    close(fd);
+    hk_status st = hk_collection_recover(q->r->db, coll, tmp);
+    unlink(tmp);
+    if (st == HK_CORRUPT)
+        return hr_fail(q, 400, "the uploaded snapshot was refused and nothing changed: %s",
+                       hk_errmsg());
+    if (st) return hr_lib_fail(q, st);
+    hk_buf_puts(&q->out, "true");
+    return 200;
+}
+
 /* ---- routing ---- */
 
 static int h_overwrite(qctx *q) { return h_payload_set(q, HK_PAYLOAD_OVERWRITE); }
@@ -994,6 +1100,7 @@ const hks_route qd_routes[] = {
     {"POST", "/collections/{collection_name}/points/query", h_query, S, 0, "Universal query: a vector, or prefetches fused by rrf", "QueryRequest", "QueryResponse", NULL},
     {"POST", "/collections/{collection_name}/snapshots", h_snap_create, C, 1, "Create a snapshot of the collection", NULL, "SnapshotDescription", NULL},
     {"GET", "/collections/{collection_name}/snapshots", h_snap_list, C, 0, "List the collection's snapshots", NULL, "SnapshotList", NULL},
+    {"POST", "/collections/{collection_name}/snapshots/upload", h_snap_upload, C, 1, "Replace the collection by an uploaded snapshot (multipart/form-data, part 'snapshot')", "SnapshotUpload", "Bool", "priority"},
     {"PUT", "/collections/{collection_name}/snapshots/recover", h_snap_recover, C, 1, "Replace the collection by a snapshot of this server", "SnapshotRecover", "Bool", NULL},
     {"GET", "/collections/{collection_name}/snapshots/{snapshot_name}", h_snap_get, C, 0, "Download a snapshot", NULL, "File", NULL},
     {"DELETE", "/collections/{collection_name}/snapshots/{snapshot_name}", h_snap_delete, C, 1, "Delete a snapshot", NULL, "Bool", NULL},

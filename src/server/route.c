@@ -15,6 +15,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -314,6 +315,13 @@ const char *hr_arg(qctx *q, const char *name) {
     if (q->r->conn) return MHD_lookup_connection_value(q->r->conn, MHD_GET_ARGUMENT_KIND, name);
     for (const char *const *a = q->r->args; a && a[0]; a += 2)
         if (!strcmp(a[0], name)) return a[1];
+    return NULL;
+}
+
+const char *hr_header(qctx *q, const char *name) {
+    if (q->r->conn) return MHD_lookup_connection_value(q->r->conn, MHD_HEADER_KIND, name);
+    for (const char *const *h = q->r->headers; h && h[0]; h += 2)
+        if (!strcasecmp(h[0], name)) return h[1];
     return NULL;
 }
 

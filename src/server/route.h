@@ -86,5 +86,7 @@ int hr_op_done(qctx *q);
 
 /* A query-string argument of the request (NULL when absent). */
 const char *hr_arg(qctx *q, const char *name);
+/* A request header (case-insensitive name), or NULL. */
+const char *hr_header(qctx *q, const char *name);
 
 #endif

@@ -34,6 +34,7 @@ typedef struct hks_req {
     void *conn;         /* struct MHD_Connection *, or NULL (tests, fuzzing) */
     const char *const *args; /* without conn: query arguments as NULL-terminated
                                 name, value pairs */
+    const char *const *headers; /* without conn: request headers, the same way */
     hk_arena arena;     /* the parsed body and other per-request memory */
     hks_class cls;      /* set by the router */
     int is_write;       /* set by the router: the read-only key may not do this */

@@ -116,6 +116,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     r.method = methods[data[0] % 5];
     r.path = pbuf;
     r.args = args;
+    /* Every request carries a multipart type, so snapshot uploads parse the fuzzed body. */
+    static const char *const headers[] = {"Content-Type", "multipart/form-data; boundary=b0", NULL};
+    r.headers = headers;
     r.body = body.len ? hk_buf_cstr(&body) : "";
     r.body_len = body.len;
     r.body_buf = &body;

@@ -493,6 +493,35 @@ def test_snapshots(s, tmp):
                 400, ["sn-broken.snapshot"])
     contains(msg, "nothing changed")
     eq(count(s, "sn"), 301)
+    # Qdrant's upload: multipart/form-data with the file in the part "snapshot".
+    def upload(name, data, part="snapshot", ctype=None, query=""):
+        b = "hk%d" % len(data)
+        form = (b"--" + b.encode() + b"\r\nContent-Disposition: form-data; name=\"" + part.encode()
+                + b"\"; filename=\"x.snapshot\"\r\nContent-Type: application/octet-stream\r\n\r\n"
+                + data + b"\r\n--" + b.encode() + b"--\r\n")
+        return s.call("POST", "/collections/%s/snapshots/upload%s" % (name, query), raw=form,
+                      headers={"Content-Type": ctype or "multipart/form-data; boundary=" + b})
+    status, doc = upload("up", body, query="?priority=snapshot")
+    eq((status, doc.get("result")), (200, True), "upload: %r" % doc)
+    eq(count(s, "up"), 300)
+    got = s.ok("POST", "/collections/up/points", {"ids": [7], "with_vector": True})
+    check(np.array_equal(np.array(got[0]["vector"], dtype=np.float32), x[7]), "uploaded vector")
+    s.ok("PUT", "/collections/up/points?wait=true", {"points": [{"id": 1, "vector": [1.0] * 6}]})
+    for data, kw, words in ((bytes(bad), {}, ["refused", "nothing changed"]),
+                            (body[:len(body) // 3], {}, ["refused"]),
+                            (body, {"part": "file"}, ["snapshot"]),
+                            (body, {"ctype": "application/octet-stream"}, ["multipart"]),
+                            (body, {"ctype": "multipart/form-data"}, ["boundary"]),
+                            (body, {"query": "?checksum=ab"}, ["checksum"]),
+                            (body, {"query": "?priority=now"}, ["priority"])):
+        status, doc = upload("up", data, **kw)
+        eq(status, 400, "bad upload %r: %r" % (kw, doc))
+        for w in words:
+            contains(doc["status"]["error"], w)
+    eq(count(s, "up"), 300, "bad uploads changed nothing")
+    eq(sorted(os.listdir(os.path.join(s.db, "snapshots", "up"))), [], "no upload left behind")
+    status, doc = upload("bad%21name", body)
+    eq(status, 400)
     s.bad("GET", "/collections/sn/snapshots/nope.snapshot", status=404, words=["nope.snapshot"])
     with open(os.path.join(s.db, "outside.snapshot"), "wb") as f:
         f.write(b"not for download")

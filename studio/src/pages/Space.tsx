@@ -148,7 +148,10 @@ export default function Space() {
         overlay,
         {
           hover: (index, x, y) => setHover(index >= 0 ? { index, x, y } : null),
-          pick: (index) => setPicked(index),
+          pick: (index) => {
+            setPicked(index);
+            setFocused(-1);
+          },
           select: (indices) => setSelection(indices),
           gridReady: () => {
             const p = scene.screenOf(0);
@@ -538,7 +541,7 @@ export default function Space() {
             </div>
           )}
         </div>
-        <aside className="space-side" aria-label="Points">
+        <div className="space-side">
           <section className="card" aria-labelledby="space-point-title" data-testid="space-point">
             <h2 id="space-point-title">{focused >= 0 ? 'Focused point' : 'Point under the cursor'}</h2>
             {details && loaded && details.index === detailIndex ? (
@@ -626,7 +629,7 @@ export default function Space() {
               </>
             )}
           </section>
-        </aside>
+        </div>
       </div>
       <p className="visually-hidden" aria-live="polite">
         {loaded ? summary : ''}

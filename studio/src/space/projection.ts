@@ -65,7 +65,9 @@ export async function getProjection(name: string, method: Method): Promise<Proje
     return (await request<ProjectionMeta>('GET', `${base(name)}?method=${method}`)).result;
   } catch (e) {
     if (e instanceof ApiError && e.status === 404) {
-      // A 404 for the collection itself is an error to show, not an offer to compute.
+      // A 404 for the collection itself, or from a server without the projection routes
+      // ("no route"), is an error to show, not an offer to compute.
+      if (/no route/i.test(e.message)) throw new ApiError('http', `${e.message} (this server has no projection routes)`, 404);
       if (/collection/i.test(e.message) && !/projection/i.test(e.message)) throw e;
       return null;
     }

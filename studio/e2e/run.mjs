@@ -201,7 +201,7 @@ async function spaceTests(page) {
   await page.fill('#space-k', '10');
   await page.click('form >> text=Compute');
   await page.waitForSelector('[data-testid=space-info]', { timeout: 60000 });
-  eq(await text(page, '[data-testid=space-job] h2').then((t) => t.replace(/^.*: /, '')), 'done', 'space: the projection job ends done');
+  eq((await api('GET', '/hektor/jobs')).filter((j) => j.kind === 'project').map((j) => [j.collection, j.state]), [['items', 'done']], 'space: the projection job ends done');
   const meta = await api('GET', '/hektor/collections/items/projection?method=pca');
   eq([meta.count, meta.total, meta.sampled, meta.neighbors], [N, N, false, 10], 'space: the server holds a PCA projection of all 300 points with k = 10');
   check((await text(page, '[data-testid=space-sample]')).includes('showing all 300 points'), 'space: the page says the projection holds all 300 points');
@@ -216,6 +216,8 @@ async function spaceTests(page) {
   check(drawn > 200, `space: the canvas shows ${drawn} pixels in the points' colour`);
 
   // hover and click point 0 (its screen position is the view's data-point0)
+  await page.locator('[data-testid=space-view]').scrollIntoViewIfNeeded();
+  await page.waitForTimeout(300);
   const box = await page.locator('[data-testid=space-canvas]').boundingBox();
   const at = async () => (await page.locator('[data-testid=space-view]').getAttribute('data-point0')).split(',').map(Number);
   let [px, py] = await at();
@@ -259,6 +261,8 @@ async function spaceTests(page) {
   await shot(page, 'space-box-selection');
   await page.click('[data-testid=space-selection] >> text=Clear');
   await page.locator('body').press('l');
+  await page.locator('[data-testid=space-view]').scrollIntoViewIfNeeded();
+  Object.assign(box, await page.locator('[data-testid=space-canvas]').boundingBox());
   await page.mouse.move(box.x + box.width * 0.2, box.y + box.height * 0.2);
   await page.mouse.down();
   for (const [fx, fy] of [[0.8, 0.2], [0.8, 0.8], [0.2, 0.8], [0.21, 0.21]]) await page.mouse.move(box.x + box.width * fx, box.y + box.height * fy, { steps: 4 });

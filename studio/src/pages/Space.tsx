@@ -412,7 +412,7 @@ export default function Space() {
       {names.error != null && <ErrorBox error={names.error} onRetry={names.reload} />}
       {names.data && names.data.length === 0 && <p className="alert warn">No collections yet: create or import one first.</p>}
       {jobError != null && <ErrorBox error={jobError} />}
-      {job && (
+      {job && job.state !== 'done' && (
         <div className="card" aria-live="polite" data-testid="space-job">
           <div className="row">
             <h2>

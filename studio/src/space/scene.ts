@@ -19,6 +19,7 @@ import {
   Points,
   Scene,
   ShaderMaterial,
+  SRGBColorSpace,
   Vector3,
   WebGLRenderer,
 } from 'three';
@@ -325,8 +326,10 @@ export class SpaceScene {
 
   setTheme(t: SceneTheme) {
     this.theme = t;
-    this.renderer.setClearColor(new Color(...t.background), 1);
-    this.lineMaterial.color.setRGB(...t.line);
+    // Theme colours are sRGB; the clear colour and the line material are colour-managed
+    // (converted from linear on output), the two point shaders write their inputs as they are.
+    this.renderer.setClearColor(new Color().setRGB(...t.background, SRGBColorSpace), 1);
+    this.lineMaterial.color.setRGB(...t.line, SRGBColorSpace);
     (this.material.uniforms.uSelected.value as Color).setRGB(...t.selected);
     (this.hiMaterial.uniforms.uRing.value as Color).setRGB(...t.background);
     this.setHighlights(this.highlighted);
@@ -390,9 +393,12 @@ export class SpaceScene {
 
   // Frames the whole cloud.
   fit() {
+    // The cloud and its reference lines, whichever reaches farther from the cloud's centre.
     const s = this.geometry.boundingSphere;
-    const c = s ? s.center : new Vector3();
-    const r = s && s.radius > 0 ? s.radius : 1;
+    const c = s ? s.center.clone() : new Vector3();
+    this.lines.geometry.computeBoundingSphere();
+    const l = this.lines.geometry.boundingSphere;
+    const r = Math.max(s && s.radius > 0 ? s.radius : 1, l ? l.center.distanceTo(c) + l.radius * 0.85 : 0);
     const dist = (r / Math.sin(((this.camera.fov / 2) * Math.PI) / 180)) * 1.05;
     this.controls.target.copy(c);
     this.camera.position.set(c.x + dist * 0.55, c.y - dist * 0.45, c.z + dist * 0.7);

@@ -115,7 +115,7 @@ async function main() {
   const port = await freePort();
   base = `http://127.0.0.1:${port}`;
   let serverLog = '';
-  const server = spawn(BIN, ['--db', join(TMP, 'db'), 'serve', '--host', '127.0.0.1', '--port', String(port), '--studio', DIST], {
+  const server = spawn(BIN, ['--db', join(TMP, 'db'), 'serve', '--host', '127.0.0.1', '--port', String(port), '--studio', DIST, '--max-body', String(256 << 20)], {
     env: { ...process.env },
   });
   server.stderr.on('data', (d) => (serverLog = (serverLog + d).slice(-5000)));
@@ -144,7 +144,7 @@ async function main() {
       const importS = (performance.now() - t0) / 1000;
       log(`imported ${statSync(file).size} bytes in ${importS.toFixed(1)} s`);
       t0 = performance.now();
-      const pj = await api('POST', `/hektor/collections/${name}/projection`, { method: 'pca', max_points: n, neighbors: 15 });
+      const pj = await api('POST', `/hektor/collections/${name}/projection`, { method: 'pca', max_points: n, neighbors: 10 });
       await follow(pj.job ?? pj, `PCA ${n}`);
       const projS = (performance.now() - t0) / 1000;
       const meta = await api('GET', `/hektor/collections/${name}/projection?method=pca`);

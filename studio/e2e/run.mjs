@@ -184,10 +184,17 @@ const canvasPixels = (page, cssVar) =>
 // graph gives (checked against brute force on the original vectors), box selection,
 // geometries, colouring, axe in every theme; then UMAP and the stale note.
 async function spaceTests(page) {
-  await page.locator('body').press('?');
-  await page.waitForSelector('dialog.shortcuts[open]');
-  check((await text(page, 'dialog.shortcuts')).includes('Go to 3D Space'), 'space: the shortcut list names "Go to 3D Space"');
-  await page.keyboard.press('Escape');
+  // the shortcut dialog in every theme (the dark themes' dialogs included)
+  for (const t of THEMES) {
+    await setTheme(page, t);
+    await page.locator('body').press('?');
+    await page.waitForSelector('dialog.shortcuts[open]');
+    if (t === 'light') check((await text(page, 'dialog.shortcuts')).includes('Go to 3D Space'), 'space: the shortcut list names "Go to 3D Space"');
+    await axe(page, `shortcut overlay [${t}]`);
+    await page.keyboard.press('Escape');
+    await page.waitForSelector('dialog.shortcuts[open]', { state: 'detached' }).catch(() => {});
+  }
+  await setTheme(page, 'light');
   const jsBefore = await page.evaluate(() => performance.getEntriesByType('resource').filter((e) => e.name.endsWith('.js')).map((e) => e.name));
   check(!jsBefore.some((n) => /Space-/.test(n)), 'space: the 3D chunk (Three.js) is not loaded before the page is opened');
   await page.locator('body').press('6');
@@ -269,6 +276,8 @@ async function spaceTests(page) {
   await page.mouse.up();
   const lasso = Number((await text(page, '[data-testid=space-selection-count]')).replace(/,/g, ''));
   check(lasso > 0 && lasso <= N, `space: a lasso selection selects ${lasso} points`);
+  await page.locator('body').press('x');
+  eq(await text(page, '[data-testid=space-selection-count]'), '0', 'space: "x" clears the selection');
   await page.locator('body').press('o');
 
   // geometries: each moves point 0 on screen and still draws the points

@@ -274,7 +274,9 @@ export class SpaceScene {
 
   private updateSize() {
     // A point's diameter in pixels at distance 1: larger for small clouds, smaller for large ones.
-    const px = Math.max(2.5, Math.min(9, 13 - 1.6 * Math.log10(Math.max(10, this.count))));
+    // (300 points: 9 px; 100,000: 4 px; 1,000,000: 2 px — also what keeps software
+    // rendering's fill rate in bounds).
+    const px = Math.max(2, Math.min(9, 14 - 2 * Math.log10(Math.max(10, this.count))));
     const ratio = this.renderer.getPixelRatio();
     this.material.uniforms.uSize.value = px * ratio * 3.5 * (this.height / 600);
     this.hiMaterial.uniforms.uSize.value = Math.max(14, px * 2.2) * ratio * 3.5 * (this.height / 600);

@@ -54,17 +54,17 @@ int cmd_project(cli_ctx *ctx, int argc, char **argv) {
     hk_projection_options_init(&o);
     if (method && hk_projection_method_parse(method, &o.method))
         return cli_usage("project", "--method must be pca or umap, not '%s'", method);
-    if (maxp && (cli_parse_u64(maxp, &o.max_points) || o.max_points < 1))
+    if (maxp && (!cli_parse_u64(maxp, &o.max_points) || o.max_points < 1))
         return cli_usage("project", "--max-points must be a positive integer, not '%s'", maxp);
-    if (nb && (cli_parse_u32(nb, &o.neighbors) || o.neighbors < 2 ||
+    if (nb && (!cli_parse_u32(nb, &o.neighbors) || o.neighbors < 2 ||
                o.neighbors > HK_PROJECT_MAX_NEIGHBORS))
         return cli_usage("project", "--neighbors must be from 2 to %u, not '%s'",
                          HK_PROJECT_MAX_NEIGHBORS, nb);
-    if (seed && cli_parse_u64(seed, &o.seed))
+    if (seed && !cli_parse_u64(seed, &o.seed))
         return cli_usage("project", "--seed must be a non-negative integer, not '%s'", seed);
-    if (epochs && cli_parse_u32(epochs, &o.epochs))
+    if (epochs && !cli_parse_u32(epochs, &o.epochs))
         return cli_usage("project", "--epochs must be a non-negative integer, not '%s'", epochs);
-    if (min_dist && (cli_parse_float(min_dist, &o.min_dist) || !(o.min_dist >= 0 && o.min_dist < 3)))
+    if (min_dist && (!cli_parse_float(min_dist, &o.min_dist) || !(o.min_dist >= 0 && o.min_dist < 3)))
         return cli_usage("project", "--min-dist must be a number in [0, 3), not '%s'", min_dist);
     o.deterministic = det;
     pprog prog = {!quiet && !json && isatty(2), 0, cli_now_ns()};

@@ -85,11 +85,12 @@ int cmd_project(cli_ctx *ctx, int argc, char **argv) {
     const char *mname = hk_projection_method_name(p->method);
     if (json) {
         printf("{\"method\":\"%s\",\"count\":%llu,\"total\":%llu,\"sampled\":%s,\"neighbors\":%u,"
-               "\"seed\":%llu,\"knn_exact\":%s,\"knn_preservation\":%.6f,\"quality_points\":%u,"
+               "\"seed\":%llu,\"knn_exact\":%s,\"knn_collection_graph\":%s,\"knn_preservation\":%.6f,\"quality_points\":%u,"
                "\"explained_variance\":",
                mname, (unsigned long long)p->count, (unsigned long long)p->total,
                p->sampled ? "true" : "false", p->neighbors, (unsigned long long)p->seed,
-               p->knn_exact ? "true" : "false", p->knn_preservation, p->quality_points);
+               p->knn_exact ? "true" : "false", p->knn_collection_graph ? "true" : "false",
+               p->knn_preservation, p->quality_points);
         if (p->method == HK_PROJECT_PCA)
             printf("[%.9g,%.9g,%.9g]", p->explained_variance[0], p->explained_variance[1],
                    p->explained_variance[2]);
@@ -102,7 +103,8 @@ int cmd_project(cli_ctx *ctx, int argc, char **argv) {
                (unsigned long long)p->total, mname,
                p->sampled ? " (a uniform sample)" : "", p->seconds);
         printf("k-NN graph: %u neighbours per point (%s)\n", p->neighbors,
-               p->knn_exact ? "exact" : "HNSW");
+               p->knn_exact ? "exact" : p->knn_collection_graph ? "the collection's HNSW graph"
+                                                                : "HNSW over the points");
         printf("k-NN preservation: %.4f (mean over %u points of the share of the %u nearest in "
                "the original space that are among the %u nearest in 3-D)\n",
                p->knn_preservation, p->quality_points, p->neighbors, p->neighbors);

@@ -304,6 +304,53 @@ static void test_collection_sample(void **state) {
     free(x), free(label);
 }
 
+/* A collection with an HNSW index: above exact_max its own graph gives the k-NN graph,
+ * whole or sampled; its neighbours match the exact graph's. */
+static void test_collection_graph(void **state) {
+    (void)state;
+    const char *dir = tu_tmpdir("projg");
+    hk_db *db = tu_open_db(dir, HK_OPEN_CREATE | HK_OPEN_NOSYNC);
+    size_t n = 3000;
+    uint32_t dim = 12, k = 10;
+    int *label = malloc(n * sizeof *label);
+    float *x = clustered(n, dim, 5, 17, label);
+    hk_collection *c = collection_with(db, "g", x, n, dim); /* config_init: hnsw */
+    for (int sampled = 0; sampled < 2; sampled++) {
+        hk_projection_options o;
+        hk_projection_options_init(&o);
+        o.neighbors = k;
+        if (sampled) o.max_points = 1200;
+        hk_projection *ex = NULL, *gr = NULL;
+        assert_int_equal(hk_collection_project(c, &o, &ex), HK_OK);
+        assert_int_equal(ex->knn_exact, 1);
+        o.exact_max = 100;
+        assert_int_equal(hk_collection_project(c, &o, &gr), HK_OK);
+        assert_int_equal(gr->knn_exact, 0);
+        assert_int_equal(gr->knn_collection_graph, 1);
+        assert_memory_equal(ex->ids, gr->ids, ex->count * sizeof(uint64_t));
+        size_t same = 0;
+        for (size_t i = 0; i < ex->count; i++)
+            for (uint32_t a = 0; a < k; a++)
+                for (uint32_t b = 0; b < k; b++)
+                    if (ex->knn[i * k + a] == gr->knn[i * k + b]) {
+                        same++;
+                        break;
+                    }
+        double recall = (double)same / (double)(ex->count * k);
+        print_message("collection graph (%s): k-NN recall %.4f\n", sampled ? "sampled" : "whole", recall);
+        assert_true(recall >= 0.95);
+        /* Distances are recomputed from the vectors: the nearest agree exactly. */
+        for (size_t i = 0; i < ex->count; i += 101)
+            if (ex->knn[i * k] == gr->knn[i * k]) assert_true(fabsf(ex->knn_dist[i * k] - gr->knn_dist[i * k]) < 1e-5f);
+        hk_projection_free(ex);
+        hk_projection_free(gr);
+    }
+    hk_collection_close(c);
+    assert_int_equal(hk_db_close(db), HK_OK);
+    tu_rmrf(dir);
+    free(x), free(label);
+}
+
 typedef struct cancel_at {
     const char *phase;
     double at;
@@ -396,6 +443,7 @@ int main(void) {
         cmocka_unit_test(test_umap_beats_pca), cmocka_unit_test(test_umap_seeded),
         cmocka_unit_test(test_knn_hnsw),       cmocka_unit_test(test_collection_sample),
         cmocka_unit_test(test_cancel),         cmocka_unit_test(test_wrong_input),
+        cmocka_unit_test(test_collection_graph),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -824,6 +824,9 @@ typedef struct hk_projection_options {
     uint32_t epochs;      /* UMAP epochs; 0 = automatic (500 below 10,000 points, else 200) */
     float min_dist;       /* UMAP min_dist, [0, 3); 0.1 */
     uint32_t quality_sample; /* points over which knn_preservation is averaged; 0 = 1000 */
+    uint32_t exact_max;   /* up to this many points the k-NN graph is exact (brute force);
+                             above, it comes from HNSW walks: the collection's own graph
+                             when it has one, else one built over the points; 0 = 50,000 */
     int deterministic;    /* 1: UMAP's SGD on one thread, so a seed gives the same layout
                              at any size (otherwise above 20,000 points the SGD runs
                              Hogwild-style on the worker pool and two runs differ slightly) */
@@ -860,7 +863,8 @@ typedef struct hk_projection {
     double seconds;          /* wall time of the whole projection */
     uint64_t created;        /* unix seconds */
     uint64_t lsn;            /* the collection's last log sequence number when read */
-    int knn_exact;           /* 1: the graph is exact (brute force); 0: from an HNSW walk */
+    int knn_exact;           /* 1: the graph is exact (brute force); 0: from HNSW walks */
+    int knn_collection_graph; /* 1: the walks used the collection's own HNSW graph */
 } hk_projection;
 
 /* Projects the collection's live vectors (as stored: normalized for cosine). Text-only

@@ -54,17 +54,17 @@ int cmd_project(cli_ctx *ctx, int argc, char **argv) {
     hk_projection_options_init(&o);
     if (method && hk_projection_method_parse(method, &o.method))
         return cli_usage("project", "--method must be pca or umap, not '%s'", method);
-    if (maxp && (cli_parse_u64(maxp, &o.max_points) || o.max_points < 1))
+    if (maxp && (!cli_parse_u64(maxp, &o.max_points) || o.max_points < 1))
         return cli_usage("project", "--max-points must be a positive integer, not '%s'", maxp);
-    if (nb && (cli_parse_u32(nb, &o.neighbors) || o.neighbors < 2 ||
+    if (nb && (!cli_parse_u32(nb, &o.neighbors) || o.neighbors < 2 ||
                o.neighbors > HK_PROJECT_MAX_NEIGHBORS))
         return cli_usage("project", "--neighbors must be from 2 to %u, not '%s'",
                          HK_PROJECT_MAX_NEIGHBORS, nb);
-    if (seed && cli_parse_u64(seed, &o.seed))
+    if (seed && !cli_parse_u64(seed, &o.seed))
         return cli_usage("project", "--seed must be a non-negative integer, not '%s'", seed);
-    if (epochs && cli_parse_u32(epochs, &o.epochs))
+    if (epochs && !cli_parse_u32(epochs, &o.epochs))
         return cli_usage("project", "--epochs must be a non-negative integer, not '%s'", epochs);
-    if (min_dist && (cli_parse_float(min_dist, &o.min_dist) || !(o.min_dist >= 0 && o.min_dist < 3)))
+    if (min_dist && (!cli_parse_float(min_dist, &o.min_dist) || !(o.min_dist >= 0 && o.min_dist < 3)))
         return cli_usage("project", "--min-dist must be a number in [0, 3), not '%s'", min_dist);
     o.deterministic = det;
     pprog prog = {!quiet && !json && isatty(2), 0, cli_now_ns()};
@@ -85,11 +85,12 @@ int cmd_project(cli_ctx *ctx, int argc, char **argv) {
     const char *mname = hk_projection_method_name(p->method);
     if (json) {
         printf("{\"method\":\"%s\",\"count\":%llu,\"total\":%llu,\"sampled\":%s,\"neighbors\":%u,"
-               "\"seed\":%llu,\"knn_exact\":%s,\"knn_preservation\":%.6f,\"quality_points\":%u,"
+               "\"seed\":%llu,\"knn_exact\":%s,\"knn_collection_graph\":%s,\"knn_preservation\":%.6f,\"quality_points\":%u,"
                "\"explained_variance\":",
                mname, (unsigned long long)p->count, (unsigned long long)p->total,
                p->sampled ? "true" : "false", p->neighbors, (unsigned long long)p->seed,
-               p->knn_exact ? "true" : "false", p->knn_preservation, p->quality_points);
+               p->knn_exact ? "true" : "false", p->knn_collection_graph ? "true" : "false",
+               p->knn_preservation, p->quality_points);
         if (p->method == HK_PROJECT_PCA)
             printf("[%.9g,%.9g,%.9g]", p->explained_variance[0], p->explained_variance[1],
                    p->explained_variance[2]);
@@ -102,7 +103,8 @@ int cmd_project(cli_ctx *ctx, int argc, char **argv) {
                (unsigned long long)p->total, mname,
                p->sampled ? " (a uniform sample)" : "", p->seconds);
         printf("k-NN graph: %u neighbours per point (%s)\n", p->neighbors,
-               p->knn_exact ? "exact" : "HNSW");
+               p->knn_exact ? "exact" : p->knn_collection_graph ? "the collection's HNSW graph"
+                                                                : "HNSW over the points");
         printf("k-NN preservation: %.4f (mean over %u points of the share of the %u nearest in "
                "the original space that are among the %u nearest in 3-D)\n",
                p->knn_preservation, p->quality_points, p->neighbors, p->neighbors);

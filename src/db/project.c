@@ -8,11 +8,12 @@
  *    sample when there are more than max_points), then the lock is released: a projection
  *    of a million points takes minutes and must not hold up writers. Positions follow
  *    ascending slots, so the copy reads the collection's matrix in order.
- *  - The k-NN graph is exact (flat_search: sgemm batches over the copy) up to
- *    KNN_EXACT_MAX points. Above that an HNSW graph is built over the copy on the worker
- *    pool and walked once per point (ef = max(4k, 64)); the collection's own graph is not
- *    used because its slots can be recycled by writers once the lock is released, and a
- *    sample would need a filtered walk per point anyway.
+ *  - The k-NN graph is exact (flat_search: sgemm batches over the copy) up to exact_max
+ *    points. Above that it comes from HNSW walks: the collection's own graph when it has
+ *    one (walked under the read lock a block at a time, restricted to the copied points,
+ *    slots mapped back to positions by id so a slot a writer recycled meanwhile is
+ *    dropped, distances recomputed from the copy), else a graph built over the copy on
+ *    the worker pool.
  *  - PCA: mean and covariance in double, accumulated block by block with dsyrk (BLAS
  *    spreads each block over its threads); the top three eigenvectors come from a cyclic
  *    Jacobi on the whole matrix up to JACOBI_MAX_DIM dimensions, above that from subspace
@@ -185,8 +186,12 @@ static void knn_hnsw_task(void *ctx, size_t task, unsigned worker) {
     }
 }
 
-static hk_status knn_graph(const flat_matrix *m, uint32_t k, const hk_projection_options *o,
-                           uint32_t *knn, float *dist, int *exact) {
+static size_t exact_max(const hk_projection_options *o) {
+    return o->exact_max ? o->exact_max : KNN_EXACT_MAX;
+}
+
+static hk_status knn_graph(const flat_matrix *m, uint32_t k, size_t exact_limit,
+                           const hk_projection_options *o, uint32_t *knn, float *dist, int *exact) {
     size_t n = m->nslots;
     knn_ctx kc;
     memset(&kc, 0, sizeof kc);
@@ -195,7 +200,7 @@ static hk_status knn_graph(const flat_matrix *m, uint32_t k, const hk_projection
     kc.n = n;
     kc.knn = knn;
     kc.dist = dist;
-    if (n <= KNN_EXACT_MAX) {
+    if (n <= exact_limit) {
         *exact = 1;
         size_t chunk = 512;
         for (size_t q0 = 0; q0 < n; q0 += chunk) {
@@ -569,7 +574,8 @@ static double wall_now(void) {
 
 /* Runs every step on x (n x dim, aligned, owned by the caller) for p (count, ids set). */
 static hk_status project_run(float *x, size_t n, uint32_t dim, hk_metric metric,
-                             const hk_projection_options *o, hk_projection *p, double t0) {
+                             const hk_projection_options *o, hk_projection *p, double t0,
+                             int have_knn) {
     uint32_t k = o->neighbors;
     p->method = o->method;
     p->dim = dim;
@@ -578,8 +584,10 @@ static hk_status project_run(float *x, size_t n, uint32_t dim, hk_metric metric,
     p->seed = o->seed;
     p->min_dist = o->min_dist;
     p->coords = hk_malloc(n * 3 * sizeof *p->coords);
-    p->knn = hk_malloc(n * k * sizeof *p->knn);
-    p->knn_dist = hk_malloc(n * k * sizeof *p->knn_dist);
+    if (!have_knn) {
+        p->knn = hk_malloc(n * k * sizeof *p->knn);
+        p->knn_dist = hk_malloc(n * k * sizeof *p->knn_dist);
+    }
     uint8_t *live = hk_malloc(n);
     float *nn = norms_of(x, n, dim);
     hk_status st = HK_OK;
@@ -587,7 +595,7 @@ static hk_status project_run(float *x, size_t n, uint32_t dim, hk_metric metric,
         st = hk_fail(HK_NOMEM, "out of memory for a projection of %zu points", n);
     if (!st) memset(live, 1, n);
     flat_matrix m = {.rows = x, .norms_sq = nn, .live = live, .nslots = n, .dim = dim, .metric = metric};
-    if (!st) st = knn_graph(&m, k, o, p->knn, p->knn_dist, &p->knn_exact);
+    if (!st && !have_knn) st = knn_graph(&m, k, exact_max(o), o, p->knn, p->knn_dist, &p->knn_exact);
     if (!st) st = proj_pca(x, n, dim, o, p->coords, p->explained_variance);
     if (!st && o->method == HK_PROJECT_UMAP) st = proj_umap(&m, p, o);
     if (!st) {
@@ -616,6 +624,147 @@ static hk_status finish(hk_status st, hk_projection *p, hk_projection **out) {
     }
     *out = p;
     return HK_OK;
+}
+
+/* ---- the k-NN graph from the collection's own HNSW graph ---- */
+
+typedef struct cknn_ctx {
+    hk_collection *c;
+    flat_matrix cm;               /* the collection's matrix, floats only */
+    const roaring_bitmap_t *allow;
+    const float *x;               /* the copy: n x dim */
+    size_t n, dim, base, per_task, want;
+    uint32_t k;
+    hk_metric metric;
+    const uint32_t *slot_pos;     /* slot -> position, UINT32_MAX outside the copy */
+    size_t nslot_pos;
+    const uint64_t *ids;
+    uint32_t *knn;
+    float *dist;
+    atomic_int fail;
+} cknn_ctx;
+
+static int fd_cmp(const void *a, const void *b) {
+    const flat_hit *x = a, *y = b;
+    return x->dist < y->dist ? -1 : x->dist > y->dist ? 1 : (x->slot > y->slot) - (x->slot < y->slot);
+}
+
+static void cknn_task(void *ctx, size_t task, unsigned worker) {
+    (void)worker;
+    cknn_ctx *kc = ctx;
+    if (atomic_load(&kc->fail)) return;
+    size_t lo = kc->base + task * kc->per_task;
+    size_t hi = lo + kc->per_task < kc->n ? lo + kc->per_task : kc->n;
+    flat_hit hits[HK_PROJECT_MAX_NEIGHBORS + 8], mine[HK_PROJECT_MAX_NEIGHBORS + 8];
+    const vec_kernels *vk = vec_best();
+    size_t ef = 4 * kc->want > 64 ? 4 * kc->want : 64;
+    for (size_t i = lo; i < hi; i++) {
+        const float *q = kc->x + i * kc->dim;
+        size_t nh = 0;
+        if (hnsw_search(kc->c->graph, &kc->cm, q, kc->want, ef, kc->allow, hits, &nh)) {
+            atomic_store(&kc->fail, 1);
+            return;
+        }
+        /* Slots -> positions of the copy (a slot a writer recycled since is dropped), and
+         * distances again from the copied vectors. */
+        size_t w = 0;
+        for (size_t j = 0; j < nh; j++) {
+            uint32_t s = hits[j].slot;
+            if (s >= kc->nslot_pos || kc->slot_pos[s] == UINT32_MAX) continue;
+            uint32_t pos = kc->slot_pos[s];
+            if (pos == i || kc->c->ids[s] != kc->ids[pos]) continue;
+            const float *r = kc->x + (size_t)pos * kc->dim;
+            float d = kc->metric == HK_METRIC_L2 ? vk->l2sq(q, r, kc->dim) : -vk->dot(q, r, kc->dim);
+            mine[w].dist = d;
+            mine[w++].slot = pos;
+        }
+        qsort(mine, w, sizeof *mine, fd_cmp);
+        size_t t = 0;
+        for (; t < w && t < kc->k; t++) {
+            kc->knn[i * kc->k + t] = mine[t].slot;
+            kc->dist[i * kc->k + t] = proj_user_dist(kc->metric, mine[t].dist);
+        }
+        for (; t < kc->k; t++) {
+            kc->knn[i * kc->k + t] = t ? kc->knn[i * kc->k + t - 1] : (uint32_t)i;
+            kc->dist[i * kc->k + t] = t ? kc->dist[i * kc->k + t - 1] : 0;
+        }
+    }
+}
+
+/* When the collection has an HNSW graph (and no pending, unlinked points), walks it once
+ * per copied point, under the read lock one block of queries at a time (writers wait for
+ * a block, never for the whole graph). *done = 0 leaves the graph to project_run. */
+static hk_status collection_knn(hk_collection *c, const float *x, size_t n,
+                                const hk_projection_options *o, hk_projection *p, int *done) {
+    *done = 0;
+    hk_status st = coll_read_begin(c);
+    if (st) return st;
+    int usable = c->graph && roaring_bitmap_is_empty(c->pending) && hnsw_count(c->graph) >= n;
+    size_t nslots = c->nslots;
+    uint32_t *slot_pos = usable ? hk_malloc((nslots ? nslots : 1) * sizeof *slot_pos) : NULL;
+    roaring_bitmap_t *allow = usable ? roaring_bitmap_create() : NULL;
+    if (usable && (!slot_pos || !allow)) st = hk_fail(HK_NOMEM, "out of memory for the k-NN graph");
+    if (!st && usable) {
+        /* The copy's points are found again by id: positions follow ascending slots. */
+        for (size_t s = 0; s < nslots; s++) slot_pos[s] = UINT32_MAX;
+        size_t pos = 0, nlive = (size_t)c->count;
+        uint32_t *live = hk_malloc((nlive ? nlive : 1) * sizeof *live);
+        if (!live) st = hk_fail(HK_NOMEM, "out of memory for the k-NN graph");
+        else roaring_bitmap_to_uint32_array(c->live_bm, live);
+        for (size_t li = 0; !st && li < nlive && pos < n; li++) {
+            uint32_t s = live[li];
+            if (c->ids[s] == p->ids[pos]) {
+                slot_pos[s] = (uint32_t)pos++;
+                roaring_bitmap_add(allow, s);
+            }
+        }
+        hk_free(live);
+        if (pos != n) usable = 0;
+    }
+    coll_read_end(c);
+    uint32_t k = o->neighbors;
+    if (!st && usable) {
+        p->knn = hk_malloc(n * k * sizeof *p->knn);
+        p->knn_dist = hk_malloc(n * k * sizeof *p->knn_dist);
+        if (!p->knn || !p->knn_dist) st = hk_fail(HK_NOMEM, "out of memory for the k-NN graph");
+    }
+    cknn_ctx kc;
+    memset(&kc, 0, sizeof kc);
+    kc.c = c;
+    kc.allow = allow;
+    kc.x = x;
+    kc.n = n;
+    kc.dim = c->cfg.dim;
+    kc.k = k;
+    kc.want = (size_t)k + 5;
+    kc.metric = c->cfg.metric;
+    kc.slot_pos = slot_pos;
+    kc.nslot_pos = nslots;
+    kc.ids = p->ids;
+    kc.knn = p->knn;
+    kc.dist = p->knn_dist;
+    kc.per_task = 256;
+    size_t block = 16384;
+    for (size_t b0 = 0; !st && usable && b0 < n; b0 += block) {
+        size_t bn = n - b0 < block ? n - b0 : block;
+        if ((st = coll_read_begin(c))) break;
+        /* The matrix as it is now (a writer may have grown it between blocks). */
+        kc.cm = (flat_matrix){.rows = c->vectors, .norms_sq = c->norms, .live = c->live,
+                              .nslots = c->nslots, .dim = c->cfg.dim, .metric = c->cfg.metric};
+        kc.base = b0;
+        hk_pool_run((bn + kc.per_task - 1) / kc.per_task, cknn_task, &kc);
+        coll_read_end(c);
+        if (atomic_load(&kc.fail)) st = hk_fail(HK_NOMEM, "out of memory walking the graph");
+        else if (proj_report(o, "knn", (double)(b0 + bn) / (double)n)) st = proj_cancelled();
+    }
+    hk_free(slot_pos);
+    roaring_bitmap_free(allow);
+    if (!st && usable) {
+        *done = 1;
+        p->knn_exact = 0;
+        p->knn_collection_graph = 1;
+    }
+    return st;
 }
 
 hk_status hk_collection_project(hk_collection *c, const hk_projection_options *o,
@@ -660,7 +809,12 @@ hk_status hk_collection_project(hk_collection *c, const hk_projection_options *o
     p->count = take;
     p->total = total;
     p->sampled = take < total;
-    if (!st) st = project_run(x, take, (uint32_t)dim, c->cfg.metric, o, p, t0);
+    int have_knn = 0;
+    if (!st && take > exact_max(o)) {
+        st = collection_knn(c, x, take, o, p, &have_knn);
+        if (!st && proj_report(o, "knn", 1)) st = proj_cancelled();
+    }
+    if (!st) st = project_run(x, take, (uint32_t)dim, c->cfg.metric, o, p, t0, have_knn);
     hk_aligned_free(x);
     return finish(st, p, out);
 }
@@ -696,7 +850,7 @@ hk_status hk_project(const float *vectors, const uint64_t *ids, size_t n, uint32
         p->count = take;
         p->total = n;
         p->sampled = take < n;
-        st = project_run(x, take, dim, metric, o, p, t0);
+        st = project_run(x, take, dim, metric, o, p, t0, 0);
     }
     hk_aligned_free(x);
     if (!p) return st;

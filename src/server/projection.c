@@ -125,10 +125,11 @@ static void put_meta(hk_buf *b, const hk_projection *p, int stale) {
     }
     hk_buf_puts(b, ",\"quality\":{\"knn_preservation\":");
     put_num(b, p->knn_preservation);
-    hk_buf_printf(b, ",\"points\":%u},\"metric\":\"%s\",\"dim\":%u,\"knn_exact\":%s,\"epochs\":%u,"
-                  "\"min_dist\":",
+    hk_buf_printf(b, ",\"points\":%u},\"metric\":\"%s\",\"dim\":%u,\"knn_exact\":%s,"
+                  "\"knn_collection_graph\":%s,\"epochs\":%u,\"min_dist\":",
                   p->quality_points, hk_metric_name(p->metric), p->dim,
-                  p->knn_exact ? "true" : "false", p->epochs);
+                  p->knn_exact ? "true" : "false", p->knn_collection_graph ? "true" : "false",
+                  p->epochs);
     if (p->method == HK_PROJECT_UMAP) put_num(b, p->min_dist);
     else hk_buf_puts(b, "null");
     hk_buf_putc(b, '}');

@@ -219,7 +219,7 @@ def test_projection_cosine_distances(s, tmp):
 def test_projection_cancel(s, tmp):
     x, _ = clustered(20000, 64, 10, seed=4)
     fill(s, "big", x)
-    job = s.ok("POST", "/hektor/collections/big/projection", {"method": "pca"})["job"]
+    job = s.ok("POST", "/hektor/collections/big/projection", {"method": "umap", "epochs": 5000})["job"]
     deadline = time.monotonic() + 60 * SLOW
     while time.monotonic() < deadline:
         j = s.ok("GET", "/hektor/jobs/" + job["id"])["job"]
@@ -229,7 +229,7 @@ def test_projection_cancel(s, tmp):
     s.ok("DELETE", "/hektor/jobs/" + job["id"])
     j = s.ok("GET", "/hektor/jobs/%s?wait=true" % job["id"])["job"]
     eq(j["state"], "cancelled", "job: %r" % j)
-    s.bad("GET", "/hektor/collections/big/projection?method=pca", status=404)
+    s.bad("GET", "/hektor/collections/big/projection?method=umap", status=404)
 
 
 @test
@@ -254,6 +254,91 @@ def test_projection_auth(tmp):
         s.kill()
         raise
     eq(s.stop(), 0)
+
+
+# ---- hektor project ----
+
+def make_db(tmp, x, name="c", metric="l2", index="flat"):
+    db = tmp("db")
+    path = tmp("x.npy")
+    np.save(path, x)
+    ok(run(["create", name, "--dim", x.shape[1], "--metric", metric, "--index", index], db=db))
+    ok(run(["import", name, path], db=db))
+    return db
+
+
+@test
+def test_cli_pca_against_numpy(tmp):
+    x, _ = clustered(2000, 40, 5, seed=12, spread=1.0)
+    x = x * np.linspace(0.2, 2.0, 40, dtype=np.float32)  # distinct variances per axis
+    db = make_db(tmp, x.astype(np.float32), index="hnsw")
+    out = tmp("pca.csv")
+    r = ok(run(["project", "c", "--json", "--out", out], db=db))
+    import json
+    meta = json.loads(r.out)
+    eq((meta["method"], meta["count"], meta["total"], meta["sampled"]), ("pca", 2000, 2000, False))
+    a = np.loadtxt(out, delimiter=",", skiprows=1)
+    ids = a[:, 0].astype(np.int64)
+    y = a[:, 1:]
+    eq(sorted(ids.tolist()), list(range(2000)))
+    xc = x[ids].astype(np.float64)
+    xc -= xc.mean(0)
+    w, v = np.linalg.eigh(np.cov(xc.T, bias=True))
+    order = np.argsort(w)[::-1]
+    ratio = w[order[:3]] / w.sum()
+    check(np.allclose(meta["explained_variance"], ratio, rtol=1e-4, atol=1e-6),
+          "explained variance %r vs numpy %r" % (meta["explained_variance"], ratio))
+    # The subspace: principal angles between ours and numpy's are ~0.
+    ref = xc @ v[:, order[:3]]
+    qa, _ = np.linalg.qr(ref)
+    qb, _ = np.linalg.qr(y - y.mean(0))
+    sv = np.linalg.svd(qa.T @ qb, compute_uv=False)
+    check(sv.min() > 0.99999, "same 3-D subspace as numpy (cosines of principal angles %r)" % sv)
+    for t in range(3):
+        c = abs(np.corrcoef(ref[:, t], y[:, t])[0, 1])
+        check(c > 0.99999, "axis %d is numpy's eigenvector %d (|r| = %f)" % (t, t, c))
+    # The summary in words.
+    r = ok(run(["project", "c"], db=db))
+    check("projected 2000 of 2000 points with pca" in r.out, r.out)
+    check("explained variance: %.4f" % ratio[0] in r.out, r.out)
+
+
+@test
+def test_cli_umap_and_errors(tmp):
+    x, lab = clustered(1500, 16, 5, seed=21, spread=0.5)
+    db = make_db(tmp, x)
+    out = tmp("u.csv")
+    r = ok(run(["project", "c", "--method", "umap", "--epochs", "200", "--neighbors", "10",
+                "--out", out], db=db))
+    check("with umap" in r.out and "k-NN preservation" in r.out, r.out)
+    a = np.loadtxt(out, delimiter=",", skiprows=1)
+    ids = a[:, 0].astype(np.int64)
+    y = a[:, 1:]
+    check(np.isfinite(y).all(), "finite")
+    d = ((y[:, None, :] - y[None, :, :]) ** 2).sum(-1)
+    np.fill_diagonal(d, np.inf)
+    same = (lab[ids][d.argmin(1)] == lab[ids]).mean()
+    check(same >= 0.95, "3-D nearest neighbour in the same cluster for %.3f of points" % same)
+    # Sampling.
+    r = ok(run(["project", "c", "--max-points", "100", "--json", "--out", out], db=db))
+    import json
+    meta = json.loads(r.out)
+    eq((meta["count"], meta["total"], meta["sampled"]), (100, 1500, True))
+    got = np.loadtxt(out, delimiter=",", skiprows=1)[:, 0].astype(np.int64)
+    eq(len(set(got.tolist())), 100)
+    check(set(got.tolist()) <= set(range(1500)), "real ids")
+    # Wrong input.
+    fails(run(["project", "c", "--max-points", "0"], db=db), 2, "max-points")
+    fails(run(["project", "c", "--method", "tsne"], db=db), 2, "pca or umap")
+    fails(run(["project", "c", "--neighbors", "1"], db=db), 2, "neighbors")
+    fails(run(["project", "c", "--min-dist", "5"], db=db), 2, "min-dist")
+    fails(run(["project", "nope"], db=db), 1, "nope")
+    ok(run(["create", "t", "--text-only"], db=db))
+    fails(run(["project", "t"], db=db), 1, "text-only")
+    ok(run(["create", "e", "--dim", "4"], db=db))
+    fails(run(["project", "e"], db=db), 1, "empty")
+    r = ok(run(["project", "--help"]))
+    check(r.out.startswith("usage: hektor [--db DIR] project"), r.out[:80])
 
 
 if __name__ == "__main__":

@@ -400,8 +400,8 @@ export class SpaceScene {
     const c = s ? s.center.clone() : new Vector3();
     this.lines.geometry.computeBoundingSphere();
     const l = this.lines.geometry.boundingSphere;
-    const r = Math.max(s && s.radius > 0 ? s.radius : 1, l ? l.center.distanceTo(c) + l.radius * 0.85 : 0);
-    const dist = (r / Math.sin(((this.camera.fov / 2) * Math.PI) / 180)) * 1.05;
+    const r = Math.max(s && s.radius > 0 ? s.radius : 1, l ? l.center.distanceTo(c) + l.radius : 0);
+    const dist = (r / Math.sin(((this.camera.fov / 2) * Math.PI) / 180)) * 1.08;
     this.controls.target.copy(c);
     this.camera.position.set(c.x + dist * 0.55, c.y - dist * 0.45, c.z + dist * 0.7);
     this.camera.near = dist / 100;

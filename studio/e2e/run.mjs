@@ -314,6 +314,15 @@ async function spaceTests(page) {
   eq(await page.locator('[data-testid=space-variance]').count(), 0, 'space: UMAP has no explained variance');
   await shot(page, 'space-umap');
 
+  // a sample: max points below the collection's size
+  await page.selectOption('#space-method', 'pca');
+  await page.waitForSelector('[data-testid=space-info]');
+  await page.fill('#space-max', '150');
+  await page.click('form >> text=Compute');
+  await page.waitForFunction(() => document.querySelector('[data-testid=space-sample]')?.textContent?.includes('showing 150 of 300 points, a uniform sample'), null, { timeout: 60000 });
+  const sm = await api('GET', '/hektor/collections/items/projection?method=pca');
+  eq([sm.count, sm.total, sm.sampled, Number(await page.locator('[data-testid=space-view]').getAttribute('data-count'))], [150, N, true, 150], 'space: max points 150 projects a uniform sample of 150, and the page says so and draws 150');
+
   // a write makes the projection stale
   await api('PUT', '/collections/items/points?wait=true', { points: [{ id: 0, vector: points[0].vector, payload: points[0].payload }] });
   await page.reload();
@@ -597,6 +606,20 @@ async function main() {
     check(hits.points.some((p) => p.id === 1007), 'import: the csv text column is searchable');
     await shot(page, 'import-csv');
     await api('DELETE', '/collections/csvdocs');
+
+    // -- 3D Space: a UMAP job on the 20,000 imported points, cancelled from the page --
+    await page.goto(base() + '/studio/space?collection=uploaded');
+    await page.waitForSelector('[data-testid=space-none]');
+    await page.selectOption('#space-method', 'umap');
+    await page.waitForFunction(() => document.querySelector('[data-testid=space-none]')?.textContent?.includes('UMAP'));
+    await page.click('form >> text=Compute');
+    await page.waitForSelector('text=Cancel projection');
+    await page.click('text=Cancel projection');
+    await page.waitForFunction(() => document.querySelector('[data-testid=space-job] h2')?.textContent?.endsWith('cancelled'), null, { timeout: 60000 });
+    const pj = (await api('GET', '/hektor/jobs')).filter((j) => j.kind === 'project' && j.collection === 'uploaded');
+    eq(pj.map((j) => j.state), ['cancelled'], 'space: "Cancel projection" cancels the UMAP job on the server');
+    check((await api('GET', '/hektor/collections/uploaded/projection?method=umap').catch((e) => e.message)).includes('404'), 'space: a cancelled job leaves no projection');
+    await axe(page, 'space cancelled');
 
     // -- the dashboard lists the finished import jobs --
     await page.locator('body').press('1');

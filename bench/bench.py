@@ -56,7 +56,8 @@ GOAL_BOUND_RATIO = 2.0      # single query latency / bandwidth bound
 # file; this script keeps them.
 KEPT_BLOCKS = (("<!-- hnsw:begin -->", "<!-- hnsw:end -->"),
                ("<!-- hnsw-large:begin -->", "<!-- hnsw-large:end -->"),
-               ("<!-- quant:begin -->", "<!-- quant:end -->"))
+               ("<!-- quant:begin -->", "<!-- quant:end -->"),
+               ("<!-- project:begin -->", "<!-- project:end -->"))
 
 
 # ---- small helpers ----

@@ -2,7 +2,7 @@
 """bench_project.py — the 3-D projection (`hektor project`): time, memory and k-NN
 preservation of PCA and UMAP at 100K x 128 and 1M x 16, beside scikit-learn.
 
-    /usr/bin/python3 bench/bench_project.py [--sizes 100000x128,1000000x16] [--quick]
+    /usr/bin/python3 bench/bench_project.py [--sizes 100000x128,1000000x16] [--quick]  (make bench-project)
                                             [--out docs/BENCHMARKS.md]
 
 For each size it generates clustered data (50 clusters, each a curved 6-dimensional sheet

@@ -160,10 +160,14 @@ def main():
     ap.add_argument("--sizes", default="100000x128,1000000x16")
     ap.add_argument("--quick", action="store_true", help="20000x32 only, a smoke run")
     ap.add_argument("--tsne-n", type=int, default=3000)
-    ap.add_argument("--out", default=os.path.join(ROOT, "docs", "BENCHMARKS.md"))
+    ap.add_argument("--out", default=None, help="default docs/BENCHMARKS.md, with --quick "
+                    "build/BENCHMARKS-project-quick.md")
     ap.add_argument("--keep", action="store_true")
     args = ap.parse_args()
     sizes = ["20000x32"] if args.quick else args.sizes.split(",")
+    if args.out is None:
+        args.out = os.path.join(ROOT, "build", "BENCHMARKS-project-quick.md") if args.quick else \
+            os.path.join(ROOT, "docs", "BENCHMARKS.md")
     try:
         import sklearn
         from sklearn.decomposition import PCA

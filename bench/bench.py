@@ -58,6 +58,7 @@ GOAL_BOUND_RATIO = 2.0      # single query latency / bandwidth bound
 KEPT_BLOCKS = (("<!-- hnsw:begin -->", "<!-- hnsw:end -->"),
                ("<!-- hnsw-large:begin -->", "<!-- hnsw-large:end -->"),
                ("<!-- quant:begin -->", "<!-- quant:end -->"),
+               ("<!-- project:begin -->", "<!-- project:end -->"),
                ("<!-- studio3d:begin -->", "<!-- studio3d:end -->"))
 
 

@@ -758,7 +758,7 @@ static hk_status collection_knn(hk_collection *c, const float *x, size_t n,
         else if (proj_report(o, "knn", (double)(b0 + bn) / (double)n)) st = proj_cancelled();
     }
     hk_free(slot_pos);
-    roaring_bitmap_free(allow);
+    if (allow) roaring_bitmap_free(allow);
     if (!st && usable) {
         *done = 1;
         p->knn_exact = 0;

@@ -351,6 +351,40 @@ static void test_collection_graph(void **state) {
     free(x), free(label);
 }
 
+/* A flat collection above exact_max: the graph is built over the copied points. */
+static void test_flat_collection_hnsw(void **state) {
+    (void)state;
+    const char *dir = tu_tmpdir("projf");
+    hk_db *db = tu_open_db(dir, HK_OPEN_CREATE | HK_OPEN_NOSYNC);
+    size_t n = 2000;
+    uint32_t dim = 8;
+    int *label = malloc(n * sizeof *label);
+    float *x = clustered(n, dim, 4, 23, label);
+    hk_collection_config cfg;
+    hk_collection_config_init(&cfg);
+    cfg.dim = dim;
+    cfg.index = HK_INDEX_FLAT;
+    hk_collection *c = NULL;
+    assert_int_equal(hk_collection_create(db, "f", &cfg, &c), HK_OK);
+    hk_point *pts = calloc(n, sizeof *pts);
+    for (size_t i = 0; i < n; i++) pts[i].id = i, pts[i].vector = x + i * dim;
+    assert_int_equal(hk_upsert(c, pts, n, NULL), HK_OK);
+    free(pts);
+    hk_projection_options o;
+    hk_projection_options_init(&o);
+    o.exact_max = 100;
+    hk_projection *p = NULL;
+    assert_int_equal(hk_collection_project(c, &o, &p), HK_OK);
+    assert_int_equal(p->knn_exact, 0);
+    assert_int_equal(p->knn_collection_graph, 0);
+    assert_int_equal(p->count, n);
+    hk_projection_free(p);
+    hk_collection_close(c);
+    assert_int_equal(hk_db_close(db), HK_OK);
+    tu_rmrf(dir);
+    free(x), free(label);
+}
+
 typedef struct cancel_at {
     const char *phase;
     double at;
@@ -443,7 +477,7 @@ int main(void) {
         cmocka_unit_test(test_umap_beats_pca), cmocka_unit_test(test_umap_seeded),
         cmocka_unit_test(test_knn_hnsw),       cmocka_unit_test(test_collection_sample),
         cmocka_unit_test(test_cancel),         cmocka_unit_test(test_wrong_input),
-        cmocka_unit_test(test_collection_graph),
+        cmocka_unit_test(test_collection_graph), cmocka_unit_test(test_flat_collection_hnsw),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

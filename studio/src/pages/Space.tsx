@@ -52,7 +52,6 @@ function readTheme(): { scene: SceneTheme; single: RGB } {
     scene: {
       background: cssColor('--surface', [1, 1, 1]),
       line: cssColor('--muted', [0.4, 0.4, 0.4]),
-      selected: cssColor('--c2', [0.9, 0.4, 0.1]),
       focus: cssColor('--danger', [0.8, 0.1, 0.1]),
       neighbour: cssColor('--c4', [0.5, 0.2, 0.8]),
     },

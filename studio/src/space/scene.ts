@@ -1,6 +1,6 @@
 // The Three.js scene of the 3D Space page. One THREE.Points over a BufferGeometry holds
 // every point (attributes position, color and mark; a small ShaderMaterial draws round
-// points whose size shrinks with distance, and tints marked — selected — points). A second,
+// points whose size shrinks with distance; with a selection, the others fade). A second,
 // small THREE.Points draws the clicked point and its neighbours on top of everything.
 // Rendering happens on demand (after a camera change or new data), not in a loop.
 //
@@ -33,7 +33,6 @@ export type DragMode = 'orbit' | 'box' | 'lasso';
 export interface SceneTheme {
   background: RGB;
   line: RGB;
-  selected: RGB;
   focus: RGB;
   neighbour: RGB;
 }
@@ -58,15 +57,18 @@ const VERTEX = /* glsl */ `
     vColor = color;
     vMark = mark;
   }`;
+// With a selection, the points outside it fade towards the background; the selected keep
+// their colour (so a field's colouring still reads) and are drawn larger.
 const FRAGMENT = /* glsl */ `
-  uniform vec3 uSelected;
+  uniform vec3 uBackground;
+  uniform float uHasSelection;
   varying vec3 vColor;
   varying float vMark;
   void main() {
     vec2 c = gl_PointCoord - vec2(0.5);
     float r2 = dot(c, c);
     if (r2 > 0.25) discard;
-    vec3 col = vMark > 0.5 ? mix(vColor, uSelected, 0.65) : vColor;
+    vec3 col = (uHasSelection > 0.5 && vMark < 0.5) ? mix(vColor, uBackground, 0.78) : vColor;
     gl_FragColor = vec4(col, 1.0);
   }`;
 const HIGHLIGHT_FRAGMENT = /* glsl */ `
@@ -158,7 +160,7 @@ export class SpaceScene {
     this.renderer = new WebGLRenderer({ canvas, antialias: false, preserveDrawingBuffer: true, powerPreference: 'high-performance' });
     this.renderer.setPixelRatio(Math.min(window.devicePixelRatio || 1, 2));
     this.material = new ShaderMaterial({
-      uniforms: { uSize: { value: 12 }, uSelected: { value: new Color() } },
+      uniforms: { uSize: { value: 12 }, uBackground: { value: new Color() }, uHasSelection: { value: 0 } },
       vertexShader: VERTEX,
       fragmentShader: FRAGMENT,
     });
@@ -332,7 +334,7 @@ export class SpaceScene {
     // (converted from linear on output), the two point shaders write their inputs as they are.
     this.renderer.setClearColor(new Color().setRGB(...t.background, SRGBColorSpace), 1);
     this.lineMaterial.color.setRGB(...t.line, SRGBColorSpace);
-    (this.material.uniforms.uSelected.value as Color).setRGB(...t.selected);
+    (this.material.uniforms.uBackground.value as Color).setRGB(...t.background);
     (this.hiMaterial.uniforms.uRing.value as Color).setRGB(...t.background);
     this.setHighlights(this.highlighted);
   }
@@ -374,6 +376,7 @@ export class SpaceScene {
     m.fill(0);
     for (const i of indices) if (i < m.length) m[i] = 1;
     a.needsUpdate = true;
+    this.material.uniforms.uHasSelection.value = indices.length > 0 ? 1 : 0;
     this.requestRender();
   }
 

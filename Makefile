@@ -5,7 +5,7 @@ FUZZ_BUILD ?= build-fuzz
 FUZZ_SECONDS ?= 20
 JOBS ?= $(shell nproc)
 
-.PHONY: all build test asan fuzz check demo bench bench-hnsw bench-quant bench-text bench-server clean
+.PHONY: all build test asan fuzz check demo bench bench-hnsw bench-quant bench-text bench-server bench-project clean
 
 all: build
 
@@ -48,6 +48,9 @@ bench-text: build
 
 bench-server: build
 	/usr/bin/python3 bench/bench_server.py
+
+bench-project: build
+	/usr/bin/python3 bench/bench_project.py
 
 clean:
 	rm -rf $(BUILD) $(ASAN_BUILD) $(FUZZ_BUILD)

@@ -26,7 +26,8 @@ Decisions:
   - The report is rewritten wholesale except for bench_hnsw.py's block (between
     <!-- hnsw:begin --> and <!-- hnsw:end -->, and its 1M x 512 block between
     <!-- hnsw-large:begin --> and <!-- hnsw-large:end -->) and bench_quant.py's (between
-    <!-- quant:begin --> and <!-- quant:end -->), which are carried over as they were.
+    <!-- quant:begin --> and <!-- quant:end -->) and bench_studio3d.mjs's (between
+    <!-- studio3d:begin --> and <!-- studio3d:end -->), which are carried over as they were.
 """
 import argparse
 import ctypes
@@ -56,7 +57,9 @@ GOAL_BOUND_RATIO = 2.0      # single query latency / bandwidth bound
 # file; this script keeps them.
 KEPT_BLOCKS = (("<!-- hnsw:begin -->", "<!-- hnsw:end -->"),
                ("<!-- hnsw-large:begin -->", "<!-- hnsw-large:end -->"),
-               ("<!-- quant:begin -->", "<!-- quant:end -->"))
+               ("<!-- quant:begin -->", "<!-- quant:end -->"),
+               ("<!-- project:begin -->", "<!-- project:end -->"),
+               ("<!-- studio3d:begin -->", "<!-- studio3d:end -->"))
 
 
 # ---- small helpers ----

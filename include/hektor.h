@@ -802,6 +802,87 @@ hk_status hk_import_probe(const void *data, size_t len, const char *name,
 hk_status hk_read_vectors(const char *path, const char *format, float **vectors, size_t *n,
                           uint32_t *dim);
 
+/* ---- projection (the 3-D vector space) ----------------------------------------- */
+/* Projects a collection's vectors to three dimensions for display (docs/API.md,
+ * "Projection"): PCA, or UMAP (McInnes, Healy and Melville 2018) initialised from the
+ * PCA. Either way the result also carries each point's k nearest neighbours in the
+ * original space (the k-NN graph, distances in the collection's metric) and a quality
+ * measure. Above max_points a seeded uniform sample of max_points points is projected. */
+typedef enum hk_projection_method { HK_PROJECT_PCA = 0, HK_PROJECT_UMAP = 1 } hk_projection_method;
+const char *hk_projection_method_name(hk_projection_method m); /* "pca", "umap" */
+hk_status hk_projection_method_parse(const char *s, hk_projection_method *out);
+
+#define HK_PROJECT_DEFAULT_MAX_POINTS 1000000u
+#define HK_PROJECT_MAX_NEIGHBORS 100u
+
+typedef struct hk_projection_options {
+    hk_projection_method method; /* default HK_PROJECT_PCA */
+    uint64_t max_points;  /* points projected at most (a seeded uniform sample above it);
+                             >= 1; options_init: HK_PROJECT_DEFAULT_MAX_POINTS */
+    uint32_t neighbors;   /* k of the k-NN graph (and UMAP's n_neighbors), 2..100; 15 */
+    uint64_t seed;        /* sample, UMAP initial noise and SGD; 1 */
+    uint32_t epochs;      /* UMAP epochs; 0 = automatic (500 below 10,000 points, else 200) */
+    float min_dist;       /* UMAP min_dist, [0, 3); 0.1 */
+    uint32_t quality_sample; /* points over which knn_preservation is averaged; 0 = 1000 */
+    uint32_t exact_max;   /* up to this many points the k-NN graph is exact (brute force);
+                             above, it comes from HNSW walks: the collection's own graph
+                             when it has one, else one built over the points; 0 = 50,000 */
+    int deterministic;    /* 1: UMAP's SGD on one thread, so a seed gives the same layout
+                             at any size (otherwise above 20,000 points the SGD runs
+                             Hogwild-style on the worker pool and two runs differ slightly) */
+    hk_progress_fn progress; /* phases "sample", "knn", "pca", "graph", "umap", "quality";
+                                nonzero return cancels (HK_CANCELLED) */
+    void *ud;
+} hk_projection_options;
+void hk_projection_options_init(hk_projection_options *o);
+
+typedef struct hk_projection {
+    hk_projection_method method;
+    uint64_t count;          /* points projected */
+    uint64_t total;          /* live points in the collection at the time */
+    int sampled;             /* count < total */
+    uint32_t dim;            /* of the original vectors */
+    hk_metric metric;
+    uint32_t neighbors;      /* k of the graph */
+    uint64_t seed;
+    uint32_t epochs;         /* UMAP epochs run (0 for PCA) */
+    float min_dist;          /* UMAP's, with the fitted curve 1 / (1 + a d^(2b)) */
+    double umap_a, umap_b;
+    float *coords;           /* count * 3 floats: x, y, z of point i at 3i */
+    uint64_t *ids;           /* count ids, same order */
+    uint32_t *knn;           /* count * neighbors positions (into ids), nearest first */
+    float *knn_dist;         /* the same shape: l2: Euclidean distance; ip and cosine:
+                                1 - similarity */
+    double explained_variance[3]; /* PCA: share of the total variance along each axis
+                                     (UMAP: of its PCA initialisation) */
+    double knn_preservation; /* mean over quality_sample points of |N_k(x) & N_k(y)| / k:
+                                N_k(x) the k nearest in the original space (the graph),
+                                N_k(y) the k nearest in 3-D (exact) */
+    uint32_t quality_points; /* points the measure averaged */
+    float bounds_min[3], bounds_max[3];
+    double seconds;          /* wall time of the whole projection */
+    uint64_t created;        /* unix seconds */
+    uint64_t lsn;            /* the collection's last log sequence number when read */
+    int knn_exact;           /* 1: the graph is exact (brute force); 0: from HNSW walks */
+    int knn_collection_graph; /* 1: the walks used the collection's own HNSW graph */
+} hk_projection;
+
+/* Projects the collection's live vectors (as stored: normalized for cosine). Text-only
+ * and empty collections are HK_INVALID; the collection is read under its read lock while
+ * the vectors are copied, then released. Free the result with hk_projection_free. */
+hk_status hk_collection_project(hk_collection *c, const hk_projection_options *o,
+                                hk_projection **out);
+/* The same over n vectors of dim floats (ids may be NULL: 0..n-1); sampling as above. */
+hk_status hk_project(const float *vectors, const uint64_t *ids, size_t n, uint32_t dim,
+                     hk_metric metric, const hk_projection_options *o, hk_projection **out);
+void hk_projection_free(hk_projection *p);
+/* The quality measure alone: the mean over up to nsample points (seeded) of the fraction
+ * of each point's k nearest neighbours in vectors (exact, in metric) that are also among
+ * its k nearest in coords (n * cdim floats, Euclidean). */
+hk_status hk_knn_preservation(const float *vectors, uint32_t dim, hk_metric metric,
+                              const float *coords, uint32_t cdim, size_t n, uint32_t k,
+                              size_t nsample, uint64_t seed, double *out);
+
 /* ---- introspection ----------------------------------------------------------------- */
 
 /* Name of the distance kernel the CPU dispatch chose: "avx512", "avx2" or "scalar" (the

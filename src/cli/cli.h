@@ -78,6 +78,7 @@ int cmd_backup(cli_ctx *, int, char **);
 int cmd_restore(cli_ctx *, int, char **);
 int cmd_checkpoint(cli_ctx *, int, char **);
 int cmd_quantize(cli_ctx *, int, char **);
+int cmd_project(cli_ctx *, int, char **);
 int cmd_quality(cli_ctx *, int, char **);
 int cmd_codebook(cli_ctx *, int, char **);
 int cmd_storage(cli_ctx *, int, char **);

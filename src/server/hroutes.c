@@ -54,6 +54,7 @@ void hkr_shutdown(void) {
     hk_embedder_close(emb);
     emb = NULL;
     pthread_mutex_unlock(&emb_mu);
+    hkr_projection_shutdown();
 }
 
 static int h_embed(qctx *q) {
@@ -1027,6 +1028,25 @@ const hks_route hkr_routes[] = {
     {"GET", "/hektor/jobs/{job_id}", h_job, R, 0, "One background job", NULL, "JobEnvelope", "wait"},
     {"DELETE", "/hektor/jobs/{job_id}", h_job_cancel, W, 1, "Cancel a background job", NULL,
      "JobEnvelope", "wait"},
+    /* the 3-D vector space (projection.c) */
+    {"POST", "/hektor/collections/{collection_name}/projection", hkr_h_project, W, 1,
+     "Project the collection's vectors to 3-D (PCA or UMAP) with a k-NN graph, as a background "
+     "job", "ProjectionRequest", "JobEnvelope", "wait"},
+    {"GET", "/hektor/collections/{collection_name}/projection", hkr_h_projection, R, 0,
+     "The current projection's metadata", NULL, "Projection", "method"},
+    {"GET", "/hektor/collections/{collection_name}/projection/coords", hkr_h_projection_coords, R,
+     0, "The projection's coordinates: float32 little-endian, x y z per point", NULL, "File",
+     "method"},
+    {"GET", "/hektor/collections/{collection_name}/projection/ids", hkr_h_projection_ids, R, 0,
+     "The projected points' ids: uint64 little-endian, in coordinate order", NULL, "File",
+     "method"},
+    {"GET", "/hektor/collections/{collection_name}/projection/neighbors",
+     hkr_h_projection_neighbors, R, 0,
+     "A projected point's nearest neighbours in the original space (the k-NN graph)", NULL,
+     "ProjectionNeighbors", "method,index,k"},
+    {"GET", "/hektor/collections/{collection_name}/projection/field", hkr_h_projection_field, R, 0,
+     "A payload field's values over the projected points, for colouring", NULL,
+     "ProjectionField", "method,name"},
 };
 #undef C
 #undef W

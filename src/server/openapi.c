@@ -195,7 +195,27 @@ static const char k_schemas[] =
     "{\"type\":\"number\"},\"cosine_distortion\":{\"type\":\"number\"},\"recall\":{\"type\":\"number\"},"
     "\"recall_rerank\":{\"type\":\"number\"},\"per_dim_mse\":{\"type\":\"array\",\"items\":{\"type\":"
     "\"number\"}}}},"
-    "\"JobList\":{\"type\":\"array\",\"items\":{\"$ref\":\"#/components/schemas/Job\"}}";
+    "\"JobList\":{\"type\":\"array\",\"items\":{\"$ref\":\"#/components/schemas/Job\"}},"
+    /* the 3-D vector space (projection.c) */
+    "\"ProjectionRequest\":{\"type\":\"object\",\"properties\":{\"method\":{\"type\":\"string\","
+    "\"enum\":[\"pca\",\"umap\"]},\"max_points\":{\"type\":\"integer\"},\"neighbors\":{\"type\":"
+    "\"integer\"},\"seed\":{\"type\":\"integer\"},\"epochs\":{\"type\":\"integer\"},\"min_dist\":"
+    "{\"type\":\"number\"}}},"
+    "\"Projection\":{\"type\":\"object\",\"properties\":{\"method\":{\"type\":\"string\"},\"dims\":"
+    "{\"type\":\"integer\"},\"count\":{\"type\":\"integer\"},\"total\":{\"type\":\"integer\"},"
+    "\"sampled\":{\"type\":\"boolean\"},\"neighbors\":{\"type\":\"integer\"},\"seed\":{\"type\":"
+    "\"integer\"},\"created\":{\"type\":\"integer\"},\"took_s\":{\"type\":\"number\"},\"stale\":"
+    "{\"type\":\"boolean\"},\"bounds\":{\"type\":\"object\"},\"explained_variance\":{\"type\":"
+    "\"array\",\"nullable\":true,\"items\":{\"type\":\"number\"}},\"quality\":{\"type\":\"object\","
+    "\"properties\":{\"knn_preservation\":{\"type\":\"number\"}}}}},"
+    "\"ProjectionNeighbors\":{\"type\":\"object\",\"properties\":{\"point\":{\"type\":\"object\"},"
+    "\"neighbors\":{\"type\":\"array\",\"items\":{\"type\":\"object\",\"properties\":{\"index\":"
+    "{\"type\":\"integer\"},\"id\":{\"type\":\"integer\"},\"distance\":{\"type\":\"number\"}}}}}},"
+    "\"ProjectionField\":{\"type\":\"object\",\"properties\":{\"field\":{\"type\":\"string\"},"
+    "\"kind\":{\"type\":\"string\",\"enum\":[\"number\",\"category\"]},\"values\":{\"type\":"
+    "\"array\",\"items\":{\"type\":\"number\",\"nullable\":true}},\"min\":{\"type\":\"number\"},"
+    "\"max\":{\"type\":\"number\"},\"categories\":{\"type\":\"array\",\"items\":{\"type\":"
+    "\"string\"}},\"codes\":{\"type\":\"array\",\"items\":{\"type\":\"integer\"}}}}";
 
 /* Non-JSON answers and the content type each is served with. */
 static const char *content_type(const char *schema) {

@@ -164,6 +164,7 @@ static int h_drop(qctx *q) {
     hk_status st = hk_collection_drop(q->r->db, q->r->seg[1]);
     if (st == HK_NOT_FOUND) return hr_fail(q, 404, "Collection `%s` doesn't exist!", q->r->seg[1]);
     if (st) return hr_lib_fail(q, st);
+    hkr_projection_forget(q->r->seg[1]);
     hk_buf_puts(&q->out, "true");
     return 200;
 }
@@ -958,6 +959,7 @@ static int h_snap_recover(qctx *q) {
     /* A snapshot that fails its checks is bad input here, not a server fault. */
     if (st == HK_CORRUPT) return hr_fail(q, 400, "%s", hk_errmsg());
     if (st) return hr_lib_fail(q, st);
+    hkr_projection_forget(q->r->seg[1]);
     hk_buf_puts(&q->out, "true");
     return 200;
 }

@@ -41,6 +41,16 @@ extern const hks_route hkr_routes[];
 extern const size_t hkr_nroutes;
 /* Releases what hroutes.c keeps between requests (the text embedder); at shutdown. */
 void hkr_shutdown(void);
+/* The projection routes (projection.c; their entries are in hkr_routes). */
+int hkr_h_project(qctx *q);
+int hkr_h_projection(qctx *q);
+int hkr_h_projection_coords(qctx *q);
+int hkr_h_projection_ids(qctx *q);
+int hkr_h_projection_neighbors(qctx *q);
+int hkr_h_projection_field(qctx *q);
+/* Frees the collection's kept projections (it was dropped or replaced); all at shutdown. */
+void hkr_projection_forget(const char *name);
+void hkr_projection_shutdown(void);
 /* Routes answered by http.c itself (service, stream, static files); fn is NULL. */
 extern const hks_route hks_service_routes[];
 extern const size_t hks_service_nroutes;

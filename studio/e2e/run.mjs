@@ -20,7 +20,8 @@ const BIN = process.env.HEKTOR_BIN ?? join(root, 'build', 'hektor');
 const DIST = join(studio, 'dist');
 const SHOTS = join(here, 'screenshots');
 const TMP = join(process.env.HK_TEST_TMP ?? join(root, 'build', 'tmp'), `studio-e2e-${process.pid}`);
-const ARGS = ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--disable-sync'];
+// SwiftShader: WebGL in software, for the 3D Space page (no GPU on the test machines).
+const ARGS = ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--use-gl=swiftshader', '--enable-unsafe-swiftshader'];
 const THEMES = ['light', 'dark', 'contrast', 'solarized'];
 
 function skip(msg) {
@@ -157,6 +158,178 @@ async function everyTheme(page, name) {
   await setTheme(page, 'light');
 }
 const text = (page, sel) => page.locator(sel).innerText();
+
+// Pixels of the 3D canvas within 40 (sum of channel differences) of a CSS colour variable.
+const canvasPixels = (page, cssVar) =>
+  page.evaluate((v) => {
+    const c = document.querySelector('[data-testid=space-canvas]');
+    const t = document.createElement('canvas');
+    t.width = c.width;
+    t.height = c.height;
+    const g = t.getContext('2d');
+    g.drawImage(c, 0, 0);
+    const d = g.getImageData(0, 0, t.width, t.height).data;
+    const probe = document.createElement('span');
+    probe.style.color = `var(${v})`;
+    document.body.appendChild(probe);
+    const [r, gr, b] = getComputedStyle(probe).color.match(/\d+/g).map(Number);
+    probe.remove();
+    let n = 0;
+    for (let i = 0; i < d.length; i += 4) if (Math.abs(d[i] - r) + Math.abs(d[i + 1] - gr) + Math.abs(d[i + 2] - b) < 40) n++;
+    return n;
+  }, cssVar);
+
+// The 3D Space page on the real collection "items": PCA through the projection job, the
+// canvas drawn by WebGL (SwiftShader), hover, click with the neighbours the server's k-NN
+// graph gives (checked against brute force on the original vectors), box selection,
+// geometries, colouring, axe in every theme; then UMAP and the stale note.
+async function spaceTests(page) {
+  // the shortcut dialog in every theme (the dark themes' dialogs included)
+  for (const t of THEMES) {
+    await setTheme(page, t);
+    await page.locator('body').press('?');
+    await page.waitForSelector('dialog.shortcuts[open]');
+    if (t === 'light') check((await text(page, 'dialog.shortcuts')).includes('Go to 3D Space'), 'space: the shortcut list names "Go to 3D Space"');
+    await axe(page, `shortcut overlay [${t}]`);
+    await page.keyboard.press('Escape');
+    await page.waitForSelector('dialog.shortcuts[open]', { state: 'detached' }).catch(() => {});
+  }
+  await setTheme(page, 'light');
+  const jsBefore = await page.evaluate(() => performance.getEntriesByType('resource').filter((e) => e.name.endsWith('.js')).map((e) => e.name));
+  check(!jsBefore.some((n) => /Space-/.test(n)), 'space: the 3D chunk (Three.js) is not loaded before the page is opened');
+  await page.locator('body').press('6');
+  await page.waitForURL('**/studio/space');
+  await page.waitForSelector('#space-collection');
+  const jsAfter = await page.evaluate(() => performance.getEntriesByType('resource').filter((e) => e.name.endsWith('.js')).map((e) => e.name));
+  check(jsAfter.some((n) => /Space-/.test(n)), 'space: "6" opens the page and loads its own chunk');
+  await page.selectOption('#space-collection', 'items');
+  await page.waitForSelector('[data-testid=space-none]');
+  check((await text(page, '[data-testid=space-none]')).includes('no PCA projection'), 'space: without a projection the page offers to compute one (404)');
+  await page.fill('#space-k', '10');
+  await page.click('form >> text=Compute');
+  await page.waitForSelector('[data-testid=space-info]', { timeout: 60000 });
+  eq((await api('GET', '/hektor/jobs')).filter((j) => j.kind === 'project').map((j) => [j.collection, j.state]), [['items', 'done']], 'space: the projection job ends done');
+  const meta = await api('GET', '/hektor/collections/items/projection?method=pca');
+  eq([meta.count, meta.total, meta.sampled, meta.neighbors], [N, N, false, 10], 'space: the server holds a PCA projection of all 300 points with k = 10');
+  check((await text(page, '[data-testid=space-sample]')).includes('showing all 300 points'), 'space: the page says the projection holds all 300 points');
+  eq(await text(page, '[data-testid=space-knn]'), `${(meta.quality.knn_preservation * 100).toFixed(1)}%`, 'space: k-NN preservation as the server reports it');
+  const ev = await text(page, '[data-testid=space-variance]');
+  check(ev.includes(`PC1 ${(meta.explained_variance[0] * 100).toFixed(1)}%`), `space: explained variance shown (${ev})`);
+
+  // drawn: points in the single colour (--c1) cover some pixels
+  await page.waitForFunction(() => document.querySelector('[data-testid=space-view]')?.dataset.point0);
+  await page.waitForTimeout(300);
+  const drawn = await canvasPixels(page, '--c1');
+  check(drawn > 200, `space: the canvas shows ${drawn} pixels in the points' colour`);
+
+  // hover and click point 0 (its screen position is the view's data-point0)
+  await page.locator('[data-testid=space-view]').scrollIntoViewIfNeeded();
+  await page.waitForTimeout(300);
+  const box = await page.locator('[data-testid=space-canvas]').boundingBox();
+  const at = async () => (await page.locator('[data-testid=space-view]').getAttribute('data-point0')).split(',').map(Number);
+  let [px, py] = await at();
+  await page.mouse.move(box.x + px, box.y + py);
+  await page.waitForSelector('[data-testid=space-point-id]');
+  const hovered = Number(await text(page, '[data-testid=space-point-id]'));
+  check(hovered >= 0 && hovered < N && (await text(page, '[data-testid=space-point] pre')).includes(`"city": "${points[hovered].payload.city}"`), `space: hovering shows point ${hovered} with its payload`);
+  await page.mouse.click(box.x + px, box.y + py);
+  await page.waitForSelector('[data-testid=space-picked-id]');
+  const picked = Number(await text(page, '[data-testid=space-picked-id]'));
+  const rows = await page.locator('[data-testid=space-neighbours] tbody tr').evaluateAll((trs) => trs.map((tr) => [Number(tr.children[1].textContent), Number(tr.children[2].textContent)]));
+  const idsBuf = await fetch(base() + '/hektor/collections/items/projection/ids?method=pca').then((r) => r.arrayBuffer());
+  const order = [...new BigUint64Array(idsBuf)].map(Number);
+  const server = await api('GET', `/hektor/collections/items/projection/neighbors?method=pca&index=${order.indexOf(picked)}`);
+  eq(rows.map((r) => r[0]), server.neighbors.map((n) => n.id), `space: clicking point ${picked} lists the server's ${server.neighbors.length} neighbours`);
+  check(rows.every((r, i) => Math.abs(r[1] - server.neighbors[i].distance) <= 1e-4 * Math.max(1, server.neighbors[i].distance)), 'space: with the distances the server gives');
+  check(rows.every((r) => Math.abs(r[1] - l2(points[picked].vector, points[r[0]].vector)) < 1e-3), 'space: the distances are the Euclidean distances of the original vectors');
+  const truthNbrs = bruteForce(points[picked].vector, 10, () => true, picked);
+  const rec = rows.filter((r) => truthNbrs.includes(r[0])).length / truthNbrs.length;
+  check(rows.length === 10 && rec >= 0.9, `space: the neighbours are the true 10 nearest in the original space (recall ${rec})`);
+  await page.locator('[data-testid=space-neighbours] tbody tr').nth(2).locator('button').click();
+  await page.waitForSelector('[data-testid=space-neighbours] tbody tr.focused');
+  eq(await text(page, '#space-point-title'), 'Focused point', 'space: clicking a neighbour row focuses that point');
+  await page.waitForFunction((id) => document.querySelector('[data-testid=space-point-id]')?.textContent === String(id), rows[2][0]);
+  check(true, 'space: the focused point\'s details are shown');
+  await shot(page, 'space-neighbours');
+
+  // box selection over most of the view
+  await page.locator('body').press('f');
+  await page.locator('body').press('b');
+  await page.waitForTimeout(300);
+  await page.mouse.move(box.x + box.width * 0.4, box.y + box.height * 0.4);
+  await page.mouse.down();
+  await page.mouse.move(box.x + box.width * 0.5, box.y + box.height * 0.5, { steps: 5 });
+  await page.mouse.move(box.x + box.width * 0.62, box.y + box.height * 0.62, { steps: 5 });
+  await page.mouse.up();
+  const selected = Number((await text(page, '[data-testid=space-selection-count]')).replace(/,/g, ''));
+  check(selected > 0 && selected < N, `space: a box over the middle of the view selects ${selected} of ${N} points`);
+  const listed = (await page.inputValue('#space-selection-ids')).split(', ').map(Number);
+  check(listed.length === Math.min(selected, 100) && listed.every((id) => id >= 0 && id < N), 'space: the selection lists its ids');
+  await shot(page, 'space-box-selection');
+  await page.click('[data-testid=space-selection] >> text=Clear');
+  await page.locator('body').press('l');
+  await page.locator('[data-testid=space-view]').scrollIntoViewIfNeeded();
+  Object.assign(box, await page.locator('[data-testid=space-canvas]').boundingBox());
+  await page.mouse.move(box.x + box.width * 0.2, box.y + box.height * 0.2);
+  await page.mouse.down();
+  for (const [fx, fy] of [[0.8, 0.2], [0.8, 0.8], [0.2, 0.8], [0.21, 0.21]]) await page.mouse.move(box.x + box.width * fx, box.y + box.height * fy, { steps: 4 });
+  await page.mouse.up();
+  const lasso = Number((await text(page, '[data-testid=space-selection-count]')).replace(/,/g, ''));
+  check(lasso > 0 && lasso <= N, `space: a lasso selection selects ${lasso} points`);
+  await page.locator('body').press('x');
+  eq(await text(page, '[data-testid=space-selection-count]'), '0', 'space: "x" clears the selection');
+  await page.locator('body').press('o');
+
+  // geometries: each moves point 0 on screen and still draws the points
+  let prev = (await at()).join();
+  for (const g of ['spherical', 'hyperbolic', 'parabolic']) {
+    await page.selectOption('#space-geometry', g);
+    await page.waitForFunction((p) => { const v = document.querySelector('[data-testid=space-view]')?.dataset.point0; return v && v !== p; }, prev);
+    prev = (await at()).join();
+    await page.waitForTimeout(300);
+    const n = await canvasPixels(page, '--c1');
+    check(n > 100, `space: the ${g} geometry draws (${n} pixels in the points' colour)`);
+    await shot(page, `space-${g}`);
+  }
+  await page.selectOption('#space-geometry', 'euclidean');
+
+  // colour by a category and by a number
+  await page.selectOption('#space-color', 'city');
+  await page.waitForSelector('[data-testid=space-legend]');
+  const legend = await text(page, '[data-testid=space-legend]');
+  check(CITIES.every((c) => legend.includes(c)), `space: colouring by city lists the three cities in the legend`);
+  await page.selectOption('#space-color', 'price');
+  await page.waitForFunction(() => document.querySelector('[data-testid=space-legend]')?.textContent?.includes('99'));
+  check((await text(page, '[data-testid=space-legend]')).includes('0'), 'space: colouring by price shows its range 0 to 99');
+  await page.waitForTimeout(300);
+  await everyTheme(page, 'space');
+
+  // UMAP on the same collection: no explained variance
+  await page.selectOption('#space-method', 'umap');
+  await page.waitForSelector('[data-testid=space-none]');
+  await page.click('form >> text=Compute');
+  await page.waitForFunction(() => document.querySelector('[data-testid=space-sample]')?.textContent?.includes('UMAP'), null, { timeout: 120000 });
+  const um = await api('GET', '/hektor/collections/items/projection?method=umap');
+  eq(await text(page, '[data-testid=space-knn]'), `${(um.quality.knn_preservation * 100).toFixed(1)}%`, 'space: UMAP computed, its k-NN preservation shown');
+  eq(await page.locator('[data-testid=space-variance]').count(), 0, 'space: UMAP has no explained variance');
+  await shot(page, 'space-umap');
+
+  // a sample: max points below the collection's size
+  await page.selectOption('#space-method', 'pca');
+  await page.waitForSelector('[data-testid=space-info]');
+  await page.fill('#space-max', '150');
+  await page.click('form >> text=Compute');
+  await page.waitForFunction(() => document.querySelector('[data-testid=space-sample]')?.textContent?.includes('showing 150 of 300 points, a uniform sample'), null, { timeout: 60000 });
+  const sm = await api('GET', '/hektor/collections/items/projection?method=pca');
+  eq([sm.count, sm.total, sm.sampled, Number(await page.locator('[data-testid=space-view]').getAttribute('data-count'))], [150, N, true, 150], 'space: max points 150 projects a uniform sample of 150, and the page says so and draws 150');
+
+  // a write makes the projection stale
+  await api('PUT', '/collections/items/points?wait=true', { points: [{ id: 0, vector: points[0].vector, payload: points[0].payload }] });
+  await page.reload();
+  await page.selectOption('#space-collection', 'items');
+  await page.waitForSelector('[data-testid=space-stale]');
+  check(true, 'space: after a write the page says the projection is stale');
+}
 
 async function main() {
   rmSync(TMP, { recursive: true, force: true });
@@ -367,6 +540,8 @@ async function main() {
     await page.locator('[data-testid=history] li button').last().click();
     eq(await page.inputValue('#search-like'), String(want[0]), 'search: a history entry restores its query');
 
+    await spaceTests(page);
+
     // -- Import: a good fvecs file with progress, a rejected jsonl file --
     const NV = 20000;
     const fv = Buffer.alloc(NV * (4 + DIM * 4));
@@ -431,6 +606,20 @@ async function main() {
     check(hits.points.some((p) => p.id === 1007), 'import: the csv text column is searchable');
     await shot(page, 'import-csv');
     await api('DELETE', '/collections/csvdocs');
+
+    // -- 3D Space: a UMAP job on the 20,000 imported points, cancelled from the page --
+    await page.goto(base() + '/studio/space?collection=uploaded');
+    await page.waitForSelector('[data-testid=space-none]');
+    await page.selectOption('#space-method', 'umap');
+    await page.waitForFunction(() => document.querySelector('[data-testid=space-none]')?.textContent?.includes('UMAP'));
+    await page.click('form >> text=Compute');
+    await page.waitForSelector('text=Cancel projection');
+    await page.click('text=Cancel projection');
+    await page.waitForFunction(() => document.querySelector('[data-testid=space-job] h2')?.textContent?.endsWith('cancelled'), null, { timeout: 60000 });
+    const pj = (await api('GET', '/hektor/jobs')).filter((j) => j.kind === 'project' && j.collection === 'uploaded');
+    eq(pj.map((j) => j.state), ['cancelled'], 'space: "Cancel projection" cancels the UMAP job on the server');
+    check((await api('GET', '/hektor/collections/uploaded/projection?method=umap').catch((e) => e.message)).includes('404'), 'space: a cancelled job leaves no projection');
+    await axe(page, 'space cancelled');
 
     // -- the dashboard lists the finished import jobs --
     await page.locator('body').press('1');

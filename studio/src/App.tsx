@@ -1,6 +1,6 @@
 // The shell: skip link, header with navigation and theme switch, the page, and the
 // keyboard-shortcut overlay. Pages are chosen by path (router.ts).
-import { useCallback, useEffect, useMemo, useRef, useState } from 'react';
+import { lazy, Suspense, useCallback, useEffect, useMemo, useRef, useState } from 'react';
 import { SettingsContext } from './context';
 import { navigate, useLocation } from './router';
 import { applyTheme, loadSettings, nextTheme, saveSettings, THEME_LABELS, THEMES, type Settings, type Theme } from './settings';
@@ -11,12 +11,17 @@ import { CollectionDetail } from './pages/CollectionDetail';
 import { Search } from './pages/Search';
 import { Import } from './pages/Import';
 import { SettingsPage } from './pages/SettingsPage';
+import { Skeleton } from './components/Status';
+
+// The 3D page and Three.js load only when the page is opened (their own chunk).
+const Space = lazy(() => import('./pages/Space'));
 
 const NAV = [
   { path: '/', label: 'Dashboard', key: '1', seq: 'g d' },
   { path: '/collections', label: 'Collections', key: '2', seq: 'g c' },
   { path: '/search', label: 'Search', key: '3', seq: 'g s' },
   { path: '/import', label: 'Import', key: '4', seq: 'g i' },
+  { path: '/space', label: '3D Space', key: '6', seq: 'g v' },
   { path: '/settings', label: 'Settings', key: '5', seq: 'g o' },
 ];
 
@@ -93,6 +98,12 @@ function Page({ path }: { path: string }) {
   if (path === '/search') return <Search />;
   if (path === '/import') return <Import />;
   if (path === '/settings') return <SettingsPage />;
+  if (path === '/space')
+    return (
+      <Suspense fallback={<Skeleton lines={4} label="Loading the 3D page" />}>
+        <Space />
+      </Suspense>
+    );
   return (
     <section aria-labelledby="nf-title">
       <h1 id="nf-title">Page not found</h1>

@@ -101,6 +101,8 @@ struct hk_collection {
      * them out of the walk, so a point is found from the moment it is committed. */
     hnsw *graph;
     roaring_bitmap_t *pending;
+    roaring_bitmap_t *relink; /* pending slots that are still nodes: their vector changed
+                                 and they wait to be unlinked in a batch (graph_sync) */
     size_t graph_chunk;
     int graph_stale; /* an unlink failed: the graph may hold dead slots, walks filter them */
     /* Graph changes since every node was last made reachable (hnsw_connect): checked

@@ -274,6 +274,8 @@ static flat_matrix coll_matrix(hk_collection *c) {
                          .dim = c->cfg.dim, .metric = c->cfg.metric, .codes = vc};
 }
 
+flat_matrix coll_graph_matrix(hk_collection *c) { return coll_matrix(c); }
+
 #define GRAPH_ALWAYS_CONNECT 100000 /* nodes up to which every write reconnects the graph */
 
 /* Makes every node reachable again. Called under the write side of rw. */

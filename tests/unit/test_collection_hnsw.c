@@ -690,6 +690,82 @@ static void test_concurrent_durable_writers_killed(void **state) {
     tu_rmrf(dir);
 }
 
+
+static int cancel_after_start(void *ud, const char *phase, double fraction) {
+    int *calls = ud;
+    assert_string_equal(phase, "build");
+    assert_true(fraction >= 0 && fraction <= 1);
+    return ++*calls > 1; /* cancel at the first chunk's report */
+}
+
+static int count_calls(void *ud, const char *phase, double fraction) {
+    (void)phase;
+    double *last = ud;
+    assert_true(fraction >= *last); /* progress only rises */
+    *last = fraction;
+    return 0;
+}
+
+/* hk_collection_reindex: flat to HNSW and back, bad settings refused, a cancelled build
+ * leaves the old index, the new settings survive a reopen, recall after the rebuild. */
+static void test_reindex(void **state) {
+    (void)state;
+    const char *dir = tu_tmpdir("hnsw-reindex");
+    const size_t n = 6000;
+    float *store = malloc(n * DIM * sizeof(float));
+    hk_db *db = tu_open_db(dir, HK_OPEN_CREATE | HK_OPEN_NOSYNC);
+    hk_collection_config cfg;
+    hk_collection_config_init(&cfg);
+    cfg.dim = DIM;
+    cfg.index = HK_INDEX_FLAT;
+    hk_collection *c;
+    assert_int_equal(hk_collection_create(db, "c", &cfg, &c), HK_OK);
+    upsert_range(c, 0, n, store);
+    assert_int_equal(hk_collection_reindex(c, HK_INDEX_HNSW, 1, 0, NULL, NULL), HK_INVALID);
+    assert_non_null(strstr(hk_errmsg(), "M must be between"));
+    assert_int_equal(hk_collection_reindex(c, HK_INDEX_FLAT, 8, 0, NULL, NULL), HK_INVALID);
+    assert_int_equal(hk_collection_reindex(c, (hk_index_kind)7, 0, 0, NULL, NULL), HK_INVALID);
+    int calls = 0;
+    assert_int_equal(hk_collection_reindex(c, HK_INDEX_HNSW, 8, 100, cancel_after_start, &calls),
+                     HK_CANCELLED);
+    assert_int_equal(hk_collection_get_config(c, &cfg), HK_OK);
+    assert_int_equal(cfg.index, HK_INDEX_FLAT); /* unchanged */
+    assert_true(recall(c, 50, NULL) == 1.0);    /* still exact */
+    double last = 0;
+    assert_int_equal(hk_collection_reindex(c, HK_INDEX_HNSW, 8, 100, count_calls, &last), HK_OK);
+    assert_true(last == 1.0);
+    assert_int_equal(hk_collection_get_config(c, &cfg), HK_OK);
+    assert_int_equal(cfg.index, HK_INDEX_HNSW);
+    assert_int_equal(cfg.hnsw_m, 8);
+    assert_int_equal(cfg.hnsw_ef_construction, 100);
+    verify(c);
+    assert_true(recall(c, 200, NULL) >= 0.9);
+    upsert_range(c, n - 100, 100, store); /* writes after the swap go into the new graph */
+    verify(c);
+    hk_collection_close(c);
+    assert_int_equal(hk_db_close(db), HK_OK);
+    db = tu_open_db(dir, 0);
+    assert_int_equal(hk_collection_open(db, "c", &c), HK_OK);
+    assert_int_equal(hk_collection_get_config(c, &cfg), HK_OK);
+    assert_int_equal(cfg.index, HK_INDEX_HNSW); /* durable */
+    assert_int_equal(cfg.hnsw_m, 8);
+    verify(c);
+    assert_true(recall(c, 200, NULL) >= 0.9);
+    assert_int_equal(hk_collection_reindex(c, HK_INDEX_FLAT, 0, 0, NULL, NULL), HK_OK);
+    assert_true(recall(c, 50, NULL) == 1.0);
+    hk_collection_close(c);
+    assert_int_equal(hk_db_close(db), HK_OK);
+    db = tu_open_db(dir, 0);
+    assert_int_equal(hk_collection_open(db, "c", &c), HK_OK);
+    assert_int_equal(hk_collection_get_config(c, &cfg), HK_OK);
+    assert_int_equal(cfg.index, HK_INDEX_FLAT);
+    verify(c);
+    hk_collection_close(c);
+    assert_int_equal(hk_db_close(db), HK_OK);
+    free(store);
+    tu_rmrf(dir);
+}
+
 int main(void) {
     init_centres();
     const struct CMUnitTest tests[] = {
@@ -702,6 +778,7 @@ int main(void) {
         cmocka_unit_test(test_graph_section_checked),
         cmocka_unit_test(test_overwrites_relinked),
         cmocka_unit_test(test_concurrent_durable_writers_killed),
+        cmocka_unit_test(test_reindex),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

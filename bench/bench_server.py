@@ -13,9 +13,15 @@ peer) and one batch search over every core (the peer of many connections), and u
 wrk (Debian's) runs --seconds per point with min(connections, 2) threads; a Lua script
 cycles through the queries (search: POST /collections/bench/points/search, limit 10) or
 writes --upsert-batch new points per request (PUT /collections/bench/points, fresh ids per
-thread and request). Errors are wrk's socket errors and non-2xx answers; the goal is none
+thread, request and run: no run overwrites an earlier run's points, as the library's
+peer writes new points too). Errors are wrk's socket errors and non-2xx answers; the goal is none
 at 100 connections. HTTP overhead = (HTTP p50 at 1 connection - library p50) / HTTP p50;
-the goal is under 20% for 128-d k=10 HNSW queries.
+the goal is under 20% for 128-d k=10 HNSW queries. The server's request log gives each
+request's time inside the server (from its arrival to its answer being queued): its p50
+at one connection splits the overhead into the server's own work (JSON, routing, the
+answer) and the transport (loopback TCP, libmicrohttpd's I/O, wrk). The block records
+the load average and the CPU other processes used during the run (the machine may be
+shared).
 
 Writes the <!-- server --> block of docs/BENCHMARKS.md (--out to write elsewhere) through
 bench.py's write_block. It measures speed: run it on a quiet machine.
@@ -62,7 +68,7 @@ local dim, batch = %(dim)d, %(batch)d
 local next_id = 0
 local threads = 0
 function setup(thread)
-  thread:set("first", 1000000000 + threads * 100000000)
+  thread:set("first", %(base)d + threads * 10000000)
   threads = threads + 1
 end
 function init(args)
@@ -127,6 +133,15 @@ def wrk(url, script, conns, seconds):
             "errors": errors, "requests": int(reqs.group(1)) if reqs else 0}
 
 
+def log_p50(path, start, what):
+    """p50 in ms of the request log's times for lines containing what, from byte start."""
+    with open(path, "rb") as f:
+        f.seek(start)
+        ms = sorted(float(m.group(1)) for m in re.finditer(
+            rb"^hektor: \S+ \S*" + re.escape(what.encode()) + rb"\S* 200 ([\d.]+) ms$", f.read(), re.M))
+    return ms[len(ms) // 2] if ms else float("nan")
+
+
 def serve(build, db):
     log = open(db + ".log", "wb")
     p = subprocess.Popen([os.path.join(build, "hektor"), "--db", db, "serve", "--port", "0",
@@ -164,12 +179,25 @@ def block(info, args, lib, lib_up, res):
                 lib_up["import"]["batch_ms_p50"]))
     h1 = res["search"][1]["p50_ms"]
     over = (h1 - lib["single"]["p50_ms"]) / h1 if h1 > 0 else 0
+    inside = res["search"][1]["server_p50_ms"]
     errs = res["search"][100]["errors"] + res["upsert"][100]["errors"]
     lines += ["", "HTTP overhead of a search at one connection: %.1f%% of its time (p50 %.3f ms over "
               "HTTP, %.3f ms through the library); goal under 20%%: %s. 100 connections: %d "
               "errors (goal none): %s." % (100 * over, h1, lib["single"]["p50_ms"],
                                            "met" if over < 0.2 else "not met", errs,
                                            "met" if errs == 0 else "not met"),
+              "", "Where the %.3f ms of a search at one connection go (p50s): %.3f ms inside the "
+              "server by its request log (of which the library's search is about %.3f ms, the rest "
+              "JSON parsing, routing and the answer), %.3f ms in the transport (loopback TCP, "
+              "libmicrohttpd's I/O, wrk). Upserts at 1, 16 and 100 connections: %.0f, %.0f and %.0f "
+              "requests/s (goal: rising with concurrency)." % (
+                  h1, inside, lib["single"]["p50_ms"], h1 - inside, res["upsert"][1]["rps"],
+                  res["upsert"][16]["rps"], res["upsert"][100]["rps"]),
+              "", "Load on the machine: load average %s at the start, %s at the end; other processes "
+              "used %.0f%% of all cores during the run%s." % (
+                  info["load_start"], info["load_end"], 100 * info["other_busy"],
+                  " (the latencies above are inflated by it: rerun on an idle machine for the record)"
+                  if info["other_busy"] > 0.05 else ""),
               "<!-- server:end -->", ""]
     return "\n".join(lines)
 
@@ -186,7 +214,9 @@ def main():
     if not shutil.which("wrk"):
         raise SystemExit("bench_server: wrk is missing: run scripts/setup.sh (Debian package wrk)")
     info = bench.machine_info(args.build)
-    bench.log("load average before: %s" % (bench.loadavg(),))
+    info["load_start"] = bench.loadavg()
+    bench.log("load average before: %s" % (info["load_start"],))
+    t0, busy0, own0 = time.time(), bench.cpu_busy_seconds(), bench.own_cpu_seconds()
     driver, tmp = bench.private_driver(args.build, None, "bench_hektor", "server-")
     try:
         xb, xq = bench.clustered(args.n, args.nq, DIM, 42)
@@ -209,9 +239,8 @@ def main():
         search_lua, upsert_lua = os.path.join(tmp, "search.lua"), os.path.join(tmp, "upsert.lua")
         with open(search_lua, "w") as f:
             f.write(SEARCH_LUA % {"queries": qlines})
-        with open(upsert_lua, "w") as f:
-            f.write(UPSERT_LUA % {"dim": DIM, "batch": args.upsert_batch})
         proc, url = serve(args.build, os.path.join(tmp, "srv"))
+        srv_log = os.path.join(tmp, "srv") + ".log"
         res = {"search": {}, "upsert": {}}
         try:
             bench.log("server: import")
@@ -221,13 +250,22 @@ def main():
             if job["state"] != "done":
                 raise SystemExit("bench_server: import failed: %r" % job)
             for c in CONNS:
+                start = os.path.getsize(srv_log)
                 res["search"][c] = wrk(url, search_lua, c, args.seconds)
-            for c in CONNS:
+                res["search"][c]["server_p50_ms"] = log_p50(srv_log, start, "/points/search")
+            for i, c in enumerate(CONNS):
+                with open(upsert_lua, "w") as f:
+                    f.write(UPSERT_LUA % {"dim": DIM, "batch": args.upsert_batch,
+                                          "base": 1000000000 + i * 100000000})
                 res["upsert"][c] = wrk(url, upsert_lua, c, args.seconds)
         finally:
             proc.terminate()
             proc.wait(timeout=120)
-        bench.log("load average after: %s" % (bench.loadavg(),))
+        info["load_end"] = bench.loadavg()
+        wall = time.time() - t0
+        other = (bench.cpu_busy_seconds() - busy0) - (bench.own_cpu_seconds() - own0)
+        info["other_busy"] = max(other, 0) / (wall * (os.cpu_count() or 1))
+        bench.log("load average after: %s" % (info["load_end"],))
         text = block(info, args, lib, lib_up, res)
         bench.write_block(args.out, "<!-- server:begin -->", "<!-- server:end -->", text)
         print(text)

@@ -672,6 +672,16 @@ hk_status hk_collection_train(hk_collection *c, const hk_quant_params *p,
                               hk_progress_fn progress, void *ud, hk_codebook **out);
 /* Drops the codes (durable at return). */
 hk_status hk_collection_dequantize(hk_collection *c);
+
+/* Replaces the collection's index: HK_INDEX_FLAT (exact scans), or a new HNSW graph with
+ * m links per node and level (0 = 16) and ef_construction (0 = 200) built over every live
+ * point. The search ef setting is kept when the collection was HNSW already (else the
+ * default). Searches keep using the old index while the new one is built; writes wait
+ * for the build. progress (may be NULL) is called with phase "build" and the fraction of
+ * points linked; its nonzero return cancels (HK_CANCELLED) and leaves the old index in
+ * place. Durable at return (a snapshot is written): the new settings survive a reopen. */
+hk_status hk_collection_reindex(hk_collection *c, hk_index_kind kind, uint32_t m,
+                                uint32_t ef_construction, hk_progress_fn progress, void *ud);
 /* The collection's codebook (a copy: free it) or HK_NOT_FOUND; name may be NULL
  * (hk_free the string). */
 hk_status hk_collection_codebook(hk_collection *c, hk_codebook **out, char **name);

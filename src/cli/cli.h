@@ -77,6 +77,7 @@ int cmd_synonyms(cli_ctx *, int, char **);
 int cmd_backup(cli_ctx *, int, char **);
 int cmd_restore(cli_ctx *, int, char **);
 int cmd_checkpoint(cli_ctx *, int, char **);
+int cmd_reindex(cli_ctx *, int, char **);
 int cmd_quantize(cli_ctx *, int, char **);
 int cmd_project(cli_ctx *, int, char **);
 int cmd_quality(cli_ctx *, int, char **);

@@ -447,3 +447,65 @@ int cmd_synonyms(cli_ctx *ctx, int argc, char **argv) {
     if (cli_done(db, c) && !rc) rc = EXIT_FAIL;
     return rc;
 }
+
+typedef struct reindex_prog {
+    int show;
+    int last; /* percent last printed */
+} reindex_prog;
+
+static int reindex_progress(void *ud, const char *phase, double fraction) {
+    reindex_prog *p = ud;
+    int pct = (int)(fraction * 100);
+    if (p->show && pct != p->last) {
+        fprintf(stderr, "\r%s: %3d%%", phase, pct);
+        p->last = pct;
+    }
+    return 0;
+}
+
+int cmd_reindex(cli_ctx *ctx, int argc, char **argv) {
+    const char *kind_s = NULL, *m_s = NULL, *efc_s = NULL;
+    int quiet = 0;
+    cli_opt opts[] = {{"--index", &kind_s, NULL},
+                      {"--m", &m_s, NULL},
+                      {"--ef-construction", &efc_s, NULL},
+                      {"--quiet", NULL, &quiet},
+                      {NULL, NULL, NULL}};
+    char *pos[1];
+    int npos, rc = cli_parse("reindex", argc, argv, opts, pos, &npos, 1);
+    if (rc) return rc;
+    if (npos != 1) return cli_usage("reindex", "expected a collection NAME");
+    if (!kind_s) return cli_usage("reindex", "--index hnsw|flat is required");
+    hk_index_kind kind;
+    if (!strcmp(kind_s, "hnsw")) kind = HK_INDEX_HNSW;
+    else if (!strcmp(kind_s, "flat")) kind = HK_INDEX_FLAT;
+    else return cli_usage("reindex", "--index must be hnsw or flat, not '%s'", kind_s);
+    uint32_t m = 0, efc = 0;
+    if (m_s && !cli_parse_u32(m_s, &m))
+        return cli_usage("reindex", "--m must be a non-negative integer, not '%s'", m_s);
+    if (efc_s && !cli_parse_u32(efc_s, &efc))
+        return cli_usage("reindex", "--ef-construction must be a non-negative integer, not '%s'",
+                         efc_s);
+    if (kind == HK_INDEX_FLAT && (m_s || efc_s))
+        return cli_usage("reindex", "--m and --ef-construction go with --index hnsw");
+    hk_db *db;
+    hk_collection *c;
+    hk_status st = cli_open_collection(ctx, pos[0], 1, &db, &c);
+    if (st) return cli_hk_fail(st);
+    reindex_prog prog = {!quiet && isatty(2), -1};
+    uint64_t t0 = cli_now_ns();
+    st = hk_collection_reindex(c, kind, m, efc, reindex_progress, &prog);
+    if (prog.show) fputc('\n', stderr);
+    if (!st) {
+        hk_collection_config cfg;
+        hk_collection_get_config(c, &cfg);
+        if (kind == HK_INDEX_HNSW)
+            printf("reindexed '%s': hnsw, m %u, ef_construction %u (%.2f s)\n", pos[0], cfg.hnsw_m,
+                   cfg.hnsw_ef_construction, (double)(cli_now_ns() - t0) / 1e9);
+        else
+            printf("reindexed '%s': flat (%.2f s)\n", pos[0], (double)(cli_now_ns() - t0) / 1e9);
+    }
+    rc = st ? cli_hk_fail(st) : EXIT_OK;
+    if (cli_done(db, c) && !rc) rc = EXIT_FAIL;
+    return rc;
+}

@@ -342,6 +342,16 @@ const cli_cmd cli_commands[] = {
      "\n"
      "Indexes the values of payload KEY (dotted paths allowed) so filters on it read the\n"
      "index instead of every payload.\n"},
+    {"reindex", cmd_reindex, "replace a collection's vector index (hnsw or flat)",
+     "usage: hektor [--db DIR] reindex NAME --index hnsw|flat [--m M] [--ef-construction EF]\n"
+     "                [--quiet]\n"
+     "\n"
+     "Builds a new index over every point of NAME and puts it in place of the old one:\n"
+     "hnsw (a graph with M links per node and level, default 16, and ef_construction,\n"
+     "default 200) or flat (exact scans). The search ef setting is kept when NAME was hnsw\n"
+     "already. Readers (hektor search beside a server, say) keep the old index until the\n"
+     "new one is in place. Durable when the command returns (a snapshot is written).\n"
+     "  --quiet   no progress on standard error\n"},
     {"synonyms", cmd_synonyms, "set, list or clear a collection's synonym list",
      "usage: hektor [--db DIR] synonyms NAME set FILE\n"
      "       hektor [--db DIR] synonyms NAME list\n"

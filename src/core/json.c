@@ -9,7 +9,9 @@
  *  - Repeated keys are resolved when an object closes: the member keeps the position of
  *    its first occurrence and the value of its last. Small objects compare pairwise,
  *    large ones sort (key, position) so hostile input cannot make this quadratic.
- *  - Numbers are converted with strtod_l in the "C" locale, and doubles are printed under
+ *  - Numbers are converted exactly by Clinger's fast path when it applies (short
+ *    mantissa, small exponent: nearly every float in a vector), else with strtod_l in the
+ *    "C" locale; doubles are printed under
  *    uselocale("C"), so a host program's setlocale() cannot change what we read or write.
  *  - The writer replaces bytes that are not valid UTF-8 with U+FFFD, so whatever it is
  *    given, its output parses.
@@ -229,6 +231,46 @@ static hk_status parse_string(hj_parser *ps, const char **s, uint32_t *len) {
     return HK_OK;
 }
 
+/* Clinger's fast path for a validated number p..end (no sign): when the significant
+ * digits fit 2^53 and the decimal exponent is within 22, mantissa and power of ten are
+ * both exact doubles and one multiplication or division rounds correctly, as strtod
+ * would. Vectors of floats in requests are nearly all such numbers; the rest go to
+ * strtod. Returns 1 with *out set, or 0. */
+static int fast_double(const char *p, const char *end, int neg, double *out) {
+    static const double pow10[] = {1e0,  1e1,  1e2,  1e3,  1e4,  1e5,  1e6,  1e7,
+                                   1e8,  1e9,  1e10, 1e11, 1e12, 1e13, 1e14, 1e15,
+                                   1e16, 1e17, 1e18, 1e19, 1e20, 1e21, 1e22};
+    uint64_t mant = 0;
+    int digits = 0, exp10 = 0;
+    for (; p < end && *p >= '0' && *p <= '9'; p++) {
+        if (mant || *p != '0') digits++;
+        if (digits > 19) return 0;
+        mant = mant * 10 + (uint64_t)(*p - '0');
+    }
+    if (p < end && *p == '.')
+        for (p++; p < end && *p >= '0' && *p <= '9'; p++) {
+            if (mant || *p != '0') digits++;
+            if (digits > 19) return 0;
+            mant = mant * 10 + (uint64_t)(*p - '0');
+            exp10--;
+        }
+    if (p < end && (*p == 'e' || *p == 'E')) {
+        p++;
+        int eneg = 0, e = 0;
+        if (*p == '+' || *p == '-') eneg = *p++ == '-';
+        for (; p < end && *p >= '0' && *p <= '9'; p++) {
+            if (e > 10000) return 0;
+            e = e * 10 + (*p - '0');
+        }
+        exp10 += eneg ? -e : e;
+    }
+    if (mant > ((uint64_t)1 << 53) || exp10 < -22 || exp10 > 22) return 0;
+    double d = (double)mant;
+    d = exp10 < 0 ? d / pow10[-exp10] : d * pow10[exp10];
+    *out = neg ? -d : d;
+    return 1;
+}
+
 static hk_status parse_number(hj_parser *ps, hj_value *out) {
     const char *s = ps->p, *q = ps->p;
     int neg = 0, is_int = 1;
@@ -274,6 +316,12 @@ static hk_status parse_number(hj_parser *ps, hj_value *out) {
             out->u.i = neg ? (int64_t)(0 - mag) : (int64_t)mag;
             return HK_OK;
         }
+    }
+    double fast;
+    if (fast_double(s + neg, q, neg, &fast)) {
+        out->type = HJ_DOUBLE;
+        out->u.d = fast;
+        return HK_OK;
     }
     size_t n = (size_t)(q - s);
     char small[64], *tmp = small;

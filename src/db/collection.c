@@ -274,6 +274,8 @@ static flat_matrix coll_matrix(hk_collection *c) {
                          .dim = c->cfg.dim, .metric = c->cfg.metric, .codes = vc};
 }
 
+flat_matrix coll_graph_matrix(hk_collection *c) { return coll_matrix(c); }
+
 #define GRAPH_ALWAYS_CONNECT 100000 /* nodes up to which every write reconnects the graph */
 
 /* Makes every node reachable again. Called under the write side of rw. */
@@ -308,23 +310,61 @@ static void graph_unlink(hk_collection *c, const uint32_t *slots, size_t n) {
                   "refuses writes until reopened", c->name, hk_errmsg());
         return;
     }
-    /* Nodes that only the removed ones linked to are cut off now: reconnect them (the
-     * delete already cost a pass over the lists; this is another). */
+    /* Nodes that only the removed ones linked to may be cut off now: reconnect them when
+     * the changes since the last pass call for it (graph_connect_due, as for inserts). */
     c->graph_unchecked += n;
-    graph_connect(c);
+    if (graph_connect_due(c)) graph_connect(c);
 }
 
 /* Links the pending slots into the graph, a chunk at a time under the write side of rw.
  * Called with write_mu held (or while loading). Chunks adapt to take about 20 ms, so a
  * reader waits for one chunk at most while a large batch goes in. */
-static void graph_sync(hk_collection *c) {
+/* Replaced vectors of graph nodes wait in relink (and pending) until this many have
+ * gathered: unlinking costs a scan of every list whatever the count, so one unlink per
+ * write made a stream of overwrites cost O(nodes) each. Meanwhile they are scanned
+ * exactly like any pending slot, and walks pass through them without returning them. */
+#define GRAPH_RELINK_MIN 64
+#define GRAPH_RELINK_DIVISOR 512
+
+static int graph_relink_due(const hk_collection *c, int force) {
+    uint64_t n = roaring_bitmap_get_cardinality(c->relink);
+    if (!n) return 0;
+    return force || (n >= GRAPH_RELINK_MIN && n * GRAPH_RELINK_DIVISOR >= hnsw_count(c->graph));
+}
+
+/* Unlinks the relink slots (under the write side of rw); they stay pending, to be linked
+ * again with their new vectors. */
+static void graph_relink(hk_collection *c) {
+    size_t n = (size_t)roaring_bitmap_get_cardinality(c->relink);
+    uint32_t *slots = hk_malloc(n * sizeof *slots);
+    if (!slots) {
+        c->poisoned = 1;
+        return;
+    }
+    roaring_bitmap_to_uint32_array(c->relink, slots);
+    roaring_bitmap_clear(c->relink);
+    graph_unlink(c, slots, n);
+    hk_free(slots);
+}
+
+static void graph_sync_ex(hk_collection *c, int force) {
     if (!c->graph) return;
     uint32_t *buf = NULL;
     size_t cap = 0;
+    if (graph_relink_due(c, force)) {
+        pthread_rwlock_wrlock(&c->rw);
+        if (!c->poisoned) graph_relink(c);
+        pthread_rwlock_unlock(&c->rw);
+    }
     for (;;) {
         pthread_rwlock_wrlock(&c->rw);
-        uint64_t card = roaring_bitmap_get_cardinality(c->pending);
+        /* Slots waiting for a relink are still nodes: not for hnsw_insert_batch. */
+        roaring_bitmap_t *todo = roaring_bitmap_is_empty(c->relink) ? NULL
+                                 : roaring_bitmap_andnot(c->pending, c->relink);
+        const roaring_bitmap_t *src = todo ? todo : c->pending;
+        uint64_t card = roaring_bitmap_get_cardinality(src);
         if (!card || c->poisoned) {
+            if (todo) roaring_bitmap_free(todo);
             pthread_rwlock_unlock(&c->rw);
             break;
         }
@@ -333,13 +373,15 @@ static void graph_sync(hk_collection *c) {
             uint32_t *nb = hk_realloc(buf, n * sizeof *nb);
             if (!nb) {
                 c->poisoned = 1;
+                if (todo) roaring_bitmap_free(todo);
                 pthread_rwlock_unlock(&c->rw);
                 break;
             }
             buf = nb;
             cap = n;
         }
-        roaring_bitmap_range_uint32_array(c->pending, 0, n, buf);
+        roaring_bitmap_range_uint32_array(src, 0, n, buf);
+        if (todo) roaring_bitmap_free(todo);
         flat_matrix m = coll_matrix(c);
         uint64_t t0 = hk_now_ns();
         hk_status st = hnsw_insert_batch(c->graph, &m, buf, n);
@@ -364,13 +406,15 @@ static void graph_sync(hk_collection *c) {
     }
 }
 
-static void commit_upsert(hk_collection *c, up_item *it, size_t n, uint32_t *gslots) {
-    size_t dim = c->cfg.dim, nrelink = 0;
+static void graph_sync(hk_collection *c) { graph_sync_ex(c, 0); }
+
+static void commit_upsert(hk_collection *c, up_item *it, size_t n) {
+    size_t dim = c->cfg.dim;
     for (size_t i = 0; i < n; i++) {
         uint32_t slot;
         if (u64map_get(&c->map, it[i].id, &slot)) {
             if (c->graph && !roaring_bitmap_contains(c->pending, slot) && hnsw_contains(c->graph, slot))
-                gslots[nrelink++] = slot;
+                roaring_bitmap_add(c->relink, slot); /* graph_sync unlinks it, in a batch */
             index_remove(c, slot);
             coll_text_unindex(c, slot);
             c->payload_bytes -= c->payloads[slot] ? hkb_size(c->payloads[slot]) : 0;
@@ -404,7 +448,6 @@ static void commit_upsert(hk_collection *c, up_item *it, size_t n, uint32_t *gsl
         coll_text_index(c, slot, &it[i].tdoc);
         if (c->graph) roaring_bitmap_add(c->pending, slot);
     }
-    if (c->graph) graph_unlink(c, gslots, nrelink);
     atomic_store(&c->sorted_dirty, 1);
 }
 
@@ -437,8 +480,13 @@ static hk_status apply_delete(hk_collection *c, const uint8_t *body, size_t len,
     for (uint32_t i = 0; i < n; i++) {
         uint32_t slot;
         if (!u64map_get(&c->map, rd_u64(&r), &slot)) continue;
-        if (c->graph && !roaring_bitmap_contains(c->pending, slot)) gslots[nunlink++] = slot;
-        if (c->graph) roaring_bitmap_remove(c->pending, slot);
+        if (c->graph && (!roaring_bitmap_contains(c->pending, slot) ||
+                         roaring_bitmap_contains(c->relink, slot)))
+            gslots[nunlink++] = slot;
+        if (c->graph) {
+            roaring_bitmap_remove(c->pending, slot);
+            roaring_bitmap_remove(c->relink, slot);
+        }
         delete_slot(c, slot);
     }
     if (c->graph) graph_unlink(c, gslots, nunlink);
@@ -627,8 +675,8 @@ static hk_status prepare(hk_collection *c, uint8_t type, const uint8_t *body, si
 /* Grows shared arrays so that commit cannot fail. It moves memory readers use, so it runs
  * under the write side of rw; it changes no visible state. */
 static hk_status reserve(hk_collection *c, prepared *p) {
-    if (c->graph && (p->type == REC_UPSERT || p->type == REC_DELETE)) {
-        size_t n = p->type == REC_UPSERT ? p->n : hk_load_u32(p->body);
+    if (c->graph && p->type == REC_DELETE) {
+        size_t n = hk_load_u32(p->body);
         if (!(p->gslots = hk_malloc((n ? n : 1) * sizeof *p->gslots)))
             return hk_fail(HK_NOMEM, "out of memory");
     }
@@ -660,7 +708,7 @@ static void prepared_free(prepared *p) {
 
 static void commit(hk_collection *c, prepared *p, uint64_t lsn) {
     switch (p->type) {
-    case REC_UPSERT: commit_upsert(c, p->up, p->n, p->gslots); free_items(p->up, p->n); break;
+    case REC_UPSERT: commit_upsert(c, p->up, p->n); free_items(p->up, p->n); break;
     case REC_DELETE: apply_delete(c, p->body, p->len, 1, p->gslots); break;
     case REC_SET_PAYLOAD:
     case REC_DELETE_PAYLOAD: commit_payload(c, p->pay, p->n); hk_free(p->pay); break;
@@ -707,6 +755,8 @@ hk_status coll_write_snapshot(hk_collection *c, const char *path, uint64_t *byte
      * renumbered the same way. */
     hk_buf graph;
     hk_buf_init(&graph);
+    if (c->graph && !c->read_only && !roaring_bitmap_is_empty(c->relink))
+        graph_sync_ex(c, 1); /* a stored graph holds every node at its current vector */
     if (c->graph && c->graph_unchecked && !c->read_only) {
         /* A stored graph has every node reachable. (Callers hold write_mu.) */
         pthread_rwlock_wrlock(&c->rw);
@@ -840,6 +890,7 @@ void coll_free(hk_collection *c) {
     hk_free(c->codes);
     hk_free(c->fs);
     if (c->pending) roaring_bitmap_free(c->pending);
+    if (c->relink) roaring_bitmap_free(c->relink);
     u64map_free(&c->map);
     hk_free(c->sorted);
     coll_text_free(c);
@@ -865,7 +916,8 @@ static hk_status adopt_graph(hk_collection *c, snap_image *img) {
     hk_collection_config cfg = c->cfg;
     hk_status st = coll_config_normalize(&cfg);
     if (st) return hk_fail(HK_CORRUPT, "%s: %s", c->snap_path, hk_errmsg());
-    if (!(c->pending = roaring_bitmap_create())) return hk_fail(HK_NOMEM, "out of memory");
+    if (!(c->pending = roaring_bitmap_create()) || !(c->relink = roaring_bitmap_create()))
+        return hk_fail(HK_NOMEM, "out of memory");
     c->graph_chunk = 256;
     flat_matrix m = coll_matrix(c);
     if (img->graph_len) {
@@ -1705,7 +1757,8 @@ hk_status hk_collection_verify(hk_collection *c) {
     if (!err[0] && c->graph) {
         flat_matrix m = coll_matrix(c);
         char gerr[200];
-        uint64_t pending = roaring_bitmap_get_cardinality(c->pending);
+        uint64_t pending = roaring_bitmap_get_cardinality(c->pending) -
+                           roaring_bitmap_get_cardinality(c->relink); /* relink: nodes too */
         if (hnsw_validate(c->graph, &m, gerr, sizeof gerr))
             snprintf(err, sizeof err, "HNSW graph: %s", gerr);
         else if (hnsw_count(c->graph) + pending != live)

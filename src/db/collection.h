@@ -101,6 +101,8 @@ struct hk_collection {
      * them out of the walk, so a point is found from the moment it is committed. */
     hnsw *graph;
     roaring_bitmap_t *pending;
+    roaring_bitmap_t *relink; /* pending slots that are still nodes: their vector changed
+                                 and they wait to be unlinked in a batch (graph_sync) */
     size_t graph_chunk;
     int graph_stale; /* an unlink failed: the graph may hold dead slots, walks filter them */
     /* Graph changes since every node was last made reachable (hnsw_connect): checked
@@ -149,6 +151,8 @@ hk_status coll_write_snapshot(hk_collection *c, const char *path, uint64_t *byte
 /* Writes a snapshot even when nothing was logged since the last (the quantizer changed)
  * and resets the log. Called with write_mu held. */
 hk_status coll_checkpoint_force(hk_collection *c);
+/* The matrix graphs are built on (the vectors, or symmetric codes when quantized). */
+flat_matrix coll_graph_matrix(hk_collection *c);
 /* Checks the handle for a write and takes write_mu (released by the caller). */
 hk_status coll_write_begin(hk_collection *c);
 /* The checks hk_upsert makes on a batch, without writing it (HK_OK when it would be

@@ -993,6 +993,100 @@ static int h_quality(qctx *q) {
     return 200;
 }
 
+
+/* ---- index builds (a job of kind "build") ---- */
+
+typedef struct build_job {
+    char name[HK_MAX_NAME + 1];
+    hk_index_kind kind;
+    uint32_t m, efc;
+    hks_job *job;
+} build_job;
+
+static void build_free(void *arg) { hk_free(arg); }
+
+static int build_progress(void *ud, const char *phase, double fraction) {
+    build_job *bj = ud;
+    char msg[64];
+    snprintf(msg, sizeof msg, "%s: linking the points", phase);
+    if (fraction < 0) fraction = 0;
+    if (fraction > 1) fraction = 1;
+    return hks_job_progress(bj->job, (uint64_t)(fraction * 1000), 1000, msg);
+}
+
+static hks_job_state build_run(hks_job *j, void *arg, hk_db *db, char *msg, size_t msg_size,
+                               char **result) {
+    build_job *bj = arg;
+    bj->job = j;
+    hk_collection *c = NULL;
+    double t0 = mono_ms();
+    hk_status st = hk_collection_open(db, bj->name, &c);
+    if (!st) st = hk_collection_reindex(c, bj->kind, bj->m, bj->efc, build_progress, bj);
+    hk_collection_config cfg;
+    if (!st) st = hk_collection_get_config(c, &cfg);
+    hk_collection_close(c);
+    if (st) {
+        snprintf(msg, msg_size, "%s", hk_errmsg());
+        return st == HK_CANCELLED ? HKS_JOB_CANCELLED : HKS_JOB_FAILED;
+    }
+    hk_buf r;
+    hk_buf_init(&r);
+    if (cfg.index == HK_INDEX_HNSW)
+        hk_buf_printf(&r, "{\"kind\":\"hnsw\",\"m\":%u,\"ef_construction\":%u,\"ef\":%u,\"seconds\":%.3f}",
+                      cfg.hnsw_m, cfg.hnsw_ef_construction, cfg.hnsw_ef_search, (mono_ms() - t0) / 1e3);
+    else
+        hk_buf_printf(&r, "{\"kind\":\"flat\",\"seconds\":%.3f}", (mono_ms() - t0) / 1e3);
+    hk_buf_putc(&r, 0);
+    *result = (char *)hk_buf_detach(&r, NULL);
+    hks_job_progress(j, 1000, 1000, NULL);
+    if (cfg.index == HK_INDEX_HNSW)
+        snprintf(msg, msg_size, "built an hnsw index (m %u, ef_construction %u)", cfg.hnsw_m,
+                 cfg.hnsw_ef_construction);
+    else
+        snprintf(msg, msg_size, "switched to a flat index");
+    return HKS_JOB_DONE;
+}
+
+static int h_build_index(qctx *q) {
+    if (hr_parse_body(q, 1) || hr_open_coll(q)) return q->status;
+    const hj_value *b = q->body;
+    for (uint32_t i = 0; i < b->n; i++) {
+        const char *k = b->u.members[i].key;
+        if (strcmp(k, "kind") && strcmp(k, "m") && strcmp(k, "ef_construction"))
+            return hr_fail(q, 400, "unknown member '%.64s': index takes kind, m and ef_construction", k);
+    }
+    if (q->stats.dim == 0)
+        return hr_fail(q, 400, "collection '%s' is text-only: it has no vectors to index", q->r->seg[2]);
+    const char *kind;
+    uint64_t m, efc;
+    int wait;
+    if (get_string(q, b, "kind", &kind) || hr_get_uint(q, b, "m", 128, 0, &m) ||
+        hr_get_uint(q, b, "ef_construction", 65536, 0, &efc) || arg_bool(q, "wait", &wait))
+        return q->status;
+    if (!kind) return hr_fail(q, 400, "'kind' is required: hnsw or flat");
+    hk_index_kind k;
+    if (!strcmp(kind, "hnsw")) k = HK_INDEX_HNSW;
+    else if (!strcmp(kind, "flat")) k = HK_INDEX_FLAT;
+    else return hr_fail(q, 400, "'kind' must be hnsw or flat, not '%.32s'", kind);
+    if (k == HK_INDEX_FLAT && (hr_opt(b, "m") || hr_opt(b, "ef_construction")))
+        return hr_fail(q, 400, "a flat index takes no 'm' or 'ef_construction'");
+    if (k == HK_INDEX_HNSW && hr_opt(b, "m") && m < 2)
+        return hr_fail(q, 400, "'m' must be an integer from 2 to 128");
+    if (k == HK_INDEX_HNSW && hr_opt(b, "ef_construction") && efc < 1)
+        return hr_fail(q, 400, "'ef_construction' must be an integer from 1 to 65536");
+    build_job *bj = hk_malloc(sizeof *bj);
+    if (!bj) return hr_nomem(q);
+    memset(bj, 0, sizeof *bj);
+    snprintf(bj->name, sizeof bj->name, "%s", q->r->seg[2]);
+    bj->kind = k;
+    bj->m = (uint32_t)m;
+    bj->efc = (uint32_t)efc;
+    uint64_t id;
+    if (hks_job_submit("build", bj->name, build_run, bj, build_free, &id))
+        return hr_fail(q, 503, "cannot start the index build: %s", hk_errmsg());
+    return write_job_or_404(q, id, wait);
+}
+
 /* ---- routing ---- */
 
 #define C HKS_CLASS_COLLECTIONS
@@ -1013,6 +1107,9 @@ const hks_route hkr_routes[] = {
      "JobEnvelope", "wait"},
     {"DELETE", "/hektor/collections/{collection_name}/quantize", h_dequantize, W, 1,
      "Drop the collection's codes", NULL, "Bool", NULL},
+    {"POST", "/hektor/collections/{collection_name}/index", h_build_index, W, 1,
+     "Rebuild the collection's vector index (hnsw or flat) as a background job", "BuildIndex",
+     "JobEnvelope", "wait"},
     {"GET", "/hektor/collections/{collection_name}/quality", h_quality, R, 0,
      "Quality of the collection's codes on a sample", NULL, "Quality",
      "sample,queries,k,rerank,per_dim"},

@@ -426,7 +426,7 @@ static void on_stop_signal(int sig) {
 }
 
 static void log_request(const char *method, const char *url, int status, double ms) {
-    fprintf(stderr, "hektor: %s %s %d %.2f ms\n", method, url, status, ms);
+    fprintf(stderr, "hektor: %s %s %d %.3f ms\n", method, url, status, ms);
 }
 
 static enum MHD_Result finish(struct MHD_Connection *conn, const char *method,

@@ -698,6 +698,95 @@ def test_quantize_cancel(s, tmp):
     eq(s.ok("GET", "/hektor/collections/qc/stats")["quantization"], None)
 
 
+# ---- index builds ----
+
+def search_recall(s, name, x, queries, k=10):
+    """recall@k of /collections/{name}/points/search against numpy brute force (l2)."""
+    hit = 0
+    for q in queries:
+        got = [p["id"] for p in s.ok("POST", "/collections/%s/points/search" % name,
+                                     {"vector": [float(v) for v in q], "limit": k})]
+        want = np.argsort(((x - q) ** 2).sum(axis=1))[:k]
+        hit += len(set(got) & set(int(i) for i in want))
+    return hit / (k * len(queries))
+
+
+@test
+def test_index_build(tmp):
+    db = tmp("db")
+    s = Server(tmp, db)
+    try:
+        x = fill(s, "ix", n=3000, dim=16)
+        queries = np.random.default_rng(7).standard_normal((40, 16)).astype(np.float32)
+        for body, words in [({}, ["kind"]), ({"kind": "ivf"}, ["ivf"]), ({"kind": 3}, ["kind"]),
+                            ({"kind": "flat", "m": 8}, ["flat"]), ({"kind": "hnsw", "m": 1}, ["'m'"]),
+                            ({"kind": "hnsw", "m": 500}, ["'m'"]),
+                            ({"kind": "hnsw", "ef_construction": 0}, ["ef_construction"]),
+                            ({"kind": "hnsw", "ef": 10}, ["unknown member 'ef'"])]:
+            s.bad("POST", "/hektor/collections/ix/index", body, 400, words)
+        s.bad("POST", "/hektor/collections/ix/index?wait=maybe", {"kind": "flat"}, 400, ["wait"])
+        s.bad("POST", "/hektor/collections/none/index", {"kind": "flat"}, 404, ["none"])
+        eq(s.ok("GET", "/hektor/collections/ix/stats")["index"]["kind"], "hnsw")
+        job = s.ok("POST", "/hektor/collections/ix/index?wait=true", {"kind": "flat"})["job"]
+        eq((job["kind"], job["state"], job["progress"], job["result"]["kind"]),
+           ("build", "done", 1.0, "flat"), "job: %r" % job)
+        eq(s.ok("GET", "/hektor/collections/ix/stats")["index"]["kind"], "flat")
+        eq(search_recall(s, "ix", x, queries), 1.0)  # exact
+        job = s.ok("POST", "/hektor/collections/ix/index?wait=true",
+                   {"kind": "hnsw", "m": 8, "ef_construction": 64})["job"]
+        eq((job["state"], job["result"]["kind"], job["result"]["m"], job["result"]["ef_construction"]),
+           ("done", "hnsw", 8, 64), "job: %r" % job)
+        ix = s.ok("GET", "/hektor/collections/ix/stats")["index"]
+        eq((ix["kind"], ix["m"], ix["ef_construction"]), ("hnsw", 8, 64))
+        r = search_recall(s, "ix", x, queries)
+        check(r >= 0.9, "recall@10 after the rebuild: %.3f" % r)
+        check(any(j["id"] == job["id"] and j["kind"] == "build" for j in s.ok("GET", "/hektor/jobs")),
+              "the build is listed in /hektor/jobs")
+        ev = Events(s)
+        jobs = ev.next()[1]["jobs"]
+        ev.close()
+        check(any(j["id"] == job["id"] and j["kind"] == "build" for j in jobs),
+              "the build is in the event stream: %r" % jobs)
+        eq(s.stop(), 0)
+    except BaseException:
+        s.kill()
+        raise
+    # The new settings and graph survive a restart.
+    s = Server(tmp, db)
+    try:
+        ix = s.ok("GET", "/hektor/collections/ix/stats")["index"]
+        eq((ix["kind"], ix["m"], ix["ef_construction"]), ("hnsw", 8, 64))
+        r = search_recall(s, "ix", x, queries)
+        check(r >= 0.9, "recall@10 after a restart: %.3f" % r)
+        eq(s.stop(), 0)
+    except BaseException:
+        s.kill()
+        raise
+
+
+@serving
+def test_index_build_cancel(s, tmp):
+    x = fill(s, "ic", n=20000, dim=32)
+    job = s.ok("POST", "/hektor/collections/ic/index",
+               {"kind": "hnsw", "m": 48, "ef_construction": 800})["job"]
+    deadline = time.monotonic() + 60 * SLOW
+    while time.monotonic() < deadline:
+        j = s.ok("GET", "/hektor/jobs/" + job["id"])["job"]
+        if j["state"] == "running" and j["done"] > 0:
+            break
+        time.sleep(0.01)
+    eq(j["state"], "running", "job: %r" % j)
+    # Searches keep working on the old index during the build.
+    q = x[5]
+    eq(s.ok("POST", "/collections/ic/points/search", {"vector": [float(v) for v in q], "limit": 1})[0]["id"], 5)
+    s.ok("DELETE", "/hektor/jobs/" + job["id"])
+    j = wait_job(s, job["id"])
+    eq(j["state"], "cancelled", "job: %r" % j)
+    contains(j["message"], "old index is unchanged")
+    ix = s.ok("GET", "/hektor/collections/ic/stats")["index"]
+    eq((ix["kind"], ix["m"], ix["ef_construction"]), ("hnsw", 16, 200))
+
+
 # ---- statistics ----
 
 @serving

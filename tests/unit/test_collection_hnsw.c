@@ -11,7 +11,10 @@
 #include <cmocka.h>
 #include <math.h>
 #include <pthread.h>
+#include <signal.h>
 #include <stdatomic.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 #include "hektor.h"
 #include "test_util.h"
@@ -546,6 +549,223 @@ static void test_graph_section_checked(void **state) {
     tu_rmrf(dir);
 }
 
+
+/* A stream of single-point overwrites of linked points: each waits in the relink set and
+ * is unlinked in a batch (collection.c, graph_sync). Between batches the points are
+ * scanned exactly, so each is found at its new vector at once; recall holds, the graph
+ * validates after every round and after a reopen. */
+static void test_overwrites_relinked(void **state) {
+    (void)state;
+    const char *dir = tu_tmpdir("hnsw-relink");
+    const size_t n = 4000;
+    float *store = malloc(n * DIM * sizeof(float));
+    hk_db *db = tu_open_db(dir, HK_OPEN_CREATE | HK_OPEN_NOSYNC);
+    hk_collection *c = make_hnsw(db, "c", HK_METRIC_L2);
+    upsert_range(c, 0, n, store);
+    hk_query *q;
+    assert_int_equal(hk_query_new(&q), HK_OK);
+    hk_query_set_k(q, 1);
+    for (int round = 0; round < 6; round++) {
+        for (int i = 0; i < 50; i++) { /* 300 overwrites: several relink batches of 64 */
+            uint64_t id = (uint64_t)((frand() + 1.0f) * 0.5f * (float)(n - 1));
+            float *v = store + id * DIM;
+            point(v);
+            hk_point pt = {.id = id, .vector = v};
+            assert_int_equal(hk_upsert(c, &pt, 1, NULL), HK_OK);
+            hk_result *r;
+            assert_int_equal(hk_query_set_vectors(q, v, 1, DIM), HK_OK);
+            assert_int_equal(hk_search(c, q, &r), HK_OK);
+            assert_int_equal(hk_result_count(r, 0), 1);
+            assert_int_equal(hk_result_id(r, 0, 0), id); /* found at its new vector */
+            hk_result_free(r);
+        }
+        verify(c);
+        uint64_t count;
+        assert_int_equal(hk_count(c, NULL, &count), HK_OK);
+        assert_int_equal(count, n);
+    }
+    double before = recall(c, 200, NULL);
+    assert_true(before >= 0.95);
+    hk_query_free(q);
+    hk_collection_close(c);
+    assert_int_equal(hk_db_close(db), HK_OK);
+    db = tu_open_db(dir, 0);
+    assert_int_equal(hk_collection_open(db, "c", &c), HK_OK);
+    verify(c);
+    assert_true(recall(c, 200, NULL) >= 0.95);
+    hk_collection_close(c);
+    assert_int_equal(hk_db_close(db), HK_OK);
+    free(store);
+    tu_rmrf(dir);
+}
+
+/* Durable single-point writers on many threads share log syncs (group commit): a child
+ * process runs them, reports each acknowledged id through a pipe, and is killed with
+ * SIGKILL mid-stream. Every acknowledged write must be there after a reopen, with its
+ * vector, and the graph must validate. */
+#define GC_THREADS 8
+static float gc_value(uint64_t id, int d) { return (float)((id * 31 + (uint64_t)d * 7) % 1000) / 500.0f - 1.0f; }
+
+typedef struct gc_writer {
+    hk_collection *c;
+    int fd, t;
+} gc_writer;
+
+static void *gc_write(void *arg) {
+    gc_writer *w = arg;
+    for (uint64_t i = 0;; i++) {
+        uint64_t id = (uint64_t)w->t * 1000000 + i;
+        float v[DIM];
+        for (int d = 0; d < DIM; d++) v[d] = gc_value(id, d);
+        hk_point pt = {.id = id, .vector = v};
+        if (hk_upsert(w->c, &pt, 1, NULL)) _exit(3);
+        if (write(w->fd, &id, sizeof id) != sizeof id) _exit(4);
+    }
+    return NULL;
+}
+
+static void test_concurrent_durable_writers_killed(void **state) {
+    (void)state;
+    const char *tmp = tu_tmpdir("hnsw-gc");
+    char dir[4200];
+    snprintf(dir, sizeof dir, "%s", tmp);
+    {
+        hk_db *db = tu_open_db(dir, HK_OPEN_CREATE); /* fsync on */
+        hk_collection *c = make_hnsw(db, "c", HK_METRIC_L2);
+        hk_collection_close(c);
+        assert_int_equal(hk_db_close(db), HK_OK);
+    }
+    int p[2];
+    assert_int_equal(pipe(p), 0);
+    pid_t pid = fork();
+    assert_true(pid >= 0);
+    if (pid == 0) {
+        close(p[0]);
+        hk_db_options o;
+        hk_db_options_init(&o);
+        hk_db *db;
+        hk_collection *c;
+        if (hk_db_open(dir, &o, &db) || hk_collection_open(db, "c", &c)) _exit(2);
+        gc_writer w[GC_THREADS];
+        pthread_t th[GC_THREADS];
+        for (int t = 0; t < GC_THREADS; t++) {
+            w[t] = (gc_writer){c, p[1], t};
+            if (pthread_create(&th[t], NULL, gc_write, &w[t])) _exit(5);
+        }
+        for (;;) pause();
+    }
+    close(p[1]);
+    uint64_t *acked = malloc(1000000 * sizeof *acked);
+    size_t nacked = 0;
+    int per_thread[GC_THREADS] = {0};
+    uint64_t id;
+    while (nacked < 1500 && read(p[0], &id, sizeof id) == sizeof id) {
+        acked[nacked++] = id;
+        per_thread[id / 1000000]++;
+    }
+    kill(pid, SIGKILL);
+    while (nacked < 1000000 && read(p[0], &id, sizeof id) == sizeof id) acked[nacked++] = id;
+    close(p[0]);
+    int status;
+    assert_int_equal(waitpid(pid, &status, 0), pid);
+    assert_true(WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL); /* not a writer's failure */
+    assert_true(nacked >= 1500);
+    for (int t = 0; t < GC_THREADS; t++) assert_true(per_thread[t] > 0); /* all wrote concurrently */
+    hk_db *db = tu_open_db(dir, 0);
+    hk_collection *c;
+    assert_int_equal(hk_collection_open(db, "c", &c), HK_OK);
+    verify(c);
+    hk_result *r;
+    assert_int_equal(hk_get(c, acked, nacked, HK_WITH_VECTOR, &r), HK_OK);
+    assert_int_equal(hk_result_count(r, 0), nacked); /* every acknowledged write survived */
+    for (size_t i = 0; i < nacked; i++) {
+        const float *v = hk_result_vector(r, 0, i);
+        assert_non_null(v);
+        for (int d = 0; d < DIM; d++) assert_true(v[d] == gc_value(hk_result_id(r, 0, i), d));
+    }
+    hk_result_free(r);
+    hk_collection_close(c);
+    assert_int_equal(hk_db_close(db), HK_OK);
+    free(acked);
+    tu_rmrf(dir);
+}
+
+
+static int cancel_after_start(void *ud, const char *phase, double fraction) {
+    int *calls = ud;
+    assert_string_equal(phase, "build");
+    assert_true(fraction >= 0 && fraction <= 1);
+    return ++*calls > 1; /* cancel at the first chunk's report */
+}
+
+static int count_calls(void *ud, const char *phase, double fraction) {
+    (void)phase;
+    double *last = ud;
+    assert_true(fraction >= *last); /* progress only rises */
+    *last = fraction;
+    return 0;
+}
+
+/* hk_collection_reindex: flat to HNSW and back, bad settings refused, a cancelled build
+ * leaves the old index, the new settings survive a reopen, recall after the rebuild. */
+static void test_reindex(void **state) {
+    (void)state;
+    const char *dir = tu_tmpdir("hnsw-reindex");
+    const size_t n = 6000;
+    float *store = malloc(n * DIM * sizeof(float));
+    hk_db *db = tu_open_db(dir, HK_OPEN_CREATE | HK_OPEN_NOSYNC);
+    hk_collection_config cfg;
+    hk_collection_config_init(&cfg);
+    cfg.dim = DIM;
+    cfg.index = HK_INDEX_FLAT;
+    hk_collection *c;
+    assert_int_equal(hk_collection_create(db, "c", &cfg, &c), HK_OK);
+    upsert_range(c, 0, n, store);
+    assert_int_equal(hk_collection_reindex(c, HK_INDEX_HNSW, 1, 0, NULL, NULL), HK_INVALID);
+    assert_non_null(strstr(hk_errmsg(), "M must be between"));
+    assert_int_equal(hk_collection_reindex(c, HK_INDEX_FLAT, 8, 0, NULL, NULL), HK_INVALID);
+    assert_int_equal(hk_collection_reindex(c, (hk_index_kind)7, 0, 0, NULL, NULL), HK_INVALID);
+    int calls = 0;
+    assert_int_equal(hk_collection_reindex(c, HK_INDEX_HNSW, 8, 100, cancel_after_start, &calls),
+                     HK_CANCELLED);
+    assert_int_equal(hk_collection_get_config(c, &cfg), HK_OK);
+    assert_int_equal(cfg.index, HK_INDEX_FLAT); /* unchanged */
+    assert_true(recall(c, 50, NULL) == 1.0);    /* still exact */
+    double last = 0;
+    assert_int_equal(hk_collection_reindex(c, HK_INDEX_HNSW, 8, 100, count_calls, &last), HK_OK);
+    assert_true(last == 1.0);
+    assert_int_equal(hk_collection_get_config(c, &cfg), HK_OK);
+    assert_int_equal(cfg.index, HK_INDEX_HNSW);
+    assert_int_equal(cfg.hnsw_m, 8);
+    assert_int_equal(cfg.hnsw_ef_construction, 100);
+    verify(c);
+    assert_true(recall(c, 200, NULL) >= 0.9);
+    upsert_range(c, n - 100, 100, store); /* writes after the swap go into the new graph */
+    verify(c);
+    hk_collection_close(c);
+    assert_int_equal(hk_db_close(db), HK_OK);
+    db = tu_open_db(dir, 0);
+    assert_int_equal(hk_collection_open(db, "c", &c), HK_OK);
+    assert_int_equal(hk_collection_get_config(c, &cfg), HK_OK);
+    assert_int_equal(cfg.index, HK_INDEX_HNSW); /* durable */
+    assert_int_equal(cfg.hnsw_m, 8);
+    verify(c);
+    assert_true(recall(c, 200, NULL) >= 0.9);
+    assert_int_equal(hk_collection_reindex(c, HK_INDEX_FLAT, 0, 0, NULL, NULL), HK_OK);
+    assert_true(recall(c, 50, NULL) == 1.0);
+    hk_collection_close(c);
+    assert_int_equal(hk_db_close(db), HK_OK);
+    db = tu_open_db(dir, 0);
+    assert_int_equal(hk_collection_open(db, "c", &c), HK_OK);
+    assert_int_equal(hk_collection_get_config(c, &cfg), HK_OK);
+    assert_int_equal(cfg.index, HK_INDEX_FLAT);
+    verify(c);
+    hk_collection_close(c);
+    assert_int_equal(hk_db_close(db), HK_OK);
+    free(store);
+    tu_rmrf(dir);
+}
+
 int main(void) {
     init_centres();
     const struct CMUnitTest tests[] = {
@@ -556,6 +776,9 @@ int main(void) {
         cmocka_unit_test(test_filters_range_batch),
         cmocka_unit_test(test_readers_beside_writer),
         cmocka_unit_test(test_graph_section_checked),
+        cmocka_unit_test(test_overwrites_relinked),
+        cmocka_unit_test(test_concurrent_durable_writers_killed),
+        cmocka_unit_test(test_reindex),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

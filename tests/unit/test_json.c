@@ -401,6 +401,38 @@ static void test_write_appends(void **state) {
     hk_buf_free(&b);
 }
 
+
+/* Doubles parse to exactly what strtod gives, whether the exact fast path takes them
+ * (short mantissas, small exponents) or strtod does (long ones, large exponents, halfway
+ * cases near the limits). */
+static void test_numbers_match_strtod(void **state) {
+    (void)state;
+    static const char *const fixed[] = {
+        "0.1", "-0.0", "0.000001", "1e22", "1e23", "9007199254740993.0", "9007199254740992.5",
+        "123456789012345678901", "0.1234567890123456789", "4.9e-324", "2.2250738585072014e-308",
+        "1.7976931348623157e308", "-3.4028235e38", "1.00000005960464477539", "0.30000000000000004",
+        "1E-22", "1e-23", "12345678901234567e-10", "100000000000000000000e-20", "0.0000000000000000000000001"};
+    char text[128];
+    for (size_t i = 0; i < sizeof fixed / sizeof *fixed; i++) {
+        hj_value *v = parse_ok(fixed[i]);
+        assert_int_equal(v->type, HJ_DOUBLE);
+        double want = strtod(fixed[i], NULL);
+        if (memcmp(&v->u.d, &want, sizeof want)) fail_msg("%s: got %.17g, want %.17g", fixed[i], v->u.d, want);
+    }
+    static const char *const fmts[] = {"%.4f", "%.6f", "%.9g", "%.17g", "%.3e", "%.8e", "%.12g"};
+    uint64_t x = 0x9E3779B97F4A7C15ull;
+    for (int i = 0; i < 200000; i++) {
+        x ^= x << 13, x ^= x >> 7, x ^= x << 17;
+        double d = ((double)(x >> 11) / 9007199254740992.0 * 2 - 1) * pow(10, (int)(x % 13) - 6);
+        snprintf(text, sizeof text, fmts[i % 7], d);
+        hj_value *v = parse_ok(text);
+        if (v->type == HJ_INT) continue; /* "%.9g" of a whole number */
+        double want = strtod(text, NULL);
+        if (memcmp(&v->u.d, &want, sizeof want)) fail_msg("%s: got %.17g, want %.17g", text, v->u.d, want);
+        if (i % 1000 == 0) hk_arena_reset(&g_arena);
+    }
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_round_trips, setup, teardown),
@@ -415,6 +447,7 @@ int main(void) {
         cmocka_unit_test_setup_teardown(test_write_double, setup, teardown),
         cmocka_unit_test_setup_teardown(test_write_string_repairs_utf8, setup, teardown),
         cmocka_unit_test_setup_teardown(test_write_appends, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_numbers_match_strtod, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

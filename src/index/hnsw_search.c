@@ -76,9 +76,10 @@ uint32_t hnsw_copy_links(const hnsw *g, hnsw_ctx *c, uint32_t s, int l, int lock
 
 static void prefetch_row(const flat_matrix *m, uint32_t s) {
     if (m->qbuf) {
-        const char *cp = (const char *)(m->codes->codes + (size_t)s * m->codes->code_size);
-        __builtin_prefetch(cp);
-        if (m->codes->code_size > 64) __builtin_prefetch(cp + 64);
+        /* the whole code: an int8 code of 512 dimensions is 8 lines, read at once */
+        size_t cs = m->codes->code_size;
+        const char *cp = (const char *)(m->codes->codes + (size_t)s * cs);
+        for (size_t off = 0; off < cs && off < 1024; off += 64) __builtin_prefetch(cp + off);
         return;
     }
     const char *p = (const char *)hnsw_row(m, s);

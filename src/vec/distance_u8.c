@@ -121,6 +121,16 @@ U8_AVX2 static uint32_t u8_dot_avx2(const uint8_t *a, const uint8_t *b, size_t n
 
 static const vec_u8_kernels u8_avx2 = {"avx2", u8_l2_avx2, u8_dot_avx2};
 
+/* Lane sum with vector adds, which wrap: the sums may pass 2^31 (they fit 32 unsigned
+ * bits), where the reduction intrinsic's scalar int additions would overflow. */
+U8_BW static uint32_t hsum512(__m512i v) {
+    __m256i h = _mm256_add_epi32(_mm512_castsi512_si256(v), _mm512_extracti64x4_epi64(v, 1));
+    __m128i s = _mm_add_epi32(_mm256_castsi256_si128(h), _mm256_extracti128_si256(h, 1));
+    s = _mm_add_epi32(s, _mm_shuffle_epi32(s, 0x4e));
+    s = _mm_add_epi32(s, _mm_shuffle_epi32(s, 0xb1));
+    return (uint32_t)_mm_cvtsi128_si32(s);
+}
+
 /* 32 codes from p (masked past n - i when fewer remain), widened to 16 bits. */
 #define U8_LOAD32(p, i, n)                                                                   \
     _mm512_cvtepu8_epi16((n) - (i) >= 32                                                     \
@@ -141,7 +151,7 @@ U8_BW static uint32_t u8_l2_bw(const uint8_t *a, const uint8_t *b, size_t n) {
         __m512i d0 = _mm512_sub_epi16(U8_LOAD32(a, i, n), U8_LOAD32(b, i, n));
         acc0 = _mm512_add_epi32(acc0, _mm512_madd_epi16(d0, d0));
     }
-    return (uint32_t)_mm512_reduce_add_epi32(_mm512_add_epi32(acc0, acc1));
+    return hsum512(_mm512_add_epi32(acc0, acc1));
 }
 
 U8_BW static uint32_t u8_dot_bw(const uint8_t *a, const uint8_t *b, size_t n) {
@@ -154,7 +164,7 @@ U8_BW static uint32_t u8_dot_bw(const uint8_t *a, const uint8_t *b, size_t n) {
     }
     for (; i < n; i += 32)
         acc0 = _mm512_add_epi32(acc0, _mm512_madd_epi16(U8_LOAD32(a, i, n), U8_LOAD32(b, i, n)));
-    return (uint32_t)_mm512_reduce_add_epi32(_mm512_add_epi32(acc0, acc1));
+    return hsum512(_mm512_add_epi32(acc0, acc1));
 }
 
 U8_VNNI static uint32_t u8_l2_vnni(const uint8_t *a, const uint8_t *b, size_t n) {
@@ -170,7 +180,7 @@ U8_VNNI static uint32_t u8_l2_vnni(const uint8_t *a, const uint8_t *b, size_t n)
         __m512i d0 = _mm512_sub_epi16(U8_LOAD32(a, i, n), U8_LOAD32(b, i, n));
         acc0 = _mm512_dpwssd_epi32(acc0, d0, d0);
     }
-    return (uint32_t)_mm512_reduce_add_epi32(_mm512_add_epi32(acc0, acc1));
+    return hsum512(_mm512_add_epi32(acc0, acc1));
 }
 
 U8_VNNI static uint32_t u8_dot_vnni(const uint8_t *a, const uint8_t *b, size_t n) {
@@ -181,7 +191,7 @@ U8_VNNI static uint32_t u8_dot_vnni(const uint8_t *a, const uint8_t *b, size_t n
         acc1 = _mm512_dpwssd_epi32(acc1, U8_LOAD32(a, i + 32, n), U8_LOAD32(b, i + 32, n));
     }
     for (; i < n; i += 32) acc0 = _mm512_dpwssd_epi32(acc0, U8_LOAD32(a, i, n), U8_LOAD32(b, i, n));
-    return (uint32_t)_mm512_reduce_add_epi32(_mm512_add_epi32(acc0, acc1));
+    return hsum512(_mm512_add_epi32(acc0, acc1));
 }
 
 static const vec_u8_kernels u8_bw = {"avx512bw", u8_l2_bw, u8_dot_bw};

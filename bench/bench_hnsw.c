@@ -6,7 +6,7 @@
  * times a change to the graph's build or search paths:
  *
  *   bench_hnsw build  --data base.npy --dir DB [--m 16] [--efc 200] [--batch 10000]
- *                     [--quant sq8 [--quant-after N]]
+ *                     [--quant sq8|int8|... [--quant-after N]]
  *   bench_hnsw search --dir DB --queries query.npy --ef 10,32,128 --threads 1 --mode single
  *   bench_hnsw search --dir DB --queries query.npy --ef 10,32,128 --mode batch
  *
@@ -24,8 +24,9 @@
  *  - --quant METHOD gives the collection codes once --quant-after points (default: the
  *    first batch) are in: a codebook is trained on them and the collection quantized,
  *    inside the timed build (and reported apart too); from then on every insert links
- *    on the codes (scalar codes) and searches walk the codes and re-rank (--rerank N per
- *    query in a search run; 0 = the collection's default).
+ *    on the codes (scalar codes; int8 codes with integer distances) and searches walk the
+ *    codes and re-rank (--rerank N per query in a search run; 0 = the collection's
+ *    default).
  *  - A search run opens the database read-only: the graph comes back from the snapshot,
  *    and VmRSS after the open is the memory a process serving the collection holds.
  *  - Single queries: one hk_search per query vector, one after another, after a few

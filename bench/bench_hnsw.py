@@ -15,7 +15,9 @@ docs/BENCHMARKS.md (bench.py keeps that block when it rewrites the rest of the f
 
 Engines (--engines, --large-engines): hektor, hektor-sse (the portable kernel), hektor-sq8
 (built on SQ8 codes after the first points, float vectors kept on disk and mapped;
-searches walk the codes and re-rank), hnswlib, faiss. The 1M x 512 dataset alone,
+searches walk the codes and re-rank), hektor-int8 (the same on int8 codes, whose distances
+are integer kernels: quantized after the first tenth of a 100K set, 10,000 points of larger
+ones), hnswlib, faiss. The 1M x 512 dataset alone,
 `--datasets "" --large --large-engines hektor-sq8`, writes its own block between
 `<!-- hnsw-large:begin -->` and `<!-- hnsw-large:end -->`.
 
@@ -71,9 +73,10 @@ def markers(results):
     if results and all(d["name"] == LARGE for d in results):
         return LARGE_BEGIN, LARGE_END, "## HNSW at 1M x 512: the seed's targets"
     return BEGIN, END, "## HNSW: HEKTOR beside hnswlib and FAISS IndexHNSWFlat"
-ENGINES = ("hektor", "hektor-sse", "hektor-sq8", "hnswlib", "faiss")
+ENGINES = ("hektor", "hektor-sse", "hektor-sq8", "hektor-int8", "hnswlib", "faiss")
 TITLES = {"hektor": "HEKTOR", "hektor-sse": "HEKTOR, SSE kernel",
-          "hektor-sq8": "HEKTOR, SQ8 codes, vectors on disk", "hnswlib": "hnswlib",
+          "hektor-sq8": "HEKTOR, SQ8 codes, vectors on disk",
+          "hektor-int8": "HEKTOR, int8 codes, vectors on disk", "hnswlib": "hnswlib",
           "faiss": "FAISS IndexHNSWFlat"}
 LARGE = "clustered-512-1m"
 
@@ -86,6 +89,8 @@ SEED_INGEST = 500
 # hektor-sq8: points inserted on floats before the collection is quantized (a codebook is
 # trained on them); the rest are linked walking the SQ8 codes.
 SQ8_AFTER = 50_000
+# hektor-int8: the same, quantized after this many points (or a tenth of a smaller set).
+INT8_AFTER = 10_000
 
 log = bench.log
 
@@ -266,6 +271,10 @@ def run_engine(engine, args, name, bp, qp, tmp):
             after = min(SQ8_AFTER, max(1000, np.load(bp, mmap_mode="r").shape[0] // 10))
             batch = min(batch, after)  # the codes come in between two batches
             quant = ["--quant", "sq8", "--quant-after", str(after), "--vectors", "disk"]
+        if engine == "hektor-int8":
+            after = min(INT8_AFTER, max(1000, np.load(bp, mmap_mode="r").shape[0] // 10))
+            batch = min(batch, after)
+            quant = ["--quant", "int8", "--quant-after", str(after), "--vectors", "disk"]
         build = bench.run_json(drv + ["build", "--data", bp, "--dir", dbdir,
                                 "--batch", str(batch)] + common + quant, timeout=args.timeout)
         q = ["--dir", dbdir, "--queries", qp, "--ef", efs, "--k", str(K)]
@@ -516,6 +525,13 @@ def seed_targets(d, ncpu):
               "(`hk_collection_set_vector_storage`); searches walk on the codes and re-rank their "
               "candidates (the default depth, max(4k, 40)) with the floats. RSS counts the mapped "
               "file's resident pages; the anonymous part is the process's own heap."]
+    if "hektor-int8" in E:
+        L += ["", f"{TITLES['hektor-int8']}: as above with an int8 codebook (one quantization step "
+              "for every dimension, so code-to-code distances are integer sums: AVX-512 VNNI "
+              f"here), quantized after the first {INT8_AFTER:,} points; queries are encoded with "
+              "the same codebook, walk the codes with the integer kernel, and the candidates are "
+              "re-ranked with the float vectors. This is the quantized build path of the "
+              "Quantization issue."]
     return L + [""]
 
 

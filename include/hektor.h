@@ -141,7 +141,8 @@ typedef enum hk_quant_method {
     HK_QUANT_SQ8 = 1, /* scalar, 8 bits per component (4x) */
     HK_QUANT_SQ4 = 2, /* scalar, 4 bits per component (8x) */
     HK_QUANT_PQ = 3,  /* product quantization: pq_m codes of pq_bits */
-    HK_QUANT_OPQ = 4  /* PQ after a learned rotation */
+    HK_QUANT_OPQ = 4, /* PQ after a learned rotation */
+    HK_QUANT_INT8 = 5 /* 8 bits per component with one step for all: integer distances */
 } hk_quant_method;
 
 /* Companding curve for scalar quantization (see docs/QUANTIZATION.md for the mapping of

@@ -94,15 +94,16 @@ static int parse_params(const char *cmd, const qopts *o, hk_quant_params *p) {
         return cli_usage(cmd, "--seed must be a non-negative integer, not '%s'", o->seed);
     p->seed = seed;
     /* --bits 8 / 4 with sq: pick sq8 / sq4 rather than failing */
-    if ((p->method == HK_QUANT_SQ8 || p->method == HK_QUANT_SQ4) && p->pq_bits) {
+    int sq = p->method == HK_QUANT_SQ8 || p->method == HK_QUANT_SQ4 || p->method == HK_QUANT_INT8;
+    if (sq && p->pq_bits) {
         if (p->pq_bits != 4 && p->pq_bits != 8) return cli_usage(cmd, "--bits must be 4 or 8");
-        if ((p->pq_bits == 8) != (p->method == HK_QUANT_SQ8))
+        if ((p->pq_bits == 8) != (p->method != HK_QUANT_SQ4))
             return cli_usage(cmd, "--bits %u contradicts --method %s", p->pq_bits, o->method);
         p->pq_bits = 0;
     }
-    if ((p->method == HK_QUANT_SQ8 || p->method == HK_QUANT_SQ4) && p->pq_m)
+    if (sq && p->pq_m)
         return cli_usage(cmd, "--m applies to pq and opq, not %s", hk_quant_method_name(p->method));
-    if ((p->method == HK_QUANT_PQ || p->method == HK_QUANT_OPQ) && p->curve)
+    if ((p->method == HK_QUANT_PQ || p->method == HK_QUANT_OPQ || p->method == HK_QUANT_INT8) && p->curve)
         return cli_usage(cmd, "--curve applies to sq8 and sq4, not %s", hk_quant_method_name(p->method));
     if (o->curve_param && !p->curve) return cli_usage(cmd, "--curve-param needs --curve");
     return 0;

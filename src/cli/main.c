@@ -386,7 +386,7 @@ const cli_cmd cli_commands[] = {
      "summary and exits 0, or names the problem and exits 1. Read-only: it works beside\n"
      "a running writer.\n"},
     {"quantize", cmd_quantize, "give a collection compact codes (SQ, PQ, OPQ, curves)",
-     "usage: hektor [--db DIR] quantize NAME --method sq8|sq4|pq|opq [--m M] [--bits 4|8]\n"
+     "usage: hektor [--db DIR] quantize NAME --method sq8|sq4|pq|opq|int8 [--m M] [--bits 4|8]\n"
      "                [--curve none|st2084|hlg|pu21|gamma|mulaw] [--curve-param X]\n"
      "                [--rerank N] [--save-as CODEBOOK [--replace]] [--vectors memory|disk]\n"
      "                [training options]\n"
@@ -402,7 +402,9 @@ const cli_cmd cli_commands[] = {
      "when the command returns.\n"
      "  --method M          sq8: 8 bits per component (4x smaller); sq4: 4 bits (8x);\n"
      "                      pq: product quantization, M codes of --bits; opq: PQ after a\n"
-     "                      learned rotation\n"
+     "                      learned rotation; int8: 8 bits with one step for every\n"
+     "                      dimension, so distances between codes are integer sums (HNSW\n"
+     "                      graphs are then built and walked on them; see docs/QUANTIZATION.md)\n"
      "  --m M               pq/opq sub-quantizers, dividing the dimension (default dim/4:\n"
      "                      16x smaller at 8 bits)\n"
      "  --bits B            pq/opq bits per code, 4 or 8 (default 8)\n"

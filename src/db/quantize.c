@@ -181,7 +181,11 @@ static void v_fs_scan(const void *ctx, const uint8_t *qlut, float scale, float f
 }
 
 vec_codes coll_codes_view(const hk_collection *c) {
-    return (vec_codes){.codes = c->codes, .code_size = c->code_size,
+    float step2 = 0;
+    int ip = 0;
+    if (cb_is_int8(c->cb)) cb_int8_form(c->cb, &step2, &ip);
+    return (vec_codes){.u8 = cb_is_int8(c->cb) ? vec_u8_best() : NULL, .u8_dim = c->cfg.dim,
+                       .u8_step2 = step2, .u8_ip = ip,.codes = c->codes, .code_size = c->code_size,
                        .qfloats = cb_query_floats(c->cb), .ctx = c->cb, .prepare = v_prepare,
                        .dist = v_dist, .dist_many = v_dist_many,
                        .sym = cb_has_sym(c->cb) ? v_sym : NULL,

@@ -15,8 +15,10 @@
 #include <roaring/roaring.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <string.h>
 
 #include "hektor.h"
+#include "../vec/distance.h"
 
 typedef struct flat_hit {
     float dist;     /* internal distance: smaller is better */
@@ -47,7 +49,23 @@ typedef struct vec_codes {
                        float *scale, float *fbias);
     void (*fs_scan)(const void *ctx, const uint8_t *qlut, float scale, float fbias,
                     const uint8_t *packed, size_t n, float *out);
+    /* int8 codes (src/quant/sq.h): u8 set. A prepared query is then the query's own code
+     * (the first code_size bytes of the buffer), and every distance, query to code or code
+     * to code, is vec_codes_int8 below: the same numbers dist and sym give, without their
+     * indirection. */
+    const vec_u8_kernels *u8;
+    size_t u8_dim;
+    float u8_step2; /* the squared step */
+    int u8_ip;      /* ip / cosine: codes carry T (f32) after their u8_dim bytes */
 } vec_codes;
+
+static inline float vec_codes_int8(const vec_codes *vc, const uint8_t *a, const uint8_t *b) {
+    if (!vc->u8_ip) return vc->u8_step2 * (float)vc->u8->l2(a, b, vc->u8_dim);
+    float ta, tb;
+    memcpy(&ta, a + vc->u8_dim, 4);
+    memcpy(&tb, b + vc->u8_dim, 4);
+    return -(vc->u8_step2 * (float)vc->u8->dot(a, b, vc->u8_dim) + ta + tb);
+}
 #define FS_BLOCK 32 /* slots per fast-scan block (PQ_FS_BLOCK) */
 
 typedef struct flat_matrix {

@@ -205,7 +205,12 @@ static void link_node(hnsw *g, const flat_matrix *m, hnsw_ctx *c, uint32_t q, in
         }
         mq = *m;
         mq.qbuf = c->qbuf;
-        m->codes->prepare(m->codes->ctx, qv, c->qbuf, &mq.qbias);
+        if (m->codes->u8) { /* int8: the prepared query is q's own code */
+            memcpy(c->qbuf, m->codes->codes + (size_t)q * m->codes->code_size, m->codes->code_size);
+            mq.qbias = 0;
+        } else {
+            m->codes->prepare(m->codes->ctx, qv, c->qbuf, &mq.qbias);
+        }
         m = &mq;
     }
     flat_hit cur = {hnsw_qdist(g, m, qv, ep), ep};

@@ -77,6 +77,9 @@ static inline float hnsw_dist(const hnsw *g, const float *a, const float *b) {
 static inline float hnsw_ndist(const hnsw *g, const flat_matrix *m, uint32_t a, uint32_t b) {
     if (m->codes && m->codes->sym) {
         size_t cs = m->codes->code_size;
+        if (m->codes->u8)
+            return vec_codes_int8(m->codes, m->codes->codes + (size_t)a * cs,
+                                  m->codes->codes + (size_t)b * cs);
         return m->codes->sym(m->codes->ctx, m->codes->codes + (size_t)a * cs,
                              m->codes->codes + (size_t)b * cs);
     }
@@ -88,6 +91,9 @@ static inline int hnsw_on_codes(const flat_matrix *m) { return m->codes && m->co
 /* Distance from the query to slot s: on the codes when the matrix carries a prepared
  * query (flat.h), else on the rows. */
 static inline float hnsw_qdist(const hnsw *g, const flat_matrix *m, const float *q, uint32_t s) {
+    if (m->qbuf && m->codes->u8)
+        return vec_codes_int8(m->codes, (const uint8_t *)m->qbuf,
+                              m->codes->codes + (size_t)s * m->codes->code_size);
     if (m->qbuf)
         return m->codes->dist(m->codes->ctx, m->qbuf, m->qbias,
                               m->codes->codes + (size_t)s * m->codes->code_size);

@@ -74,16 +74,21 @@ uint32_t hnsw_copy_links(const hnsw *g, hnsw_ctx *c, uint32_t s, int l, int lock
     return n;
 }
 
+/* Rows (codes) are prefetched whole, this many neighbours ahead of the one measured:
+ * enough to hide memory latency behind the distances, few enough that the loads in
+ * flight fit the core's miss buffers. */
+#define HNSW_PREFETCH_AHEAD 3
+
 static void prefetch_row(const flat_matrix *m, uint32_t s) {
     if (m->qbuf) {
-        const char *cp = (const char *)(m->codes->codes + (size_t)s * m->codes->code_size);
-        __builtin_prefetch(cp);
-        if (m->codes->code_size > 64) __builtin_prefetch(cp + 64);
+        /* the whole code: an int8 code of 512 dimensions is 8 lines, read at once */
+        size_t cs = m->codes->code_size;
+        const char *cp = (const char *)(m->codes->codes + (size_t)s * cs);
+        for (size_t off = 0; off < cs && off < 1024; off += 64) __builtin_prefetch(cp + off);
         return;
     }
     const char *p = (const char *)hnsw_row(m, s);
-    __builtin_prefetch(p);
-    if (m->dim > 16) __builtin_prefetch(p + 64);
+    for (size_t off = 0; off < m->dim * sizeof(float) && off < 4096; off += 64) __builtin_prefetch(p + off);
 }
 
 void hnsw_descend(const hnsw *g, const flat_matrix *m, hnsw_ctx *c, const float *q,
@@ -169,6 +174,21 @@ static void res_push(hnsw_ctx *c, size_t ef, flat_hit h) {
     r[i] = h;
 }
 
+/* Removes the worst of the results. */
+static void res_pop(hnsw_ctx *c) {
+    flat_hit *r = c->res, last = r[--c->nres];
+    size_t i = 0, n = c->nres;
+    for (;;) {
+        size_t ch = 2 * i + 1;
+        if (ch >= n) break;
+        if (ch + 1 < n && hnsw_hit_less(r[ch], r[ch + 1])) ch++;
+        if (!hnsw_hit_less(last, r[ch])) break;
+        r[i] = r[ch];
+        i = ch;
+    }
+    if (n) r[i] = last;
+}
+
 static int admitted(const roaring_bitmap_t *allow, uint32_t s) {
     return !allow || roaring_bitmap_contains(allow, s);
 }
@@ -188,23 +208,29 @@ size_t hnsw_search_layer(const hnsw *g, const flat_matrix *m, hnsw_ctx *c, const
     while (c->ncand) {
         flat_hit top = cand_pop(c);
         if (c->nres == ef && hnsw_hit_less(c->res[0], top)) break;
+        /* the list expanded next is likely the new top's: start loading it */
+        if (c->ncand) __builtin_prefetch(hnsw_links(g, c->cand[0].slot, l));
         uint32_t n = hnsw_copy_links(g, c, top.slot, l, lock), nf = 0;
         for (uint32_t i = 0; i < n; i++) {
             uint32_t s = c->nbuf[i];
             if (hnsw_seen(c, s)) continue;
-            prefetch_row(m, s);
+            if (nf < HNSW_PREFETCH_AHEAD) prefetch_row(m, s);
             fresh[nf++] = s;
         }
         for (uint32_t i = 0; i < nf; i++) {
+            if (i + HNSW_PREFETCH_AHEAD < nf) prefetch_row(m, fresh[i + HNSW_PREFETCH_AHEAD]);
             flat_hit h = {hnsw_qdist(g, m, q, fresh[i]), fresh[i]};
             if (c->nres == ef && !hnsw_hit_less(h, c->res[0])) continue;
             if (cand_push(c, h) != 0) break;
             if (admitted(allow, h.slot)) res_push(c, ef, h);
         }
     }
+    /* sorted output by popping the max-heap from the back (no comparison sort) */
     size_t n = c->nres;
-    memcpy(c->out, c->res, n * sizeof(flat_hit));
-    qsort(c->out, n, sizeof(flat_hit), hnsw_hit_cmp);
+    for (size_t i = n; i > 0; i--) {
+        c->out[i - 1] = c->res[0];
+        res_pop(c);
+    }
     return n;
 }
 

@@ -23,20 +23,20 @@
 
 /* ---- names and parameters ---------------------------------------------------------- */
 
-static const char *const method_names[] = {"none", "sq8", "sq4", "pq", "opq"};
+static const char *const method_names[] = {"none", "sq8", "sq4", "pq", "opq", "int8"};
 static const char *const curve_names[] = {"none", "st2084", "hlg", "pu21", "gamma", "mulaw"};
 
 const char *hk_quant_method_name(hk_quant_method m) {
-    return (unsigned)m < 5 ? method_names[m] : "unknown";
+    return (unsigned)m < 6 ? method_names[m] : "unknown";
 }
 
 hk_status hk_quant_method_parse(const char *s, hk_quant_method *out) {
-    for (unsigned i = 0; s && i < 5; i++)
+    for (unsigned i = 0; s && i < 6; i++)
         if (!strcmp(s, method_names[i])) {
             *out = (hk_quant_method)i;
             return HK_OK;
         }
-    return hk_fail(HK_INVALID, "unknown quantization method '%s' (use sq8, sq4, pq or opq)",
+    return hk_fail(HK_INVALID, "unknown quantization method '%s' (use sq8, sq4, pq, opq or int8)",
                    s ? s : "");
 }
 
@@ -57,6 +57,10 @@ void hk_quant_params_init(hk_quant_params *p) {
     p->method = HK_QUANT_SQ8;
 }
 
+static int cb_is_sq(const hk_codebook *cb) {
+    return cb->method == HK_QUANT_SQ8 || cb->method == HK_QUANT_SQ4 || cb->method == HK_QUANT_INT8;
+}
+
 /* Largest divisor of dim not above dim / 4 (at least 1). */
 static uint32_t default_pq_m(uint32_t dim) {
     uint32_t m = dim / 4 ? dim / 4 : 1;
@@ -66,8 +70,8 @@ static uint32_t default_pq_m(uint32_t dim) {
 
 /* Fills defaults and checks p against dim. */
 static hk_status params_normalize(hk_quant_params *p, uint32_t dim) {
-    if (p->method < HK_QUANT_SQ8 || p->method > HK_QUANT_OPQ)
-        return hk_fail(HK_INVALID, "quantization method %d is not one of sq8, sq4, pq, opq",
+    if (p->method < HK_QUANT_SQ8 || p->method > HK_QUANT_INT8)
+        return hk_fail(HK_INVALID, "quantization method %d is not one of sq8, sq4, pq, opq, int8",
                        (int)p->method);
     if ((unsigned)p->curve > HK_CURVE_MULAW)
         return hk_fail(HK_INVALID, "curve %d is not known", (int)p->curve);
@@ -94,7 +98,9 @@ static hk_status params_normalize(hk_quant_params *p, uint32_t dim) {
         if (p->pq_m || p->pq_bits)
             return hk_fail(HK_INVALID, "sub-quantizers and their bits (pq_m, pq_bits) apply to "
                            "pq and opq; %s has %u bits per component",
-                           hk_quant_method_name(p->method), p->method == HK_QUANT_SQ8 ? 8u : 4u);
+                           hk_quant_method_name(p->method), p->method == HK_QUANT_SQ4 ? 4u : 8u);
+        if (p->method == HK_QUANT_INT8 && (p->curve || p->curve_param))
+            return hk_fail(HK_INVALID, "int8 is linear: it takes no curve");
     }
     return HK_OK;
 }
@@ -168,7 +174,9 @@ hk_status hk_codebook_train(const float *vectors, size_t n, uint32_t dim, hk_met
     cb->metric = metric;
     cb->dim = dim;
     cb->params = p;
-    if (p.method == HK_QUANT_SQ8 || p.method == HK_QUANT_SQ4)
+    if (p.method == HK_QUANT_INT8)
+        st = sq_train_int8(x, ns, dim, progress, ud, &cb->sq);
+    else if (p.method == HK_QUANT_SQ8 || p.method == HK_QUANT_SQ4)
         st = sq_train(x, ns, dim, p.method == HK_QUANT_SQ8 ? 8 : 4, (qc_kind)p.curve,
                       p.curve_param, progress, ud, &cb->sq);
     else
@@ -179,7 +187,7 @@ hk_status hk_codebook_train(const float *vectors, size_t n, uint32_t dim, hk_met
         hk_free(cb);
         return st;
     }
-    if (cb->method == HK_QUANT_SQ8 || cb->method == HK_QUANT_SQ4)
+    if (cb_is_sq(cb))
         cb->params.curve_param = cb->sq.curve.param;
     cb->trained_on = ns;
     cb->train_seconds = (double)(hk_now_ns() - t0) / 1e9;
@@ -199,12 +207,16 @@ void hk_codebook_free(hk_codebook *cb) {
     hk_free(cb);
 }
 
-static int cb_is_sq(const hk_codebook *cb) {
-    return cb->method == HK_QUANT_SQ8 || cb->method == HK_QUANT_SQ4;
+int cb_is_int8(const hk_codebook *cb) { return cb && cb->method == HK_QUANT_INT8; }
+
+/* int8 codes for ip and cosine carry T(k) (sq.h) after the dim bytes, as f32. */
+static int cb_int8_tail(const hk_codebook *cb) {
+    return cb->method == HK_QUANT_INT8 && cb->metric != HK_METRIC_L2;
 }
 
 size_t cb_code_size(const hk_codebook *cb) {
-    return cb_is_sq(cb) ? sq_code_size(&cb->sq) : pq_code_size(&cb->pq);
+    if (cb_is_sq(cb)) return sq_code_size(&cb->sq) + (cb_int8_tail(cb) ? 4 : 0);
+    return pq_code_size(&cb->pq);
 }
 
 size_t cb_model_bytes(const hk_codebook *cb) {
@@ -240,7 +252,29 @@ hk_status hk_codebook_info_get(const hk_codebook *cb, hk_codebook_info *o) {
 
 /* ---- encode / decode / distances --------------------------------------------------- */
 
+static void int8_set_term(const hk_codebook *cb, uint8_t *code) {
+    float t = sq_int8_term(&cb->sq, code);
+    uint32_t u;
+    memcpy(&u, &t, 4);
+    hk_store_u32(code + cb->dim, u);
+}
+
+static float int8_term(const uint8_t *code, uint32_t dim) {
+    uint32_t u = hk_load_u32(code + dim);
+    float t;
+    memcpy(&t, &u, 4);
+    return t;
+}
+
 hk_status cb_encode_rows(const hk_codebook *cb, const float *x, size_t n, uint8_t *codes) {
+    if (cb_int8_tail(cb)) {
+        size_t cs = cb_code_size(cb);
+        for (size_t i = 0; i < n; i++) {
+            sq_encode(&cb->sq, x + i * cb->dim, 1, codes + i * cs);
+            int8_set_term(cb, codes + i * cs);
+        }
+        return HK_OK;
+    }
     if (cb_is_sq(cb)) {
         sq_encode(&cb->sq, x, n, codes);
         return HK_OK;
@@ -273,18 +307,40 @@ hk_status hk_codebook_encode(const hk_codebook *cb, const float *vectors, size_t
 hk_status hk_codebook_decode(const hk_codebook *cb, const uint8_t *codes, size_t n,
                              float *vectors) {
     if (!cb || (n && (!vectors || !codes))) return hk_fail(HK_INVALID, "codebook_decode: NULL argument");
-    if (cb_is_sq(cb)) sq_decode(&cb->sq, codes, n, vectors);
+    if (cb_int8_tail(cb))
+        for (size_t i = 0; i < n; i++)
+            sq_decode(&cb->sq, codes + i * cb_code_size(cb), 1, vectors + i * cb->dim);
+    else if (cb_is_sq(cb)) sq_decode(&cb->sq, codes, n, vectors);
     else pq_decode(&cb->pq, codes, n, vectors);
     return HK_OK;
 }
 
 size_t cb_query_floats(const hk_codebook *cb) {
+    if (cb_is_int8(cb)) return (cb_code_size(cb) + 3) / 4; /* the query's own code */
     return cb_is_sq(cb) ? cb->dim : (size_t)cb->pq.m * cb->pq.ksub;
+}
+
+void cb_int8_form(const hk_codebook *cb, float *step2, int *ip) {
+    float s = sq_int8_step(&cb->sq);
+    *step2 = s * s;
+    *ip = cb->metric != HK_METRIC_L2;
+}
+
+/* int8: the distance between two codes (the query's is one), exact up to the float
+ * scaling of the integer sum. */
+static float int8_dist(const hk_codebook *cb, const uint8_t *a, const uint8_t *b) {
+    const vec_u8_kernels *k = vec_u8_best();
+    float s = sq_int8_step(&cb->sq);
+    if (cb->metric == HK_METRIC_L2) return s * s * (float)k->l2(a, b, cb->dim);
+    return -(s * s * (float)k->dot(a, b, cb->dim) + int8_term(a, cb->dim) + int8_term(b, cb->dim));
 }
 
 void cb_prepare(const hk_codebook *cb, const float *q, float *buf, float *bias) {
     int ip = cb->metric != HK_METRIC_L2;
-    if (cb_is_sq(cb)) {
+    if (cb_is_int8(cb)) { /* the query is encoded like a point */
+        cb_encode_rows(cb, q, 1, (uint8_t *)buf);
+        *bias = 0;
+    } else if (cb_is_sq(cb)) {
         sq_prepare(&cb->sq, q, ip, buf, bias);
     } else {
         pq_lut(&cb->pq, q, ip, buf);
@@ -293,13 +349,20 @@ void cb_prepare(const hk_codebook *cb, const float *q, float *buf, float *bias) 
 }
 
 float cb_dist(const hk_codebook *cb, const float *buf, float bias, const uint8_t *code) {
+    if (cb_is_int8(cb)) return int8_dist(cb, (const uint8_t *)buf, code);
     if (cb_is_sq(cb)) return sq_dist(&cb->sq, buf, bias, cb->metric != HK_METRIC_L2, code);
     return pq_adc(&cb->pq, buf, code);
 }
 
 void cb_dist_many(const hk_codebook *cb, const float *buf, float bias, const uint8_t *codes,
                   size_t n, float *out) {
-    if (cb_is_sq(cb)) sq_dist_many(&cb->sq, buf, bias, cb->metric != HK_METRIC_L2, codes, n, out);
+    if (cb_is_int8(cb)) {
+        size_t cs = cb_code_size(cb);
+        for (size_t i = 0; i < n; i++) {
+            if (i + 4 < n) __builtin_prefetch(codes + (i + 4) * cs);
+            out[i] = int8_dist(cb, (const uint8_t *)buf, codes + i * cs);
+        }
+    } else if (cb_is_sq(cb)) sq_dist_many(&cb->sq, buf, bias, cb->metric != HK_METRIC_L2, codes, n, out);
     else pq_adc_many(&cb->pq, buf, codes, n, out);
 }
 
@@ -326,6 +389,7 @@ void cb_fs_scan(const hk_codebook *cb, const uint8_t *qlut, float scale, float f
 
 float cb_sym(const hk_codebook *cb, const uint8_t *a, const uint8_t *b) {
     if (!cb_is_sq(cb)) return NAN;
+    if (cb_is_int8(cb)) return int8_dist(cb, a, b);
     return sq_sym_dist(&cb->sq, cb->metric != HK_METRIC_L2, a, b);
 }
 
@@ -443,12 +507,13 @@ hk_status hk_codebook_deserialize(const uint8_t *data, size_t len, hk_codebook *
              dim = hk_load_u32(data + 16), bits = hk_load_u32(data + 20),
              m = hk_load_u32(data + 24), curve = hk_load_u32(data + 28);
     double cparam = get_f64(data + 32);
-    if (method < HK_QUANT_SQ8 || method > HK_QUANT_OPQ) return bad(8, "unknown method");
+    if (method < HK_QUANT_SQ8 || method > HK_QUANT_INT8) return bad(8, "unknown method");
     if (metric > HK_METRIC_COSINE) return bad(12, "unknown metric");
     if (dim == 0 || dim > HK_MAX_DIM) return bad(16, "dimension out of range");
     /* Fields a method does not use must be zero, so that every file that loads writes back
      * byte for byte (a reader never silently rewrites what it was given). */
-    int sq = method == HK_QUANT_SQ8 || method == HK_QUANT_SQ4;
+    int sq = method == HK_QUANT_SQ8 || method == HK_QUANT_SQ4 || method == HK_QUANT_INT8;
+    if (method == HK_QUANT_INT8 && curve) return bad(28, "a curve is set on an int8 quantizer");
     if (sq && m) return bad(24, "m is set on a scalar quantizer");
     if (!sq && curve) return bad(28, "a curve is set on a product quantizer");
     if (!sq && hk_load_u64(data + 32)) return bad(32, "a curve parameter is set on a product quantizer");
@@ -469,7 +534,7 @@ hk_status hk_codebook_deserialize(const uint8_t *data, size_t len, hk_codebook *
     const uint8_t *t = data + HKCB_HEADER;
     hk_status st = HK_OK;
     if (cb_is_sq(cb)) {
-        if (bits != (method == HK_QUANT_SQ8 ? 8u : 4u)) st = bad(20, "bits do not match the method");
+        if (bits != (method == HK_QUANT_SQ4 ? 4u : 8u)) st = bad(20, "bits do not match the method");
         else if (curve > HK_CURVE_MULAW) st = bad(28, "unknown curve");
         else if (tbytes != (uint64_t)dim * 8) st = bad(80, "table size does not match the dimension");
         else {
@@ -481,6 +546,8 @@ hk_status hk_codebook_deserialize(const uint8_t *data, size_t len, hk_codebook *
                 if (st == HK_INVALID) st = hk_fail_prefix(HK_CORRUPT, "codebook at offset 28");
                 else if (st == HK_OK && memcmp(&cb->sq.curve.param, &cparam, sizeof cparam))
                     st = bad(32, "curve parameter is not the one this curve would use");
+                else if (st == HK_OK && method == HK_QUANT_INT8 && !sq_is_int8(&cb->sq))
+                    st = bad(HKCB_HEADER + 4 * (size_t)dim, "int8 half-ranges are not one positive value");
                 hk_free(c);
             }
             cb->params.curve = (hk_curve)curve;
@@ -681,8 +748,12 @@ hk_status hk_codebook_from_json(const char *json, size_t len, hk_codebook **out)
         double cp = 0;
         if (json_str(root, "curve") && (st = hk_curve_parse(json_str(root, "curve"), &curve)) != HK_OK) goto done;
         if ((v = hj_get(root, "curve_param")) && hj_is_number(v)) cp = hj_number(v);
-        if (bits != (method == HK_QUANT_SQ8 ? 8u : 4u)) {
+        if (bits != (method == HK_QUANT_SQ4 ? 4u : 8u)) {
             st = hk_fail(HK_INVALID, "codebook JSON bits %u do not match %s", bits, hk_quant_method_name(method));
+            goto done;
+        }
+        if (method == HK_QUANT_INT8 && curve != HK_CURVE_NONE) {
+            st = hk_fail(HK_INVALID, "codebook JSON: int8 takes no curve");
             goto done;
         }
         const hj_value *ce = hj_get(root, "center");
@@ -699,6 +770,11 @@ hk_status hk_codebook_from_json(const char *json, size_t len, hk_codebook **out)
         if ((st = json_floats(root, "half_range", dim, tab + dim)) != HK_OK) goto done;
         if ((st = sq_from_params(dim, bits, (qc_kind)curve, cp, tab, tab + dim, &cb->sq)) != HK_OK) {
             st = hk_fail_prefix(HK_INVALID, "codebook JSON");
+            goto done;
+        }
+        if (method == HK_QUANT_INT8 && !sq_is_int8(&cb->sq)) {
+            st = hk_fail(HK_INVALID, "codebook JSON: an int8 codebook needs one positive "
+                         "\"half_range\" for every dimension");
             goto done;
         }
         cb->params.curve = curve;

@@ -26,7 +26,7 @@ struct hk_codebook {
     hk_metric metric;
     uint32_t dim;
     hk_quant_params params;  /* normalized: every default filled in */
-    sq_model sq;             /* HK_QUANT_SQ8 / SQ4 */
+    sq_model sq;             /* HK_QUANT_SQ8 / SQ4 / INT8 */
     pq_model pq;             /* HK_QUANT_PQ / OPQ */
     uint64_t trained_on;
     double train_seconds;
@@ -44,6 +44,11 @@ void cb_dist_many(const hk_codebook *cb, const float *buf, float bias, const uin
 /* Distance between two codes, or NAN when the method has no symmetric form (PQ). */
 float cb_sym(const hk_codebook *cb, const uint8_t *a, const uint8_t *b);
 int cb_has_sym(const hk_codebook *cb);
+/* 1 for an int8 codebook (sq.h): prepared queries are the query's own code, and code
+ * distances are step2 * (integer kernel) for l2, or for ip / cosine (ip = 1)
+ * -(step2 * dot + T(a) + T(b)) with T the f32 after each code's dim bytes. */
+int cb_is_int8(const hk_codebook *cb);
+void cb_int8_form(const hk_codebook *cb, float *step2, int *ip);
 /* 4-bit PQ/OPQ codes also kept in the fast-scan layout (pq_fs_*): 1 when the codebook
  * has it. The packed copy holds n codes in cb_fs_size(cb, n) bytes, blocks of
  * PQ_FS_BLOCK; a prepared query (cb_prepare's table) is quantized into cb_fs_lut_size

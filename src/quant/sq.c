@@ -639,6 +639,39 @@ hk_status sq_train(const float *x, size_t n, uint32_t dim, uint32_t bits, qc_kin
     return sq_train_fixed(x, n, dim, bits, curve, best_p, progress ? sq_nested : NULL, &nest, out);
 }
 
+hk_status sq_train_int8(const float *x, size_t n, uint32_t dim, hk_progress_fn progress, void *ud,
+                        sq_model *out) {
+    sq_model m;
+    hk_status st = sq_train_fixed(x, n, dim, 8, QC_NONE, 0, progress, ud, &m);
+    if (st != HK_OK) return st;
+    float S = 0;
+    for (uint32_t d = 0; d < dim; d++) S = m.scale[d] > S ? m.scale[d] : S;
+    if (!(S > 0)) S = 1.0f; /* every dimension constant: any step reproduces them */
+    for (uint32_t d = 0; d < dim; d++) m.scale[d] = S;
+    sq_derive(&m);
+    *out = m;
+    return HK_OK;
+}
+
+int sq_is_int8(const sq_model *m) {
+    if (m->bits != 8 || !m->linear || !(m->scale[0] > 0)) return 0;
+    for (uint32_t d = 1; d < m->dim; d++)
+        if (m->scale[d] != m->scale[0]) return 0;
+    return 1;
+}
+
+float sq_int8_step(const sq_model *m) { return 2.0f * m->scale[0] / 255.0f; }
+
+float sq_int8_term(const sq_model *m, const uint8_t *code) {
+    double S = m->scale[0], s = 2.0 * S / 255.0, ok = 0, oo = 0;
+    for (uint32_t d = 0; d < m->dim; d++) {
+        double o = (double)m->center[d] - S;
+        ok += o * code[d];
+        oo += o * o;
+    }
+    return (float)(s * ok + 0.5 * oo);
+}
+
 float sq_sym_dist(const sq_model *m, int ip, const uint8_t *a, const uint8_t *b) {
     const sq_kernels *k = sq_best();
     return ip ? -(m->csq + k->sym_ip(m, a, b)) : k->sym_l2(m, a, b);

@@ -23,6 +23,15 @@
  *   -dot        -sum_d (q[d] s[d]) g[k_d] + bias,        bias = -sum_d q[d] c[d]
  * with SIMD kernels (AVX-512, AVX2, scalar) chosen at run time.
  * 4-bit codes pack two dimensions per byte, the even dimension in the low nibble.
+ *
+ * The int8 form (sq_train_int8) is linear 8-bit SQ with one half-range S shared by every
+ * dimension: x~[d] = o[d] + s k_d with o[d] = c[d] - S and the common step s = 2 S / 255,
+ * so distances between codes are integer sums times constants:
+ *   squared L2  s^2 sum_d (ka_d - kb_d)^2
+ *   dot         s^2 sum_d ka_d kb_d + T(a) + T(b),   T(k) = s sum_d o[d] k_d + sum_d o[d]^2 / 2
+ * (the integer kernels of src/vec/distance_u8.c). S is the widest trained half-range, so
+ * no dimension is clipped more than its own training would clip it; narrower dimensions
+ * get fewer of the 256 levels.
  */
 #ifndef HK_SQ_H
 #define HK_SQ_H
@@ -55,6 +64,14 @@ hk_status sq_train(const float *x, size_t n, uint32_t dim, uint32_t bits, qc_kin
 /* Builds a model from stored centres and scales (derives the tables); checks them. */
 hk_status sq_from_params(uint32_t dim, uint32_t bits, qc_kind curve, double curve_param,
                          const float *center, const float *scale, sq_model *out);
+/* The int8 form: trains linear 8-bit ranges, then gives every dimension the widest. */
+hk_status sq_train_int8(const float *x, size_t n, uint32_t dim, hk_progress_fn progress, void *ud,
+                        sq_model *out);
+/* 1 when m has the int8 form (8 bits, linear, one positive half-range for all). */
+int sq_is_int8(const sq_model *m);
+/* int8 form: the step s, and T(k) of one code (see above). */
+float sq_int8_step(const sq_model *m);
+float sq_int8_term(const sq_model *m, const uint8_t *code);
 void sq_free(sq_model *m);
 size_t sq_code_size(const sq_model *m); /* dim or (dim + 1) / 2 */
 void sq_encode(const sq_model *m, const float *x, size_t n, uint8_t *codes);

@@ -44,6 +44,19 @@ int vec_magnitude_ok(const float *v, size_t dim);
 /* Squared norm (double accumulation). */
 float vec_norm_sq(const float *v, size_t dim);
 
+/* Integer kernels between 8-bit codes (distance_u8.c): exact sums, equal in every
+ * implementation. n <= 65536 keeps them within 32 bits. */
+typedef struct vec_u8_kernels {
+    const char *name; /* "avx512vnni", "avx512bw", "avx2", "scalar" */
+    uint32_t (*l2)(const uint8_t *a, const uint8_t *b, size_t n);  /* sum (a-b)^2 */
+    uint32_t (*dot)(const uint8_t *a, const uint8_t *b, size_t n); /* sum a*b */
+} vec_u8_kernels;
+/* The family vec_best() chose (so HEKTOR_KERNEL forces it), at its widest on this CPU. */
+const vec_u8_kernels *vec_u8_best(void);
+/* "scalar", "avx2", "avx512bw", "avx512vnni" or "avx512" (the widest AVX-512 form), or
+ * NULL when this build or CPU cannot run it. */
+const vec_u8_kernels *vec_u8_by_name(const char *name);
+
 /* Kernel tables of the SIMD files, linked into x86-64 builds only; vec_best and
  * vec_by_name decide whether the CPU may run them. */
 #if defined(__x86_64__)

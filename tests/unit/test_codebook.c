@@ -12,7 +12,9 @@
 #include <string.h>
 
 #include "hektor.h"
+#include "quant/quant.h"
 #include "test_util.h"
+#include "vec/distance.h"
 
 static uint64_t rng = 0x9E3779B97F4A7C15ull;
 static double urand(void) {
@@ -186,12 +188,94 @@ static void test_forms(void **state) {
         train(x, n, dim, HK_METRIC_L2, HK_QUANT_PQ, 4, 8, HK_CURVE_NONE),
         train(x, n, dim, HK_METRIC_L2, HK_QUANT_PQ, 8, 4, HK_CURVE_NONE),
         train(x, n, dim, HK_METRIC_L2, HK_QUANT_OPQ, 4, 8, HK_CURVE_NONE),
+        train(x, n, dim, HK_METRIC_L2, HK_QUANT_INT8, 0, 0, HK_CURVE_NONE),
+        train(x, n, dim, HK_METRIC_COSINE, HK_QUANT_INT8, 0, 0, HK_CURVE_NONE),
     };
     for (size_t i = 0; i < sizeof cbs / sizeof cbs[0]; i++) {
         check_binary(cbs[i], x, n);
         check_json(cbs[i], x, n);
         hk_codebook_free(cbs[i]);
     }
+    free(x);
+}
+
+/* int8: the code distances (integer kernels plus the per-code term for ip and cosine) are
+ * the float distances between the decoded vectors, for every metric and every kernel
+ * family; the query's prepared form is its own code; a curve is refused; a stored int8
+ * codebook whose half-ranges differ is corrupt. */
+static void test_int8(void **state) {
+    (void)state;
+    size_t n = 300;
+    uint32_t dims[] = {5, 64, 77};
+    for (size_t di = 0; di < 3; di++) {
+        uint32_t dim = dims[di];
+        float *x = clustered(n, dim);
+        for (int mi = 0; mi < 3; mi++) {
+            hk_metric metric = (hk_metric)mi;
+            hk_codebook *cb = train(x, n, dim, metric, HK_QUANT_INT8, 0, 0, HK_CURVE_NONE);
+            size_t cs = cb_code_size(cb);
+            assert_int_equal(cs, dim + (metric == HK_METRIC_L2 ? 0 : 4));
+            float *xn = malloc(n * dim * sizeof(float)), *y = malloc(n * dim * sizeof(float));
+            memcpy(xn, x, n * dim * sizeof(float));
+            if (metric == HK_METRIC_COSINE)
+                for (size_t i = 0; i < n; i++) vec_normalize(xn + i * dim, dim);
+            uint8_t *codes = malloc(n * cs);
+            assert_int_equal(cb_encode_rows(cb, xn, n, codes), HK_OK);
+            assert_int_equal(hk_codebook_decode(cb, codes, n, y), HK_OK);
+            float *qb = malloc(cb_query_floats(cb) * sizeof(float)), bias;
+            for (size_t i = 0; i < 40; i++) {
+                size_t j = (i * 37 + 11) % n;
+                const float *a = y + i * dim, *b = y + j * dim;
+                double want = 0, mag = 0;
+                for (uint32_t d = 0; d < dim; d++) {
+                    want += metric == HK_METRIC_L2 ? (double)(a[d] - b[d]) * (a[d] - b[d])
+                                                   : -(double)a[d] * b[d];
+                    mag += fabs((double)a[d] * b[d]) + (double)a[d] * a[d];
+                }
+                float got = cb_sym(cb, codes + i * cs, codes + j * cs);
+                assert_true(fabs(got - want) <= 1e-4 * (mag + 1));
+                /* a query prepares to its code: query-to-code equals code-to-code */
+                cb_prepare(cb, xn + i * dim, qb, &bias);
+                assert_memory_equal(qb, codes + i * cs, cs);
+                assert_true(cb_dist(cb, qb, bias, codes + j * cs) == got);
+            }
+            free(qb);
+            free(codes);
+            free(xn);
+            free(y);
+            hk_codebook_free(cb);
+        }
+        free(x);
+    }
+    /* no curve */
+    float *x = clustered(50, 8);
+    hk_quant_params p;
+    hk_quant_params_init(&p);
+    p.method = HK_QUANT_INT8;
+    p.curve = HK_CURVE_MULAW;
+    hk_codebook *cb = NULL;
+    assert_int_equal(hk_codebook_train(x, 50, 8, HK_METRIC_L2, &p, NULL, NULL, &cb), HK_INVALID);
+    assert_non_null(strstr(hk_errmsg(), "int8"));
+    hk_quant_method m;
+    assert_int_equal(hk_quant_method_parse("int8", &m), HK_OK);
+    assert_int_equal(m, HK_QUANT_INT8);
+    assert_string_equal(hk_quant_method_name(HK_QUANT_INT8), "int8");
+    /* a stored int8 codebook with two different half-ranges is refused */
+    cb = train(x, 50, 8, HK_METRIC_L2, HK_QUANT_INT8, 0, 0, HK_CURVE_NONE);
+    uint8_t *data;
+    size_t len;
+    assert_int_equal(hk_codebook_serialize(cb, &data, &len), HK_OK);
+    float h;
+    memcpy(&h, data + 88 + 8 * 4 + 4, 4); /* the second half-range */
+    h *= 2;
+    memcpy(data + 88 + 8 * 4 + 4, &h, 4);
+    uint32_t crc = hk_crc32c(0, data, len - 4);
+    memcpy(data + len - 4, &crc, 4);
+    hk_codebook *back = NULL;
+    assert_int_equal(hk_codebook_deserialize(data, len, &back), HK_CORRUPT);
+    assert_non_null(strstr(hk_errmsg(), "half-ranges"));
+    hk_free(data);
+    hk_codebook_free(cb);
     free(x);
 }
 
@@ -355,6 +439,7 @@ int main(void) {
         cmocka_unit_test(test_params),   cmocka_unit_test(test_forms),
         cmocka_unit_test(test_store),    cmocka_unit_test(test_evaluate),
         cmocka_unit_test(test_compare_auto),
+        cmocka_unit_test(test_int8),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -152,7 +152,7 @@ static const char k_schemas[] =
     "\"ImportFile\":{\"type\":\"string\",\"format\":\"binary\",\"description\":\"the file: fvecs, "
     "bvecs, npy, jsonl or csv as named by the format parameter\"},"
     "\"Job\":{\"type\":\"object\",\"properties\":{\"id\":{\"type\":\"string\"},\"kind\":{\"type\":"
-    "\"string\",\"enum\":[\"import\",\"build\",\"quantize\"]},\"collection\":{\"type\":\"string\"},"
+    "\"string\",\"enum\":[\"import\",\"build\",\"quantize\",\"project\"]},\"collection\":{\"type\":\"string\"},"
     "\"state\":{\"type\":\"string\",\"enum\":[\"queued\",\"running\",\"done\",\"failed\","
     "\"cancelled\"]},\"progress\":{\"type\":\"number\"},\"done\":{\"type\":\"integer\"},\"total\":"
     "{\"type\":\"integer\"},\"message\":{\"type\":\"string\"},\"started\":{\"type\":\"number\","

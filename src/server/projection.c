@@ -194,6 +194,11 @@ static hks_job_state proj_run(hks_job *j, void *arg, hk_db *db, char *msg, size_
                  hk_projection_method_name(p->method), p->seconds);
         *result = (char *)hk_buf_detach(&r, NULL);
         st = pj_put(pj->name, p);
+        /* Dropped while the job ran: its drop found nothing to forget, so forget now. */
+        hk_collection *again = NULL;
+        if (!st && hk_collection_open(db, pj->name, &again) == HK_NOT_FOUND)
+            hkr_projection_forget(pj->name);
+        hk_collection_close(again);
     }
     if (st) {
         snprintf(msg, msg_size, "%s", hk_errmsg());

@@ -1,5 +1,6 @@
 /*
- * jobs.c — background jobs (import, index build, quantize, projection): an id, a state, progress, cancellation.
+ * jobs.c — background jobs (import, index build, quantize, projection): an id, a state,
+ * progress, cancellation.
  *
  * Decisions:
  *  - One worker thread runs the jobs one after another in the order they were queued: the

@@ -245,6 +245,10 @@ async function spaceTests(page) {
   const truthNbrs = bruteForce(points[picked].vector, 10, () => true, picked);
   const rec = rows.filter((r) => truthNbrs.includes(r[0])).length / truthNbrs.length;
   check(rows.length === 10 && rec >= 0.9, `space: the neighbours are the true 10 nearest in the original space (recall ${rec})`);
+  // Off the canvas the clicked point stays in the details (no reflow under the pointer).
+  await page.mouse.move(box.x + box.width + 40, box.y - 40);
+  await page.waitForFunction(() => document.querySelector('#space-point-title')?.textContent === 'Clicked point');
+  eq(Number(await text(page, '[data-testid=space-point-id]')), picked, 'space: off the canvas the details keep the clicked point');
   await page.locator('[data-testid=space-neighbours] tbody tr').nth(2).locator('button').click();
   await page.waitForSelector('[data-testid=space-neighbours] tbody tr.focused');
   eq(await text(page, '#space-point-title'), 'Focused point', 'space: clicking a neighbour row focuses that point');

@@ -281,7 +281,8 @@ export function Search() {
   const firstInput = useRef<HTMLTextAreaElement>(null);
 
   useEffect(() => {
-    if (!collection && names.data?.length) setCollection(names.data[0]);
+    // A functional update: a choice made between the render and this effect is kept.
+    if (!collection && names.data?.length) setCollection((c) => c || names.data![0]);
   }, [names.data, collection]);
 
   useEffect(() => {

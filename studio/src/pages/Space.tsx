@@ -131,7 +131,8 @@ export default function Space() {
 
   // First collection by default.
   useEffect(() => {
-    if (!collection && names.data?.length) setCollection(names.data[0]);
+    // A functional update: a choice made between the render and this effect is kept.
+    if (!collection && names.data?.length) setCollection((c) => c || names.data![0]);
   }, [names.data, collection]);
 
   // The scene lives as long as the page.
@@ -256,7 +257,10 @@ export default function Space() {
   }, [selection, positions]);
 
   // Hover details: the point's payload from the Qdrant route, fetched after a short pause.
-  const detailIndex = focused >= 0 ? focused : (hover?.index ?? -1);
+  // Without a hovered point the clicked one stays shown, so moving the pointer from the
+  // canvas to the neighbour list does not reflow the list under it.
+  const detailIndex = focused >= 0 ? focused : hover ? hover.index : picked;
+  const detailTitle = focused >= 0 ? 'Focused point' : !hover && picked >= 0 ? 'Clicked point' : 'Point under the cursor';
   useEffect(() => {
     if (!loaded || detailIndex < 0) return;
     const id = loaded.ids[detailIndex];
@@ -542,7 +546,7 @@ export default function Space() {
         </div>
         <div className="space-side">
           <section className="card" aria-labelledby="space-point-title" data-testid="space-point">
-            <h2 id="space-point-title">{focused >= 0 ? 'Focused point' : 'Point under the cursor'}</h2>
+            <h2 id="space-point-title">{detailTitle}</h2>
             {details && loaded && details.index === detailIndex ? (
               <>
                 <p>

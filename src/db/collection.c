@@ -755,8 +755,11 @@ hk_status coll_write_snapshot(hk_collection *c, const char *path, uint64_t *byte
      * renumbered the same way. */
     hk_buf graph;
     hk_buf_init(&graph);
-    if (c->graph && !c->read_only && !roaring_bitmap_is_empty(c->relink))
-        graph_sync_ex(c, 1); /* a stored graph holds every node at its current vector */
+    /* A stored graph holds every node at its current vector. Read-only handles too: the
+     * log replayed at open can leave overwrites in relink, and a backup taken from such
+     * a handle would otherwise store those nodes among their old neighbours. Only the
+     * graph in memory changes. */
+    if (c->graph && !roaring_bitmap_is_empty(c->relink)) graph_sync_ex(c, 1);
     if (c->graph && c->graph_unchecked && !c->read_only) {
         /* A stored graph has every node reachable. (Callers hold write_mu.) */
         pthread_rwlock_wrlock(&c->rw);

@@ -19,6 +19,7 @@
 #include "hektor.h"
 #include "test_util.h"
 #include "core.h"
+#include "db/collection.h"
 
 #define DIM 24
 #define K 10
@@ -599,6 +600,66 @@ static void test_overwrites_relinked(void **state) {
     tu_rmrf(dir);
 }
 
+/* Overwrites replayed from the log wait in the relink set; a backup taken from a
+ * read-only handle must still store those nodes linked at their new vectors, or the
+ * restored graph keeps them among their old neighbours where searches miss them. */
+static void test_readonly_backup_relinked(void **state) {
+    (void)state;
+    const char *dir = tu_tmpdir("hnsw-ro-backup");
+    char dest[4200];
+    snprintf(dest, sizeof dest, "%s-dest", dir);
+    tu_rmrf(dest);
+    const size_t n = 3000, moved = 20;
+    float *store = malloc(n * DIM * sizeof(float));
+    hk_db *db = tu_open_db(dir, HK_OPEN_CREATE | HK_OPEN_NOSYNC);
+    hk_collection *c = make_hnsw(db, "c", HK_METRIC_L2);
+    upsert_range(c, 0, n, store);
+    assert_int_equal(hk_collection_checkpoint(c), HK_OK);
+    for (uint64_t id = 0; id < moved; id++) point(store + id * DIM);
+    fflush(NULL);
+    pid_t pid = fork();
+    if (pid == 0) { /* fewer than a relink batch, left in the log: no close, no checkpoint */
+        for (uint64_t id = 0; id < moved; id++) {
+            hk_point pt = {.id = id, .vector = store + id * DIM};
+            if (hk_upsert(c, &pt, 1, NULL)) _exit(2);
+        }
+        _exit(0);
+    }
+    int ws = 0;
+    assert_int_equal(waitpid(pid, &ws, 0), pid);
+    assert_true(WIFEXITED(ws) && WEXITSTATUS(ws) == 0);
+    hk_collection_close(c);
+    assert_int_equal(hk_db_close(db), HK_OK); /* checkpoints its own (older) state */
+    db = tu_open_db(dir, HK_OPEN_READONLY);
+    assert_int_equal(hk_collection_open(db, "c", &c), HK_OK);
+    assert_int_equal(roaring_bitmap_get_cardinality(c->relink), moved); /* replayed, waiting */
+    assert_int_equal(hk_db_backup(db, dest), HK_OK);
+    assert_true(roaring_bitmap_is_empty(c->relink)); /* the stored graph has them relinked */
+    hk_collection_close(c);
+    assert_int_equal(hk_db_close(db), HK_OK);
+    db = tu_open_db(dest, 0);
+    assert_int_equal(hk_collection_open(db, "c", &c), HK_OK);
+    verify(c);
+    hk_query *q;
+    assert_int_equal(hk_query_new(&q), HK_OK);
+    hk_query_set_k(q, 1);
+    size_t found = 0;
+    for (uint64_t id = 0; id < moved; id++) {
+        hk_result *r;
+        assert_int_equal(hk_query_set_vectors(q, store + id * DIM, 1, DIM), HK_OK);
+        assert_int_equal(hk_search(c, q, &r), HK_OK);
+        found += hk_result_count(r, 0) == 1 && hk_result_id(r, 0, 0) == id;
+        hk_result_free(r);
+    }
+    assert_int_equal(found, moved);
+    hk_query_free(q);
+    hk_collection_close(c);
+    assert_int_equal(hk_db_close(db), HK_OK);
+    free(store);
+    tu_rmrf(dest);
+    tu_rmrf(dir);
+}
+
 /* Durable single-point writers on many threads share log syncs (group commit): a child
  * process runs them, reports each acknowledged id through a pipe, and is killed with
  * SIGKILL mid-stream. Every acknowledged write must be there after a reopen, with its
@@ -777,6 +838,7 @@ int main(void) {
         cmocka_unit_test(test_readers_beside_writer),
         cmocka_unit_test(test_graph_section_checked),
         cmocka_unit_test(test_overwrites_relinked),
+        cmocka_unit_test(test_readonly_backup_relinked),
         cmocka_unit_test(test_concurrent_durable_writers_killed),
         cmocka_unit_test(test_reindex),
     };

@@ -760,8 +760,9 @@ hk_status coll_write_snapshot(hk_collection *c, const char *path, uint64_t *byte
      * a handle would otherwise store those nodes among their old neighbours. Only the
      * graph in memory changes. */
     if (c->graph && !roaring_bitmap_is_empty(c->relink)) graph_sync_ex(c, 1);
-    if (c->graph && c->graph_unchecked && !c->read_only) {
-        /* A stored graph has every node reachable. (Callers hold write_mu.) */
+    if (c->graph && c->graph_unchecked) {
+        /* A stored graph has every node reachable, read-only handles' too (a backup from
+         * one is restored as it is). (Callers hold write_mu.) */
         pthread_rwlock_wrlock(&c->rw);
         graph_connect(c);
         pthread_rwlock_unlock(&c->rw);

@@ -1066,6 +1066,8 @@ static int h_snap_upload(qctx *q) {
         return hr_fail(q, 400, "the uploaded snapshot was refused and nothing changed: %s",
                        hk_errmsg());
     if (st) return hr_lib_fail(q, st);
+    /* The collection was replaced: its projection (of the old points) goes, as on recover. */
+    hkr_projection_forget(coll);
     hk_buf_puts(&q->out, "true");
     return 200;
 }

@@ -1047,6 +1047,11 @@ def test_feedback_and_synonyms(s, tmp):
     s.bad("PUT", "/hektor/collections/tx/synonyms", {"list": "a, b"}, 400, ["list"])
     s.bad("PUT", "/hektor/collections/tx/synonyms", {"text": "auto, car\nbike, red bicycle\n"}, 400,
           ["line 2"])
+    # A NUL inside the JSON string is refused, never a list silently cut at it.
+    s.bad("PUT", "/hektor/collections/tx/synonyms", {"text": "auto, car\u0000\nbike, bicycle\n"},
+          400, ["text"])
+    s.bad("PUT", "/hektor/collections/tx/synonyms", {"groups": [["auto", "car\u0000x"]]}, 400,
+          ["groups[0][1]"])
     eq(s.ok("GET", "/hektor/collections/tx/synonyms")["groups"], [["auto", "car"]], "unchanged after a bad list")
     eq(s.ok("DELETE", "/hektor/collections/tx/synonyms"), True)
     eq(s.ok("GET", "/hektor/collections/tx/synonyms")["groups"], [])

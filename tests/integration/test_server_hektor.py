@@ -520,6 +520,11 @@ def test_snapshots(s, tmp):
             contains(doc["status"]["error"], w)
     eq(count(s, "up"), 300, "bad uploads changed nothing")
     eq(sorted(os.listdir(os.path.join(s.db, "snapshots", "up"))), [], "no upload left behind")
+    # A refused upload to a collection that does not exist leaves no directory behind.
+    status, doc = upload("ghost", bytes(bad))
+    eq(status, 400, "bad upload to a new collection: %r" % doc)
+    check(not os.path.exists(os.path.join(s.db, "snapshots", "ghost")), "snapshots/ghost left behind")
+    s.bad("GET", "/collections/ghost", status=404)
     status, doc = upload("bad%21name", body)
     eq(status, 400)
     s.bad("GET", "/collections/sn/snapshots/nope.snapshot", status=404, words=["nope.snapshot"])

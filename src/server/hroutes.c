@@ -461,7 +461,9 @@ static int h_synonyms_put(qctx *q) {
     int oom = 0;
     if (tv) {
         if (tv->type != HJ_STRING) return hr_fail(q, 400, "'text' must be a string");
-        oom |= hk_buf_puts(&list, tv->u.s) != HK_OK;
+        /* A NUL (\u0000) would cut the list short without a word said. */
+        if (memchr(tv->u.s, 0, tv->n)) return hr_fail(q, 400, "'text' must not contain NUL characters");
+        oom |= hk_buf_append(&list, tv->u.s, tv->n) != HK_OK;
     } else {
         if (gv->type != HJ_ARRAY) return hr_fail(q, 400, "'groups' must be an array of arrays of words");
         for (uint32_t g = 0; g < gv->n; g++) {
@@ -472,10 +474,11 @@ static int h_synonyms_put(qctx *q) {
             }
             for (uint32_t w = 0; w < grp->n; w++) {
                 const hj_value *wv = &grp->u.items[w];
-                if (wv->type != HJ_STRING || !wv->u.s[0] || strpbrk(wv->u.s, ",\n\r#")) {
+                if (wv->type != HJ_STRING || !wv->u.s[0] || strlen(wv->u.s) != wv->n ||
+                    strpbrk(wv->u.s, ",\n\r#")) {
                     hk_buf_free(&list);
                     return hr_fail(q, 400, "'groups[%u][%u]' must be a non-empty word without "
-                                   "commas, '#' or line breaks", g, w);
+                                   "commas, '#', NUL or line breaks", g, w);
                 }
                 if (w) oom |= hk_buf_puts(&list, ", ") != HK_OK;
                 oom |= hk_buf_puts(&list, wv->u.s) != HK_OK;

@@ -1040,6 +1040,10 @@ static int h_snap_upload(qctx *q) {
     if (!file)
         return hr_fail(q, 400, "the multipart body has no part named 'snapshot' (the file)");
     char dir[PATH_MAX], tmp[PATH_MAX + 64];
+    if (snap_dir(q, coll, dir, sizeof dir, 0)) return q->status;
+    /* A refused upload leaves nothing behind: not even the directory it made. */
+    struct stat dsb;
+    int made = stat(dir, &dsb) != 0;
     if (snap_dir(q, coll, dir, sizeof dir, 1)) return q->status;
     struct timespec ts;
     clock_gettime(CLOCK_REALTIME, &ts);
@@ -1047,7 +1051,11 @@ static int h_snap_upload(qctx *q) {
                          ts.tv_nsec) >= sizeof tmp)
         return hr_fail(q, 400, "the snapshot path is too long");
     int fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
-    if (fd < 0) return hr_fail(q, 500, "cannot store the upload %s: %s", tmp, strerror(errno));
+    if (fd < 0) {
+        int e = errno;
+        if (made) rmdir(dir);
+        return hr_fail(q, 500, "cannot store the upload %s: %s", tmp, strerror(e));
+    }
     for (size_t off = 0; off < file_len;) {
         ssize_t w = write(fd, file + off, file_len - off);
         if (w < 0 && errno == EINTR) continue;
@@ -1055,6 +1063,7 @@ static int h_snap_upload(qctx *q) {
             int e = errno;
             close(fd);
             unlink(tmp);
+            if (made) rmdir(dir);
             return hr_fail(q, 500, "cannot store the upload %s: %s", tmp, strerror(e));
         }
         off += (size_t)w;
@@ -1062,10 +1071,13 @@ static int h_snap_upload(qctx *q) {
     close(fd);
     hk_status st = hk_collection_recover(q->r->db, coll, tmp);
     unlink(tmp);
+    if (st && made) rmdir(dir);
     if (st == HK_CORRUPT)
         return hr_fail(q, 400, "the uploaded snapshot was refused and nothing changed: %s",
                        hk_errmsg());
     if (st) return hr_lib_fail(q, st);
+    /* The collection was replaced: its projection (of the old points) goes, as on recover. */
+    hkr_projection_forget(coll);
     hk_buf_puts(&q->out, "true");
     return 200;
 }

@@ -232,6 +232,31 @@ def test_projection_cancel(s, tmp):
     s.bad("GET", "/hektor/collections/big/projection?method=umap", status=404)
 
 
+@serving
+def test_projection_forgotten_by_snapshot_upload(s, tmp):
+    """A collection replaced by an uploaded snapshot (Qdrant's multipart upload) forgets its
+    projection as a recover from a named snapshot does: the old coordinates and ids (of points
+    the snapshot may not hold) must not be served as the collection's."""
+    x, _ = clustered(200, 8, 3, seed=11)
+    fill(s, "other", x[:50])
+    snap = s.ok("POST", "/collections/other/snapshots")
+    st, _, body = raw_get(s, "/collections/other/snapshots/" + snap["name"])
+    eq(st, 200)
+    fill(s, "up", x, first_id=1000)
+    project(s, "up")
+    s.ok("GET", "/hektor/collections/up/projection")
+    b = "hkb0und"
+    form = (b"--" + b.encode() + b"\r\nContent-Disposition: form-data; name=\"snapshot\"; "
+            b"filename=\"x.snapshot\"\r\nContent-Type: application/octet-stream\r\n\r\n"
+            + body + b"\r\n--" + b.encode() + b"--\r\n")
+    status, doc = s.call("POST", "/collections/up/snapshots/upload", raw=form,
+                         headers={"Content-Type": "multipart/form-data; boundary=" + b})
+    eq((status, doc.get("result")), (200, True), "upload: %r" % doc)
+    s.bad("GET", "/hektor/collections/up/projection", status=404)
+    st, _, _ = raw_get(s, "/hektor/collections/up/projection/ids")
+    eq(st, 404, "ids of the replaced collection's projection")
+
+
 @test
 def test_projection_auth(tmp):
     s = Server(tmp, tmp("db"), "--api-key", "secret", "--read-only-key", "reader")

@@ -520,6 +520,11 @@ def test_snapshots(s, tmp):
             contains(doc["status"]["error"], w)
     eq(count(s, "up"), 300, "bad uploads changed nothing")
     eq(sorted(os.listdir(os.path.join(s.db, "snapshots", "up"))), [], "no upload left behind")
+    # A refused upload to a collection that does not exist leaves no directory behind.
+    status, doc = upload("ghost", bytes(bad))
+    eq(status, 400, "bad upload to a new collection: %r" % doc)
+    check(not os.path.exists(os.path.join(s.db, "snapshots", "ghost")), "snapshots/ghost left behind")
+    s.bad("GET", "/collections/ghost", status=404)
     status, doc = upload("bad%21name", body)
     eq(status, 400)
     s.bad("GET", "/collections/sn/snapshots/nope.snapshot", status=404, words=["nope.snapshot"])
@@ -1047,6 +1052,11 @@ def test_feedback_and_synonyms(s, tmp):
     s.bad("PUT", "/hektor/collections/tx/synonyms", {"list": "a, b"}, 400, ["list"])
     s.bad("PUT", "/hektor/collections/tx/synonyms", {"text": "auto, car\nbike, red bicycle\n"}, 400,
           ["line 2"])
+    # A NUL inside the JSON string is refused, never a list silently cut at it.
+    s.bad("PUT", "/hektor/collections/tx/synonyms", {"text": "auto, car\u0000\nbike, bicycle\n"},
+          400, ["text"])
+    s.bad("PUT", "/hektor/collections/tx/synonyms", {"groups": [["auto", "car\u0000x"]]}, 400,
+          ["groups[0][1]"])
     eq(s.ok("GET", "/hektor/collections/tx/synonyms")["groups"], [["auto", "car"]], "unchanged after a bad list")
     eq(s.ok("DELETE", "/hektor/collections/tx/synonyms"), True)
     eq(s.ok("GET", "/hektor/collections/tx/synonyms")["groups"], [])

@@ -991,7 +991,7 @@ static int h_snap_upload(qctx *q) {
     const char *prio = hr_arg(q, "priority");
     if (prio && strcmp(prio, "snapshot") && strcmp(prio, "replica") && strcmp(prio, "no_sync"))
         return hr_fail(q, 400, "'priority' must be snapshot, replica or no_sync");
-    const char *bp = strstr(ct, "boundary=");
+    const char *bp = strcasestr(ct, "boundary=");
     char delim[96] = "\r\n--";
     if (bp) {
         bp += 9;

@@ -60,10 +60,8 @@ void hkr_shutdown(void) {
 static int h_embed(qctx *q) {
     if (hr_parse_body(q, 1)) return q->status;
     const hj_value *b = q->body, *texts = hr_opt(b, "texts");
-    for (uint32_t i = 0; i < b->n; i++)
-        if (strcmp(b->u.members[i].key, "texts"))
-            return hr_fail(q, 400, "unknown member '%.64s': the body is {\"texts\": [...]}",
-                           b->u.members[i].key);
+    static const char *const members[] = {"texts"};
+    if (hr_known_members(q, b, members, 1, "embed")) return q->status;
     if (!texts || texts->type != HJ_ARRAY || texts->n == 0 || texts->n > 10000)
         return hr_fail(q, 400, "'texts' must be an array of 1 to 10000 strings");
     const char **t = hk_arena_alloc(&q->r->arena, texts->n * sizeof *t);
@@ -184,15 +182,8 @@ static int h_search(qctx *q) {
                                         "match", "fusion", "with_payload", "with_vector",
                                         "with_text", "rerank", "expand", "embed", "embed_only",
                                         "positive", "negative", "strategy", "rocchio"};
-    for (uint32_t i = 0; i < b->n; i++) {
-        size_t k = 0;
-        while (k < sizeof known / sizeof *known && strcmp(known[k], b->u.members[i].key)) k++;
-        if (k == sizeof known / sizeof *known)
-            return hr_fail(q, 400, "unknown member '%.64s': the search body takes vector, text, k, "
-                           "offset, filter, ef, exact, match, fusion, expand, embed, embed_only, "
-                           "positive, negative, strategy, rocchio, with_payload, with_vector, "
-                           "with_text and rerank", b->u.members[i].key);
-    }
+    if (hr_known_members(q, b, known, sizeof known / sizeof *known, "the search body"))
+        return q->status;
     const hj_value *vec = hr_opt(b, "vector");
     const char *text, *match;
     uint64_t k, offset, ef, rerank;
@@ -449,10 +440,8 @@ static int h_synonyms_get(qctx *q) {
 static int h_synonyms_put(qctx *q) {
     if (hr_parse_body(q, 1) || hr_open_coll(q)) return q->status;
     const hj_value *b = q->body, *tv = hr_opt(b, "text"), *gv = hr_opt(b, "groups");
-    for (uint32_t i = 0; i < b->n; i++)
-        if (strcmp(b->u.members[i].key, "text") && strcmp(b->u.members[i].key, "groups"))
-            return hr_fail(q, 400, "unknown member '%.64s': the body takes 'text' or 'groups'",
-                           b->u.members[i].key);
+    static const char *const known[] = {"text", "groups"};
+    if (hr_known_members(q, b, known, 2, "the synonyms body")) return q->status;
     if (!!tv == !!gv)
         return hr_fail(q, 400, "give the synonyms as 'text' (one group per line, words separated "
                        "by commas) or as 'groups' (an array of arrays of words), one of the two");
@@ -816,14 +805,7 @@ static int h_quantize(qctx *q) {
     static const char *const known[] = {"method", "pq_m", "pq_bits", "curve", "curve_param",
                                         "train_size", "iterations", "opq_iterations", "seed",
                                         "rerank", "codebook", "replace"};
-    for (uint32_t i = 0; i < b->n; i++) {
-        size_t k = 0;
-        while (k < sizeof known / sizeof *known && strcmp(known[k], b->u.members[i].key)) k++;
-        if (k == sizeof known / sizeof *known)
-            return hr_fail(q, 400, "unknown member '%.64s': quantize takes method, pq_m, pq_bits, "
-                           "curve, curve_param, train_size, iterations, opq_iterations, seed, "
-                           "rerank, codebook and replace", b->u.members[i].key);
-    }
+    if (hr_known_members(q, b, known, sizeof known / sizeof *known, "quantize")) return q->status;
     if (q->stats.dim == 0)
         return hr_fail(q, 400, "collection '%s' is text-only: it has no vectors to quantize",
                        q->r->seg[2]);
@@ -1053,11 +1035,8 @@ static hks_job_state build_run(hks_job *j, void *arg, hk_db *db, char *msg, size
 static int h_build_index(qctx *q) {
     if (hr_parse_body(q, 1) || hr_open_coll(q)) return q->status;
     const hj_value *b = q->body;
-    for (uint32_t i = 0; i < b->n; i++) {
-        const char *k = b->u.members[i].key;
-        if (strcmp(k, "kind") && strcmp(k, "m") && strcmp(k, "ef_construction"))
-            return hr_fail(q, 400, "unknown member '%.64s': index takes kind, m and ef_construction", k);
-    }
+    static const char *const known[] = {"kind", "m", "ef_construction"};
+    if (hr_known_members(q, b, known, 3, "index")) return q->status;
     if (q->stats.dim == 0)
         return hr_fail(q, 400, "collection '%s' is text-only: it has no vectors to index", q->r->seg[2]);
     const char *kind;

@@ -225,13 +225,8 @@ int hkr_h_project(qctx *q) {
     const hj_value *b = q->body;
     static const char *const known[] = {"method", "max_points", "neighbors", "seed", "epochs",
                                         "min_dist"};
-    for (uint32_t i = 0; b && i < b->n; i++) {
-        size_t k = 0;
-        while (k < sizeof known / sizeof *known && strcmp(known[k], b->u.members[i].key)) k++;
-        if (k == sizeof known / sizeof *known)
-            return hr_fail(q, 400, "unknown member '%.64s': the projection takes method, max_points, "
-                           "neighbors, seed, epochs and min_dist", b->u.members[i].key);
-    }
+    if (hr_known_members(q, b, known, sizeof known / sizeof *known, "the projection"))
+        return q->status;
     if (q->stats.dim == 0)
         return hr_fail(q, 400, "collection '%s' is text-only: it has no vectors to project",
                        q->r->seg[2]);

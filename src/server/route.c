@@ -101,6 +101,24 @@ int hr_get_ids(qctx *q, const hj_value *v, const char *what, uint64_t **ids, siz
     return 0;
 }
 
+int hr_known_members(qctx *q, const hj_value *obj, const char *const *known, size_t n,
+                     const char *what) {
+    for (uint32_t i = 0; obj && obj->type == HJ_OBJECT && i < obj->n; i++) {
+        const char *key = obj->u.members[i].key;
+        size_t k = 0;
+        while (k < n && strcmp(known[k], key)) k++;
+        if (k < n) continue;
+        char list[512];
+        size_t len = 0;
+        list[0] = 0;
+        for (size_t j = 0; j < n && len < sizeof list; j++)
+            len += (size_t)snprintf(list + len, sizeof list - len, "%s%s",
+                                    j == 0 ? "" : j + 1 == n ? " and " : ", ", known[j]);
+        return hr_fail(q, 400, "unknown member '%.64s': %s takes %s", key, what, list);
+    }
+    return 0;
+}
+
 int hr_get_uint(qctx *q, const hj_value *obj, const char *key, uint64_t max, uint64_t def,
                     uint64_t *out) {
     const hj_value *v = hr_opt(obj, key);

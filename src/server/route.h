@@ -65,6 +65,10 @@ int hr_parse_body(qctx *q, int required);
 const hj_value *hr_opt(const hj_value *obj, const char *key); /* present and not null */
 int hr_get_id(qctx *q, const hj_value *v, const char *what, uint64_t *id);
 int hr_get_ids(qctx *q, const hj_value *v, const char *what, uint64_t **ids, size_t *n);
+/* 400 "unknown member 'X': WHAT takes a, b and c" for the first member of obj (an object, or
+ * NULL) not among the n known names; 0 when there is none. */
+int hr_known_members(qctx *q, const hj_value *obj, const char *const *known, size_t n,
+                     const char *what);
 int hr_get_uint(qctx *q, const hj_value *obj, const char *key, uint64_t max, uint64_t def,
                 uint64_t *out);
 int hr_get_bool(qctx *q, const hj_value *obj, const char *key, int def, int *out);

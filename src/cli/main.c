@@ -385,7 +385,7 @@ const cli_cmd cli_commands[] = {
      "top level, every point linked and reachable from the entry point). Prints a\n"
      "summary and exits 0, or names the problem and exits 1. Read-only: it works beside\n"
      "a running writer.\n"},
-    {"quantize", cmd_quantize, "give a collection compact codes (SQ, PQ, OPQ, curves)",
+    {"quantize", cmd_quantize, "give a collection compact codes (SQ, int8, PQ, OPQ, curves)",
      "usage: hektor [--db DIR] quantize NAME --method sq8|sq4|pq|opq|int8 [--m M] [--bits 4|8]\n"
      "                [--curve none|st2084|hlg|pu21|gamma|mulaw] [--curve-param X]\n"
      "                [--rerank N] [--save-as CODEBOOK [--replace]] [--vectors memory|disk]\n"

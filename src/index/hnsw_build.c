@@ -13,7 +13,8 @@
  *    re-selected by the heuristic over its old links plus the new node.
  *  - Parallel inserts lock one list at a time (striped mutexes), never two, so there is
  *    no lock order to get wrong: a node's own lists are written under its lock, then each
- *    back link under the neighbour's. Walkers copy lists under the same locks. The entry
+ *    back link under the neighbour's. Walkers copy lists without locks (writers store the
+ *    count last, with release order: hnsw_set_count), so a walk never waits. The entry
  *    point and top level have their own mutex. The graph differs run to run (thread
  *    interleaving), its quality does not.
  *  - Deletion is a true unlink. Links are directed and there are no reverse lists (they
@@ -26,7 +27,7 @@
  *    remaining links and the removed neighbours' links at that level (plus their links
  *    when that leaves fewer than the level's maximum), so paths that ran through the
  *    removed nodes are rebuilt around them. Repairs run in parallel; each writes only
- *    its own list and copies others' under their locks.
+ *    its own list under its lock and copies others' as walkers do.
  *  - A removed entry point is replaced by the lowest slot on the highest level left; the
  *    slot's lists are cleared so a later insert of the same number is a fresh node.
  */
@@ -56,7 +57,8 @@ static hk_status reserve(hnsw *g, uint32_t need) {
     if (cap < need) cap = need;
     if (cap > UINT32_MAX) cap = UINT32_MAX;
     size_t per = (size_t)g->M0 + 1;
-    uint32_t *l0 = hk_realloc(g->l0, (size_t)cap * per * sizeof(uint32_t));
+    uint32_t *l0 = hk_realloc_huge(g->l0, (size_t)g->cap * per * sizeof(uint32_t),
+                                   (size_t)cap * per * sizeof(uint32_t));
     if (!l0) return hk_fail(HK_NOMEM, "hnsw: out of memory growing to %llu slots", (unsigned long long)cap);
     g->l0 = l0;
     uint8_t *level = hk_realloc(g->level, (size_t)cap);
@@ -116,8 +118,8 @@ static void relink(const hnsw *g, const flat_matrix *m, hnsw_ctx *c, uint32_t s,
                    const flat_hit *cand, size_t n) {
     size_t np = hnsw_select(g, m, c, cand, n, hnsw_mmax(g, l), 0);
     uint32_t *links = hnsw_links(g, s, l);
-    for (size_t i = 0; i < np; i++) links[1 + i] = c->pick[i].slot;
-    links[0] = (uint32_t)np;
+    for (size_t i = 0; i < np; i++) hnsw_set_link(links, i, c->pick[i].slot);
+    hnsw_set_count(links, np);
 }
 
 /* Adds the link e -> q (at distance d) to e's list at l, re-selecting when full. */
@@ -129,8 +131,8 @@ static void add_link(const hnsw *g, const flat_matrix *m, hnsw_ctx *c, uint32_t 
     int present = 0;
     for (uint32_t i = 0; i < n && !present; i++) present = links[1 + i] == q;
     if (!present && n < mmax) {
-        links[1 + n] = q;
-        links[0] = n + 1;
+        hnsw_set_link(links, n, q);
+        hnsw_set_count(links, n + 1);
     } else if (!present) {
         flat_hit cand[2 * HNSW_MAX_M + 1];
         for (uint32_t i = 0; i < n; i++)
@@ -153,8 +155,8 @@ static void set_own_links(const hnsw *g, const flat_matrix *m, hnsw_ctx *c, uint
     uint32_t *links = hnsw_links(g, q, l);
     uint32_t have = links[0], mmax = hnsw_mmax(g, l);
     if (have == 0) {
-        for (size_t i = 0; i < np; i++) links[1 + i] = pick[i].slot;
-        links[0] = (uint32_t)np;
+        for (size_t i = 0; i < np; i++) hnsw_set_link(links, i, pick[i].slot);
+        hnsw_set_count(links, np);
     } else {
         flat_hit cand[3 * HNSW_MAX_M + 1];
         size_t n = np;
@@ -167,8 +169,8 @@ static void set_own_links(const hnsw *g, const flat_matrix *m, hnsw_ctx *c, uint
         }
         qsort(cand, n, sizeof(flat_hit), hnsw_hit_cmp);
         if (n <= mmax) {
-            for (size_t i = 0; i < n; i++) links[1 + i] = cand[i].slot;
-            links[0] = (uint32_t)n;
+            for (size_t i = 0; i < n; i++) hnsw_set_link(links, i, cand[i].slot);
+            hnsw_set_count(links, n);
         } else {
             relink(g, m, c, q, l, cand, n);
         }
@@ -447,8 +449,8 @@ static void repair_task(void *arg, size_t task, unsigned worker) {
     size_t np = hnsw_select(g, m, c, cand, n, mmax, 0);
     hnsw_lock(g, s, 1);
     uint32_t *w = hnsw_links(g, s, l);
-    for (size_t i = 0; i < np; i++) w[1 + i] = c->pick[i].slot;
-    w[0] = (uint32_t)np;
+    for (size_t i = 0; i < np; i++) hnsw_set_link(w, i, c->pick[i].slot);
+    hnsw_set_count(w, np);
     hnsw_unlock(g, s, 1);
 }
 

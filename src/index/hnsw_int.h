@@ -66,6 +66,17 @@ static inline uint32_t *hnsw_links(const hnsw *g, uint32_t s, int l) {
     return g->upper[s] + (size_t)(l - 1) * (g->M + 1);
 }
 static inline uint32_t hnsw_mmax(const hnsw *g, int l) { return l == 0 ? g->M0 : g->M; }
+/* Walkers of a parallel insert read lists without their lock (hnsw_copy_links), so the
+ * writers, who hold it, store entries first and the count last with release order: a
+ * reader that loads the count with acquire sees at least those entries. It may see a
+ * list being rewritten (some new entries, some old), but every value ever stored in a
+ * list is a node's slot, which is all a walk needs. */
+static inline void hnsw_set_link(uint32_t *links, size_t i, uint32_t v) {
+    __atomic_store_n(&links[1 + i], v, __ATOMIC_RELAXED);
+}
+static inline void hnsw_set_count(uint32_t *links, size_t n) {
+    __atomic_store_n(&links[0], (uint32_t)n, __ATOMIC_RELEASE);
+}
 static inline const float *hnsw_row(const flat_matrix *m, uint32_t s) {
     return m->rows + (size_t)s * m->dim;
 }

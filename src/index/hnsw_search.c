@@ -7,9 +7,10 @@
  *    1M slots that is 128 KB, cheaper than the search it serves, and it keeps searches
  *    free of shared state so any number may run at once.
  *  - Neighbour lists are copied before they are expanded. In a parallel build the copy
- *    is taken under the node's stripe lock, so a walker never sees a list half-rewritten;
- *    sequential work skips the locks. The copy is also where unvisited neighbours' rows
- *    are prefetched, before any of their distances is computed.
+ *    is taken without the node's stripe lock, with an acquire load of the count that the
+ *    writer (who holds the lock) stores last: a walker may see a list half-rewritten, but
+ *    every entry it sees is a node, which is all a walk needs, and it never waits for a
+ *    lock. Unvisited neighbours' rows are prefetched before any distance is computed.
  *  - Filters follow the "traverse all, admit allowed" rule: every node may guide the
  *    walk, only allowed ones enter the ef results. That walk degrades as the filter gets
  *    selective (it must touch about ef / selectivity nodes), so filters allowing fewer
@@ -66,11 +67,16 @@ void hnsw_ctx_free(hnsw_ctx *c) {
 }
 
 uint32_t hnsw_copy_links(const hnsw *g, hnsw_ctx *c, uint32_t s, int l, int lock) {
-    hnsw_lock(g, s, lock);
     const uint32_t *links = hnsw_links(g, s, l);
-    uint32_t n = links[0];
-    memcpy(c->nbuf, links + 1, n * sizeof(uint32_t));
-    hnsw_unlock(g, s, lock);
+    if (!lock) {
+        uint32_t n = links[0];
+        for (uint32_t i = 0; i < n; i++) c->nbuf[i] = links[1 + i];
+        return n;
+    }
+    /* lock-free against writers holding the list's lock: see hnsw_set_count */
+    uint32_t n = __atomic_load_n(&links[0], __ATOMIC_ACQUIRE), mmax = hnsw_mmax(g, l);
+    if (n > mmax) n = mmax;
+    for (uint32_t i = 0; i < n; i++) c->nbuf[i] = __atomic_load_n(&links[1 + i], __ATOMIC_RELAXED);
     return n;
 }
 
@@ -89,6 +95,12 @@ static void prefetch_row(const flat_matrix *m, uint32_t s) {
     }
     const char *p = (const char *)hnsw_row(m, s);
     for (size_t off = 0; off < m->dim * sizeof(float) && off < 4096; off += 64) __builtin_prefetch(p + off);
+}
+
+/* The first line of a row (code): the random access that misses; the rest streams. */
+static void prefetch_head(const flat_matrix *m, uint32_t s) {
+    if (m->qbuf) __builtin_prefetch(m->codes->codes + (size_t)s * m->codes->code_size);
+    else __builtin_prefetch(hnsw_row(m, s));
 }
 
 void hnsw_descend(const hnsw *g, const flat_matrix *m, hnsw_ctx *c, const float *q,
@@ -215,6 +227,7 @@ size_t hnsw_search_layer(const hnsw *g, const flat_matrix *m, hnsw_ctx *c, const
             uint32_t s = c->nbuf[i];
             if (hnsw_seen(c, s)) continue;
             if (nf < HNSW_PREFETCH_AHEAD) prefetch_row(m, s);
+            else prefetch_head(m, s);
             fresh[nf++] = s;
         }
         for (uint32_t i = 0; i < nf; i++) {

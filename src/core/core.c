@@ -15,6 +15,9 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#if defined(__linux__)
+#include <sys/mman.h>
+#endif
 
 static void *default_malloc(void *ud, size_t n) { (void)ud; return malloc(n); }
 static void *default_realloc(void *ud, void *p, size_t n) { (void)ud; return realloc(p, n); }
@@ -79,6 +82,42 @@ void hk_aligned_free(void *p) {
     uint64_t off;
     memcpy(&off, (uint8_t *)p - sizeof(uint64_t), sizeof off);
     hk_free((uint8_t *)p - off);
+}
+
+#define HK_HUGE_MIN ((size_t)4 << 20)
+
+void hk_advise_huge(void *p, size_t n) {
+#if defined(__linux__) && defined(MADV_HUGEPAGE)
+    /* The whole pages of the block, not only its 2 MiB-aligned middle: advice on part of
+     * a mapping would split it, and glibc could no longer grow it with mremap. */
+    const uintptr_t page = 4096;
+    if (!p || n < HK_HUGE_MIN) return;
+    uintptr_t lo = (uintptr_t)p & ~(page - 1), hi = ((uintptr_t)p + n + page - 1) & ~(page - 1);
+    (void)madvise((void *)lo, hi - lo, MADV_HUGEPAGE);
+#else
+    (void)p;
+    (void)n;
+#endif
+}
+
+void *hk_realloc_huge(void *p, size_t old_n, size_t new_n) {
+    if (new_n < HK_HUGE_MIN) return hk_realloc(p, new_n);
+    void *q = hk_malloc(new_n);
+    if (!q) return NULL;
+    hk_advise_huge(q, new_n);
+    if (p) memcpy(q, p, old_n < new_n ? old_n : new_n);
+    hk_free(p);
+    return q;
+}
+
+void *hk_aligned_realloc_huge(void *p, size_t old_n, size_t new_n) {
+    if (new_n < HK_HUGE_MIN) return hk_aligned_realloc(p, old_n, new_n);
+    void *q = hk_aligned_alloc(new_n);
+    if (!q) return NULL;
+    hk_advise_huge(q, new_n);
+    if (p) memcpy(q, p, old_n < new_n ? old_n : new_n);
+    hk_aligned_free(p);
+    return q;
 }
 
 void *hk_aligned_realloc(void *p, size_t old_n, size_t new_n) {

@@ -33,6 +33,17 @@ char *hk_strndup(const char *s, size_t n);
 void *hk_aligned_alloc(size_t n);
 void *hk_aligned_realloc(void *p, size_t old_n, size_t new_n);
 void hk_aligned_free(void *p);
+/* Asks the kernel to back a large block (vectors, codes, graph links) with huge pages,
+ * for the pages not yet touched: random access to them then misses the TLB far less.
+ * Advice only: blocks under 4 MiB, other systems and refusals are left as they are. */
+void hk_advise_huge(void *p, size_t n);
+/* Growth for such blocks: as hk_realloc / hk_aligned_realloc (old_n bytes kept), except
+ * that a block of 4 MiB or more moves to a fresh block advised before the copy. realloc
+ * would remap the old pages to a new address, where Linux no longer gives the range huge
+ * pages (an anonymous mapping keeps its old offset, which the new address no longer
+ * matches modulo 2 MiB). Costs a copy per growth, amortized by geometric growth. */
+void *hk_realloc_huge(void *p, size_t old_n, size_t new_n);
+void *hk_aligned_realloc_huge(void *p, size_t old_n, size_t new_n);
 
 /* ---- errors ---- */
 /* Records the calling thread's message and returns st, so callers can write

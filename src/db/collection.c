@@ -73,7 +73,8 @@ static hk_status reserve_slots(hk_collection *c, size_t extra) {
         if (vst) return hk_fail_prefix(vst, "growing '%s' to %zu points", c->name, cap);
         c->vectors = c->vf->base;
     } else {
-        float *v = hk_aligned_realloc(c->vectors, c->cap * dim * sizeof(float), cap * dim * sizeof(float));
+        float *v = hk_aligned_realloc_huge(c->vectors, c->cap * dim * sizeof(float),
+                                           cap * dim * sizeof(float));
         if (!v) return hk_fail(HK_NOMEM, "out of memory growing '%s' to %zu points", c->name, cap);
         c->vectors = v;
     }
@@ -91,7 +92,7 @@ static hk_status reserve_slots(hk_collection *c, size_t extra) {
     GROW(text_lens);
 #undef GROW
     if (c->cb) {
-        uint8_t *nc = hk_realloc(c->codes, cap * c->code_size);
+        uint8_t *nc = hk_realloc_huge(c->codes, c->cap * c->code_size, cap * c->code_size);
         if (!nc) return hk_fail(HK_NOMEM, "out of memory growing '%s'", c->name);
         c->codes = nc;
     }

@@ -251,6 +251,7 @@ hk_status hk_collection_quantize(hk_collection *c, const hk_codebook *src, const
     size_t cs = cb_code_size(cb);
     uint8_t *codes = hk_malloc((c->cap ? c->cap : 1) * cs);
     if (!codes) st = hk_fail(HK_NOMEM, "out of memory for the codes of %zu points", c->cap);
+    else hk_advise_huge(codes, (c->cap ? c->cap : 1) * cs);
     if (!st && c->nslots) {
         enc_job j = {cb, c->vectors, c->cfg.dim, c->nslots, cs, codes, HK_OK};
         hk_pool_run((c->nslots + ENC_BLOCK - 1) / ENC_BLOCK, enc_task, &j);

@@ -343,6 +343,7 @@ hk_status hnsw_load(const uint8_t *p, size_t len, uint32_t nslots, hnsw **out) {
             hnsw_free(g);
             return hk_fail(HK_NOMEM, "hnsw: out of memory loading %u slots", n);
         }
+        hk_advise_huge(g->l0, (size_t)n * per * sizeof(uint32_t));
         memset(g->level, HNSW_ABSENT, n);
         g->cap = n;
     }

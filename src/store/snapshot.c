@@ -355,6 +355,7 @@ static hk_status read_section(sreader *r, uint64_t *off, uint32_t tag, uint64_t 
     void *p = aligned ? hk_aligned_alloc(len ? len : 1) : hk_malloc(len ? len : 1);
     if (!p) return hk_fail(HK_NOMEM, "out of memory loading %s (%llu bytes)", r->path,
                            (unsigned long long)len);
+    hk_advise_huge(p, len);
     if ((st = section_data(r->fd, r->path, tag, *off, p, len, crc))) {
         if (aligned) hk_aligned_free(p);
         else hk_free(p);
@@ -558,6 +559,7 @@ hk_status snap_read_vectors(snap_image *img, float *dst) {
     float *p = dst ? dst : hk_aligned_alloc(img->vect_len ? img->vect_len : 1);
     if (!p) return hk_fail(HK_NOMEM, "out of memory loading %s (%llu bytes of vectors)", img->path,
                            (unsigned long long)img->vect_len);
+    if (!dst) hk_advise_huge(p, img->vect_len);
     hk_status st = section_data(img->fd, img->path, TAG_VECT, img->vect_at, p, img->vect_len,
                                 img->vect_crc);
     if (st) {

@@ -100,6 +100,40 @@ static void test_aligned(void **state) {
     }
 }
 
+/* Huge-page growth keeps the data, alignment and size across the 4 MiB threshold, in
+ * both directions, for the plain and the aligned form. */
+static void test_realloc_huge(void **state) {
+    (void)state;
+    size_t sizes[] = {1000, 3u << 20, 5u << 20, 9u << 20, 20u << 20, 6u << 20, 2000};
+    uint8_t *p = NULL, *q = NULL;
+    size_t had = 0;
+    for (size_t k = 0; k < sizeof sizes / sizeof *sizes; k++) {
+        size_t n = sizes[k];
+        p = hk_realloc_huge(p, had, n);
+        q = hk_aligned_realloc_huge(q, had, n);
+        assert_non_null(p);
+        assert_non_null(q);
+        assert_int_equal((uintptr_t)q % 64, 0);
+        size_t keep = had < n ? had : n;
+        for (size_t i = 0; i < keep; i += 4093) {
+            assert_int_equal(p[i], (uint8_t)(i * 7 + 1));
+            assert_int_equal(q[i], (uint8_t)(i * 11 + 3));
+        }
+        if (keep) {
+            assert_int_equal(p[keep - 1], (uint8_t)((keep - 1) * 7 + 1));
+            assert_int_equal(q[keep - 1], (uint8_t)((keep - 1) * 11 + 3));
+        }
+        for (size_t i = 0; i < n; i++) {
+            p[i] = (uint8_t)(i * 7 + 1);
+            q[i] = (uint8_t)(i * 11 + 3);
+        }
+        had = n;
+    }
+    hk_free(p);
+    hk_aligned_free(q);
+    hk_advise_huge(NULL, 1u << 30); /* advice on nothing is nothing */
+}
+
 static size_t g_allocs;
 static void *count_malloc(void *ud, size_t n) { (void)ud; g_allocs++; return malloc(n); }
 static void *count_realloc(void *ud, void *p, size_t n) { (void)ud; g_allocs++; return realloc(p, n); }
@@ -154,7 +188,7 @@ int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_crc32c_check_values), cmocka_unit_test(test_errors),
         cmocka_unit_test(test_buf), cmocka_unit_test(test_arena),
-        cmocka_unit_test(test_aligned), cmocka_unit_test(test_allocator_injection),
+        cmocka_unit_test(test_aligned), cmocka_unit_test(test_realloc_huge), cmocka_unit_test(test_allocator_injection),
         cmocka_unit_test(test_pool),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

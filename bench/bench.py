@@ -164,6 +164,32 @@ def clustered(n, nq, dim, seed):
     return draw(n), draw(nq)
 
 
+def embedding_like(n, nq, dim, seed, clusters=100, alpha=0.5):
+    """n base and nq query vectors shaped like learned embeddings: 100 Gaussian clusters
+    whose centres and spreads share a decaying spectrum (axis i of a random rotation has
+    standard deviation (1 + i)^-alpha), so most of the variance lies in a few dozen
+    directions (participation ratio about 22 at 512 dimensions) as in real embedding
+    models, where clustered() spreads it evenly over every dimension."""
+    rng = np.random.default_rng(seed)
+    scale = ((1.0 + np.arange(dim)) ** -alpha).astype(np.float32)
+    rot = np.linalg.qr(rng.standard_normal((dim, dim)))[0].astype(np.float32)
+    centres = rng.standard_normal((clusters, dim), dtype=np.float32) * scale
+    spread = rng.uniform(0.3, 0.6, clusters).astype(np.float32)
+
+    def draw(count):
+        out = np.empty((count, dim), dtype=np.float32)
+        for lo in range(0, count, 65536):
+            hi = min(count, lo + 65536)
+            lab = rng.integers(0, clusters, hi - lo)
+            x = rng.standard_normal((hi - lo, dim), dtype=np.float32) * scale
+            x *= spread[lab, None]
+            x += centres[lab]
+            np.matmul(x, rot.T, out=out[lo:hi])
+        return out
+
+    return draw(n), draw(nq)
+
+
 # ---- FAISS worker (a separate process) ----
 
 def faiss_worker(args):

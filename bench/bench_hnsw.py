@@ -5,7 +5,8 @@
                                                                         (make bench-hnsw)
 
 For each dataset (generated clustered 100K x 128 and 100K x 512, bigann10k from
-../shared/data/ann; with --large also clustered 1M x 512) it computes the exact top-10,
+../shared/data/ann; with --large also 1M x 512, clustered or shaped like learned embeddings
+or both: --large-data; embedding-DIM names a 100K set of the latter) it computes the exact top-10,
 then builds the same vectors with the same M and ef_construction in HEKTOR
 (build/bench/bench_hnsw), hnswlib (Debian's python3-hnswlib) and FAISS IndexHNSWFlat
 (python3-faiss), sweeps ef in each, and reports build time, queries/s on one thread and on
@@ -70,7 +71,7 @@ LARGE_BEGIN, LARGE_END = "<!-- hnsw-large:begin -->", "<!-- hnsw-large:end -->"
 
 
 def markers(results):
-    if results and all(d["name"] == LARGE for d in results):
+    if results and all(is_large(d["name"]) for d in results):
         return LARGE_BEGIN, LARGE_END, "## HNSW at 1M x 512: the seed's targets"
     return BEGIN, END, "## HNSW: HEKTOR beside hnswlib and FAISS IndexHNSWFlat"
 ENGINES = ("hektor", "hektor-sse", "hektor-sq8", "hektor-int8", "hnswlib", "faiss")
@@ -78,7 +79,13 @@ TITLES = {"hektor": "HEKTOR", "hektor-sse": "HEKTOR, SSE kernel",
           "hektor-sq8": "HEKTOR, SQ8 codes, vectors on disk",
           "hektor-int8": "HEKTOR, int8 codes, vectors on disk", "hnswlib": "hnswlib",
           "faiss": "FAISS IndexHNSWFlat"}
-LARGE = "clustered-512-1m"
+# The 1M x 512 datasets of --large (--large-data chooses): bench.py's clustered() or
+# embedding_like() generator.
+LARGES = {"clustered": "clustered-512-1m", "embedding": "embedding-512-1m"}
+
+
+def is_large(name):
+    return name in LARGES.values()
 
 # The seed's targets for 1M x 512 on one machine.
 SEED_QPS = 1000
@@ -333,7 +340,7 @@ def run_dataset(name, bp, qp, xb, xq, args, tmp, shipped_gt=None):
     d = {"name": name, "n": len(xb), "dim": int(xb.shape[1]), "nq": len(xq), "engines": {}}
     if shipped_gt is not None:
         d["gt_vs_shipped"] = recall(shipped_gt[:, :K], xb, xq, kth)
-    for engine in (args.large_engines if name == LARGE else args.engines):
+    for engine in (args.large_engines if is_large(name) else args.engines):
         log(f"  {engine}")
         res, ids_s, ids_b = run_engine(engine, args, name, bp, qp, tmp)
         for e, s in enumerate(res["single"]):
@@ -590,11 +597,17 @@ def block(info, results, args, started, elapsed):
          "`../shared/data/ann` (uint8 read as float32, its 100 queries). Within a cluster the "
          "generated points are isotropic Gaussians, whose intrinsic dimension is the full "
          "dimension: a hard case for every graph index, harder than real embeddings, so a "
-         "given recall needs a larger ef here than on, say, bigann10k's SIFT descriptors.",
+         "given recall needs a larger ef here than on, say, bigann10k's SIFT descriptors."
+         + (" embedding-*: bench.py's embedding_like() (seed + dim + 1): 100 Gaussian clusters "
+            "whose centres and spreads (U(0.3, 0.6)) share a decaying spectrum, axis i of a random "
+            "rotation having standard deviation (1 + i)^-0.5, so most of the variance lies in a few "
+            "dozen directions (participation ratio about 22 at 512 dimensions), as in learned "
+            "embeddings; a given recall needs a far smaller ef there."
+            if any(d["name"].startswith("embedding-") for d in results) else ""),
          "", "### Overview", ""]
     L += overview(results, ncpu)
     for d in results:
-        if d["name"] == LARGE:
+        if is_large(d["name"]):
             L += seed_targets(d, ncpu)
     L += ["### Results", ""]
     for d in results:
@@ -641,7 +654,7 @@ def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--quick", action="store_true", help="smaller sizes for a smoke run")
     ap.add_argument("--large", action="store_true",
-                    help="add clustered 1M x 512 (tens of minutes per engine) and the seed's targets")
+                    help="add a 1M x 512 set (--large-data; tens of minutes per engine) and the seed's targets")
     ap.add_argument("--out", help="report path (default docs/BENCHMARKS.md; "
                     "build/BENCHMARKS-hnsw-quick.md with --quick)")
     ap.add_argument("--json", help="also write the raw measurements here")
@@ -652,6 +665,10 @@ def main():
     ap.add_argument("--nq", type=int, help="queries per generated dataset")
     ap.add_argument("--datasets", default="clustered-128,clustered-512,bigann10k")
     ap.add_argument("--engines", default=",".join(ENGINES))
+    ap.add_argument("--large-data", choices=("clustered", "embedding", "both"), default="clustered",
+                    help="which 1M x 512 set --large adds: clustered (isotropic clusters, bench.py's "
+                    "clustered()), embedding (clusters with a decaying spectrum, like learned "
+                    "embeddings: bench.py's embedding_like()) or both")
     ap.add_argument("--large-n", type=int, default=1_000_000, help=argparse.SUPPRESS)
     ap.add_argument("--large-engines", default="hektor",
                     help="engines for the 1M x 512 dataset of --large (HEKTOR alone takes about "
@@ -684,7 +701,8 @@ def main():
     nq = args.nq or (200 if args.quick else 1000)
     datasets = [d for d in args.datasets.split(",") if d]
     if args.large:
-        datasets.append(LARGE)
+        datasets += [LARGES[k] for k in (("clustered", "embedding") if args.large_data == "both"
+                                          else (args.large_data,))]
     out = args.out or (os.path.join(args.build, "BENCHMARKS-hnsw-quick.md") if args.quick
                        else os.path.join(ROOT, "docs", "BENCHMARKS.md"))
     args.bench_hnsw, tmp = bench.private_driver(args.build, args.tmp_root, "bench_hnsw", "hnsw-")
@@ -702,11 +720,14 @@ def main():
     try:
         results = []
         for name in datasets:
-            if name.startswith("clustered-"):
+            if name.startswith("clustered-") or name.startswith("embedding-"):
                 parts = name.split("-")
                 dim = int(parts[1])
-                size = args.large_n if name == LARGE else n
-                xb, xq = bench.clustered(size, nq, dim, bench.SEED + dim)
+                size = args.large_n if is_large(name) else n
+                if parts[0] == "clustered":
+                    xb, xq = bench.clustered(size, nq, dim, bench.SEED + dim)
+                else:
+                    xb, xq = bench.embedding_like(size, nq, dim, bench.SEED + dim + 1)
                 bp, qp = os.path.join(tmp, name + ".base.npy"), os.path.join(tmp, name + ".query.npy")
                 np.save(bp, xb)
                 np.save(qp, xq)

@@ -265,23 +265,24 @@ static hk_status prepare_upsert(hk_collection *c, const uint8_t *body, size_t le
 
 /* The matrix the graph is built and repaired on: with scalar codes, construction measures
  * on the codes (a quarter of the bytes of the vectors or less per distance). */
-static flat_matrix coll_matrix(hk_collection *c) {
+static flat_matrix coll_matrix(hk_collection *c, vec_codes *view) {
     const vec_codes *vc = NULL;
     if (c->cb && cb_has_sym(c->cb)) {
-        c->codes_view = coll_codes_view(c);
-        vc = &c->codes_view;
+        *view = coll_codes_view(c);
+        vc = view;
     }
     return (flat_matrix){.rows = c->vectors, .norms_sq = c->norms, .live = c->live, .nslots = c->nslots,
                          .dim = c->cfg.dim, .metric = c->cfg.metric, .codes = vc};
 }
 
-flat_matrix coll_graph_matrix(hk_collection *c) { return coll_matrix(c); }
+flat_matrix coll_graph_matrix(hk_collection *c, vec_codes *view) { return coll_matrix(c, view); }
 
 #define GRAPH_ALWAYS_CONNECT 100000 /* nodes up to which every write reconnects the graph */
 
 /* Makes every node reachable again. Called under the write side of rw. */
 static void graph_connect(hk_collection *c) {
-    flat_matrix m = coll_matrix(c);
+    vec_codes view;
+    flat_matrix m = coll_matrix(c, &view);
     size_t fixed = 0;
     if (hnsw_connect(c->graph, &m, &fixed)) {
         c->poisoned = 1;
@@ -301,7 +302,8 @@ static int graph_connect_due(const hk_collection *c) {
  * The graph does not read their rows, so they may already be overwritten. */
 static void graph_unlink(hk_collection *c, const uint32_t *slots, size_t n) {
     if (!n) return;
-    flat_matrix m = coll_matrix(c);
+    vec_codes view;
+    flat_matrix m = coll_matrix(c, &view);
     if (hnsw_delete_batch(c->graph, &m, slots, n)) {
         /* The slots stay in the graph: searches must filter the walk by liveness, and
          * the slots must not be reused (no further writes: poisoned). */
@@ -383,7 +385,8 @@ static void graph_sync_ex(hk_collection *c, int force) {
         }
         roaring_bitmap_range_uint32_array(src, 0, n, buf);
         if (todo) roaring_bitmap_free(todo);
-        flat_matrix m = coll_matrix(c);
+        vec_codes view;
+        flat_matrix m = coll_matrix(c, &view);
         uint64_t t0 = hk_now_ns();
         hk_status st = hnsw_insert_batch(c->graph, &m, buf, n);
         uint64_t dt = hk_now_ns() - t0;
@@ -924,7 +927,8 @@ static hk_status adopt_graph(hk_collection *c, snap_image *img) {
     if (!(c->pending = roaring_bitmap_create()) || !(c->relink = roaring_bitmap_create()))
         return hk_fail(HK_NOMEM, "out of memory");
     c->graph_chunk = 256;
-    flat_matrix m = coll_matrix(c);
+    vec_codes view;
+    flat_matrix m = coll_matrix(c, &view);
     if (img->graph_len) {
         st = hnsw_load(img->graph, img->graph_len, (uint32_t)c->nslots, &c->graph);
         if (st) return hk_fail_prefix(st, "%s", c->snap_path);
@@ -1760,7 +1764,8 @@ hk_status hk_collection_verify(hk_collection *c) {
                  (unsigned long long)live, (unsigned long long)c->count,
                  (unsigned long long)roaring_bitmap_get_cardinality(c->live_bm));
     if (!err[0] && c->graph) {
-        flat_matrix m = coll_matrix(c);
+        vec_codes view;
+        flat_matrix m = coll_matrix(c, &view);
         char gerr[200];
         uint64_t pending = roaring_bitmap_get_cardinality(c->pending) -
                            roaring_bitmap_get_cardinality(c->relink); /* relink: nodes too */

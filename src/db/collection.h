@@ -120,8 +120,6 @@ struct hk_collection {
     uint8_t *codes;
     uint8_t *fs;      /* 4-bit PQ: the codes again in the fast-scan layout (cb_fs_size(cap)) */
     size_t code_size;
-    vec_codes codes_view; /* refreshed by coll_matrix: the graph is built on codes that have
-                             a symmetric distance (scalar quantization) */
 
     /* Text search (textindex.c): the analyzer is fixed at load; the index changes in
      * commits like the payload indexes. */
@@ -152,7 +150,10 @@ hk_status coll_write_snapshot(hk_collection *c, const char *path, uint64_t *byte
  * and resets the log. Called with write_mu held. */
 hk_status coll_checkpoint_force(hk_collection *c);
 /* The matrix graphs are built on (the vectors, or symmetric codes when quantized). */
-flat_matrix coll_graph_matrix(hk_collection *c);
+/* The matrix the graph is built on; view is the caller's storage for its codes view (the
+ * graph is built on codes that have a symmetric distance), so concurrent readers never
+ * write shared state. */
+flat_matrix coll_graph_matrix(hk_collection *c, vec_codes *view);
 /* Checks the handle for a write and takes write_mu (released by the caller). */
 hk_status coll_write_begin(hk_collection *c);
 /* The checks hk_upsert makes on a batch, without writing it (HK_OK when it would be

@@ -33,7 +33,8 @@ static hk_status build_graph(hk_collection *c, const hk_collection_config *cfg,
         return hk_fail(HK_NOMEM, "out of memory for the slots of %zu points", n);
     }
     roaring_bitmap_to_uint32_array(c->live_bm, slots);
-    flat_matrix m = coll_graph_matrix(c);
+    vec_codes view;
+    flat_matrix m = coll_graph_matrix(c, &view);
     if (progress && progress(ud, "build", 0))
         st = hk_fail(HK_CANCELLED, "index build cancelled; the old index is unchanged");
     for (size_t done = 0; !st && done < n;) {

@@ -102,6 +102,24 @@ static int h_embed(qctx *q) {
 
 /* ---- statistics ---- */
 
+static uint64_t g_quant_min_points = HKS_DEFAULT_QUANTIZE_MIN_POINTS;
+
+void hkr_set_quantize_min_points(uint64_t n) { g_quant_min_points = n ? n : 1; }
+
+/* 1 when the collection's codes are not those its request p asks for (method, and for
+ * PQ the sub-quantizers and their bits). */
+static int request_unmet(hk_collection *c, const hk_quant_params *p) {
+    hk_codebook *cb = NULL;
+    hk_codebook_info ci;
+    if (hk_collection_codebook(c, &cb, NULL)) return 1;
+    int unmet = hk_codebook_info_get(cb, &ci) || ci.method != p->method;
+    if (!unmet && (p->method == HK_QUANT_PQ || p->method == HK_QUANT_OPQ))
+        unmet = (p->pq_m && ci.pq_m != p->pq_m) || ci.pq_bits != (p->pq_bits ? p->pq_bits : 8);
+    hk_codebook_free(cb);
+    return unmet;
+}
+
+
 static int h_stats(qctx *q) {
     if (hr_open_coll(q) || hr_full_stats(q)) return q->status;
     hk_collection_config cfg;
@@ -143,6 +161,20 @@ static int h_stats(qctx *q) {
         hk_buf_putc(b, '}');
         hk_free(name);
         hk_codebook_free(cb);
+    } else {
+        hk_buf_puts(b, "null");
+    }
+    /* The quantization asked for (Qdrant's quantization_config), met or not yet. */
+    hk_quant_params rp;
+    uint32_t rr;
+    hk_buf_puts(b, ",\"quantization_request\":");
+    if (!hk_collection_quant_request(q->c, &rp, &rr)) {
+        hk_buf_printf(b, "{\"method\":\"%s\",\"pq_m\":%u,\"pq_bits\":%u,\"quantile\":",
+                      hk_quant_method_name(rp.method), rp.pq_m, rp.pq_bits);
+        if (rp.sq_quantile > 0) hk_buf_printf(b, "%.9g", rp.sq_quantile);
+        else hk_buf_puts(b, "null");
+        hk_buf_printf(b, ",\"min_points\":%llu,\"met\":%s}", (unsigned long long)g_quant_min_points,
+                      request_unmet(q->c, &rp) ? "false" : "true");
     } else {
         hk_buf_puts(b, "null");
     }
@@ -746,8 +778,11 @@ typedef struct quant_job {
     hk_quant_params p;
     uint32_t rerank;
     int replace;
+    int requested; /* train what the collection requests (read when the job runs) */
+    int force;     /* requested: even when the codes already have the requested method */
     hks_job *job;
 } quant_job;
+
 
 static void quant_free(void *arg) { hk_free(arg); }
 
@@ -768,6 +803,20 @@ static hks_job_state quant_run(hks_job *j, void *arg, hk_db *db, char *msg, size
     hk_collection *c = NULL;
     hk_codebook *cb = NULL;
     hk_status st = hk_collection_open(db, qj->name, &c);
+    if (!st && qj->requested) {
+        /* The request as it is now: a PATCH may have changed or dropped it since. */
+        st = hk_collection_quant_request(c, &qj->p, &qj->rerank);
+        const char *skip = st == HK_NOT_FOUND ? "the collection requests no quantization any more"
+                           : !st && !qj->force && !request_unmet(c, &qj->p)
+                               ? "the collection has the requested codes already"
+                               : NULL;
+        if (skip) {
+            hk_collection_close(c);
+            snprintf(msg, msg_size, "%s", skip);
+            hks_job_progress(j, 1000, 1000, NULL);
+            return HKS_JOB_DONE;
+        }
+    }
     if (!st) st = hk_collection_train(c, &qj->p, quant_progress, qj, &cb);
     if (!st && qj->codebook[0]) st = hk_db_codebook_save(db, qj->codebook, cb, qj->replace);
     if (!st && hks_job_progress(j, 900, 1000, "encoding the points"))
@@ -797,6 +846,35 @@ static hks_job_state quant_run(hks_job *j, void *arg, hk_db *db, char *msg, size
     snprintf(msg, msg_size, "quantized with %s: %u bytes per point", hk_quant_method_name(info.method),
              info.code_bytes);
     return HKS_JOB_DONE;
+}
+
+uint64_t hkr_quantize_requested(hk_db *db, const char *name, int force) {
+    hk_collection *c;
+    if (hk_collection_open(db, name, &c)) return 0;
+    hk_quant_params p;
+    hk_collection_stats s;
+    int due = !hk_collection_quant_request(c, &p, NULL) && !hk_collection_stats_get(c, &s) &&
+              s.count >= g_quant_min_points && (force || request_unmet(c, &p));
+    hk_collection_close(c);
+    if (!due) return 0;
+    quant_job *qj = hk_malloc(sizeof *qj);
+    if (!qj) return 0;
+    memset(qj, 0, sizeof *qj);
+    snprintf(qj->name, sizeof qj->name, "%s", name);
+    qj->requested = 1;
+    qj->force = force;
+    uint64_t id = 0;
+    hk_status st = hks_job_submit_unique("quantize", qj->name, force ? 1 : 2, quant_run, qj,
+                                         quant_free, &id);
+    return st && st != HK_EXISTS ? 0 : id;
+}
+
+void hkr_quantize_requested_all(hk_db *db) {
+    char **names;
+    size_t n;
+    if (hk_db_list(db, &names, &n)) return;
+    for (size_t i = 0; i < n; i++) hkr_quantize_requested(db, names[i], 0);
+    hk_strings_free(names, n);
 }
 
 static int h_quantize(qctx *q) {

@@ -1,0 +1,237 @@
+"""test_server_quant.py — Qdrant's quantization_config through `hektor serve`: every
+accepted form on PUT /collections/{name} (top level and inside 'vectors') and PATCH, the bad
+forms (400 naming the member, nothing created), GET /collections/{name} showing it in
+Qdrant's shape, the background "quantize" job once the collection holds
+--quantize-min-points points, the codes in the statistics, recall@10 of searches on the
+codes against exact numpy ground truth, the request and codes across a restart, the job
+started at server start, and "Disabled" dropping the codes."""
+import os
+import sys
+import time
+
+import numpy as np
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from hk_test import SLOW, check, eq, main, test  # noqa: E402
+from hk_server import Server  # noqa: E402
+
+MIN = 1000  # --quantize-min-points for these tests
+
+
+def server(tmp, db):
+    return Server(tmp, db, "--quantize-min-points", str(MIN))
+
+
+def run_with(tmp, fn, db=None):
+    s = server(tmp, db or tmp("db"))
+    try:
+        fn(s)
+    except BaseException:
+        s.kill()
+        raise
+    eq(s.stop(), 0, "serve exit status after SIGTERM")
+
+
+def qconf(s, name):
+    return s.ok("GET", "/collections/" + name)["config"]["quantization_config"]
+
+
+def stats(s, name):
+    return s.ok("GET", "/hektor/collections/%s/stats" % name)
+
+
+def quant_jobs(s, name):
+    return [j for j in s.ok("GET", "/hektor/jobs") if j["kind"] == "quantize" and j["collection"] == name]
+
+
+def wait_jobs(s, name, n):
+    """Waits until name has n quantize jobs, all finished; returns them."""
+    deadline = time.time() + 120 * SLOW
+    while time.time() < deadline:
+        js = quant_jobs(s, name)
+        if len(js) >= n and all(j["state"] not in ("queued", "running") for j in js):
+            return js
+        time.sleep(0.05)
+    raise AssertionError("quantize jobs of %s: %r" % (name, quant_jobs(s, name)))
+
+
+def clustered(n, dim, nq, seed=3):
+    rng = np.random.default_rng(seed)
+    centers = rng.normal(size=(50, dim)) * 3
+    base = (centers[rng.integers(0, 50, n)] + rng.normal(size=(n, dim))).astype(np.float32)
+    queries = (centers[rng.integers(0, 50, nq)] + rng.normal(size=(nq, dim))).astype(np.float32)
+    return base, queries
+
+
+def upsert(s, name, base, lo, hi):
+    r = s.ok("PUT", "/collections/%s/points?wait=true" % name,
+             {"batch": {"ids": list(range(lo, hi)), "vectors": base[lo:hi].tolist()}})
+    eq(r["status"], "completed")
+
+
+def recall(s, name, base, queries, k=10):
+    d = ((queries[:, None, :].astype(np.float64) - base[None, :, :]) ** 2).sum(-1)
+    truth = np.argsort(d, axis=1, kind="stable")[:, :k]
+    res = s.ok("POST", "/collections/%s/points/search/batch" % name,
+               {"searches": [{"vector": q.tolist(), "limit": k} for q in queries]})
+    hits = sum(len(set(t.tolist()) & {r["id"] for r in rr}) for t, rr in zip(truth, res))
+    return hits / (len(queries) * k)
+
+
+@test
+def test_accepted_and_refused_forms(tmp):
+    def body(s):
+        v = {"size": 64, "distance": "Euclid"}
+        good = [
+            ("a", {"vectors": v, "quantization_config": {"scalar": {"type": "int8", "quantile": 0.99, "always_ram": True}}},
+             {"scalar": {"type": "int8", "quantile": 0.99, "always_ram": True}}),
+            ("b", {"vectors": dict(v, quantization_config={"scalar": {"type": "int8"}})},
+             {"scalar": {"type": "int8", "quantile": None, "always_ram": True}}),
+            ("c", {"vectors": v, "quantization_config": {"product": {"compression": "x16", "always_ram": False}}},
+             {"product": {"compression": "x16", "always_ram": True}}),
+        ]
+        for x in ("x4", "x8", "x32", "x64"):
+            good.append(("p" + x, {"vectors": dict(v, quantization_config={"product": {"compression": x}})},
+                         {"product": {"compression": x, "always_ram": True}}))
+        for name, b, want in good:
+            eq(s.ok("PUT", "/collections/" + name, b), True)
+            eq(qconf(s, name), want, name)
+            r = stats(s, name)["quantization_request"]
+            eq(r["met"], False, name)
+            eq(r["min_points"], MIN)
+        eq(stats(s, "c")["quantization_request"]["pq_m"], 16)  # 4 * 64 / 16 bytes per point
+        eq(stats(s, "px64")["quantization_request"]["pq_m"], 4)
+        eq(stats(s, "a")["quantization_request"]["quantile"], 0.99)
+        eq(s.ok("PUT", "/collections/plain", {"vectors": v}), True)
+        eq(qconf(s, "plain"), None)
+        eq(stats(s, "plain")["quantization_request"], None)
+        bad = [
+            ({"quantization_config": {"binary": {"always_ram": True}}}, ["quantization_config.binary", "not supported"]),
+            ({"quantization_config": {"scalar": {"type": "int4"}}}, ["quantization_config.scalar.type", "int8"]),
+            ({"quantization_config": {"scalar": {"type": "int8", "quantile": 0.2}}}, ["quantization_config.scalar.quantile"]),
+            ({"quantization_config": {"scalar": {"type": "int8", "quantil": 0.9}}}, ["quantil", "quantization_config.scalar"]),
+            ({"quantization_config": {"scalar": {"type": "int8", "always_ram": 3}}}, ["always_ram"]),
+            ({"quantization_config": {"product": {"compression": "x3"}}}, ["quantization_config.product.compression"]),
+            ({"quantization_config": {"product": {}}}, ["compression"]),
+            ({"quantization_config": {"scalar": {"type": "int8"}, "product": {"compression": "x4"}}}, ["quantization_config", "one of"]),
+            ({"quantization_config": "Disabled"}, ["quantization_config"]),
+            ({"quantization_config": {"vector": {}}}, ["vector"]),
+        ]
+        for extra, words in bad:
+            b = dict({"vectors": v}, **extra)
+            s.bad("PUT", "/collections/bad", b, 400, words)
+            inner = {"vectors": dict(v, quantization_config=extra["quantization_config"])}
+            s.bad("PUT", "/collections/bad", inner, 400, [w.replace("quantization_config", "vectors.quantization_config") if w.startswith("quantization_config") else w for w in words])
+        # the dimension must split: 4 * 6 / 64 bytes is not whole, 4 * 6 / 16 = 1.5 neither
+        s.bad("PUT", "/collections/bad", {"vectors": {"size": 6, "distance": "Dot"},
+                                          "quantization_config": {"product": {"compression": "x64"}}},
+              400, ["x64", "4 * 6 / 64", "whole number"])
+        s.bad("PUT", "/collections/bad", {"vectors": {"size": 6, "distance": "Dot"},
+                                          "quantization_config": {"product": {"compression": "x16"}}},
+              400, ["x16", "whole number"])
+        s.bad("GET", "/collections/bad", status=404, words=["bad"])
+    run_with(tmp, body)
+
+
+@test
+def test_upsert_past_threshold_restart_patch(tmp):
+    db = tmp("db")
+    n, dim, nq = 3000, 32, 60
+    base, queries = clustered(n, dim, nq)
+    # Euclid with no graph: searches scan the codes and re-rank, so recall measures them.
+    eq_body = {"vectors": {"size": dim, "distance": "Euclid"}, "hnsw_config": {"m": 0},
+               "quantization_config": {"scalar": {"type": "int8", "quantile": 0.99}}}
+
+    def first(s):
+        eq(s.ok("PUT", "/collections/q", eq_body), True)
+        upsert(s, "q", base, 0, MIN - 1)
+        time.sleep(0.2)
+        eq(quant_jobs(s, "q"), [], "no job below the threshold")
+        eq(stats(s, "q")["quantization"], None)
+        upsert(s, "q", base, MIN - 1, MIN + 500)
+        js = wait_jobs(s, "q", 1)
+        eq(js[0]["state"], "done", "job: %r" % js[0])
+        st = stats(s, "q")
+        eq(st["quantization"]["method"], "sq8")
+        eq(st["quantization"]["code_bytes"], dim)
+        check(st["quantization"]["bytes_codes"] >= (MIN + 500) * dim, "codes for every point")
+        eq(st["quantization_request"]["met"], True)
+        # points written after quantization get codes too
+        upsert(s, "q", base, MIN + 500, n)
+        st = stats(s, "q")
+        check(st["quantization"]["bytes_codes"] >= n * dim, "codes for later points: %r" % st["quantization"])
+        eq(len(wait_jobs(s, "q", 1)), 1, "no second job once the codes match")
+        r = recall(s, "q", base, queries)
+        print("recall@10 on sq8 codes (re-ranked), Qdrant scalar int8 quantile 0.99: %.4f" % r)
+        check(r >= 0.9, "recall@10 %.4f < 0.9" % r)
+        # a collection that asked for codes while the server was down gets its job at start
+        eq(s.ok("PUT", "/collections/later", {"vectors": {"size": dim, "distance": "Euclid"}}), True)
+        upsert(s, "later", base, 0, MIN + 200)
+    run_with(tmp, first, db)
+
+    from hk_test import hk_ok
+    # "later" asks for codes while a server with a higher threshold runs; the next server
+    # (with the lower one) starts the job by itself.
+    s = Server(tmp, db, "--quantize-min-points", str(10 * MIN))
+    try:
+        eq(s.ok("PATCH", "/collections/later", {"quantization_config": {"product": {"compression": "x16"}}}), True)
+        time.sleep(0.2)
+        eq(quant_jobs(s, "later"), [], "below this server's threshold: no job")
+    except BaseException:
+        s.kill()
+        raise
+    eq(s.stop(), 0)
+    hk_ok(db, "verify", "q")
+
+    def second(s):
+        eq(qconf(s, "q"), {"scalar": {"type": "int8", "quantile": 0.99, "always_ram": True}})
+        st = stats(s, "q")
+        eq(st["quantization"]["method"], "sq8", "codes after the restart")
+        check(st["quantization"]["bytes_codes"] >= n * dim, "every point's codes after the restart")
+        r = recall(s, "q", base, queries)
+        check(r >= 0.9, "recall@10 after restart %.4f < 0.9" % r)
+        # the job at server start for "later" (product x16 = 8 bytes per point at dim 32)
+        js = wait_jobs(s, "later", 1)
+        eq(js[0]["state"], "done", "job: %r" % js[0])
+        eq(stats(s, "later")["quantization"]["method"], "pq")
+        eq(stats(s, "later")["quantization"]["code_bytes"], 8)
+        eq(qconf(s, "later"), {"product": {"compression": "x16", "always_ram": True}})
+        r = recall(s, "later", base[:MIN + 200], queries)
+        print("recall@10 on pq codes x16 (HNSW, re-ranked): %.4f" % r)
+        check(r >= 0.9, "recall@10 %.4f < 0.9" % r)
+        # PATCH on a collection with enough points: the job starts at once
+        eq(s.ok("PATCH", "/collections/q", {"vectors": {"": {"quantization_config": {"product": {"compression": "x8"}}}}}), True)
+        js = wait_jobs(s, "q", 1)
+        eq(js[-1]["state"], "done")
+        eq(stats(s, "q")["quantization"]["method"], "pq")
+        eq(stats(s, "q")["quantization"]["code_bytes"], 16)
+        eq(qconf(s, "q"), {"product": {"compression": "x8", "always_ram": True}})
+        # bad PATCHes change nothing
+        s.bad("PATCH", "/collections/q", {"quantization_config": {"binary": {}}}, 400, ["binary"])
+        s.bad("PATCH", "/collections/q", {"optimizers_config": {"indexing_threshold": 1}}, 400, ["optimizers_config"])
+        s.bad("PATCH", "/collections/q", {"hnsw_config": {"m": 8}}, 400, ["hnsw_config"])
+        s.bad("PATCH", "/collections/q", {"vectors": {"img": {}}}, 400, ["img"])
+        s.bad("PATCH", "/collections/q", {"frob": 1}, 400, ["frob"])
+        s.bad("PATCH", "/collections/nope", {"quantization_config": "Disabled"}, 404, ["nope"])
+        eq(qconf(s, "q"), {"product": {"compression": "x8", "always_ram": True}})
+        # Disabled: the request and the codes go
+        eq(s.ok("PATCH", "/collections/q", {"quantization_config": "Disabled"}), True)
+        eq(qconf(s, "q"), None)
+        eq(stats(s, "q")["quantization"], None)
+        eq(stats(s, "q")["quantization_request"], None)
+        eq(s.ok("PATCH", "/collections/q", {}), True)
+        njobs = len(quant_jobs(s, "q"))
+        upsert(s, "q", base, 0, 10)
+        time.sleep(0.2)
+        eq(len(quant_jobs(s, "q")), njobs, "no job without a request")
+    run_with(tmp, second, db)
+
+    def third(s):
+        eq(qconf(s, "q"), None, "Disabled is durable")
+        eq(stats(s, "q")["quantization"], None)
+        eq(stats(s, "later")["quantization"]["method"], "pq")
+    run_with(tmp, third, db)
+
+
+if __name__ == "__main__":
+    main()

@@ -984,6 +984,81 @@ static int h_codebooks(qctx *q) {
     return 200;
 }
 
+/* GET /hektor/codebooks/{name}: the description (as `hektor codebook show --json`), with
+ * arrays=true every table too (the form PUT takes back), with format=binary the HKCB file. */
+static int h_codebook_get(qctx *q) {
+    const char *format = hr_arg(q, "format");
+    int arrays;
+    if (arg_bool(q, "arrays", &arrays)) return q->status;
+    if (format && strcmp(format, "json") && strcmp(format, "binary"))
+        return hr_fail(q, 400, "query parameter 'format' must be json or binary, not '%.32s'", format);
+    int binary = format && !strcmp(format, "binary");
+    if (binary && arrays) return hr_fail(q, 400, "'arrays' belongs to the JSON form, not format=binary");
+    hk_codebook *cb;
+    hk_status st = hk_db_codebook_load(q->r->db, q->r->seg[2], &cb);
+    if (st) return hr_lib_fail(q, st);
+    if (binary) {
+        uint8_t *data;
+        size_t len;
+        if (!(st = hk_codebook_serialize(cb, &data, &len))) {
+            st = hk_buf_append(&q->out, data, len);
+            hk_free(data);
+        }
+        q->raw_type = "application/octet-stream";
+    } else {
+        char *js;
+        if (!(st = hk_codebook_to_json(cb, arrays, &js))) {
+            hk_buf_puts(&q->out, js);
+            hk_free(js);
+        }
+    }
+    hk_codebook_free(cb);
+    return st ? hr_lib_fail(q, st) : 200;
+}
+
+/* PUT /hektor/codebooks/{name}[?replace=true]: the body is an HKCB file or the JSON with
+ * arrays, checked by the library's readers before anything is stored. */
+static int h_codebook_put(qctx *q) {
+    int replace;
+    if (arg_bool(q, "replace", &replace)) return q->status;
+    const char *body = q->r->body;
+    size_t len = q->r->body_len;
+    if (!len) return hr_fail(q, 400, "the body must be a codebook: an HKCB file or its JSON with arrays");
+    hk_codebook *cb = NULL;
+    size_t i = 0;
+    while (i < len && (body[i] == ' ' || body[i] == '\n' || body[i] == '\r' || body[i] == '\t')) i++;
+    hk_status st;
+    if (len >= 4 && !memcmp(body, "HKCB", 4))
+        st = hk_codebook_deserialize((const uint8_t *)body, len, &cb);
+    else if (i < len && body[i] == '{')
+        st = hk_codebook_from_json(body, len, &cb);
+    else
+        return hr_fail(q, 400, "the body is neither an HKCB codebook (it starts with the magic "
+                       "'HKCB') nor its JSON form (an object)");
+    if (st) return hr_fail(q, 400, "the codebook is not valid: %s", hk_errmsg());
+    st = hk_db_codebook_save(q->r->db, q->r->seg[2], cb, replace);
+    hk_codebook_info ci;
+    if (!st) st = hk_codebook_info_get(cb, &ci);
+    hk_codebook_free(cb);
+    if (st == HK_EXISTS)
+        return hr_fail(q, 409, "codebook '%s' exists: PUT with ?replace=true to replace it",
+                       q->r->seg[2]);
+    if (st) return hr_lib_fail(q, st);
+    hk_buf_puts(&q->out, "{\"name\":");
+    hj_write_string(&q->out, q->r->seg[2], strlen(q->r->seg[2]));
+    hk_buf_putc(&q->out, ',');
+    put_codebook_info(&q->out, &ci);
+    hk_buf_putc(&q->out, '}');
+    return 200;
+}
+
+static int h_codebook_delete(qctx *q) {
+    hk_status st = hk_db_codebook_remove(q->r->db, q->r->seg[2]);
+    if (st) return hr_lib_fail(q, st);
+    hk_buf_puts(&q->out, "true");
+    return 200;
+}
+
 static int arg_uint(qctx *q, const char *name, uint64_t lo, uint64_t hi, uint64_t def, uint64_t *out) {
     const char *v = hr_arg(q, name);
     *out = def;
@@ -1175,6 +1250,14 @@ const hks_route hkr_routes[] = {
      "sample,queries,k,rerank,per_dim"},
     {"GET", "/hektor/codebooks", h_codebooks, R, 0, "The database's stored codebooks", NULL,
      "CodebookList", NULL},
+    {"GET", "/hektor/codebooks/{codebook_name}", h_codebook_get, R, 0,
+     "A stored codebook: its description (JSON, with arrays=true every table), or with "
+     "format=binary its HKCB file", NULL, "CodebookJson", "format,arrays"},
+    {"PUT", "/hektor/codebooks/{codebook_name}", h_codebook_put, C, 1,
+     "Store a codebook: the body is an HKCB file or the JSON with arrays; 409 when it exists "
+     "without replace=true", "CodebookUpload", "Codebook", "replace"},
+    {"DELETE", "/hektor/codebooks/{codebook_name}", h_codebook_delete, C, 1,
+     "Remove a stored codebook (collections keep their own copies)", NULL, "Bool", NULL},
     {"GET", "/hektor/collections/{collection_name}/synonyms", h_synonyms_get, R, 0,
      "The collection's synonym list", NULL, "Synonyms", NULL},
     {"PUT", "/hektor/collections/{collection_name}/synonyms", h_synonyms_put, W, 1,

@@ -205,6 +205,10 @@ static const char k_schemas[] =
     "{\"type\":\"string\"},\"curve\":{\"type\":\"string\"},\"dim\":{\"type\":\"integer\"},\"metric\":"
     "{\"type\":\"string\"},\"code_bytes\":{\"type\":\"integer\"},\"compression\":{\"type\":\"number\"},"
     "\"trained_on\":{\"type\":\"integer\"},\"created\":{\"type\":\"integer\"}}},"
+    "\"CodebookJson\":{\"type\":\"object\",\"description\":\"hk_codebook_to_json: the "
+    "description, and with arrays every table (centres, scales, centroids, rotation)\"},"
+    "\"CodebookUpload\":{\"type\":\"string\",\"format\":\"binary\",\"description\":\"an HKCB "
+    "codebook file, or the JSON that GET with arrays=true answers (its result)\"},"
     "\"CodebookList\":{\"type\":\"array\",\"items\":{\"$ref\":\"#/components/schemas/Codebook\"}},"
     "\"Quality\":{\"type\":\"object\",\"properties\":{\"codebook\":{\"type\":\"string\",\"nullable\":"
     "true},\"method\":{\"type\":\"string\"},\"code_bytes\":{\"type\":\"integer\"},\"compression\":"
@@ -277,7 +281,7 @@ static void write_op(hk_buf *b, const hks_route *rt) {
     }
     hk_buf_puts(b, "]");
     if (rt->request) {
-        int binary = !strcmp(rt->request, "ImportFile");
+        int binary = !strcmp(rt->request, "ImportFile") || !strcmp(rt->request, "CodebookUpload");
         int multipart = !strcmp(rt->request, "SnapshotUpload");
         hk_buf_printf(b, ",\"requestBody\":{\"required\":true,\"content\":{\"%s\":{\"schema\":"
                       "{\"$ref\":\"#/components/schemas/%s\"}}}}",

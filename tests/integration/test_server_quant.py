@@ -1,10 +1,14 @@
-"""test_server_quant.py — Qdrant's quantization_config through `hektor serve`: every
+"""test_server_quant.py — quantization through `hektor serve`. Qdrant's quantization_config: every
 accepted form on PUT /collections/{name} (top level and inside 'vectors') and PATCH, the bad
 forms (400 naming the member, nothing created), GET /collections/{name} showing it in
 Qdrant's shape, the background "quantize" job once the collection holds
 --quantize-min-points points, the codes in the statistics, recall@10 of searches on the
 codes against exact numpy ground truth, the request and codes across a restart, the job
-started at server start, and "Disabled" dropping the codes."""
+started at server start, and "Disabled" dropping the codes. Codebooks over HTTP: the
+description, the arrays and the HKCB bytes, a byte-for-byte round trip through DELETE and PUT
+(binary and JSON), truncated and corrupt uploads refused with nothing stored, 404, 409 and
+replace, and the read-only key."""
+import json
 import os
 import sys
 import time
@@ -231,6 +235,95 @@ def test_upsert_past_threshold_restart_patch(tmp):
         eq(stats(s, "q")["quantization"], None)
         eq(stats(s, "later")["quantization"]["method"], "pq")
     run_with(tmp, third, db)
+
+
+def train_codebook(s, coll, method, name, **extra):
+    job = s.ok("POST", "/hektor/collections/%s/quantize?wait=true" % coll,
+               dict({"method": method, "codebook": name}, **extra))["job"]
+    eq(job["state"], "done", "job: %r" % job)
+
+
+@test
+def test_codebooks_over_http(tmp):
+    def body(s):
+        base, _ = clustered(1500, 16, 1)
+        eq(s.ok("PUT", "/collections/cb", {"vectors": {"size": 16, "distance": "Euclid"}}), True)
+        upsert(s, "cb", base, 0, 1500)
+        train_codebook(s, "cb", "pq", "book-pq", pq_m=4)
+        train_codebook(s, "cb", "sq8", "book-sq", curve="mulaw")
+        desc = s.ok("GET", "/hektor/codebooks/book-pq")
+        eq((desc["method"], desc["dim"], desc["m"], desc["code_bytes"]), ("pq", 16, 4, 4))
+        check("centroids" not in desc, "no arrays by default")
+        full = s.ok("GET", "/hektor/codebooks/book-pq?arrays=true")
+        check(len(full["centroids"]) > 0, "arrays=true gives the tables: %r" % list(full))
+        eq(s.ok("GET", "/hektor/codebooks/book-sq")["curve"], "mulaw")
+        st, raw = s.raw("GET", "/hektor/codebooks/book-pq?format=binary")
+        eq(st, 200)
+        eq(raw[:4], b"HKCB")
+        st, raw_sq = s.raw("GET", "/hektor/codebooks/book-sq?format=binary")
+        eq(st, 200)
+        # round trip: delete, upload the bytes, the same bytes come back
+        eq(s.ok("DELETE", "/hektor/codebooks/book-pq"), True)
+        s.bad("GET", "/hektor/codebooks/book-pq", status=404, words=["book-pq"])
+        s.bad("DELETE", "/hektor/codebooks/book-pq", status=404, words=["book-pq"])
+        up = s.ok("PUT", "/hektor/codebooks/book-pq", raw=raw,
+                  headers={"Content-Type": "application/octet-stream"})
+        eq((up["name"], up["method"], up["code_bytes"]), ("book-pq", "pq", 4))
+        eq(s.raw("GET", "/hektor/codebooks/book-pq?format=binary"), (200, raw), "byte for byte")
+        # 409 without replace; replace=true stores the other one under the name
+        s.bad("PUT", "/hektor/codebooks/book-pq", raw=raw_sq, status=409, words=["book-pq", "replace"])
+        eq(s.raw("GET", "/hektor/codebooks/book-pq?format=binary"), (200, raw))
+        eq(s.ok("PUT", "/hektor/codebooks/book-pq?replace=true", raw=raw_sq)["method"], "sq8")
+        eq(s.raw("GET", "/hektor/codebooks/book-pq?format=binary"), (200, raw_sq))
+        # the JSON with arrays is accepted too and gives the same codebook
+        eq(s.ok("PUT", "/hektor/codebooks/from-json", raw=json.dumps(full).encode())["method"], "pq")
+        back = s.ok("GET", "/hektor/codebooks/from-json?arrays=true")
+        eq(back, full, "JSON round trip")
+        # truncated, corrupt and foreign bodies: 400, nothing stored
+        names = sorted(b["name"] for b in s.ok("GET", "/hektor/codebooks"))
+        flipped = bytearray(raw)
+        flipped[len(raw) // 2] ^= 0x40
+        for bad, words in [(raw[:len(raw) - 7], ["not valid"]), (raw[:10], ["not valid"]),
+                           (bytes(flipped), ["not valid"]), (b"hello", ["HKCB"]), (b"", ["body"]),
+                           (b'{"method": "pq"}', ["not valid"]),
+                           (json.dumps(full).encode()[:-40], ["not valid"])]:
+            s.bad("PUT", "/hektor/codebooks/junk", raw=bad, status=400, words=words)
+            s.bad("PUT", "/hektor/codebooks/book-sq?replace=true", raw=bad, status=400)
+        s.bad("GET", "/hektor/codebooks/junk", status=404)
+        eq(s.raw("GET", "/hektor/codebooks/book-sq?format=binary"), (200, raw_sq), "unchanged")
+        eq(sorted(b["name"] for b in s.ok("GET", "/hektor/codebooks")), names)
+        s.bad("GET", "/hektor/codebooks/book-sq?format=xml", status=400, words=["format"])
+        s.bad("PUT", "/hektor/codebooks/.bad", raw=raw, status=400, words=["codebook"])
+        # a codebook uploaded here quantizes nothing by itself; collections keep their copy
+        eq(s.ok("GET", "/hektor/collections/cb/stats")["quantization"]["method"], "sq8")
+    run_with(tmp, body)
+
+
+@test
+def test_codebook_auth(tmp):
+    s = Server(tmp, tmp("db"), "--api-key", "k1", "--read-only-key", "k2")
+    try:
+        s.headers = {"api-key": "k1"}
+        base, _ = clustered(600, 8, 1)
+        eq(s.ok("PUT", "/collections/a", {"vectors": {"size": 8, "distance": "Dot"}}), True)
+        upsert(s, "a", base, 0, 600)
+        train_codebook(s, "a", "sq8", "b1")
+        st, raw = s.raw("GET", "/hektor/codebooks/b1?format=binary")
+        eq(st, 200)
+        s.headers = {"api-key": "k2"}
+        eq(s.ok("GET", "/hektor/codebooks/b1")["method"], "sq8")
+        eq(s.raw("GET", "/hektor/codebooks/b1?format=binary"), (200, raw))
+        s.bad("PUT", "/hektor/codebooks/b2", raw=raw, status=403)
+        s.bad("DELETE", "/hektor/codebooks/b1", status=403)
+        s.headers = {}
+        s.bad("GET", "/hektor/codebooks/b1", status=401)
+        s.headers = {"api-key": "k1"}
+        eq(s.ok("GET", "/hektor/codebooks/b1")["method"], "sq8")
+        s.bad("GET", "/hektor/codebooks/b2", status=404)
+    except BaseException:
+        s.kill()
+        raise
+    eq(s.stop(), 0)
 
 
 if __name__ == "__main__":

@@ -675,6 +675,14 @@ hk_status hk_collection_sample(hk_collection *c, size_t n, uint64_t seed, float 
 /* Trains a codebook on a sample of train_size of the collection's vectors. */
 hk_status hk_collection_train(hk_collection *c, const hk_quant_params *p,
                               hk_progress_fn progress, void *ud, hk_codebook **out);
+/* hk_quant_auto on the collection's own vectors: a random sample of `sample` live points
+ * (0 = 10000), with nq more drawn beside them as held-out queries (at most half of a small
+ * collection; 0 = none: the choice is then by reconstruction error). Outputs as for
+ * hk_quant_auto; the collection is not changed. */
+hk_status hk_collection_quant_auto(hk_collection *c, const hk_quant_target *target,
+                                   size_t sample, size_t nq, const hk_quality_options *o,
+                                   hk_progress_fn progress, void *ud, hk_quant_params **params_out,
+                                   hk_quality **table, size_t *ntable, size_t *chosen);
 /* Drops the codes (durable at return). */
 hk_status hk_collection_dequantize(hk_collection *c);
 /* The quantization a collection asks for, kept with it whether or not it has codes yet

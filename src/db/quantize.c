@@ -585,6 +585,35 @@ hk_status hk_collection_train(hk_collection *c, const hk_quant_params *p, hk_pro
     return st;
 }
 
+hk_status hk_collection_quant_auto(hk_collection *c, const hk_quant_target *target,
+                                   size_t sample, size_t nq, const hk_quality_options *o,
+                                   hk_progress_fn progress, void *ud, hk_quant_params **params_out,
+                                   hk_quality **table, size_t *ntable, size_t *chosen) {
+    if (!c || !target || !params_out || !table || !ntable || !chosen)
+        return hk_fail(HK_INVALID, "collection_quant_auto: NULL argument");
+    *params_out = NULL;
+    *table = NULL;
+    *ntable = 0;
+    if (c->cfg.dim == 0)
+        return hk_fail(HK_INVALID, "collection '%s' is text-only: it has no vectors to quantize",
+                       c->name);
+    if (!sample) sample = 10000;
+    float *all;
+    size_t got;
+    hk_status st = hk_collection_sample(c, sample + nq, 7, &all, &got);
+    if (st) return st;
+    /* The first nq vectors of the random sample are the queries, held out of the rest
+     * (at most half of a small collection). */
+    size_t hq = got > 2 * nq ? nq : got / 2, dim = c->cfg.dim;
+    if (got - hq == 0)
+        st = hk_fail(HK_INVALID, "collection '%s' is empty: there is nothing to evaluate on", c->name);
+    else
+        st = hk_quant_auto(all + hq * dim, got - hq, c->cfg.dim, c->cfg.metric, target,
+                           hq ? all : NULL, hq, o, progress, ud, params_out, table, ntable, chosen);
+    hk_free(all);
+    return st;
+}
+
 /* ---- the codebook store ------------------------------------------------------------ */
 
 #define CB_DIR "codebooks"

@@ -7,7 +7,8 @@ codes against exact numpy ground truth, the request and codes across a restart, 
 started at server start, and "Disabled" dropping the codes. Codebooks over HTTP: the
 description, the arrays and the HKCB bytes, a byte-for-byte round trip through DELETE and PUT
 (binary and JSON), truncated and corrupt uploads refused with nothing stored, 404, 409 and
-replace, and the read-only key."""
+replace, and the read-only key. "method": "auto" in POST /hektor/.../quantize: the same
+choice as `hektor quantize --auto`, recall asserted, bad requests and an unreachable target."""
 import json
 import os
 import sys
@@ -324,6 +325,71 @@ def test_codebook_auth(tmp):
         s.kill()
         raise
     eq(s.stop(), 0)
+
+
+@test
+def test_quantize_auto(tmp):
+    db = tmp("db")
+    n, dim, nq = 3000, 32, 50
+    base, queries = clustered(n, dim, nq, seed=9)
+    chosen = {}
+
+    def body(s):
+        for name in ("au", "au2"):
+            eq(s.ok("PUT", "/collections/" + name, {"vectors": {"size": dim, "distance": "Euclid"},
+                                                   "hnsw_config": {"m": 0}}), True)
+            upsert(s, name, base, 0, n)
+        for bad, words in [({"method": "auto"}, ["target_recall", "max_bytes"]),
+                           ({"method": "auto", "target_recall": 0.9, "max_bytes": 8}, ["exactly one"]),
+                           ({"method": "auto", "target_recall": 1.5}, ["target_recall"]),
+                           ({"method": "auto", "max_bytes": 0.5}, ["max_bytes"]),
+                           ({"method": "auto", "target_recall": 0.9, "pq_m": 4}, ["pq_m", "auto"]),
+                           ({"method": "auto", "target_recall": 0.9, "curve": "mulaw"}, ["curve"]),
+                           ({"method": "auto", "target_recall": 0.9, "sample": 3}, ["sample"]),
+                           ({"method": "sq8", "target_recall": 0.9}, ["target_recall", "auto"]),
+                           ({"method": "sq8", "sample": 100}, ["sample", "auto"])]:
+            s.bad("POST", "/hektor/collections/au/quantize", bad, 400, words)
+        eq(stats(s, "au")["quantization"], None, "refused requests change nothing")
+        job = s.ok("POST", "/hektor/collections/au/quantize?wait=true",
+                   {"method": "auto", "target_recall": 0.95, "codebook": "au-auto"})["job"]
+        eq(job["state"], "done", "job: %r" % job)
+        res = job["result"]
+        picked = [c for c in res["candidates"] if c.get("chosen")]
+        eq(len(picked), 1, "one chosen candidate: %r" % res["candidates"])
+        check(picked[0]["recall_rerank"] >= 0.95, "the chosen candidate reaches the target: %r" % picked[0])
+        smaller = [c for c in res["candidates"] if c["trained"] and c["code_bytes"] < picked[0]["code_bytes"]]
+        check(all(c["recall_rerank"] < 0.95 for c in smaller), "no smaller code reaches it: %r" % smaller)
+        eq(res["code_bytes"], picked[0]["code_bytes"])
+        st = stats(s, "au")["quantization"]
+        eq((st["code_bytes"], st["codebook"]), (picked[0]["code_bytes"], "au-auto"))
+        chosen["target"] = picked[0]["label"]
+        r = recall(s, "au", base, queries)
+        print("auto (target recall 0.95) chose %s (%d bytes): recall@10 %.4f" % (
+            picked[0]["label"], picked[0]["code_bytes"], r))
+        check(r >= 0.9, "recall@10 %.4f < 0.9" % r)
+        job = s.ok("POST", "/hektor/collections/au2/quantize?wait=true",
+                   {"method": "auto", "max_bytes": 8})["job"]
+        eq(job["state"], "done", "job: %r" % job)
+        check(job["result"]["code_bytes"] <= 8, "within max_bytes: %r" % job["result"])
+        chosen["bytes"] = [c for c in job["result"]["candidates"] if c.get("chosen")][0]["label"]
+        # a target no candidate fits: the job fails naming it, the collection keeps its codes
+        eq(s.ok("PUT", "/collections/wide", {"vectors": {"size": 64, "distance": "Euclid"}}), True)
+        wide = np.random.default_rng(1).normal(size=(300, 64)).astype(np.float32)
+        upsert(s, "wide", wide, 0, 300)
+        job = s.ok("POST", "/hektor/collections/wide/quantize?wait=true",
+                   {"method": "auto", "max_bytes": 1})["job"]
+        eq(job["state"], "failed")
+        check("1 bytes" in job["message"], "message: %r" % job["message"])
+        eq(stats(s, "wide")["quantization"], None)
+    run_with(tmp, body, db)
+    # the command line chooses the same on the same collection
+    from hk_test import hk_ok
+    for coll, args, want in [("au", ["--target-recall", "0.95"], chosen["target"]),
+                             ("au2", ["--max-bytes", "8"], chosen["bytes"])]:
+        r = hk_ok(db, "quantize", coll, "--auto", "--quiet", *args)
+        line = [x for x in r.out.splitlines() if x.startswith("*")]
+        eq(len(line), 1, r.out)
+        eq(line[0].split()[1], want, "hektor quantize --auto chose otherwise:\n" + r.out)
 
 
 if __name__ == "__main__":

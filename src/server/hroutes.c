@@ -624,6 +624,8 @@ static hks_job_state import_run(hks_job *j, void *arg, hk_db *db, char *msg, siz
     *result = (char *)hk_buf_detach(&r, NULL);
     hks_job_progress(j, 2 * (uint64_t)ij->len, 2 * (uint64_t)ij->len, NULL);
     snprintf(msg, msg_size, "imported %llu points", (unsigned long long)stats.points);
+    /* enough points now for a requested quantization: its job runs after this one */
+    hkr_quantize_requested(db, ij->name, 0);
     return HKS_JOB_DONE;
 }
 

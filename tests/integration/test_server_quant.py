@@ -238,6 +238,24 @@ def test_upsert_past_threshold_restart_patch(tmp):
     run_with(tmp, third, db)
 
 
+@test
+def test_import_past_threshold(tmp):
+    def body(s):
+        base, _ = clustered(MIN + 100, 16, 1, seed=5)
+        eq(s.ok("PUT", "/collections/imp", {"vectors": {"size": 16, "distance": "Euclid"},
+                                            "quantization_config": {"product": {"compression": "x16"}}}), True)
+        rows = np.hstack([np.full((len(base), 1), 16, dtype=np.int32).view(np.float32), base])
+        st, doc = s.call("POST", "/hektor/collections/imp/import?format=fvecs&wait=true",
+                         raw=rows.astype(np.float32).tobytes(),
+                         headers={"Content-Type": "application/octet-stream"})
+        eq((st, doc["result"]["job"]["state"]), (200, "done"), "import: %r" % doc)
+        js = wait_jobs(s, "imp", 1)
+        eq(js[0]["state"], "done", "job: %r" % js[0])
+        q = stats(s, "imp")["quantization"]
+        eq((q["method"], q["code_bytes"]), ("pq", 4))
+    run_with(tmp, body)
+
+
 def train_codebook(s, coll, method, name, **extra):
     job = s.ok("POST", "/hektor/collections/%s/quantize?wait=true" % coll,
                dict({"method": method, "codebook": name}, **extra))["job"]

@@ -106,17 +106,16 @@ static uint64_t g_quant_min_points = HKS_DEFAULT_QUANTIZE_MIN_POINTS;
 
 void hkr_set_quantize_min_points(uint64_t n) { g_quant_min_points = n ? n : 1; }
 
-/* 1 when the collection's codes are not those its request p asks for (method, and for
- * PQ the sub-quantizers and their bits). */
+/* 1 when the collection's codes (their method and size, from its statistics: no codebook
+ * copy on the write path) are not those its request p asks for. */
 static int request_unmet(hk_collection *c, const hk_quant_params *p) {
-    hk_codebook *cb = NULL;
-    hk_codebook_info ci;
-    if (hk_collection_codebook(c, &cb, NULL)) return 1;
-    int unmet = hk_codebook_info_get(cb, &ci) || ci.method != p->method;
-    if (!unmet && (p->method == HK_QUANT_PQ || p->method == HK_QUANT_OPQ))
-        unmet = (p->pq_m && ci.pq_m != p->pq_m) || ci.pq_bits != (p->pq_bits ? p->pq_bits : 8);
-    hk_codebook_free(cb);
-    return unmet;
+    hk_collection_stats s;
+    if (hk_collection_stats_get(c, &s) || s.quant != p->method) return 1;
+    if (p->method == HK_QUANT_PQ || p->method == HK_QUANT_OPQ) {
+        uint32_t bits = p->pq_bits ? p->pq_bits : 8;
+        return p->pq_m && s.code_bytes != (p->pq_m * bits + 7) / 8;
+    }
+    return 0;
 }
 
 

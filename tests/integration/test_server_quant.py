@@ -256,6 +256,40 @@ def test_import_past_threshold(tmp):
     run_with(tmp, body)
 
 
+@test
+def test_snapshot_carries_request(tmp):
+    """A snapshot taken before the codes existed brings its request to another server,
+    whose upload starts the job."""
+    base, _ = clustered(MIN + 50, 8, 1, seed=6)
+    s = Server(tmp, tmp("db-a"), "--quantize-min-points", str(10 * MIN))
+    try:
+        eq(s.ok("PUT", "/collections/sn", {"vectors": {"size": 8, "distance": "Euclid"},
+                                           "quantization_config": {"scalar": {"type": "int8"}}}), True)
+        upsert(s, "sn", base, 0, MIN + 50)
+        name = s.ok("POST", "/collections/sn/snapshots")["name"]
+        st, data = s.raw("GET", "/collections/sn/snapshots/" + name)
+        eq(st, 200)
+        eq(stats(s, "sn")["quantization"], None)
+    except BaseException:
+        s.kill()
+        raise
+    eq(s.stop(), 0)
+
+    def body(s):
+        b = "hkq" + str(time.time_ns())
+        form = (b"--" + b.encode() + b'\r\nContent-Disposition: form-data; name="snapshot"; '
+                b'filename="x.snapshot"\r\nContent-Type: application/octet-stream\r\n\r\n' + data
+                + b"\r\n--" + b.encode() + b"--\r\n")
+        st, doc = s.call("POST", "/collections/up/snapshots/upload", raw=form,
+                         headers={"Content-Type": "multipart/form-data; boundary=" + b})
+        eq((st, doc.get("result")), (200, True), "upload: %r" % doc)
+        eq(qconf(s, "up"), {"scalar": {"type": "int8", "quantile": None, "always_ram": True}})
+        js = wait_jobs(s, "up", 1)
+        eq(js[0]["state"], "done", "job: %r" % js[0])
+        eq(stats(s, "up")["quantization"]["method"], "sq8")
+    run_with(tmp, body)
+
+
 def train_codebook(s, coll, method, name, **extra):
     job = s.ok("POST", "/hektor/collections/%s/quantize?wait=true" % coll,
                dict({"method": method, "codebook": name}, **extra))["job"]

@@ -236,6 +236,12 @@ def test_upsert_past_threshold_restart_patch(tmp):
         eq(stats(s, "q")["quantization"], None)
         eq(stats(s, "later")["quantization"]["method"], "pq")
     run_with(tmp, third, db)
+    # the command line shows the request too
+    import json as _json
+    info = _json.loads(hk_ok(db, "info", "later", "--json").out)
+    eq(info["quantization_request"], {"method": "pq", "pq_m": 8, "pq_bits": 8, "quantile": None})
+    check("requested     pq (m 8, 8 bits)" in hk_ok(db, "info", "later").out, "info shows the request")
+    check("quantization_request" not in _json.loads(hk_ok(db, "info", "q", "--json").out), "none for q")
 
 
 @test

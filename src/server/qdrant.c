@@ -598,6 +598,30 @@ typedef struct examples {
     hk_recommend strategy;
 } examples;
 
+/* Qdrant's search params.quantization {ignore, rescore, oversampling} for a query of want
+ * results: ignore searches without the codes (exact), rescore false takes only the want
+ * best candidates of the codes, oversampling re-ranks oversampling * want of them. */
+static int get_quant_search(qctx *q, const hj_value *params, uint64_t want, int *exact,
+                            uint32_t *rerank) {
+    *rerank = 0;
+    const hj_value *qp = params ? hr_opt(params, "quantization") : NULL;
+    if (!qp) return 0;
+    if (qp->type != HJ_OBJECT) return hr_fail(q, 400, "'params.quantization' must be an object");
+    static const char *const known[] = {"ignore", "rescore", "oversampling"};
+    if (hr_known_members(q, qp, known, 3, "'params.quantization'")) return q->status;
+    int ignore, rescore;
+    if (hr_get_bool(q, qp, "ignore", 0, &ignore) || hr_get_bool(q, qp, "rescore", 1, &rescore))
+        return q->status;
+    const hj_value *os = hr_opt(qp, "oversampling");
+    if (os && (!hj_is_number(os) || !(hj_number(os) >= 1 && hj_number(os) <= 1000)))
+        return hr_fail(q, 400, "'params.quantization.oversampling' must be a number from 1 to 1000");
+    if (ignore) *exact = 1;
+    if (!want) want = 1;
+    if (!rescore) *rerank = (uint32_t)(want > 1000000 ? 1000000 : want);
+    else if (os) *rerank = (uint32_t)fmin(ceil(hj_number(os) * (double)want), 1e8);
+    return 0;
+}
+
 static int run_search(qctx *q, const hj_value *req, const float *vector, const examples *ex) {
     static const char *const unsupported[] = {"using", "lookup_from", "shard_key"};
     if (hr_refuse_present(q, req, unsupported, 3, " (named vectors and lookups are not served)"))
@@ -615,6 +639,8 @@ static int run_search(qctx *q, const hj_value *req, const float *vector, const e
         if (hr_get_uint(q, params, "hnsw_ef", 65536, 0, &ef) || hr_get_bool(q, params, "exact", 0, &exact))
             return q->status;
     }
+    uint32_t rerank;
+    if (get_quant_search(q, params, limit + offset, &exact, &rerank)) return q->status;
     const hj_value *thr = hr_opt(req, "score_threshold");
     if (thr && !hj_is_number(thr)) return hr_fail(q, 400, "'score_threshold' must be a number");
     hk_filter *f;
@@ -633,7 +659,7 @@ static int run_search(qctx *q, const hj_value *req, const float *vector, const e
         (vector || !(st = hk_query_set_recommend(qq, ex->strategy))) &&
         !(st = hk_query_set_k(qq, (uint32_t)limit)) && !(st = hk_query_set_offset(qq, (uint32_t)offset)) &&
         !(st = hk_query_set_filter(qq, f)) && !(st = hk_query_set_exact(qq, exact)) &&
-        !(st = hk_query_set_ef(qq, (uint32_t)ef)) &&
+        !(st = hk_query_set_ef(qq, (uint32_t)ef)) && !(st = hk_query_set_rerank(qq, rerank)) &&
         !(st = hk_query_set_with(qq, hr_with_flags(&p, wv))))
         st = hk_search(q->c, qq, &res);
     hk_query_free(qq);
@@ -873,6 +899,11 @@ static int h_query(qctx *q) {
             status = hr_fail(q, 400, "%s: 'limit' must be at least 1", what);
             break;
         }
+        uint32_t rerank;
+        if (get_quant_search(q, params, plim > limit + offset ? plim : limit + offset, &exact, &rerank)) {
+            status = q->status;
+            break;
+        }
         if (prefetch_filter(q, hr_opt(b, "filter"), hr_opt(e, "filter"), &fs[i])) {
             status = q->status;
             break;
@@ -892,7 +923,8 @@ static int h_query(qctx *q) {
         if ((st = hk_query_new(&qs[i])) || (v && (st = hk_query_set_vectors(qs[i], v, 1, q->stats.dim))) ||
             (!v && (st = hk_query_set_text(qs[i], et->u.s, 0))) ||
             (st = hk_query_set_k(qs[i], (uint32_t)plim)) || (st = hk_query_set_filter(qs[i], fs[i])) ||
-            (st = hk_query_set_ef(qs[i], (uint32_t)ef)) || (st = hk_query_set_exact(qs[i], exact)))
+            (st = hk_query_set_ef(qs[i], (uint32_t)ef)) || (st = hk_query_set_exact(qs[i], exact)) ||
+            (st = hk_query_set_rerank(qs[i], rerank)))
             status = hr_lib_fail(q, st);
     }
     hk_result *res = NULL;

@@ -74,11 +74,12 @@ def upsert(s, name, base, lo, hi):
     eq(r["status"], "completed")
 
 
-def recall(s, name, base, queries, k=10):
+def recall(s, name, base, queries, k=10, params=None):
     d = ((queries[:, None, :].astype(np.float64) - base[None, :, :]) ** 2).sum(-1)
     truth = np.argsort(d, axis=1, kind="stable")[:, :k]
+    extra = {"params": params} if params else {}
     res = s.ok("POST", "/collections/%s/points/search/batch" % name,
-               {"searches": [{"vector": q.tolist(), "limit": k} for q in queries]})
+               {"searches": [dict({"vector": q.tolist(), "limit": k}, **extra) for q in queries]})
     hits = sum(len(set(t.tolist()) & {r["id"] for r in rr}) for t, rr in zip(truth, res))
     return hits / (len(queries) * k)
 
@@ -204,6 +205,25 @@ def test_upsert_past_threshold_restart_patch(tmp):
         r = recall(s, "later", base[:MIN + 200], queries)
         print("recall@10 on pq codes x16 (HNSW, re-ranked): %.4f" % r)
         check(r >= 0.9, "recall@10 %.4f < 0.9" % r)
+        # Qdrant's search params.quantization: rescore false takes the codes' top 10 alone,
+        # oversampling re-ranks more of them, ignore searches without the codes
+        sub = base[:MIN + 200]
+        r_codes = recall(s, "later", sub, queries, params={"quantization": {"rescore": False}})
+        r_over = recall(s, "later", sub, queries, params={"quantization": {"rescore": True, "oversampling": 4.0}})
+        r_exact = recall(s, "later", sub, queries, params={"quantization": {"ignore": True}})
+        print("recall@10 on pq x16 codes: no rescore %.4f, oversampling 4 %.4f, ignore %.4f" % (
+            r_codes, r_over, r_exact))
+        check(r_codes < r_over, "re-ranking more candidates must help: %.4f vs %.4f" % (r_codes, r_over))
+        check(r_over >= 0.9, "recall@10 with oversampling 4: %.4f" % r_over)
+        eq(r_exact, 1.0, "ignore: exact float search")
+        for bad, words in [({"oversampling": 0.5}, ["oversampling"]), ({"rescore": 1}, ["rescore"]),
+                           ({"frob": True}, ["frob", "params.quantization"])]:
+            s.bad("POST", "/collections/later/points/search",
+                  {"vector": [0.0] * dim, "params": {"quantization": bad}}, 400, words)
+        qr = s.ok("POST", "/collections/later/points/query",
+                  {"query": queries[0].tolist(), "limit": 10, "params": {"quantization": {"ignore": True}}})
+        d0 = ((sub.astype(np.float64) - queries[0]) ** 2).sum(-1)
+        eq([p["id"] for p in qr["points"]], np.argsort(d0, kind="stable")[:10].tolist())
         # PATCH on a collection with enough points: the job starts at once
         eq(s.ok("PATCH", "/collections/q", {"vectors": {"": {"quantization_config": {"product": {"compression": "x8"}}}}}), True)
         js = wait_jobs(s, "q", 1)

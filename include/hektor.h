@@ -529,7 +529,11 @@ typedef struct hk_quant_params {
     uint32_t iterations;      /* k-means iterations; 0 = 25 */
     uint32_t opq_iterations;  /* OPQ rotation updates; 0 = 10 */
     uint64_t seed;            /* sampling and k-means++ seeding */
-    uint32_t reserved[8];
+    double sq_quantile;       /* SQ8/SQ4: each component's range is its central quantile of
+                                 the sample ((1 - q) / 2 clipped per tail; Qdrant's
+                                 quantile), 0.5..1; 0 = the clip (0.01% to 5% per tail)
+                                 that reconstructs the sample best, per component */
+    uint32_t reserved[6];
 } hk_quant_params;
 void hk_quant_params_init(hk_quant_params *p);
 
@@ -671,8 +675,27 @@ hk_status hk_collection_sample(hk_collection *c, size_t n, uint64_t seed, float 
 /* Trains a codebook on a sample of train_size of the collection's vectors. */
 hk_status hk_collection_train(hk_collection *c, const hk_quant_params *p,
                               hk_progress_fn progress, void *ud, hk_codebook **out);
+/* hk_quant_auto on the collection's own vectors: a random sample of `sample` live points
+ * (0 = 10000), with nq more drawn beside them as held-out queries (at most half of a small
+ * collection; 0 = none: the choice is then by reconstruction error). Outputs as for
+ * hk_quant_auto; the collection is not changed. */
+hk_status hk_collection_quant_auto(hk_collection *c, const hk_quant_target *target,
+                                   size_t sample, size_t nq, const hk_quality_options *o,
+                                   hk_progress_fn progress, void *ud, hk_quant_params **params_out,
+                                   hk_quality **table, size_t *ntable, size_t *chosen);
 /* Drops the codes (durable at return). */
 hk_status hk_collection_dequantize(hk_collection *c);
+/* The quantization a collection asks for, kept with it whether or not it has codes yet
+ * (durable at return; reopening, checkpoints and snapshots keep it). The library does not
+ * train by itself: a front end trains and quantizes (hk_collection_train, then
+ * hk_collection_quantize with rerank) once the collection holds enough points; `hektor
+ * serve` does (docs/SERVER.md). p is checked as training would check it (method, pq_m
+ * against the dimension, quantile) and stored as given. p NULL clears the request; codes
+ * already made stay (hk_collection_dequantize drops them). */
+hk_status hk_collection_set_quant_request(hk_collection *c, const hk_quant_params *p,
+                                          uint32_t rerank);
+/* The request (rerank may be NULL), or HK_NOT_FOUND when there is none. */
+hk_status hk_collection_quant_request(hk_collection *c, hk_quant_params *p, uint32_t *rerank);
 
 /* Replaces the collection's index: HK_INDEX_FLAT (exact scans), or a new HNSW graph with
  * m links per node and level (0 = 16) and ef_construction (0 = 200) built over every live

@@ -285,19 +285,32 @@ int cmd_quantize(cli_ctx *ctx, int argc, char **argv) {
     hk_codebook *cb = NULL;
     char *name = NULL;
     if (autosel) {
+        /* Held-out queries of the collection (the library's hk_collection_quant_auto, which
+         * the server's "auto" uses too), or the --queries file against a sample. */
         evalset es;
-        st = evalset_load(c, cfg.dim, sample, queries_s, 100, &es);
+        memset(&es, 0, sizeof es);
         hk_quant_params *cands = NULL;
         hk_quality *table = NULL;
         size_t nt = 0, chosen = 0;
         hk_quality_options o = {.k = k, .rerank = rerank};
-        if (!st) {
-            if (!quiet) fprintf(stderr, "evaluating candidates on %zu vectors and %zu queries...\n",
-                                es.nbase, es.nq);
-            st = hk_quant_auto(es.base, es.nbase, cfg.dim, cfg.metric, &target, es.queries, es.nq,
-                               &o, show_qprogress, &prog, &cands, &table, &nt, &chosen);
-            end_qprogress(&prog);
+        if (queries_s) {
+            st = evalset_load(c, cfg.dim, sample, queries_s, 100, &es);
+            if (!st) {
+                if (!quiet) fprintf(stderr, "evaluating candidates on %zu vectors and %zu queries...\n",
+                                    es.nbase, es.nq);
+                st = hk_quant_auto(es.base, es.nbase, cfg.dim, cfg.metric, &target, es.queries,
+                                   es.nq, &o, show_qprogress, &prog, &cands, &table, &nt, &chosen);
+            }
+        } else {
+            st = hk_collection_quant_auto(c, &target, sample, 100, &o, show_qprogress, &prog,
+                                          &cands, &table, &nt, &chosen);
         }
+        end_qprogress(&prog);
+        size_t first = 0;
+        while (first < nt && !table[first].code_bytes) first++;
+        if (!queries_s && !quiet && first < nt)
+            fprintf(stderr, "evaluating candidates on %llu vectors and %llu queries...\n",
+                    (unsigned long long)table[first].vectors, (unsigned long long)table[first].queries);
         for (size_t i = 0; i < nt; i++) {
             hk_codebook_info in = {.method = cands[i].method, .curve = cands[i].curve,
                                    .pq_m = cands[i].pq_m, .pq_bits = cands[i].pq_bits};
@@ -308,7 +321,7 @@ int cmd_quantize(cli_ctx *ctx, int argc, char **argv) {
                 continue;
             }
             printf("%s ", st == HK_OK && i == chosen ? "*" : " ");
-            print_quality_row(&table[i], label, es.nq > 0);
+            print_quality_row(&table[i], label, table[i].queries > 0);
             hk_quality_free(&table[i]);
         }
         evalset_free(&es);

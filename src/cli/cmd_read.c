@@ -548,6 +548,8 @@ int cmd_info(cli_ctx *ctx, int argc, char **argv) {
     const char *index = s.index == HK_INDEX_FLAT ? "flat" : "hnsw";
     char *cb_name = NULL;
     hk_codebook_info cbi;
+    hk_quant_params req;
+    int has_req = !hk_collection_quant_request(c, &req, NULL);
     memset(&cbi, 0, sizeof cbi);
     if (s.quant != HK_QUANT_NONE) {
         hk_codebook *cb;
@@ -596,6 +598,12 @@ int cmd_info(cli_ctx *ctx, int argc, char **argv) {
                    "\"rerank\":%u},", hk_curve_name(cbi.curve), s.code_bytes,
                    (unsigned long long)s.bytes_codes, 4.0 * s.dim / s.code_bytes, s.rerank);
         }
+        if (has_req) {
+            printf("\"quantization_request\":{\"method\":\"%s\",\"pq_m\":%u,\"pq_bits\":%u,"
+                   "\"quantile\":", hk_quant_method_name(req.method), req.pq_m, req.pq_bits);
+            if (req.sq_quantile > 0) printf("%.9g},", req.sq_quantile);
+            else printf("null},");
+        }
         printf("\"payload_indexes\":[");
     } else {
         printf("name          %s\ncount         %llu\ndimension     %u\nmetric        %s\n"
@@ -636,6 +644,12 @@ int cmd_info(cli_ctx *ctx, int argc, char **argv) {
             else printf("4 x k, at least 40 (default)\n");
         } else {
             printf("codes         none\n");
+        }
+        if (has_req) { /* a quantization asked for (Qdrant's quantization_config) */
+            printf("requested     %s", hk_quant_method_name(req.method));
+            if (req.pq_m) printf(" (m %u, %u bits)", req.pq_m, req.pq_bits ? req.pq_bits : 8);
+            if (req.sq_quantile > 0) printf(" (quantile %g)", req.sq_quantile);
+            putchar('\n');
         }
     }
     for (uint32_t i = 0; i < s.payload_indexes; i++) {

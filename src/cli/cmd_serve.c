@@ -43,11 +43,11 @@ static const char *default_studio(char *buf, size_t size) {
 
 int cmd_serve(cli_ctx *ctx, int argc, char **argv) {
     const char *host = "127.0.0.1", *port_s = NULL, *key = NULL, *ro_key = NULL, *max_body_s = NULL,
-               *studio = NULL;
+               *studio = NULL, *qmin_s = NULL;
     cli_opt opts[] = {{"--host", &host, NULL},        {"--port", &port_s, NULL},
                       {"--api-key", &key, NULL},      {"--read-only-key", &ro_key, NULL},
                       {"--max-body", &max_body_s, NULL}, {"--studio", &studio, NULL},
-                      {NULL, NULL, NULL}};
+                      {"--quantize-min-points", &qmin_s, NULL}, {NULL, NULL, NULL}};
     char *pos[1];
     int npos, rc = cli_parse("serve", argc, argv, opts, pos, &npos, 0);
     if (rc) return rc;
@@ -79,6 +79,13 @@ int cmd_serve(cli_ctx *ctx, int argc, char **argv) {
             return cli_usage("serve", "--max-body must be a byte count from 1024 to 4294967296, "
                              "not '%s'", max_body_s);
         o.max_body = (size_t)mb;
+    }
+    if (qmin_s) {
+        uint64_t n;
+        if (!cli_parse_u64(qmin_s, &n) || n < 1 || n > (1ull << 40))
+            return cli_usage("serve", "--quantize-min-points must be an integer from 1 to "
+                             "1099511627776, not '%s'", qmin_s);
+        o.quantize_min_points = n;
     }
     /* Block the stop signals before opening the database starts the worker pool, so the
      * server's threads start with them blocked (hks_serve takes them with a handler). */

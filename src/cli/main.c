@@ -489,6 +489,7 @@ const cli_cmd cli_commands[] = {
     {"serve", cmd_serve, "serve the database over HTTP (Qdrant-compatible REST)",
      "usage: hektor [--db DIR] serve [--host 127.0.0.1] [--port 6333] [--api-key KEY]\n"
      "                [--read-only-key KEY] [--max-body BYTES] [--studio DIR]\n"
+     "                [--quantize-min-points N]\n"
      "\n"
      "Serves the database over HTTP/1.1 until SIGINT or SIGTERM: Qdrant's REST API for\n"
      "collections, points, payloads, scroll, count, search, batch search, recommend and\n"
@@ -510,7 +511,11 @@ const cli_cmd cli_commands[] = {
      "                        bodies get 413 (it also bounds an imported file)\n"
      "  --studio DIR          serve the Studio's built files from DIR under /studio/\n"
      "                        (default: studio/dist of the source tree the binary was\n"
-     "                        built in, else ./studio/dist)\n"},
+     "                        built in, else ./studio/dist)\n"
+     "  --quantize-min-points N  points a collection with a quantization_config needs\n"
+     "                        before its codes are trained as a background job (default\n"
+     "                        10000: 8-bit PQ's 256 centroids per sub-quantizer want about\n"
+     "                        39 training points each)\n"},
     {"embed", cmd_embed, "turn a text into a vector with the built-in embedding",
      "usage: hektor embed --text T [--embeddings FILE]\n"
      "\n"

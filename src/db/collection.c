@@ -788,7 +788,7 @@ hk_status coll_write_snapshot(hk_collection *c, const char *path, uint64_t *byte
     }
     hk_buf quant;
     hk_buf_init(&quant);
-    if (c->cb || coll_vectors_disk(c)) {
+    if (c->cb || coll_vectors_disk(c) || c->want) {
         hk_status qst = coll_quant_encode(c, &quant);
         if (qst) {
             hk_free(decl);
@@ -1025,6 +1025,7 @@ static hk_status adopt_image(hk_collection *c, snap_image *img) {
                 return hk_fail(HK_NOMEM, "out of memory");
     }
     atomic_store(&c->sorted_dirty, 1);
+    c->want = 0;
     if (img->quant_len) {
         st = coll_quant_adopt(c, img->quant, img->quant_len, img->codes, img->codes_len);
         img->codes = NULL;

@@ -117,6 +117,11 @@ struct hk_collection {
     hk_codebook *cb;
     char *cb_name;
     uint32_t rerank;
+    /* The quantization asked for (hk_collection_set_quant_request), with or without codes
+     * yet; kept in the QNTZ record. Under write_mu plus the write side of rw. */
+    int want;
+    hk_quant_params want_p;
+    uint32_t want_rerank;
     uint8_t *codes;
     uint8_t *fs;      /* 4-bit PQ: the codes again in the fast-scan layout (cb_fs_size(cap)) */
     size_t code_size;
@@ -161,8 +166,9 @@ hk_status coll_write_begin(hk_collection *c);
 hk_status coll_check_points(hk_collection *c, const hk_point *pts, size_t n);
 
 /* quantize.c */
-/* The record of the snapshot's QNTZ section (rerank, storage flags, name, codebook);
- * written when the collection has codes or keeps its vectors on disk. */
+/* The record of the snapshot's QNTZ section (rerank, storage flags, name, codebook, the
+ * requested quantization); written when the collection has codes, keeps its vectors on
+ * disk or asks for a quantization. */
 hk_status coll_quant_encode(const hk_collection *c, hk_buf *out);
 /* 1 when the collection keeps (or wants to keep) its vectors on disk. */
 static inline int coll_vectors_disk(const hk_collection *c) { return c->vf || c->disk_wanted; }

@@ -8,10 +8,14 @@
  * the log), so the change is durable when the call returns and no log record is needed;
  * later upserts encode their vectors in prepare, so replay recomputes the same codes.
  *
- * QNTZ record (little endian): u32 version (2), u32 rerank, u32 flags (bit 0: the float
- * vectors are kept on disk and mapped), u32 name length, name bytes, u64 codebook length
- * (0: no codes), codebook (the HKCB file form, with its own checksum). Version 1 had no
- * flags word and always a codebook.
+ * QNTZ record (little endian): u32 version (3), u32 rerank, u32 flags (bit 0: the float
+ * vectors are kept on disk and mapped; bit 1: a quantization is requested), u32 name
+ * length, name bytes, u64 codebook length (0: no codes), codebook (the HKCB file form, with
+ * its own checksum), then with flag bit 1 the request (40 bytes): u32 method, u32 pq_m,
+ * u32 pq_bits, u32 curve, f64 curve_param, f64 sq_quantile, u32 train_size, u32 rerank.
+ * Version 1 had no flags word and always a codebook; version 2 no request. Each record is
+ * written with the lowest version that holds it, so databases without a request stay
+ * readable by the builds that predate it.
  */
 #include <dirent.h>
 #include <errno.h>
@@ -23,8 +27,10 @@
 #include "../store/fsutil.h"
 #include "collection.h"
 
-#define QREC_VERSION 2u
+#define QREC_VERSION 3u
 #define QREC_ON_DISK 1u
+#define QREC_WANT 2u
+#define QREC_WANT_LEN 40u
 
 /* ---- the snapshot record ----------------------------------------------------------- */
 
@@ -34,10 +40,10 @@ hk_status coll_quant_encode(const hk_collection *c, hk_buf *out) {
     hk_status st = c->cb ? hk_codebook_serialize(c->cb, &cbdata, &cblen) : HK_OK;
     if (st) return st;
     uint32_t nl = c->cb && c->cb_name ? (uint32_t)strlen(c->cb_name) : 0;
-    uint32_t flags = coll_vectors_disk(c) ? QREC_ON_DISK : 0;
+    uint32_t flags = (coll_vectors_disk(c) ? QREC_ON_DISK : 0) | (c->want ? QREC_WANT : 0);
     /* Without flags the record is written as version 1, which builds that predate
      * version 2 read: quantizing never makes a database unreadable to them. */
-    st = hk_buf_put_u32(out, flags ? QREC_VERSION : 1u);
+    st = hk_buf_put_u32(out, (flags & QREC_WANT) ? 3u : flags ? 2u : 1u);
     if (!st) st = hk_buf_put_u32(out, c->cb ? c->rerank : 0);
     if (!st && flags) st = hk_buf_put_u32(out, flags);
     if (!st) st = hk_buf_put_u32(out, nl);
@@ -45,13 +51,29 @@ hk_status coll_quant_encode(const hk_collection *c, hk_buf *out) {
     if (!st) st = hk_buf_put_u64(out, cblen);
     if (!st && cblen) st = hk_buf_append(out, cbdata, cblen);
     hk_free(cbdata);
+    if (!st && c->want) {
+        const hk_quant_params *p = &c->want_p;
+        uint8_t w[QREC_WANT_LEN];
+        uint64_t bits;
+        hk_store_u32(w, (uint32_t)p->method);
+        hk_store_u32(w + 4, p->pq_m);
+        hk_store_u32(w + 8, p->pq_bits);
+        hk_store_u32(w + 12, (uint32_t)p->curve);
+        memcpy(&bits, &p->curve_param, 8);
+        hk_store_u64(w + 16, bits);
+        memcpy(&bits, &p->sq_quantile, 8);
+        hk_store_u64(w + 24, bits);
+        hk_store_u32(w + 32, p->train_size);
+        hk_store_u32(w + 36, c->want_rerank);
+        st = hk_buf_append(out, w, sizeof w);
+    }
     return st;
 }
 
 /* The record's fields after its version word; -1 when it is malformed. */
 typedef struct qrec {
     uint32_t rerank, flags, nl;
-    const uint8_t *name, *cb;
+    const uint8_t *name, *cb, *want; /* want: QREC_WANT_LEN bytes or NULL */
     uint64_t cblen;
 } qrec;
 
@@ -59,13 +81,21 @@ static hk_status qrec_parse(const uint8_t *rec, size_t len, qrec *q) {
     memset(q, 0, sizeof *q);
     uint32_t ver = len >= 4 ? hk_load_u32(rec) : 0;
     size_t head = ver == 1 ? 12 : 16; /* version, rerank, [flags,] name length */
-    if ((ver != 1 && ver != QREC_VERSION) || len < head + 8)
+    if ((ver != 1 && ver != 2 && ver != QREC_VERSION) || len < head + 8)
         return hk_fail(HK_CORRUPT, "quantizer section: unknown record version or too short");
     q->rerank = hk_load_u32(rec + 4);
     q->flags = ver == 1 ? 0 : hk_load_u32(rec + 8);
     q->nl = hk_load_u32(rec + head - 4);
-    if (q->flags & ~QREC_ON_DISK)
+    if (q->flags & ~(ver == 3 ? QREC_ON_DISK | QREC_WANT : QREC_ON_DISK))
         return hk_fail(HK_CORRUPT, "quantizer section: unknown flags %#x", q->flags);
+    if ((ver == 3) != !!(q->flags & QREC_WANT))
+        return hk_fail(HK_CORRUPT, "quantizer section: version %u record %s a request", ver,
+                       ver == 3 ? "without" : "with");
+    size_t wl = (q->flags & QREC_WANT) ? QREC_WANT_LEN : 0;
+    if (len < head + 8 + wl)
+        return hk_fail(HK_CORRUPT, "quantizer section: too short for its request");
+    len -= wl;
+    if (wl) q->want = rec + len;
     if (q->nl > HK_MAX_NAME || head + (size_t)q->nl + 8 > len)
         return hk_fail(HK_CORRUPT, "quantizer section: codebook name length %u is invalid", q->nl);
     q->name = rec + head;
@@ -76,7 +106,7 @@ static hk_status qrec_parse(const uint8_t *rec, size_t len, qrec *q) {
                        "section", (unsigned long long)q->cblen);
     if (ver == 1 && !q->cblen)
         return hk_fail(HK_CORRUPT, "quantizer section: version 1 record without a codebook");
-    if (ver != 1 && !q->flags)
+    if (ver == 2 && !q->flags)
         return hk_fail(HK_CORRUPT, "quantizer section: a version 2 record without flags (written "
                        "as version 1)");
     if (!q->cblen && (q->nl || q->rerank))
@@ -97,7 +127,28 @@ hk_status coll_quant_adopt(hk_collection *c, const uint8_t *rec, size_t len, uin
     qrec q;
     hk_status st = qrec_parse(rec, len, &q);
     if (st) goto fail;
-    if (!q.cblen) { /* vectors on disk, no codes */
+    if (q.want) {
+        hk_quant_params p;
+        hk_quant_params_init(&p);
+        uint64_t bits;
+        p.method = (hk_quant_method)hk_load_u32(q.want);
+        p.pq_m = hk_load_u32(q.want + 4);
+        p.pq_bits = hk_load_u32(q.want + 8);
+        p.curve = (hk_curve)hk_load_u32(q.want + 12);
+        bits = hk_load_u64(q.want + 16);
+        memcpy(&p.curve_param, &bits, 8);
+        bits = hk_load_u64(q.want + 24);
+        memcpy(&p.sq_quantile, &bits, 8);
+        p.train_size = hk_load_u32(q.want + 32);
+        if ((st = cb_params_check(&p, c->cfg.dim))) {
+            st = hk_fail_prefix(HK_CORRUPT, "quantizer section: the requested quantization");
+            goto fail;
+        }
+        c->want = 1;
+        c->want_p = p;
+        c->want_rerank = hk_load_u32(q.want + 36);
+    }
+    if (!q.cblen) { /* vectors on disk or a request, no codes */
         if (codes_len) {
             st = hk_fail(HK_CORRUPT, "codes section without a codebook");
             goto fail;
@@ -345,6 +396,56 @@ hk_status hk_collection_dequantize(hk_collection *c) {
     return st;
 }
 
+/* ---- the requested quantization ---------------------------------------------------- */
+
+hk_status hk_collection_set_quant_request(hk_collection *c, const hk_quant_params *p,
+                                          uint32_t rerank) {
+    if (!c) return hk_fail(HK_INVALID, "set_quant_request: NULL collection");
+    if (p && c->cfg.dim == 0)
+        return hk_fail(HK_INVALID, "collection '%s' is text-only: it has no vectors to quantize",
+                       c->name);
+    if (p) {
+        if (p->method == HK_QUANT_NONE)
+            return hk_fail(HK_INVALID, "quantization request: method 'none' (pass NULL to clear)");
+        hk_status st = cb_params_check(p, c->cfg.dim);
+        if (st) return st;
+    }
+    hk_status st = coll_write_begin(c);
+    if (st) return st;
+    pthread_rwlock_wrlock(&c->rw);
+    int old = c->want;
+    hk_quant_params old_p = c->want_p;
+    uint32_t old_rerank = c->want_rerank;
+    c->want = p != NULL;
+    if (p) c->want_p = *p;
+    c->want_rerank = p ? rerank : 0;
+    pthread_rwlock_unlock(&c->rw);
+    st = coll_checkpoint_force(c);
+    if (st) { /* not durable: as it was */
+        pthread_rwlock_wrlock(&c->rw);
+        c->want = old;
+        c->want_p = old_p;
+        c->want_rerank = old_rerank;
+        pthread_rwlock_unlock(&c->rw);
+    }
+    pthread_mutex_unlock(&c->write_mu);
+    return st;
+}
+
+hk_status hk_collection_quant_request(hk_collection *c, hk_quant_params *p, uint32_t *rerank) {
+    if (!c || !p) return hk_fail(HK_INVALID, "quant_request: NULL argument");
+    hk_status st = coll_read_begin(c);
+    if (st) return st;
+    if (!c->want) {
+        st = hk_fail(HK_NOT_FOUND, "collection '%s' requests no quantization", c->name);
+    } else {
+        *p = c->want_p;
+        if (rerank) *rerank = c->want_rerank;
+    }
+    coll_read_end(c);
+    return st;
+}
+
 /* ---- vector storage ---------------------------------------------------------------- */
 
 hk_status hk_collection_set_vector_storage(hk_collection *c, hk_vector_storage storage) {
@@ -482,6 +583,35 @@ hk_status hk_collection_train(hk_collection *c, const hk_quant_params *p, hk_pro
     }
     st = hk_codebook_train(x, n, c->cfg.dim, c->cfg.metric, p, progress, ud, out);
     hk_free(x);
+    return st;
+}
+
+hk_status hk_collection_quant_auto(hk_collection *c, const hk_quant_target *target,
+                                   size_t sample, size_t nq, const hk_quality_options *o,
+                                   hk_progress_fn progress, void *ud, hk_quant_params **params_out,
+                                   hk_quality **table, size_t *ntable, size_t *chosen) {
+    if (!c || !target || !params_out || !table || !ntable || !chosen)
+        return hk_fail(HK_INVALID, "collection_quant_auto: NULL argument");
+    *params_out = NULL;
+    *table = NULL;
+    *ntable = 0;
+    if (c->cfg.dim == 0)
+        return hk_fail(HK_INVALID, "collection '%s' is text-only: it has no vectors to quantize",
+                       c->name);
+    if (!sample) sample = 10000;
+    float *all;
+    size_t got;
+    hk_status st = hk_collection_sample(c, sample + nq, 7, &all, &got);
+    if (st) return st;
+    /* The first nq vectors of the random sample are the queries, held out of the rest
+     * (at most half of a small collection). */
+    size_t hq = got > 2 * nq ? nq : got / 2, dim = c->cfg.dim;
+    if (got - hq == 0)
+        st = hk_fail(HK_INVALID, "collection '%s' is empty: there is nothing to evaluate on", c->name);
+    else
+        st = hk_quant_auto(all + hq * dim, got - hq, c->cfg.dim, c->cfg.metric, target,
+                           hq ? all : NULL, hq, o, progress, ud, params_out, table, ntable, chosen);
+    hk_free(all);
     return st;
 }
 

@@ -78,6 +78,12 @@ static hk_status params_normalize(hk_quant_params *p, uint32_t dim) {
     if (!isfinite(p->curve_param) || p->curve_param < 0)
         return hk_fail(HK_INVALID, "curve parameter %g must be a finite number >= 0 (0 = default)",
                        p->curve_param);
+    if (p->sq_quantile != 0 && !(p->sq_quantile >= 0.5 && p->sq_quantile <= 1))
+        return hk_fail(HK_INVALID, "quantile %g must be from 0.5 to 1 (0 = chosen per component)",
+                       p->sq_quantile);
+    if (p->sq_quantile != 0 && p->method != HK_QUANT_SQ8 && p->method != HK_QUANT_SQ4)
+        return hk_fail(HK_INVALID, "a quantile applies to sq8 and sq4, not %s",
+                       hk_quant_method_name(p->method));
     if (!p->train_size) p->train_size = 65536;
     if (!p->iterations) p->iterations = 25;
     if (!p->opq_iterations) p->opq_iterations = 10;
@@ -103,6 +109,11 @@ static hk_status params_normalize(hk_quant_params *p, uint32_t dim) {
             return hk_fail(HK_INVALID, "int8 is linear: it takes no curve");
     }
     return HK_OK;
+}
+
+hk_status cb_params_check(const hk_quant_params *p, uint32_t dim) {
+    hk_quant_params copy = *p;
+    return params_normalize(&copy, dim);
 }
 
 /* ---- training ---------------------------------------------------------------------- */
@@ -177,8 +188,8 @@ hk_status hk_codebook_train(const float *vectors, size_t n, uint32_t dim, hk_met
     if (p.method == HK_QUANT_INT8)
         st = sq_train_int8(x, ns, dim, progress, ud, &cb->sq);
     else if (p.method == HK_QUANT_SQ8 || p.method == HK_QUANT_SQ4)
-        st = sq_train(x, ns, dim, p.method == HK_QUANT_SQ8 ? 8 : 4, (qc_kind)p.curve,
-                      p.curve_param, progress, ud, &cb->sq);
+        st = sq_train_quantile(x, ns, dim, p.method == HK_QUANT_SQ8 ? 8 : 4, (qc_kind)p.curve,
+                               p.curve_param, p.sq_quantile, progress, ud, &cb->sq);
     else
         st = pq_train(x, ns, dim, p.pq_m, p.pq_bits, p.method == HK_QUANT_OPQ, p.iterations,
                       p.opq_iterations, p.seed, progress, ud, &cb->pq);

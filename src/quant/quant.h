@@ -67,6 +67,8 @@ void cb_fs_scan(const hk_codebook *cb, const uint8_t *qlut, float scale, float f
 hk_status cb_encode_rows(const hk_codebook *cb, const float *x, size_t n, uint8_t *codes);
 /* A deep copy. */
 hk_status cb_clone(const hk_codebook *cb, hk_codebook **out);
+/* Checks p against dim as training would (HK_INVALID naming the problem); p is unchanged. */
+hk_status cb_params_check(const hk_quant_params *p, uint32_t dim);
 /* Heap bytes of the model's tables. */
 size_t cb_model_bytes(const hk_codebook *cb);
 

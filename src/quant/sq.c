@@ -148,6 +148,7 @@ typedef struct sq_train_ctx {
     sq_model *m;
     float *cols;          /* per worker: n floats */
     size_t d0;            /* first dimension of the current slice */
+    double tail;          /* > 0: the one clip fraction per tail (a fixed quantile) */
 } sq_train_ctx;
 
 /* Squared error of the values v[0..n) quantized with centre c and half-range s. */
@@ -179,8 +180,9 @@ static void sq_train_dim(void *arg, size_t task, unsigned worker) {
     float med = v[n / 2];
     const float *ev = v;
     size_t en = n;
-    for (size_t i = 0; i < SQ_NCLIPS; i++) {
-        size_t a = (size_t)floor(sq_clips[i] * (double)(n - 1));
+    size_t nclips = t->tail > 0 ? 1 : SQ_NCLIPS;
+    for (size_t i = 0; i < nclips; i++) {
+        size_t a = (size_t)floor((t->tail > 0 ? t->tail : sq_clips[i]) * (double)(n - 1));
         size_t b = n - 1 - a;
         if (a > b) break;
         float lo = v[a], hi = v[b];
@@ -214,8 +216,8 @@ static int sq_nested(void *ud, const char *phase, double f) {
 }
 
 static hk_status sq_train_fixed(const float *x, size_t n, uint32_t dim, uint32_t bits,
-                                qc_kind curve, double curve_param, hk_progress_fn progress,
-                                void *ud, sq_model *out) {
+                                qc_kind curve, double curve_param, double quantile,
+                                hk_progress_fn progress, void *ud, sq_model *out) {
     if (n == 0) return hk_fail(HK_INVALID, "training needs at least one vector");
     sq_model m;
     hk_status st = sq_alloc(&m, dim, bits, curve, curve_param);
@@ -231,7 +233,7 @@ static hk_status sq_train_fixed(const float *x, size_t n, uint32_t dim, uint32_t
         sq_free(&m);
         return hk_fail(HK_CANCELLED, "training cancelled");
     }
-    sq_train_ctx t = {.x = x, .m = &m};
+    sq_train_ctx t = {.x = x, .m = &m, .tail = quantile > 0 ? (1.0 - quantile) * 0.5 : 0};
     t.stride = n > SQ_RANGE_ROWS ? n / SQ_RANGE_ROWS : 1;
     t.n = n / t.stride;
     unsigned workers = hk_pool_workers();
@@ -593,6 +595,15 @@ static double sq_sample_mse(const sq_model *m, const float *x, size_t n) {
 
 hk_status sq_train(const float *x, size_t n, uint32_t dim, uint32_t bits, qc_kind curve,
                    double curve_param, hk_progress_fn progress, void *ud, sq_model *out) {
+    return sq_train_quantile(x, n, dim, bits, curve, curve_param, 0, progress, ud, out);
+}
+
+hk_status sq_train_quantile(const float *x, size_t n, uint32_t dim, uint32_t bits, qc_kind curve,
+                            double curve_param, double quantile, hk_progress_fn progress,
+                            void *ud, sq_model *out) {
+    if (quantile != 0 && !(quantile >= 0.5 && quantile <= 1))
+        return hk_fail(HK_INVALID, "quantile %g must be from 0.5 to 1 (0 = chosen per component)",
+                       quantile);
     const double *grid = NULL;
     size_t ng = 0;
     if (curve_param == 0) {
@@ -604,7 +615,7 @@ hk_status sq_train(const float *x, size_t n, uint32_t dim, uint32_t bits, qc_kin
         default: break;
         }
     }
-    if (!grid || n == 0) return sq_train_fixed(x, n, dim, bits, curve, curve_param, progress, ud, out);
+    if (!grid || n == 0) return sq_train_fixed(x, n, dim, bits, curve, curve_param, quantile, progress, ud, out);
     for (size_t i = 0; i < n * dim; i++)
         if (!isfinite(x[i]))
             return hk_fail(HK_INVALID, "training vector %zu has a non-finite component %zu",
@@ -622,7 +633,7 @@ hk_status sq_train(const float *x, size_t n, uint32_t dim, uint32_t bits, qc_kin
             return hk_fail(HK_CANCELLED, "training cancelled");
         }
         sq_model m;
-        hk_status st = sq_train_fixed(sub, ns, dim, bits, curve, grid[g], NULL, NULL, &m);
+        hk_status st = sq_train_fixed(sub, ns, dim, bits, curve, grid[g], quantile, NULL, NULL, &m);
         if (st) {
             hk_free(sub);
             return st;
@@ -636,13 +647,14 @@ hk_status sq_train(const float *x, size_t n, uint32_t dim, uint32_t bits, qc_kin
     }
     hk_free(sub);
     sq_nest nest = {progress, ud};
-    return sq_train_fixed(x, n, dim, bits, curve, best_p, progress ? sq_nested : NULL, &nest, out);
+    return sq_train_fixed(x, n, dim, bits, curve, best_p, quantile, progress ? sq_nested : NULL,
+                          &nest, out);
 }
 
 hk_status sq_train_int8(const float *x, size_t n, uint32_t dim, hk_progress_fn progress, void *ud,
                         sq_model *out) {
     sq_model m;
-    hk_status st = sq_train_fixed(x, n, dim, 8, QC_NONE, 0, progress, ud, &m);
+    hk_status st = sq_train_fixed(x, n, dim, 8, QC_NONE, 0, 0, progress, ud, &m);
     if (st != HK_OK) return st;
     float S = 0;
     for (uint32_t d = 0; d < dim; d++) S = m.scale[d] > S ? m.scale[d] : S;

@@ -61,6 +61,12 @@ typedef struct sq_model {
 /* Trains on n rows (n >= 1, finite). HK_INVALID for bits other than 4 / 8 or a bad curve. */
 hk_status sq_train(const float *x, size_t n, uint32_t dim, uint32_t bits, qc_kind curve,
                    double curve_param, hk_progress_fn progress, void *ud, sq_model *out);
+/* The same with each component's range fixed to its central quantile of the sample (the
+ * (1 - quantile) / 2 tails clipped, Qdrant's quantile), 0.5..1; 0 chooses the clip per
+ * component as sq_train does. */
+hk_status sq_train_quantile(const float *x, size_t n, uint32_t dim, uint32_t bits, qc_kind curve,
+                            double curve_param, double quantile, hk_progress_fn progress,
+                            void *ud, sq_model *out);
 /* Builds a model from stored centres and scales (derives the tables); checks them. */
 hk_status sq_from_params(uint32_t dim, uint32_t bits, qc_kind curve, double curve_param,
                          const float *center, const float *scale, sq_model *out);

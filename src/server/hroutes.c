@@ -102,6 +102,23 @@ static int h_embed(qctx *q) {
 
 /* ---- statistics ---- */
 
+static uint64_t g_quant_min_points = HKS_DEFAULT_QUANTIZE_MIN_POINTS;
+
+void hkr_set_quantize_min_points(uint64_t n) { g_quant_min_points = n ? n : 1; }
+
+/* 1 when the collection's codes (their method and size, from its statistics: no codebook
+ * copy on the write path) are not those its request p asks for. */
+static int request_unmet(hk_collection *c, const hk_quant_params *p) {
+    hk_collection_stats s;
+    if (hk_collection_stats_get(c, &s) || s.quant != p->method) return 1;
+    if (p->method == HK_QUANT_PQ || p->method == HK_QUANT_OPQ) {
+        uint32_t bits = p->pq_bits ? p->pq_bits : 8;
+        return p->pq_m && s.code_bytes != (p->pq_m * bits + 7) / 8;
+    }
+    return 0;
+}
+
+
 static int h_stats(qctx *q) {
     if (hr_open_coll(q) || hr_full_stats(q)) return q->status;
     hk_collection_config cfg;
@@ -143,6 +160,20 @@ static int h_stats(qctx *q) {
         hk_buf_putc(b, '}');
         hk_free(name);
         hk_codebook_free(cb);
+    } else {
+        hk_buf_puts(b, "null");
+    }
+    /* The quantization asked for (Qdrant's quantization_config), met or not yet. */
+    hk_quant_params rp;
+    uint32_t rr;
+    hk_buf_puts(b, ",\"quantization_request\":");
+    if (!hk_collection_quant_request(q->c, &rp, &rr)) {
+        hk_buf_printf(b, "{\"method\":\"%s\",\"pq_m\":%u,\"pq_bits\":%u,\"quantile\":",
+                      hk_quant_method_name(rp.method), rp.pq_m, rp.pq_bits);
+        if (rp.sq_quantile > 0) hk_buf_printf(b, "%.9g", rp.sq_quantile);
+        else hk_buf_puts(b, "null");
+        hk_buf_printf(b, ",\"min_points\":%llu,\"met\":%s}", (unsigned long long)g_quant_min_points,
+                      request_unmet(q->c, &rp) ? "false" : "true");
     } else {
         hk_buf_puts(b, "null");
     }
@@ -592,6 +623,8 @@ static hks_job_state import_run(hks_job *j, void *arg, hk_db *db, char *msg, siz
     *result = (char *)hk_buf_detach(&r, NULL);
     hks_job_progress(j, 2 * (uint64_t)ij->len, 2 * (uint64_t)ij->len, NULL);
     snprintf(msg, msg_size, "imported %llu points", (unsigned long long)stats.points);
+    /* enough points now for a requested quantization: its job runs after this one */
+    hkr_quantize_requested(db, ij->name, 0);
     return HKS_JOB_DONE;
 }
 
@@ -746,28 +779,117 @@ typedef struct quant_job {
     hk_quant_params p;
     uint32_t rerank;
     int replace;
+    int requested; /* train what the collection requests (read when the job runs) */
+    int force;     /* requested: even when the codes already have the requested method */
+    int autosel;   /* "auto": choose the method first (hk_collection_quant_auto) */
+    hk_quant_target target;
+    uint32_t sample, nq, k;
+    double base, span; /* the part of the job's progress (per mille) of the current stage */
+    const char *stage; /* "choosing the method", "training" */
     hks_job *job;
 } quant_job;
+
 
 static void quant_free(void *arg) { hk_free(arg); }
 
 static int quant_progress(void *ud, const char *phase, double fraction) {
     quant_job *qj = ud;
     char msg[64];
-    snprintf(msg, sizeof msg, "training: %s", phase);
+    snprintf(msg, sizeof msg, "%s: %s", qj->stage, phase);
     if (fraction < 0) fraction = 0;
     if (fraction > 1) fraction = 1;
-    /* Training is the first 9/10 of the job, encoding the points the last. */
-    return hks_job_progress(qj->job, (uint64_t)(fraction * 900), 1000, msg);
+    /* Training is the first 9/10 of the job (after choosing the method with "auto", which
+     * takes the first 6/10), encoding the points the last. */
+    return hks_job_progress(qj->job, (uint64_t)(qj->base + fraction * qj->span), 1000, msg);
+}
+
+static const char *params_label(const hk_quant_params *p, char *buf, size_t len) {
+    if (p->method == HK_QUANT_PQ || p->method == HK_QUANT_OPQ)
+        snprintf(buf, len, "%s%ux%u", hk_quant_method_name(p->method), p->pq_m, p->pq_bits);
+    else if (p->curve != HK_CURVE_NONE)
+        snprintf(buf, len, "%s-%s", hk_quant_method_name(p->method), hk_curve_name(p->curve));
+    else
+        snprintf(buf, len, "%s", hk_quant_method_name(p->method));
+    return buf;
+}
+
+/* "auto": every candidate evaluated on the collection, the chosen one's parameters (with
+ * the request's training options) into qj->p, and the table as JSON into *table. */
+static hk_status quant_choose(quant_job *qj, hk_collection *c, hk_buf *table) {
+    hk_quant_params *cands = NULL;
+    hk_quality *tab = NULL;
+    size_t nt = 0, chosen = 0;
+    hk_quality_options o = {.k = qj->k, .rerank = qj->rerank};
+    qj->base = 0;
+    qj->span = 600;
+    qj->stage = "choosing the method";
+    hk_status st = hk_collection_quant_auto(c, &qj->target, qj->sample, qj->nq, &o, quant_progress,
+                                            qj, &cands, &tab, &nt, &chosen);
+    hk_buf_puts(table, "[");
+    size_t best = nt;
+    for (size_t i = 0; i < nt; i++) {
+        char label[48];
+        hk_buf_puts(table, i ? ",{\"label\":\"" : "{\"label\":\"");
+        hk_buf_puts(table, params_label(&cands[i], label, sizeof label));
+        if (!tab[i].code_bytes) {
+            hk_buf_puts(table, "\",\"trained\":false}");
+            continue;
+        }
+        if (best == nt || tab[i].recall_rerank > tab[best].recall_rerank) best = i;
+        hk_buf_printf(table, "\",\"trained\":true,\"code_bytes\":%u,\"mse\":%.9g,\"recall\":%.6g,"
+                      "\"recall_rerank\":%.6g,\"chosen\":%s}", tab[i].code_bytes, tab[i].mse,
+                      tab[i].recall, tab[i].recall_rerank, !st && i == chosen ? "true" : "false");
+    }
+    hk_buf_puts(table, "]");
+    if (!st) {
+        hk_quant_params pick = cands[chosen];
+        pick.train_size = qj->p.train_size;
+        pick.iterations = qj->p.iterations;
+        pick.opq_iterations = qj->p.opq_iterations;
+        pick.seed = qj->p.seed;
+        qj->p = pick;
+    } else if (st == HK_NOT_FOUND && qj->target.min_recall > 0 && best < nt) {
+        char label[48];
+        st = hk_fail(HK_NOT_FOUND, "no candidate reaches recall@%u %.4g after re-ranking: the best, "
+                     "%s, reaches %.4g", tab[best].k, qj->target.min_recall,
+                     params_label(&cands[best], label, sizeof label), tab[best].recall_rerank);
+    }
+    for (size_t i = 0; i < nt; i++) hk_quality_free(&tab[i]);
+    hk_free(cands);
+    hk_free(tab);
+    qj->base = 600;
+    qj->span = 300;
+    qj->stage = "training";
+    return st;
 }
 
 static hks_job_state quant_run(hks_job *j, void *arg, hk_db *db, char *msg, size_t msg_size,
                                char **result) {
     quant_job *qj = arg;
     qj->job = j;
+    qj->base = 0;
+    qj->span = 900;
+    qj->stage = "training";
     hk_collection *c = NULL;
     hk_codebook *cb = NULL;
     hk_status st = hk_collection_open(db, qj->name, &c);
+    if (!st && qj->requested) {
+        /* The request as it is now: a PATCH may have changed or dropped it since. */
+        st = hk_collection_quant_request(c, &qj->p, &qj->rerank);
+        const char *skip = st == HK_NOT_FOUND ? "the collection requests no quantization any more"
+                           : !st && !qj->force && !request_unmet(c, &qj->p)
+                               ? "the collection has the requested codes already"
+                               : NULL;
+        if (skip) {
+            hk_collection_close(c);
+            snprintf(msg, msg_size, "%s", skip);
+            hks_job_progress(j, 1000, 1000, NULL);
+            return HKS_JOB_DONE;
+        }
+    }
+    hk_buf table;
+    hk_buf_init(&table);
+    if (!st && qj->autosel) st = quant_choose(qj, c, &table);
     if (!st) st = hk_collection_train(c, &qj->p, quant_progress, qj, &cb);
     if (!st && qj->codebook[0]) st = hk_db_codebook_save(db, qj->codebook, cb, qj->replace);
     if (!st && hks_job_progress(j, 900, 1000, "encoding the points"))
@@ -779,6 +901,7 @@ static hks_job_state quant_run(hks_job *j, void *arg, hk_db *db, char *msg, size
     hk_collection_close(c);
     if (st) {
         snprintf(msg, msg_size, "%s", hk_errmsg());
+        hk_buf_free(&table);
         return st == HK_CANCELLED ? HKS_JOB_CANCELLED : HKS_JOB_FAILED;
     }
     hk_buf r;
@@ -790,6 +913,12 @@ static hks_job_state quant_run(hks_job *j, void *arg, hk_db *db, char *msg, size
                   info.train_seconds);
     if (qj->codebook[0]) hj_write_string(&r, qj->codebook, strlen(qj->codebook));
     else hk_buf_puts(&r, "null");
+    hk_buf_printf(&r, ",\"pq_m\":%u,\"pq_bits\":%u", info.pq_m, info.pq_bits);
+    if (qj->autosel) {
+        hk_buf_puts(&r, ",\"candidates\":");
+        hk_buf_append(&r, table.data, table.len);
+    }
+    hk_buf_free(&table);
     hk_buf_puts(&r, "}");
     hk_buf_putc(&r, 0);
     *result = (char *)hk_buf_detach(&r, NULL);
@@ -799,12 +928,42 @@ static hks_job_state quant_run(hks_job *j, void *arg, hk_db *db, char *msg, size
     return HKS_JOB_DONE;
 }
 
+uint64_t hkr_quantize_requested(hk_db *db, const char *name, int force) {
+    hk_collection *c;
+    if (hk_collection_open(db, name, &c)) return 0;
+    hk_quant_params p;
+    hk_collection_stats s;
+    int due = !hk_collection_quant_request(c, &p, NULL) && !hk_collection_stats_get(c, &s) &&
+              s.count >= g_quant_min_points && (force || request_unmet(c, &p));
+    hk_collection_close(c);
+    if (!due) return 0;
+    quant_job *qj = hk_malloc(sizeof *qj);
+    if (!qj) return 0;
+    memset(qj, 0, sizeof *qj);
+    snprintf(qj->name, sizeof qj->name, "%s", name);
+    qj->requested = 1;
+    qj->force = force;
+    uint64_t id = 0;
+    hk_status st = hks_job_submit_unique("quantize", qj->name, force ? 1 : 2, quant_run, qj,
+                                         quant_free, &id);
+    return st && st != HK_EXISTS ? 0 : id;
+}
+
+void hkr_quantize_requested_all(hk_db *db) {
+    char **names;
+    size_t n;
+    if (hk_db_list(db, &names, &n)) return;
+    for (size_t i = 0; i < n; i++) hkr_quantize_requested(db, names[i], 0);
+    hk_strings_free(names, n);
+}
+
 static int h_quantize(qctx *q) {
     if (hr_parse_body(q, 1) || hr_open_coll(q)) return q->status;
     const hj_value *b = q->body;
     static const char *const known[] = {"method", "pq_m", "pq_bits", "curve", "curve_param",
                                         "train_size", "iterations", "opq_iterations", "seed",
-                                        "rerank", "codebook", "replace"};
+                                        "rerank", "codebook", "replace", "target_recall",
+                                        "max_bytes", "sample", "queries", "k"};
     if (hr_known_members(q, b, known, sizeof known / sizeof *known, "quantize")) return q->status;
     if (q->stats.dim == 0)
         return hr_fail(q, 400, "collection '%s' is text-only: it has no vectors to quantize",
@@ -814,7 +973,7 @@ static int h_quantize(qctx *q) {
     memset(qj, 0, sizeof *qj);
     hk_quant_params_init(&qj->p);
     const char *method, *curve, *cbname;
-    uint64_t m, bits, train, iters, opq_iters, seed, rerank;
+    uint64_t m, bits, train, iters, opq_iters, seed, rerank, sample, nq, k;
     int wait, replace;
     if (get_string(q, b, "method", &method) || get_string(q, b, "curve", &curve) ||
         get_string(q, b, "codebook", &cbname) || hr_get_uint(q, b, "pq_m", HK_MAX_DIM, 0, &m) ||
@@ -824,13 +983,52 @@ static int h_quantize(qctx *q) {
         hr_get_uint(q, b, "opq_iterations", 10000, 0, &opq_iters) ||
         hr_get_uint(q, b, "seed", UINT64_MAX >> 1, qj->p.seed, &seed) ||
         hr_get_uint(q, b, "rerank", 1000000, 0, &rerank) || hr_get_bool(q, b, "replace", 0, &replace) ||
+        hr_get_uint(q, b, "sample", 1000000, 10000, &sample) ||
+        hr_get_uint(q, b, "queries", 10000, 100, &nq) || hr_get_uint(q, b, "k", 1000, 10, &k) ||
         arg_bool(q, "wait", &wait)) {
         hk_free(qj);
         return q->status;
     }
-    if (method && hk_quant_method_parse(method, &qj->p.method)) hr_fail(q, 400, "%s", hk_errmsg());
-    else if (!method) hr_fail(q, 400, "'method' is required: sq8, sq4, pq or opq");
-    else if (qj->p.method == HK_QUANT_NONE)
+    const hj_value *tr = hr_opt(b, "target_recall"), *mb = hr_opt(b, "max_bytes");
+    qj->autosel = method && !strcmp(method, "auto");
+    static const char *const auto_only[] = {"target_recall", "max_bytes", "sample", "queries", "k"};
+    static const char *const not_auto[] = {"pq_m", "pq_bits", "curve", "curve_param"};
+    if (qj->autosel) {
+        if (!tr == !mb)
+            hr_fail(q, 400, "method 'auto' needs exactly one of 'target_recall' (the smallest code "
+                    "reaching it) and 'max_bytes' (the best code within it)");
+        else if (tr && (!hj_is_number(tr) || !(hj_number(tr) > 0 && hj_number(tr) <= 1)))
+            hr_fail(q, 400, "'target_recall' must be a number in (0, 1]");
+        else if (mb && (!hj_is_number(mb) || !(hj_number(mb) >= 1)))
+            hr_fail(q, 400, "'max_bytes' must be a number of at least 1");
+        else if (sample < 10)
+            hr_fail(q, 400, "'sample' must be an integer from 10 to 1000000");
+        else if (k < 1)
+            hr_fail(q, 400, "'k' must be an integer from 1 to 1000");
+        else
+            hr_refuse_present(q, b, not_auto, 4, " with method 'auto', which chooses them");
+    } else {
+        for (size_t i = 0; i < 5 && !q->status; i++)
+            if (hr_opt(b, auto_only[i]))
+                hr_fail(q, 400, "'%s' belongs to method 'auto'", auto_only[i]);
+    }
+    if (q->status) {
+        hk_free(qj);
+        return q->status;
+    }
+    if (qj->autosel) {
+        qj->target.min_recall = tr ? hj_number(tr) : 0;
+        qj->target.max_bytes = mb ? hj_number(mb) : 0;
+        qj->sample = (uint32_t)sample;
+        qj->nq = (uint32_t)nq;
+        qj->k = (uint32_t)k;
+        if (cbname && strlen(cbname) > HK_MAX_NAME)
+            hr_fail(q, 400, "'codebook' is longer than %d characters", HK_MAX_NAME);
+    } else if (method && hk_quant_method_parse(method, &qj->p.method)) {
+        hr_fail(q, 400, "%s", hk_errmsg());
+    } else if (!method) {
+        hr_fail(q, 400, "'method' is required: sq8, sq4, pq, opq, int8 or auto");
+    } else if (qj->p.method == HK_QUANT_NONE)
         hr_fail(q, 400, "method 'none': to drop the codes, DELETE this route");
     else if (curve && hk_curve_parse(curve, &qj->p.curve)) hr_fail(q, 400, "%s", hk_errmsg());
     else if (cbname && strlen(cbname) > HK_MAX_NAME)
@@ -903,6 +1101,81 @@ static int h_codebooks(qctx *q) {
     }
     hk_buf_putc(&q->out, ']');
     hk_strings_free(names, n);
+    return 200;
+}
+
+/* GET /hektor/codebooks/{name}: the description (as `hektor codebook show --json`), with
+ * arrays=true every table too (the form PUT takes back), with format=binary the HKCB file. */
+static int h_codebook_get(qctx *q) {
+    const char *format = hr_arg(q, "format");
+    int arrays;
+    if (arg_bool(q, "arrays", &arrays)) return q->status;
+    if (format && strcmp(format, "json") && strcmp(format, "binary"))
+        return hr_fail(q, 400, "query parameter 'format' must be json or binary, not '%.32s'", format);
+    int binary = format && !strcmp(format, "binary");
+    if (binary && arrays) return hr_fail(q, 400, "'arrays' belongs to the JSON form, not format=binary");
+    hk_codebook *cb;
+    hk_status st = hk_db_codebook_load(q->r->db, q->r->seg[2], &cb);
+    if (st) return hr_lib_fail(q, st);
+    if (binary) {
+        uint8_t *data;
+        size_t len;
+        if (!(st = hk_codebook_serialize(cb, &data, &len))) {
+            st = hk_buf_append(&q->out, data, len);
+            hk_free(data);
+        }
+        q->raw_type = "application/octet-stream";
+    } else {
+        char *js;
+        if (!(st = hk_codebook_to_json(cb, arrays, &js))) {
+            hk_buf_puts(&q->out, js);
+            hk_free(js);
+        }
+    }
+    hk_codebook_free(cb);
+    return st ? hr_lib_fail(q, st) : 200;
+}
+
+/* PUT /hektor/codebooks/{name}[?replace=true]: the body is an HKCB file or the JSON with
+ * arrays, checked by the library's readers before anything is stored. */
+static int h_codebook_put(qctx *q) {
+    int replace;
+    if (arg_bool(q, "replace", &replace)) return q->status;
+    const char *body = q->r->body;
+    size_t len = q->r->body_len;
+    if (!len) return hr_fail(q, 400, "the body must be a codebook: an HKCB file or its JSON with arrays");
+    hk_codebook *cb = NULL;
+    size_t i = 0;
+    while (i < len && (body[i] == ' ' || body[i] == '\n' || body[i] == '\r' || body[i] == '\t')) i++;
+    hk_status st;
+    if (len >= 4 && !memcmp(body, "HKCB", 4))
+        st = hk_codebook_deserialize((const uint8_t *)body, len, &cb);
+    else if (i < len && body[i] == '{')
+        st = hk_codebook_from_json(body, len, &cb);
+    else
+        return hr_fail(q, 400, "the body is neither an HKCB codebook (it starts with the magic "
+                       "'HKCB') nor its JSON form (an object)");
+    if (st) return hr_fail(q, 400, "the codebook is not valid: %s", hk_errmsg());
+    st = hk_db_codebook_save(q->r->db, q->r->seg[2], cb, replace);
+    hk_codebook_info ci;
+    if (!st) st = hk_codebook_info_get(cb, &ci);
+    hk_codebook_free(cb);
+    if (st == HK_EXISTS)
+        return hr_fail(q, 409, "codebook '%s' exists: PUT with ?replace=true to replace it",
+                       q->r->seg[2]);
+    if (st) return hr_lib_fail(q, st);
+    hk_buf_puts(&q->out, "{\"name\":");
+    hj_write_string(&q->out, q->r->seg[2], strlen(q->r->seg[2]));
+    hk_buf_putc(&q->out, ',');
+    put_codebook_info(&q->out, &ci);
+    hk_buf_putc(&q->out, '}');
+    return 200;
+}
+
+static int h_codebook_delete(qctx *q) {
+    hk_status st = hk_db_codebook_remove(q->r->db, q->r->seg[2]);
+    if (st) return hr_lib_fail(q, st);
+    hk_buf_puts(&q->out, "true");
     return 200;
 }
 
@@ -1097,6 +1370,14 @@ const hks_route hkr_routes[] = {
      "sample,queries,k,rerank,per_dim"},
     {"GET", "/hektor/codebooks", h_codebooks, R, 0, "The database's stored codebooks", NULL,
      "CodebookList", NULL},
+    {"GET", "/hektor/codebooks/{codebook_name}", h_codebook_get, R, 0,
+     "A stored codebook: its description (JSON, with arrays=true every table), or with "
+     "format=binary its HKCB file", NULL, "CodebookJson", "format,arrays"},
+    {"PUT", "/hektor/codebooks/{codebook_name}", h_codebook_put, C, 1,
+     "Store a codebook: the body is an HKCB file or the JSON with arrays; 409 when it exists "
+     "without replace=true", "CodebookUpload", "Codebook", "replace"},
+    {"DELETE", "/hektor/codebooks/{codebook_name}", h_codebook_delete, C, 1,
+     "Remove a stored codebook (collections keep their own copies)", NULL, "Bool", NULL},
     {"GET", "/hektor/collections/{collection_name}/synonyms", h_synonyms_get, R, 0,
      "The collection's synonym list", NULL, "Synonyms", NULL},
     {"PUT", "/hektor/collections/{collection_name}/synonyms", h_synonyms_put, W, 1,

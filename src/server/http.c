@@ -566,6 +566,9 @@ int hks_serve(hk_db *db, const hks_options *opt) {
     hks_metrics_init();
     hks_events_init();
     hks_jobs_init(db);
+    hkr_set_quantize_min_points(s.o.quantize_min_points ? s.o.quantize_min_points
+                                                        : HKS_DEFAULT_QUANTIZE_MIN_POINTS);
+    hkr_quantize_requested_all(db);
     if (s.o.studio_dir) {
         char index[PATH_MAX + 16];
         struct stat sb;

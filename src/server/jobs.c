@@ -132,6 +132,12 @@ void hks_jobs_init(hk_db *db) {
 
 hk_status hks_job_submit(const char *kind, const char *collection, hks_job_fn fn, void *arg,
                          void (*free_arg)(void *), uint64_t *id) {
+    return hks_job_submit_unique(kind, collection, 0, fn, arg, free_arg, id);
+}
+
+hk_status hks_job_submit_unique(const char *kind, const char *collection, int unique,
+                                hks_job_fn fn, void *arg, void (*free_arg)(void *),
+                                uint64_t *id) {
     hks_job *j = hk_malloc(sizeof *j);
     if (!j) {
         if (free_arg) free_arg(arg);
@@ -147,6 +153,14 @@ hk_status hks_job_submit(const char *kind, const char *collection, hks_job_fn fn
     pthread_mutex_lock(&g_mu);
     hk_status st = HK_OK;
     if (g_stopping) st = hk_fail(HK_INVALID, "the server is shutting down");
+    for (size_t i = 0; !st && unique && i < g_njobs; i++) {
+        const hks_job *o = g_jobs[i];
+        if ((o->state == HKS_JOB_QUEUED || (unique == 2 && o->state == HKS_JOB_RUNNING)) &&
+            !o->cancel && !strcmp(o->kind, kind) && !strcmp(o->collection, j->collection)) {
+            *id = o->id;
+            st = HK_EXISTS;
+        }
+    }
     if (!st && g_njobs == g_cap) {
         size_t cap = g_cap ? 2 * g_cap : 16;
         hks_job **a = hk_realloc(g_jobs, cap * sizeof *a);

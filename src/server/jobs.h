@@ -26,6 +26,11 @@ void hks_jobs_init(hk_db *db);
 /* Queues a job; the registry owns arg from here on (free_arg frees it, also on failure). */
 hk_status hks_job_submit(const char *kind, const char *collection, hks_job_fn fn, void *arg,
                          void (*free_arg)(void *), uint64_t *id);
+/* The same, unless a job of this kind for this collection is queued (unique 1) or queued
+ * or running (unique 2): then HK_EXISTS with that job's id in *id (arg is freed). */
+hk_status hks_job_submit_unique(const char *kind, const char *collection, int unique,
+                                hks_job_fn fn, void *arg, void (*free_arg)(void *),
+                                uint64_t *id);
 /* Reports progress from the job; returns nonzero when the job should stop (cancelled). */
 int hks_job_progress(hks_job *j, uint64_t done, uint64_t total, const char *message);
 

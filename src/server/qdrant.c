@@ -15,10 +15,14 @@
  *    number after the write. Points carry no version of their own: "version" is 0.
  *  - Ids are unsigned integers (up to 2^63 - 1). UUID strings, named and sparse vectors,
  *    and request options that would change results (order_by, lookup_from, using,
- *    vectors as recommend examples, quantization_config) are
- *    refused with a 400 naming them; options that only tune Qdrant's own storage
+ *    vectors as recommend examples) are refused with a 400 naming them; options that only tune Qdrant's own storage
  *    (shard_number, optimizers_config, wal_config, on_disk, full_scan_threshold, ...)
  *    are accepted and ignored.
+ *  - quantization_config is a request kept by the library with the collection
+ *    (hk_collection_set_quant_request): scalar int8 is sq8 (with Qdrant's quantile as the
+ *    clip), product xN is 8-bit PQ with 4 * dim / N bytes per point, binary is refused.
+ *    Codes need data, so the "quantize" job (hroutes.c) starts once the collection holds
+ *    --quantize-min-points points: after an upsert, a PATCH, or at server start.
  *  - Request validation happens before the library is called, and the library changes
  *    nothing on failure, so a refused request leaves the database as it was.
  *  - The query API's fusion of prefetches is the library's (hk_search_fused), named by
@@ -44,6 +48,87 @@
 #include "route.h"
 
 /* ---- collections ---- */
+
+/* Qdrant's quantization_config (what names it in errors) for a collection of dim: into p,
+ * or *disabled for "Disabled" where allowed (PATCH). */
+static int get_quant_config(qctx *q, const hj_value *v, const char *what, uint32_t dim,
+                            int allow_disabled, hk_quant_params *p, int *disabled) {
+    hk_quant_params_init(p);
+    *disabled = 0;
+    if (allow_disabled && v->type == HJ_STRING && !strcmp(v->u.s, "Disabled")) {
+        *disabled = 1;
+        return 0;
+    }
+    if (v->type != HJ_OBJECT || v->n != 1)
+        return hr_fail(q, 400, "'%s' must be an object with one of 'scalar', 'product' or "
+                       "'binary'%s", what, allow_disabled ? ", or \"Disabled\"" : "");
+    static const char *const kinds[] = {"scalar", "product", "binary"};
+    if (hr_known_members(q, v, kinds, 3, what)) return q->status;
+    const char *kind = v->u.members[0].key;
+    const hj_value *o = &v->u.members[0].value;
+    if (!strcmp(kind, "binary"))
+        return hr_fail(q, 400, "'%s.binary': binary quantization is not supported; use scalar "
+                       "or product", what);
+    char sub[96];
+    snprintf(sub, sizeof sub, "%s.%s", what, kind);
+    if (o->type != HJ_OBJECT) return hr_fail(q, 400, "'%s' must be an object", sub);
+    const hj_value *ar = hj_get(o, "always_ram");
+    if (ar && ar->type != HJ_TRUE && ar->type != HJ_FALSE && ar->type != HJ_NULL)
+        return hr_fail(q, 400, "'%s.always_ram' must be true or false", sub);
+    if (!strcmp(kind, "scalar")) {
+        static const char *const known[] = {"type", "quantile", "always_ram"};
+        if (hr_known_members(q, o, known, 3, sub)) return q->status;
+        const hj_value *t = hr_opt(o, "type");
+        if (!t || t->type != HJ_STRING || strcmp(t->u.s, "int8"))
+            return hr_fail(q, 400, "'%s.type' must be \"int8\"", sub);
+        const hj_value *qu = hr_opt(o, "quantile");
+        if (qu && (!hj_is_number(qu) || !(hj_number(qu) >= 0.5 && hj_number(qu) <= 1)))
+            return hr_fail(q, 400, "'%s.quantile' must be a number from 0.5 to 1", sub);
+        p->method = HK_QUANT_SQ8;
+        if (qu) p->sq_quantile = hj_number(qu);
+        return 0;
+    }
+    static const char *const known[] = {"compression", "always_ram"};
+    if (hr_known_members(q, o, known, 2, sub)) return q->status;
+    const hj_value *c = hr_opt(o, "compression");
+    unsigned n = 0;
+    if (c && c->type == HJ_STRING)
+        for (unsigned k = 4; k <= 64; k *= 2) {
+            char name[8];
+            snprintf(name, sizeof name, "x%u", k);
+            if (!strcmp(c->u.s, name)) n = k;
+        }
+    if (!n) return hr_fail(q, 400, "'%s.compression' must be one of x4, x8, x16, x32 and x64", sub);
+    /* 8-bit sub-quantizers: one byte per point each, 4 * dim / n of them, each over n / 4
+     * components (n is a power of two from 4, so they divide dim when the count is whole). */
+    uint64_t bytes = 4ull * dim / n;
+    if ((4ull * dim) % n || bytes == 0)
+        return hr_fail(q, 400, "'%s.compression' x%u needs 4 * dim / %u bytes per point, and "
+                       "4 * %u / %u is not a whole number", sub, n, n, dim, n);
+    p->method = HK_QUANT_PQ;
+    p->pq_m = (uint32_t)bytes;
+    p->pq_bits = 8;
+    return 0;
+}
+
+/* The collection's request in Qdrant's shape, or null (none, or a method Qdrant cannot
+ * name: sq4, OPQ, 4-bit PQ, int8's one step). */
+static void put_quant_config(hk_buf *b, hk_collection *c, uint32_t dim) {
+    hk_quant_params p;
+    if (hk_collection_quant_request(c, &p, NULL)) {
+        hk_buf_puts(b, "null");
+    } else if (p.method == HK_QUANT_SQ8 && p.curve == HK_CURVE_NONE) {
+        hk_buf_puts(b, "{\"scalar\":{\"type\":\"int8\",\"quantile\":");
+        if (p.sq_quantile > 0) hk_buf_printf(b, "%.9g", p.sq_quantile);
+        else hk_buf_puts(b, "null");
+        hk_buf_puts(b, ",\"always_ram\":true}}");
+    } else if (p.method == HK_QUANT_PQ && p.pq_bits == 8 && p.pq_m && (4ull * dim) % p.pq_m == 0) {
+        hk_buf_printf(b, "{\"product\":{\"compression\":\"x%llu\",\"always_ram\":true}}",
+                      (unsigned long long)(4ull * dim / p.pq_m));
+    } else {
+        hk_buf_puts(b, "null");
+    }
+}
 
 static int h_list(qctx *q) {
     char **names;
@@ -82,10 +167,11 @@ static int h_info(qctx *q) {
                   "\"vacuum_min_vector_number\":1000,\"default_segment_number\":0,"
                   "\"max_segment_size\":null,\"memmap_threshold\":null,\"indexing_threshold\":0,"
                   "\"flush_interval_sec\":5,\"max_optimization_threads\":null},\"wal_config\":"
-                  "{\"wal_capacity_mb\":64,\"wal_segments_ahead\":0},\"quantization_config\":null},"
-                  "\"payload_schema\":{",
+                  "{\"wal_capacity_mb\":64,\"wal_segments_ahead\":0},\"quantization_config\":",
                   (unsigned long long)(hnsw ? s->count : 0), (unsigned long long)s->count, s->dim,
                   distance_name(s->metric), hnsw ? cfg.hnsw_m : 0, cfg.hnsw_ef_construction);
+    put_quant_config(b, q->c, s->dim);
+    hk_buf_puts(b, "},\"payload_schema\":{");
     for (uint32_t i = 0; i < s->payload_indexes; i++) {
         const char *key;
         hk_field_type type;
@@ -108,9 +194,8 @@ static int h_exists(qctx *q) {
 static int h_create(qctx *q) {
     if (hr_parse_body(q, 1)) return q->status;
     const hj_value *b = q->body;
-    static const char *const unsupported[] = {"sparse_vectors", "quantization_config", "init_from",
-                                              "sharding_method"};
-    if (hr_refuse_present(q, b, unsupported, 4, " by this server")) return q->status;
+    static const char *const unsupported[] = {"sparse_vectors", "init_from", "sharding_method"};
+    if (hr_refuse_present(q, b, unsupported, 3, " by this server")) return q->status;
     const hj_value *vec = hr_opt(b, "vectors");
     if (!vec) return hr_fail(q, 400, "'vectors' is required: {\"size\": N, \"distance\": "
                           "\"Cosine\"|\"Euclid\"|\"Dot\"}");
@@ -119,8 +204,8 @@ static int h_create(qctx *q) {
     if (!hj_get(vec, "size"))
         return hr_fail(q, 400, "named vectors are not supported: give 'vectors' as {\"size\": N, "
                     "\"distance\": ...}");
-    static const char *const unsupported_vec[] = {"multivector_config", "quantization_config"};
-    if (hr_refuse_present(q, vec, unsupported_vec, 2, " in 'vectors'")) return q->status;
+    static const char *const unsupported_vec[] = {"multivector_config"};
+    if (hr_refuse_present(q, vec, unsupported_vec, 1, " in 'vectors'")) return q->status;
     hk_collection_config cfg;
     hk_collection_config_init(&cfg);
     uint64_t u;
@@ -153,9 +238,88 @@ static int h_create(qctx *q) {
         if (u < 1) return hr_fail(q, 400, "'hnsw_config.ef_construct' must be from 1 to 65536");
         cfg.hnsw_ef_construction = (uint32_t)u;
     }
-    hk_status st = hk_collection_create(q->r->db, q->r->seg[1], &cfg, NULL);
+    const hj_value *qc = hr_opt(vec, "quantization_config");
+    const char *qwhat = "vectors.quantization_config";
+    if (!qc) qc = hr_opt(b, "quantization_config"), qwhat = "quantization_config";
+    hk_quant_params qp;
+    int disabled;
+    if (qc && get_quant_config(q, qc, qwhat, cfg.dim, 0, &qp, &disabled)) return q->status;
+    hk_collection *c = NULL;
+    hk_status st = hk_collection_create(q->r->db, q->r->seg[1], &cfg, qc ? &c : NULL);
     if (st == HK_EXISTS) return hr_fail(q, 409, "Collection `%s` already exists!", q->r->seg[1]);
     if (st) return hr_lib_fail(q, st);
+    if (c) {
+        st = hk_collection_set_quant_request(c, &qp, 0);
+        hk_collection_close(c);
+        if (st) { /* the collection is new: take it back rather than keep half the request */
+            char msg[512];
+            snprintf(msg, sizeof msg, "%s", hk_errmsg());
+            hk_collection_drop(q->r->db, q->r->seg[1]);
+            return hr_fail(q, 500, "cannot keep the quantization_config: %s", msg);
+        }
+    }
+    hk_buf_puts(&q->out, "true");
+    return 200;
+}
+
+/* PATCH: Qdrant's update collection. Only quantization_config changes anything here, at
+ * the top level or for the unnamed vector ({"vectors": {"": {...}}}); members Qdrant
+ * allows that HEKTOR would not apply get a 400 naming them. */
+static int h_update(qctx *q) {
+    if (hr_parse_body(q, 1) || hr_open_coll(q)) return q->status;
+    const hj_value *b = q->body;
+    static const char *const known[] = {"quantization_config", "vectors", "optimizers_config",
+                                        "params", "hnsw_config", "sparse_vectors",
+                                        "strict_mode_config", "metadata"};
+    if (hr_known_members(q, b, known, sizeof known / sizeof *known, "update collection"))
+        return q->status;
+    static const char *const unapplied[] = {"optimizers_config", "params", "hnsw_config",
+                                            "sparse_vectors", "strict_mode_config", "metadata"};
+    if (hr_refuse_present(q, b, unapplied, sizeof unapplied / sizeof *unapplied,
+                          " by this server's update collection (only quantization_config is; "
+                          "POST /hektor/collections/{name}/index rebuilds the graph)"))
+        return q->status;
+    const hj_value *qc = hr_opt(b, "quantization_config");
+    const char *qwhat = "quantization_config";
+    const hj_value *vecs = hr_opt(b, "vectors");
+    if (vecs) {
+        if (vecs->type != HJ_OBJECT) return hr_fail(q, 400, "'vectors' must be an object");
+        static const char *const unnamed[] = {""};
+        if (hr_known_members(q, vecs, unnamed, 1, "'vectors' (the unnamed vector is \"\")"))
+            return q->status;
+        const hj_value *v = hr_opt(vecs, "");
+        if (v) {
+            if (v->type != HJ_OBJECT) return hr_fail(q, 400, "'vectors.\"\"' must be an object");
+            static const char *const vk[] = {"quantization_config", "hnsw_config", "on_disk"};
+            if (hr_known_members(q, v, vk, 3, "'vectors.\"\"'")) return q->status;
+            if (hr_opt(v, "hnsw_config") || hr_opt(v, "on_disk"))
+                return hr_fail(q, 400, "'vectors.\"\".%s' is not supported by this server's update "
+                               "collection (only quantization_config is)",
+                               hr_opt(v, "hnsw_config") ? "hnsw_config" : "on_disk");
+            const hj_value *vq = hr_opt(v, "quantization_config");
+            if (vq && qc)
+                return hr_fail(q, 400, "give 'quantization_config' once: at the top level or in "
+                               "'vectors'");
+            if (vq) qc = vq, qwhat = "vectors.\"\".quantization_config";
+        }
+    }
+    if (!qc) { /* nothing to change */
+        hk_buf_puts(&q->out, "true");
+        return 200;
+    }
+    if (q->stats.dim == 0)
+        return hr_fail(q, 400, "collection '%s' is text-only: it has no vectors to quantize",
+                       q->r->seg[1]);
+    hk_quant_params qp;
+    int disabled;
+    if (get_quant_config(q, qc, qwhat, q->stats.dim, 1, &qp, &disabled)) return q->status;
+    hk_status st = hk_collection_set_quant_request(q->c, disabled ? NULL : &qp, 0);
+    if (!st && disabled) {
+        st = hk_collection_dequantize(q->c);
+        if (st == HK_NOT_FOUND) st = HK_OK;
+    }
+    if (st) return hr_lib_fail(q, st);
+    if (!disabled) hkr_quantize_requested(q->r->db, q->r->seg[1], 1);
     hk_buf_puts(&q->out, "true");
     return 200;
 }
@@ -255,6 +419,7 @@ static int h_upsert(qctx *q) {
     hk_status st = hk_upsert(q->c, pts, n, NULL);
     hk_buf_free(&pb);
     if (st) return hr_lib_fail(q, st);
+    hkr_quantize_requested(q->r->db, q->r->seg[1], 0);
     return hr_op_done(q);
 }
 
@@ -433,6 +598,30 @@ typedef struct examples {
     hk_recommend strategy;
 } examples;
 
+/* Qdrant's search params.quantization {ignore, rescore, oversampling} for a query of want
+ * results: ignore searches without the codes (exact), rescore false takes only the want
+ * best candidates of the codes, oversampling re-ranks oversampling * want of them. */
+static int get_quant_search(qctx *q, const hj_value *params, uint64_t want, int *exact,
+                            uint32_t *rerank) {
+    *rerank = 0;
+    const hj_value *qp = params ? hr_opt(params, "quantization") : NULL;
+    if (!qp) return 0;
+    if (qp->type != HJ_OBJECT) return hr_fail(q, 400, "'params.quantization' must be an object");
+    static const char *const known[] = {"ignore", "rescore", "oversampling"};
+    if (hr_known_members(q, qp, known, 3, "'params.quantization'")) return q->status;
+    int ignore, rescore;
+    if (hr_get_bool(q, qp, "ignore", 0, &ignore) || hr_get_bool(q, qp, "rescore", 1, &rescore))
+        return q->status;
+    const hj_value *os = hr_opt(qp, "oversampling");
+    if (os && (!hj_is_number(os) || !(hj_number(os) >= 1 && hj_number(os) <= 1000)))
+        return hr_fail(q, 400, "'params.quantization.oversampling' must be a number from 1 to 1000");
+    if (ignore) *exact = 1;
+    if (!want) want = 1;
+    if (!rescore) *rerank = (uint32_t)(want > 1000000 ? 1000000 : want);
+    else if (os) *rerank = (uint32_t)fmin(ceil(hj_number(os) * (double)want), 1e8);
+    return 0;
+}
+
 static int run_search(qctx *q, const hj_value *req, const float *vector, const examples *ex) {
     static const char *const unsupported[] = {"using", "lookup_from", "shard_key"};
     if (hr_refuse_present(q, req, unsupported, 3, " (named vectors and lookups are not served)"))
@@ -450,6 +639,8 @@ static int run_search(qctx *q, const hj_value *req, const float *vector, const e
         if (hr_get_uint(q, params, "hnsw_ef", 65536, 0, &ef) || hr_get_bool(q, params, "exact", 0, &exact))
             return q->status;
     }
+    uint32_t rerank;
+    if (get_quant_search(q, params, limit + offset, &exact, &rerank)) return q->status;
     const hj_value *thr = hr_opt(req, "score_threshold");
     if (thr && !hj_is_number(thr)) return hr_fail(q, 400, "'score_threshold' must be a number");
     hk_filter *f;
@@ -468,7 +659,7 @@ static int run_search(qctx *q, const hj_value *req, const float *vector, const e
         (vector || !(st = hk_query_set_recommend(qq, ex->strategy))) &&
         !(st = hk_query_set_k(qq, (uint32_t)limit)) && !(st = hk_query_set_offset(qq, (uint32_t)offset)) &&
         !(st = hk_query_set_filter(qq, f)) && !(st = hk_query_set_exact(qq, exact)) &&
-        !(st = hk_query_set_ef(qq, (uint32_t)ef)) &&
+        !(st = hk_query_set_ef(qq, (uint32_t)ef)) && !(st = hk_query_set_rerank(qq, rerank)) &&
         !(st = hk_query_set_with(qq, hr_with_flags(&p, wv))))
         st = hk_search(q->c, qq, &res);
     hk_query_free(qq);
@@ -708,6 +899,11 @@ static int h_query(qctx *q) {
             status = hr_fail(q, 400, "%s: 'limit' must be at least 1", what);
             break;
         }
+        uint32_t rerank;
+        if (get_quant_search(q, params, plim > limit + offset ? plim : limit + offset, &exact, &rerank)) {
+            status = q->status;
+            break;
+        }
         if (prefetch_filter(q, hr_opt(b, "filter"), hr_opt(e, "filter"), &fs[i])) {
             status = q->status;
             break;
@@ -727,7 +923,8 @@ static int h_query(qctx *q) {
         if ((st = hk_query_new(&qs[i])) || (v && (st = hk_query_set_vectors(qs[i], v, 1, q->stats.dim))) ||
             (!v && (st = hk_query_set_text(qs[i], et->u.s, 0))) ||
             (st = hk_query_set_k(qs[i], (uint32_t)plim)) || (st = hk_query_set_filter(qs[i], fs[i])) ||
-            (st = hk_query_set_ef(qs[i], (uint32_t)ef)) || (st = hk_query_set_exact(qs[i], exact)))
+            (st = hk_query_set_ef(qs[i], (uint32_t)ef)) || (st = hk_query_set_exact(qs[i], exact)) ||
+            (st = hk_query_set_rerank(qs[i], rerank)))
             status = hr_lib_fail(q, st);
     }
     hk_result *res = NULL;
@@ -960,6 +1157,7 @@ static int h_snap_recover(qctx *q) {
     if (st == HK_CORRUPT) return hr_fail(q, 400, "%s", hk_errmsg());
     if (st) return hr_lib_fail(q, st);
     hkr_projection_forget(q->r->seg[1]);
+    hkr_quantize_requested(q->r->db, q->r->seg[1], 0); /* a request the snapshot carries */
     hk_buf_puts(&q->out, "true");
     return 200;
 }
@@ -1078,6 +1276,7 @@ static int h_snap_upload(qctx *q) {
     if (st) return hr_lib_fail(q, st);
     /* The collection was replaced: its projection (of the old points) goes, as on recover. */
     hkr_projection_forget(coll);
+    hkr_quantize_requested(q->r->db, coll, 0); /* a request the snapshot carries */
     hk_buf_puts(&q->out, "true");
     return 200;
 }
@@ -1095,6 +1294,7 @@ const hks_route qd_routes[] = {
     {"GET", "/collections", h_list, C, 0, "List collections", NULL, "CollectionsList", NULL},
     {"GET", "/collections/{collection_name}", h_info, C, 0, "Collection info", NULL, "CollectionInfo", NULL},
     {"PUT", "/collections/{collection_name}", h_create, C, 1, "Create a collection", "CreateCollection", "Bool", NULL},
+    {"PATCH", "/collections/{collection_name}", h_update, C, 1, "Update a collection: its quantization_config", "UpdateCollection", "Bool", "timeout"},
     {"DELETE", "/collections/{collection_name}", h_drop, C, 1, "Delete a collection", NULL, "Bool", NULL},
     {"GET", "/collections/{collection_name}/exists", h_exists, C, 0, "Whether a collection exists", NULL, "Exists", NULL},
     {"PUT", "/collections/{collection_name}/index", h_index_create, C, 1, "Create a payload index", "CreateFieldIndex", "UpdateResult", NULL},

@@ -41,6 +41,14 @@ extern const hks_route hkr_routes[];
 extern const size_t hkr_nroutes;
 /* Releases what hroutes.c keeps between requests (the text embedder); at shutdown. */
 void hkr_shutdown(void);
+/* Collections asking for a quantization (hk_collection_set_quant_request, Qdrant's
+ * quantization_config) get a "quantize" job once they hold the minimum of points: when
+ * force, or when their codes are not the requested ones, and no such job is queued (or,
+ * without force, running). Returns the job's id, 0 when none is due. */
+void hkr_set_quantize_min_points(uint64_t n);
+uint64_t hkr_quantize_requested(hk_db *db, const char *name, int force);
+/* The same for every collection (at server start). */
+void hkr_quantize_requested_all(hk_db *db);
 /* The projection routes (projection.c; their entries are in hkr_routes). */
 int hkr_h_project(qctx *q);
 int hkr_h_projection(qctx *q);

@@ -14,6 +14,10 @@
 #include "hektor.h"
 
 #define HKS_DEFAULT_MAX_BODY (64u << 20) /* bytes of one request body */
+/* Points a collection needs before its requested quantization is trained: 8-bit PQ fits
+ * 256 centroids per sub-quantizer, and k-means wants about 39 points per centroid
+ * (9,984) to place them well; scalar ranges are clipped at quantiles of the sample. */
+#define HKS_DEFAULT_QUANTIZE_MIN_POINTS 10000u
 
 typedef struct hks_options {
     const char *host;          /* IPv4 or IPv6 address to listen on; NULL = 127.0.0.1 */
@@ -24,6 +28,8 @@ typedef struct hks_options {
     unsigned max_connections;  /* 0 = 1024 */
     const char *studio_dir;    /* the Studio's built files, served under /studio/; NULL or a
                                   directory without index.html = none (404 saying so) */
+    uint64_t quantize_min_points; /* points before a requested quantization is trained;
+                                     0 = HKS_DEFAULT_QUANTIZE_MIN_POINTS */
 } hks_options;
 
 /* Serves db until SIGINT or SIGTERM, then stops accepting, lets the requests in flight

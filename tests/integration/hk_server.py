@@ -51,6 +51,17 @@ class Server:
         except ValueError:
             return status, text
 
+    def raw(self, method, path, body=None, headers=None):
+        """Returns (status, the response's bytes) without decoding them."""
+        h = dict(self.headers)
+        h.update(headers or {})
+        req = urllib.request.Request(self.url + path, data=body, method=method, headers=h)
+        try:
+            with urllib.request.urlopen(req, timeout=60 * SLOW) as r:
+                return r.status, r.read()
+        except urllib.error.HTTPError as e:
+            return e.code, e.read()
+
     def ok(self, method, path, body=None, **kw):
         status, doc = self.call(method, path, body, **kw)
         if status != 200 or not isinstance(doc, dict) or doc.get("status") != "ok":

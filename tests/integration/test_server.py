@@ -57,7 +57,7 @@ def test_service_routes(s, tmp):
     eq(s.call("GET", "/healthz")[0], 200)
     eq(s.call("GET", "/readyz")[0], 200)
     s.bad("GET", "/nothing/here", status=404, words=["no route", "/nothing/here"])
-    s.bad("PATCH", "/collections/x", status=405, words=["PATCH"])
+    s.bad("PATCH", "/collections/x/points", status=405, words=["PATCH"])
     create(s, "m", 2)
     upsert(s, "m", [1, 2, 3], [[0, 0], [1, 1], [2, 2]])
     s.ok("POST", "/collections/m/points/search", {"vector": [0, 0], "limit": 1})
@@ -98,8 +98,8 @@ def test_collections(s, tmp):
           ["named vectors"])
     s.bad("PUT", "/collections/x", {"vectors": {"size": 0, "distance": "Dot"}}, 400, ["size"])
     s.bad("PUT", "/collections/x", {"vectors": {"size": 4, "distance": "Dot"},
-                                    "quantization_config": {"scalar": {"type": "int8"}}}, 400,
-          ["quantization_config"])
+                                    "quantization_config": {"binary": {}}}, 400,
+          ["quantization_config.binary", "not supported"])
     s.bad("PUT", "/collections/x", {}, 400, ["vectors"])
     s.bad("PUT", "/collections/x", None, 400, ["body"])
     s.bad("PUT", "/collections/.hidden", {"vectors": {"size": 4, "distance": "Dot"}}, 400, ["'.'"])

@@ -1,6 +1,7 @@
 // client_test.mjs — the official Qdrant JavaScript client (@qdrant/js-client-rest,
 // unchanged) against `hektor serve`: create a collection, upsert, search with a filter,
-// scroll, recommend, delete, and assert every answer. Starts the server itself on a free
+// scroll, recommend, delete, quantization_config (create, the codes trained once the
+// collection holds --quantize-min-points points, update to "Disabled"), and assert every answer. Starts the server itself on a free
 // port with a temporary database; exits non-zero on the first failed assertion.
 //   HEKTOR_BIN=build/hektor node tests/js/client_test.mjs
 import assert from 'node:assert/strict';
@@ -17,7 +18,8 @@ mkdirSync(tmpRoot, { recursive: true });
 const dir = mkdtempSync(join(tmpRoot, 'hk-js-'));
 
 function startServer() {
-  const proc = spawn(bin, ['--db', join(dir, 'db'), 'serve', '--port', '0', '--api-key', 'js-key'], {
+  const proc = spawn(bin, ['--db', join(dir, 'db'), 'serve', '--port', '0', '--api-key', 'js-key',
+    '--quantize-min-points', '200'], {
     env: { ...process.env, HEKTOR_NOSYNC: '1' },
     stdio: ['ignore', 'pipe', 'ignore'],
   });
@@ -190,6 +192,37 @@ try {
 
   assert.equal(await client.deleteCollection('books'), true);
   assert.deepEqual(await client.collectionExists('books'), { exists: false });
+
+  // quantization_config through the unchanged client: product x4 (8-bit PQ, 8 bytes per
+  // point at size 8) trained as a background job once 200 points are in.
+  await client.createCollection('qz', {
+    vectors: { size: 8, distance: 'Euclid' },
+    quantization_config: { product: { compression: 'x4', always_ram: true } },
+  });
+  let qinfo = await client.getCollection('qz');
+  assert.deepEqual(qinfo.config.quantization_config, { product: { compression: 'x4', always_ram: true } });
+  const qpts = [];
+  for (let i = 0; i < 300; i++) qpts.push({ id: i, vector: Array.from({ length: 8 }, (_, d) => Math.sin(i * (d + 1))) });
+  await client.upsert('qz', { wait: true, points: qpts });
+  const hdr = { 'api-key': 'js-key' };
+  let stats;
+  for (let t = 0; t < 600; t++) {
+    stats = (await (await fetch(`${url}/hektor/collections/qz/stats`, { headers: hdr })).json()).result;
+    if (stats.quantization) break;
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  assert.equal(stats.quantization?.method, 'pq', 'codes trained by the job');
+  assert.equal(stats.quantization.code_bytes, 8);
+  const qhit = await client.search('qz', { vector: qpts[7].vector, limit: 1 });
+  assert.equal(qhit[0].id, 7);
+  assert.equal(await client.updateCollection('qz', { quantization_config: 'Disabled' }), true);
+  qinfo = await client.getCollection('qz');
+  assert.equal(qinfo.config.quantization_config, null);
+  await assert.rejects(
+    client.updateCollection('qz', { quantization_config: { binary: { always_ram: true } } }),
+    (e) => e.status === 400,
+  );
+  assert.equal(await client.deleteCollection('qz'), true);
   console.log('js client: every check passed');
 } catch (e) {
   failed = true;

@@ -790,6 +790,121 @@ static void test_sq8_metrics(void **state) {
     free(x);
 }
 
+/* The requested quantization (hk_collection_set_quant_request): checked like training,
+ * kept across reopening (beside vectors on disk and codes), cleared durably. */
+static void test_quant_request(void **state) {
+    (void)state;
+    enum { N = 300, D = 16 };
+    float *x = malloc((size_t)N * D * sizeof(float));
+    uint64_t s = 5;
+    for (size_t i = 0; i < (size_t)N * D; i++) x[i] = tu_gauss(&s);
+    const char *dir = tu_tmpdir("qrequest");
+    hk_db *db = tu_open_db(dir, HK_OPEN_CREATE | HK_OPEN_NOSYNC);
+    hk_collection *c = make(db, "r", D, HK_INDEX_FLAT, x, N);
+    hk_quant_params p, got;
+    uint32_t rr;
+    assert_int_equal(hk_collection_quant_request(c, &got, &rr), HK_NOT_FOUND);
+    hk_quant_params_init(&p);
+    p.method = HK_QUANT_PQ;
+    p.pq_m = 5; /* does not divide 16 */
+    assert_int_equal(hk_collection_set_quant_request(c, &p, 0), HK_INVALID);
+    p.pq_m = 4;
+    p.sq_quantile = 0.99; /* only for scalar quantization */
+    assert_int_equal(hk_collection_set_quant_request(c, &p, 0), HK_INVALID);
+    p.sq_quantile = 0;
+    assert_int_equal(hk_collection_quant_request(c, &got, &rr), HK_NOT_FOUND);
+    assert_int_equal(hk_collection_set_quant_request(c, &p, 77), HK_OK);
+    hk_collection_close(c);
+    assert_int_equal(hk_db_close(db), HK_OK);
+    db = tu_open_db(dir, HK_OPEN_NOSYNC);
+    assert_int_equal(hk_collection_open(db, "r", &c), HK_OK);
+    assert_int_equal(hk_collection_quant_request(c, &got, &rr), HK_OK);
+    assert_int_equal(got.method, HK_QUANT_PQ);
+    assert_int_equal(got.pq_m, 4);
+    assert_int_equal(rr, 77);
+    assert_int_equal(hk_collection_verify(c), HK_OK);
+    /* a scalar request with a quantile, beside vectors on disk and codes */
+    hk_quant_params_init(&p);
+    p.sq_quantile = 0.3;
+    assert_int_equal(hk_collection_set_quant_request(c, &p, 0), HK_INVALID);
+    p.sq_quantile = 0.95;
+    assert_int_equal(hk_collection_set_quant_request(c, &p, 0), HK_OK);
+    assert_int_equal(hk_collection_set_vector_storage(c, HK_VECTORS_DISK), HK_OK);
+    hk_codebook *cb;
+    assert_int_equal(hk_collection_train(c, &p, NULL, NULL, &cb), HK_OK);
+    assert_int_equal(hk_collection_quantize(c, cb, NULL, 0), HK_OK);
+    hk_codebook_free(cb);
+    hk_collection_close(c);
+    assert_int_equal(hk_db_close(db), HK_OK);
+    db = tu_open_db(dir, HK_OPEN_NOSYNC);
+    assert_int_equal(hk_collection_open(db, "r", &c), HK_OK);
+    assert_int_equal(hk_collection_quant_request(c, &got, NULL), HK_OK);
+    assert_int_equal(got.method, HK_QUANT_SQ8);
+    assert_true(got.sq_quantile == 0.95);
+    hk_collection_stats st;
+    assert_int_equal(hk_collection_stats_get(c, &st), HK_OK);
+    assert_int_equal(st.quant, HK_QUANT_SQ8);
+    assert_int_equal(st.vectors_on_disk, 1);
+    assert_int_equal(hk_collection_verify(c), HK_OK);
+    /* cleared: the codes stay until dropped */
+    assert_int_equal(hk_collection_set_quant_request(c, NULL, 0), HK_OK);
+    hk_collection_close(c);
+    assert_int_equal(hk_db_close(db), HK_OK);
+    db = tu_open_db(dir, HK_OPEN_NOSYNC);
+    assert_int_equal(hk_collection_open(db, "r", &c), HK_OK);
+    assert_int_equal(hk_collection_quant_request(c, &got, NULL), HK_NOT_FOUND);
+    assert_int_equal(hk_collection_stats_get(c, &st), HK_OK);
+    assert_int_equal(st.quant, HK_QUANT_SQ8);
+    hk_collection_close(c);
+    /* text-only collections have nothing to quantize */
+    hk_collection_config cfg;
+    hk_collection_config_init(&cfg);
+    cfg.dim = 0;
+    cfg.text_flags = HK_TEXT_ONLY;
+    assert_int_equal(hk_collection_create(db, "t", &cfg, &c), HK_OK);
+    hk_quant_params_init(&p);
+    assert_int_equal(hk_collection_set_quant_request(c, &p, 0), HK_INVALID);
+    hk_collection_close(c);
+    assert_int_equal(hk_db_close(db), HK_OK);
+    tu_rmrf(dir);
+    free(x);
+}
+
+/* sq_quantile fixes each component's range: at 1 an outlier is reconstructed within a
+ * step, at 0.9 it is clipped to the 95th percentile. */
+static void test_sq_quantile(void **state) {
+    (void)state;
+    enum { N = 2000, D = 4 };
+    float *x = malloc((size_t)N * D * sizeof(float));
+    uint64_t s = 11;
+    for (size_t i = 0; i < (size_t)N * D; i++) x[i] = tu_gauss(&s);
+    x[0] = 40.0f; /* one outlier in component 0 */
+    double err[2];
+    const double qs[2] = {1.0, 0.9};
+    for (int k = 0; k < 2; k++) {
+        hk_quant_params p;
+        hk_quant_params_init(&p);
+        p.sq_quantile = qs[k];
+        hk_codebook *cb;
+        assert_int_equal(hk_codebook_train(x, N, D, HK_METRIC_L2, &p, NULL, NULL, &cb), HK_OK);
+        uint8_t code[D];
+        float back[D];
+        assert_int_equal(hk_codebook_encode(cb, x, 1, code), HK_OK);
+        assert_int_equal(hk_codebook_decode(cb, code, 1, back), HK_OK);
+        err[k] = fabs(back[0] - 40.0);
+        hk_codebook_free(cb);
+    }
+    /* range at 1: about [-3.5, 40], step 0.17; at 0.9: [-1.65, 1.65] */
+    assert_true(err[0] < 0.2);
+    assert_true(err[1] > 35);
+    hk_quant_params p;
+    hk_quant_params_init(&p);
+    p.sq_quantile = 1.5;
+    hk_codebook *cb;
+    assert_int_equal(hk_codebook_train(x, N, D, HK_METRIC_L2, &p, NULL, NULL, &cb), HK_INVALID);
+    free(x);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_bigann_16x),
@@ -800,6 +915,8 @@ int main(void) {
         cmocka_unit_test(test_vectors_on_disk),
         cmocka_unit_test(test_fast_scan_collection),
         cmocka_unit_test(test_vectors_on_disk_memory),
+        cmocka_unit_test(test_quant_request),
+        cmocka_unit_test(test_sq_quantile),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -264,12 +264,17 @@ def recall(ids, xb, xq, kth):
 
 # ---- one dataset ----
 
+def efc_of(args, name):
+    """ef_construction for a dataset: --large-efc for the 1M sets, else the common one."""
+    return args.large_efc if is_large(name) else EF_CONSTRUCTION
+
+
 def run_engine(engine, args, name, bp, qp, tmp):
     efs = args.ef
     ids_prefix = os.path.join(tmp, f"{name}.{engine}.ids")
     if engine.startswith("hektor"):
         dbdir = os.path.join(tmp, name + ".db")
-        common = ["--m", str(M), "--efc", str(EF_CONSTRUCTION)]
+        common = ["--m", str(M), "--efc", str(efc_of(args, name))]
         # The SSE variant forces the portable kernel, which compiles to SSE on x86-64: the
         # instruction set the Debian builds of hnswlib and FAISS use.
         drv = (["env", "HEKTOR_KERNEL=scalar"] if engine == "hektor-sse" else []) + [args.bench_hnsw]
@@ -310,7 +315,7 @@ def run_engine(engine, args, name, bp, qp, tmp):
                 "bytes_memory": mem["bytes_memory"]}, ids_s, ids_b
     cmd = [sys.executable, os.path.abspath(__file__), "--worker", engine, "--base", bp,
            "--queries", qp, "--ef", efs, "--ids-out", ids_prefix, "--reps", str(args.reps),
-           "--m", str(M), "--efc", str(EF_CONSTRUCTION)]
+           "--m", str(M), "--efc", str(efc_of(args, name))]
     w = bench.run_json(cmd, timeout=args.timeout)
     mem = w["memory"]
     res = {"build_seconds": w["build"]["seconds"], "points_per_s": w["build"]["points_per_s"],
@@ -552,7 +557,9 @@ def block(info, results, args, started, elapsed):
          "(`make bench` runs it after `bench/bench.py`, which keeps this block as it is)"
          + (", here with `--quick`: smaller sizes, a smoke run, not the reference numbers"
             if args.quick else "")
-         + (", with `--large`" if args.large else "") + ".", "",
+         + (f", with `--large --large-data {args.large_data}`"
+            + (f" --large-efc {args.large_efc}" if args.large_efc != EF_CONSTRUCTION else "")
+            if args.large else "") + ".", "",
          f"Run {started} UTC, {elapsed:.0f} s in all, at commit `{info['commit']}`, on "
          f"{info['cpu']} ({info['cores']} cores, {info['memory']}, hypervisor {info['hypervisor']}). Other work on "
          f"the machine during the run: {100 * info['other_busy']:.0f}% of all cores; load average "
@@ -560,7 +567,10 @@ def block(info, results, args, started, elapsed):
          f"Packages: {info['packages']}. HEKTOR: {info['hektor']}; {info['compiler']}.", "",
          "### Method", "",
          f"- Every engine gets the same vectors and M = {M}, ef_construction = {EF_CONSTRUCTION} "
-         f"(level 0 keeps 2M links in all three), k = {K}, and the same ef sweep ({args.ef.replace(',', ', ')}). "
+         f"(level 0 keeps 2M links in all three)"
+         + (f"; the 1M x 512 sets are built with ef_construction = {args.large_efc} (`--large-efc`) by "
+            "every engine run on them" if args.large and args.large_efc != EF_CONSTRUCTION else "")
+         + f", k = {K}, and the same ef sweep ({args.ef.replace(',', ', ')}). "
          "Each runs in its own processes, so each RSS figure is that engine's alone.",
          f"- HEKTOR (`build/bench/bench_hnsw`, public C API): a fresh database with fsync on; "
          f"hk_upsert in batches of {args.import_batch:,}, each durable and linked into the graph "
@@ -669,6 +679,9 @@ def main():
                     help="which 1M x 512 set --large adds: clustered (isotropic clusters, bench.py's "
                     "clustered()), embedding (clusters with a decaying spectrum, like learned "
                     "embeddings: bench.py's embedding_like()) or both")
+    ap.add_argument("--large-efc", type=int, default=EF_CONSTRUCTION,
+                    help="ef_construction for the 1M x 512 sets (every engine run on them; default "
+                    "%(default)s, as the 100K sets)")
     ap.add_argument("--large-n", type=int, default=1_000_000, help=argparse.SUPPRESS)
     ap.add_argument("--large-engines", default="hektor",
                     help="engines for the 1M x 512 dataset of --large (HEKTOR alone takes about "
@@ -758,7 +771,8 @@ def main():
     begin, end, _ = markers(results)
     bench.write_block(out, begin, end, block(info, results, args, started, wall))
     if args.json:
-        saved = {k: getattr(args, k) for k in ("quick", "large", "ef", "import_batch", "reps")}
+        saved = {k: getattr(args, k) for k in ("quick", "large", "ef", "import_batch", "reps",
+                                                "large_efc", "large_data")}
         with open(args.json, "w") as f:
             json.dump({"machine": info, "results": results, "started": started, "wall": wall,
                        "args": saved}, f, indent=1,

@@ -17,6 +17,7 @@
 #include <time.h>
 #if defined(__linux__)
 #include <sys/mman.h>
+#include <unistd.h>
 #endif
 
 static void *default_malloc(void *ud, size_t n) { (void)ud; return malloc(n); }
@@ -100,8 +101,26 @@ void hk_advise_huge(void *p, size_t n) {
 #endif
 }
 
+int hk_huge_copy_ok(size_t old_n, size_t new_n) {
+#if defined(__linux__) && defined(MADV_HUGEPAGE)
+    if (new_n < HK_HUGE_MIN) return 0;
+    long pages = sysconf(_SC_AVPHYS_PAGES), size = sysconf(_SC_PAGESIZE);
+    if (pages <= 0 || size <= 0) return 0;
+    double avail = (double)pages * (double)size;
+    return avail > (double)old_n + 2.0 * (double)new_n;
+#else
+    (void)old_n;
+    (void)new_n;
+    return 0;
+#endif
+}
+
 void *hk_realloc_huge(void *p, size_t old_n, size_t new_n) {
-    if (new_n < HK_HUGE_MIN) return hk_realloc(p, new_n);
+    if (!hk_huge_copy_ok(p ? old_n : 0, new_n)) {
+        void *q = hk_realloc(p, new_n);
+        if (q && !p) hk_advise_huge(q, new_n);
+        return q;
+    }
     void *q = hk_malloc(new_n);
     if (!q) return NULL;
     hk_advise_huge(q, new_n);
@@ -111,7 +130,11 @@ void *hk_realloc_huge(void *p, size_t old_n, size_t new_n) {
 }
 
 void *hk_aligned_realloc_huge(void *p, size_t old_n, size_t new_n) {
-    if (new_n < HK_HUGE_MIN) return hk_aligned_realloc(p, old_n, new_n);
+    if (!hk_huge_copy_ok(p ? old_n : 0, new_n)) {
+        void *q = hk_aligned_realloc(p, old_n, new_n);
+        if (q && !p) hk_advise_huge(q, new_n);
+        return q;
+    }
     void *q = hk_aligned_alloc(new_n);
     if (!q) return NULL;
     hk_advise_huge(q, new_n);

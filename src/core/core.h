@@ -38,11 +38,16 @@ void hk_aligned_free(void *p);
  * Advice only: blocks under 4 MiB, other systems and refusals are left as they are. */
 void hk_advise_huge(void *p, size_t n);
 /* Growth for such blocks: as hk_realloc / hk_aligned_realloc (old_n bytes kept), except
- * that a block of 4 MiB or more moves to a fresh block advised before the copy. realloc
+ * that a block of 4 MiB or more moves to a fresh block advised before the copy when the
+ * machine has the memory for both (hk_huge_copy_ok). realloc
  * would remap the old pages to a new address, where Linux no longer gives the range huge
  * pages (an anonymous mapping keeps its old offset, which the new address no longer
  * matches modulo 2 MiB). Costs a copy per growth, amortized by geometric growth. */
 void *hk_realloc_huge(void *p, size_t old_n, size_t new_n);
+/* 1 when growing a block of old_n bytes to new_n should take the copying path: new_n is
+ * 4 MiB or more and the machine has room for both blocks at once (with new_n to spare);
+ * else growth remaps in place (no copy, no second block, small pages for what moved). */
+int hk_huge_copy_ok(size_t old_n, size_t new_n);
 void *hk_aligned_realloc_huge(void *p, size_t old_n, size_t new_n);
 
 /* ---- errors ---- */

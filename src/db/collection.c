@@ -56,6 +56,34 @@ const uint8_t *coll_payload(const hk_collection *c, uint32_t slot) {
 }
 
 /* Grows slot arrays so that `extra` more slots can be taken without allocating. */
+/* The capacity slot arrays must have for `extra` more slots (c->cap when enough). */
+static size_t slots_target(const hk_collection *c, size_t extra) {
+    size_t reusable = c->nfree < extra ? c->nfree : extra;
+    size_t need = c->nslots + (extra - reusable);
+    if (need <= c->cap) return c->cap;
+    size_t cap = c->cap ? c->cap : 64;
+    while (cap < need) cap += cap / 2 + 64;
+    return cap;
+}
+
+/* Before an upsert takes the write side of rw: when the vectors must grow into a block
+ * that moves (hk_aligned_realloc_huge copies into a fresh block, for huge pages), the copy
+ * is made here, under write_mu only, so searches go on reading the old block meanwhile;
+ * reserve_slots then installs it under the lock. Nothing else writes the vectors while
+ * write_mu is held. Failure is not an error: reserve_slots grows as usual. */
+static void pregrow_vectors(hk_collection *c, size_t extra) {
+    size_t cap = slots_target(c, extra);
+    if (c->vf || cap <= c->cap || cap >= UINT32_MAX) return;
+    size_t dim = c->cfg.dim, bytes = cap * dim * sizeof(float);
+    if (!hk_huge_copy_ok(c->cap * dim * sizeof(float), bytes)) return;
+    float *v = hk_aligned_alloc(bytes);
+    if (!v) return;
+    hk_advise_huge(v, bytes);
+    if (c->cap) memcpy(v, c->vectors, c->cap * dim * sizeof(float));
+    c->pre_vectors = v;
+    c->pre_cap = cap;
+}
+
 static hk_status reserve_slots(hk_collection *c, size_t extra) {
     size_t reusable = c->nfree < extra ? c->nfree : extra;
     size_t need = c->nslots + (extra - reusable);
@@ -65,13 +93,16 @@ static hk_status reserve_slots(hk_collection *c, size_t extra) {
     hk_status st = u64map_reserve(&c->map, extra);
     if (st) return st;
     if (need <= c->cap) return HK_OK;
-    size_t cap = c->cap ? c->cap : 64;
-    while (cap < need) cap += cap / 2 + 64;
+    size_t cap = slots_target(c, extra);
     size_t dim = c->cfg.dim;
     if (c->vf) {
         hk_status vst = vecfile_reserve(c->vf, cap * dim * sizeof(float));
         if (vst) return hk_fail_prefix(vst, "growing '%s' to %zu points", c->name, cap);
         c->vectors = c->vf->base;
+    } else if (c->pre_vectors && c->pre_cap == cap) {
+        hk_aligned_free(c->vectors);
+        c->vectors = c->pre_vectors;
+        c->pre_vectors = NULL;
     } else {
         float *v = hk_aligned_realloc_huge(c->vectors, c->cap * dim * sizeof(float),
                                            cap * dim * sizeof(float));
@@ -882,6 +913,7 @@ void coll_free(hk_collection *c) {
     hk_free(c->pidx);
     if (c->vf) vecfile_free(c->vf);
     else hk_aligned_free(c->vectors);
+    hk_aligned_free(c->pre_vectors);
     hk_free(c->norms);
     hk_free(c->ids);
     hk_free(c->live);
@@ -1188,10 +1220,15 @@ static hk_status write_record(hk_collection *c, uint8_t type, const hk_buf *body
     prepared p;
     hk_status st = prepare(c, type, body->data, body->len, &p);
     uint64_t lsn = 0;
+    if (!st && type == REC_UPSERT) pregrow_vectors(c, p.n);
     if (!st) {
         pthread_rwlock_wrlock(&c->rw);
         st = reserve(c, &p);
         pthread_rwlock_unlock(&c->rw);
+    }
+    if (c->pre_vectors) { /* not installed (the growth failed elsewhere, or differed) */
+        hk_aligned_free(c->pre_vectors);
+        c->pre_vectors = NULL;
     }
     if (!st) st = wal_append(c->wal, type, body->data, body->len, &lsn);
     if (st) prepared_free(&p); /* nothing was applied */

@@ -70,6 +70,8 @@ struct hk_collection {
 
     size_t nslots, cap;
     float *vectors;  /* heap (hk_aligned_alloc), or vf's mapping when vf is set */
+    float *pre_vectors; /* a grown copy made outside rw (pregrow_vectors), pre_cap slots */
+    size_t pre_cap;
     vecfile *vf;     /* vectors kept on disk and mapped (hk_collection_set_vector_storage) */
     int disk_wanted; /* the snapshot says on disk but the file could not be made at open:
                         the vectors are on the heap this time, the setting is kept */

@@ -70,7 +70,10 @@ static inline uint32_t hnsw_mmax(const hnsw *g, int l) { return l == 0 ? g->M0 :
  * writers, who hold it, store entries first and the count last with release order: a
  * reader that loads the count with acquire sees at least those entries. It may see a
  * list being rewritten (some new entries, some old), but every value ever stored in a
- * list is a node's slot, which is all a walk needs. */
+ * list is a node's slot, which is all a walk needs. This holds because nodes are made
+ * (make_node) and dropped (drop_node) only outside parallel phases, and graph changes
+ * never run beside queries (the collection's rw lock); single-threaded writers
+ * (hnsw_connect, hnsw_load) may store plainly. */
 static inline void hnsw_set_link(uint32_t *links, size_t i, uint32_t v) {
     __atomic_store_n(&links[1 + i], v, __ATOMIC_RELAXED);
 }

@@ -193,19 +193,7 @@ int hr_get_filter(qctx *q, const hj_value *obj, hk_filter **f) {
 
 /* ---- response writing ---- */
 
-void hr_put_float(hk_buf *b, float v) {
-    char buf[32];
-    if (!isfinite(v)) {
-        hk_buf_puts(b, "null");
-        return;
-    }
-    for (int prec = 6; prec <= 9; prec++) {
-        snprintf(buf, sizeof buf, "%.*g", prec, (double)v);
-        if (strtof(buf, NULL) == v) break;
-    }
-    hk_buf_puts(b, buf);
-}
-
+void hr_put_float(hk_buf *b, float v) { hj_write_float(b, v); }
 
 int hr_get_psel(qctx *q, const hj_value *obj, int def, psel *p) {
     memset(p, 0, sizeof *p);
@@ -273,7 +261,8 @@ void hr_put_payload(qctx *q, const char *json, const psel *p) {
 void hr_put_record(qctx *q, const hk_result *res, size_t qi, size_t i, const psel *p,
                        int with_vector, int scored) {
     hk_buf *b = &q->out;
-    hk_buf_printf(b, "{\"id\":%llu", (unsigned long long)hk_result_id(res, qi, i));
+    hk_buf_puts(b, "{\"id\":");
+    hj_write_uint(b, hk_result_id(res, qi, i));
     if (scored) {
         hk_buf_puts(b, ",\"version\":0,\"score\":");
         hr_put_float(b, hk_result_score(res, qi, i));

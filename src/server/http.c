@@ -6,8 +6,16 @@
  *
  * Decisions:
  *  - One thread per connection (MHD_USE_THREAD_PER_CONNECTION): handlers call the library,
- *    which may block on a durable write; a blocked handler then holds only its own
- *    connection. Keep-alive is HTTP/1.1's default and libmicrohttpd's.
+ *    which may block on a durable write, a request may wait for a job (?wait=true) and an
+ *    event stream waits between messages; a blocked handler then holds only its own
+ *    connection. Keep-alive is HTTP/1.1's default and libmicrohttpd's. A thread pool with
+ *    epoll (MHD_USE_EPOLL_INTERNAL_THREAD, MHD_OPTION_THREAD_POOL_SIZE 2 or 4, with and
+ *    without MHD_USE_TURBO) was measured against it with bench_server's load (searches at
+ *    1, 16 and 100 connections, durable upserts at 1 and 100): no better at 1 and 16
+ *    connections within the noise, p50 two to three times worse at 100, upserts at 100
+ *    slower; and every one of those waits would block all the connections of a pool
+ *    thread. The connection threads wait with poll(), not select(), so a descriptor
+ *    numbered past FD_SETSIZE (1024; raised file limits, many collections) is served too.
  *  - A body over the limit is refused with 413 before it is read when Content-Length
  *    announces it, else as soon as the bytes received pass the limit (the rest is
  *    discarded unread by closing the connection after the answer).
@@ -604,7 +612,7 @@ int hks_serve(hk_db *db, const hks_options *opt) {
     struct sockaddr_in6 a6;
     struct sockaddr *addr;
     unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_THREAD_PER_CONNECTION |
-                     MHD_USE_ITC | MHD_USE_ERROR_LOG;
+                     MHD_USE_POLL | MHD_USE_ITC | MHD_USE_ERROR_LOG;
     memset(&a4, 0, sizeof a4);
     memset(&a6, 0, sizeof a6);
     if (inet_pton(AF_INET, s.o.host, &a4.sin_addr) == 1) {

@@ -1,7 +1,7 @@
 """test_server.py — `hektor serve` over real HTTP: every Qdrant route with good and bad
 input, Qdrant's envelope and status codes, scores per metric against numpy, recall of
 search on clustered data against numpy brute force, request limits, API keys, metrics,
-and SIGTERM: exit 0 with every acknowledged write durable after reopening."""
+1023 connections at once (descriptors past FD_SETSIZE), and SIGTERM: exit 0 with every acknowledged write durable after reopening."""
 import json
 import os
 import re
@@ -482,6 +482,46 @@ def test_concurrent_clients(s, tmp):
     eq(s.ok("POST", "/collections/cc/points/count", {})["count"], nclients * batches * per)
     ids = [p["id"] for p in scroll_all(s, "cc")]
     eq(ids, sorted(k * 1000 + i for k in range(nclients) for i in range(batches * per)))
+
+
+@test
+def test_descriptors_past_fd_setsize(tmp):
+    """1023 open connections at once (the default limit is 1024): the server's last
+    sockets are numbered past FD_SETSIZE (1024), which select() cannot wait on; every
+    connection is still answered."""
+    import resource
+    import socket
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    check(hard == resource.RLIM_INFINITY or hard >= 1200,
+          "this test needs a file limit of at least 1200 descriptors (hard limit %d)" % hard)
+    resource.setrlimit(resource.RLIMIT_NOFILE, (hard if hard != resource.RLIM_INFINITY else 4096, hard))
+    s = Server(tmp, tmp("db"))
+    socks = []
+    try:
+        port = int(s.url.rsplit(":", 1)[1])
+        for _ in range(1023):
+            c = socket.create_connection(("127.0.0.1", port), timeout=30)
+            socks.append(c)
+            c.sendall(b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
+        answered = 0
+        for c in socks:
+            data = b""
+            while b"ok\n" not in data:
+                try:
+                    chunk = c.recv(4096)
+                except ConnectionResetError:  # refused: counted as unanswered below
+                    break
+                if not chunk:
+                    break
+                data += chunk
+            answered += data.startswith(b"HTTP/1.1 200") and b"ok\n" in data
+        eq(answered, 1023, "connections answered")
+        check("FD_SETSIZE" not in s.stderr(), "the server refused a descriptor: " + s.stderr()[-500:])
+    finally:
+        for c in socks:
+            c.close()
+        resource.setrlimit(resource.RLIMIT_NOFILE, (soft, hard))
+        s.stop()
 
 
 @test

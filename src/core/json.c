@@ -235,8 +235,48 @@ static hk_status parse_string(hj_parser *ps, const char **s, uint32_t *len) {
     return HK_OK;
 }
 
+static const uint64_t pow10_u64[20] = {
+    1ull, 10ull, 100ull, 1000ull, 10000ull, 100000ull, 1000000ull, 10000000ull,
+    100000000ull, 1000000000ull, 10000000000ull, 100000000000ull, 1000000000000ull,
+    10000000000000ull, 100000000000000ull, 1000000000000000ull, 10000000000000000ull,
+    100000000000000000ull, 1000000000000000000ull, 10000000000000000000ull};
+
+/* Eight bytes of text as one integer (little endian: the first byte is the lowest). */
+static uint64_t load8(const char *p) {
+    uint64_t w;
+    memcpy(&w, p, sizeof w);
+    return w;
+}
+
+/* The digits at the start of the 8 bytes in w, 8 at a time (SWAR): how many there are
+ * (0 to 8), their value in *val. A byte is a digit when, xor '0', it is at most 9: adding
+ * 0x76 then sets its top bit only for 10 and above (a byte that already has the top bit
+ * set is caught by the or; its carry only disturbs later bytes). The digits are shifted to
+ * the top, zeros before them, and combined pairwise: 10a+b, then 100x+y and 10^4 u+v. */
+static int swar_digits(uint64_t w, uint32_t *val) {
+    uint64_t x = w ^ 0x3030303030303030ull;
+    uint64_t t = ((x + 0x7676767676767676ull) | x) & 0x8080808080808080ull;
+    int k = t ? __builtin_ctzll(t) >> 3 : 8;
+    if (!k) {
+        *val = 0;
+        return 0;
+    }
+    uint64_t v = x << (8 * (8 - k));
+    v = v * 10 + (v >> 8);
+    v = ((v & 0x000000FF000000FFull) * (100 + (1000000ull << 32)) +
+         ((v >> 16) & 0x000000FF000000FFull) * (1 + (10000ull << 32))) >> 32;
+    *val = (uint32_t)v;
+    return k;
+}
+
+static int decimal_digits(uint32_t v) {
+    int n = 1;
+    while (n < 10 && v >= pow10_u64[n]) n++;
+    return n;
+}
+
 /* Numbers are validated and converted in one pass: up to 19 significant digits are
- * gathered into an integer mantissa on the way. Integers that fit int64 stay integers.
+ * gathered into an integer mantissa on the way, eight at a time while they fit. Integers that fit int64 stay integers.
  * Clinger's fast path: when the mantissa fits 2^53 and the decimal exponent is within 22,
  * mantissa and power of ten are both exact doubles and one multiplication or division
  * rounds correctly, as strtod would. Vectors of floats in requests are nearly all such
@@ -257,7 +297,15 @@ static hk_status parse_number(hj_parser *ps, hj_value *out) {
         q++;
         if (q < end && *q >= '0' && *q <= '9') return perr_at(ps, q, "leading zero in number");
     } else {
-        for (; q < end && *q >= '0' && *q <= '9'; q++) {
+        int k = 8;
+        while (k == 8 && end - q >= 8 && digits + 8 <= 19) { /* 8 digits at a time */
+            uint32_t v;
+            k = swar_digits(load8(q), &v);
+            mant = mant * pow10_u64[k] + v;
+            digits += k;
+            q += k;
+        }
+        for (; k == 8 && q < end && *q >= '0' && *q <= '9'; q++) {
             if (++digits > 19) fast = 0;
             else mant = mant * 10 + (uint64_t)(*q - '0');
         }
@@ -266,7 +314,17 @@ static hk_status parse_number(hj_parser *ps, hj_value *out) {
         is_int = 0;
         q++;
         if (q >= end || *q < '0' || *q > '9') return perr_at(ps, q, "expected a digit after '.'");
-        for (; q < end && *q >= '0' && *q <= '9'; q++) {
+        int k = 8;
+        while (k == 8 && end - q >= 8 && digits + 8 <= 19) {
+            uint32_t v;
+            k = swar_digits(load8(q), &v);
+            /* zeros before the first nonzero digit are not significant */
+            digits += mant ? k : v ? decimal_digits(v) : 0;
+            mant = mant * pow10_u64[k] + v;
+            exp10 -= k;
+            q += k;
+        }
+        for (; k == 8 && q < end && *q >= '0' && *q <= '9'; q++) {
             if (mant || *q != '0') digits++;
             if (digits > 19) fast = 0;
             else mant = mant * 10 + (uint64_t)(*q - '0');
@@ -603,12 +661,6 @@ hk_status hj_write_string(hk_buf *out, const char *s, size_t len) {
 /* ---- floats: the shortest of %.6g to %.9g that reads back ---- */
 
 __extension__ typedef unsigned __int128 u128;
-
-static const uint64_t pow10_u64[20] = {
-    1ull, 10ull, 100ull, 1000ull, 10000ull, 100000ull, 1000000ull, 10000000ull,
-    100000000ull, 1000000000ull, 10000000000ull, 100000000000ull, 1000000000000ull,
-    10000000000000ull, 100000000000000ull, 1000000000000000ull, 10000000000000000ull,
-    100000000000000000ull, 1000000000000000000ull, 10000000000000000000ull};
 
 static u128 pow10_u128(int n) { /* n <= 38 */
     return n < 20 ? pow10_u64[n] : (u128)pow10_u64[19] * pow10_u64[n - 19];

@@ -269,12 +269,6 @@ static int swar_digits(uint64_t w, uint32_t *val) {
     return k;
 }
 
-static int decimal_digits(uint32_t v) {
-    int n = 1;
-    while (n < 10 && v >= pow10_u64[n]) n++;
-    return n;
-}
-
 /* Numbers are validated and converted in one pass: up to 19 significant digits are
  * gathered into an integer mantissa on the way, eight at a time while they fit. Integers that fit int64 stay integers.
  * Clinger's fast path: when the mantissa fits 2^53 and the decimal exponent is within 22,
@@ -318,8 +312,10 @@ static hk_status parse_number(hj_parser *ps, hj_value *out) {
         while (k == 8 && end - q >= 8 && digits + 8 <= 19) {
             uint32_t v;
             k = swar_digits(load8(q), &v);
-            /* zeros before the first nonzero digit are not significant */
-            digits += mant ? k : v ? decimal_digits(v) : 0;
+            /* Zeros before the first nonzero digit are not significant; those inside
+             * this run are counted anyway, which can only send a number with close to 19
+             * digits to strtod, never change its value. */
+            digits += mant || v ? k : 0;
             mant = mant * pow10_u64[k] + v;
             exp10 -= k;
             q += k;

@@ -357,9 +357,9 @@ int hks_route_json(hks_req *r, hks_resp *resp, int classify_only) {
         const hks_route *routes;
         const size_t *n;
     } tables[] = {{qd_routes, &qd_nroutes}, {hkr_routes, &hkr_nroutes}};
-    const hks_route *found = NULL;
-    int path_ok = 0;
-    for (size_t t = 0; t < sizeof tables / sizeof *tables && !found; t++)
+    const hks_route *found = r->route;
+    int path_ok = r->routed;
+    for (size_t t = 0; !r->routed && t < sizeof tables / sizeof *tables && !found; t++)
         for (size_t i = 0; i < *tables[t].n; i++) {
             const hks_route *rt = &tables[t].routes[i];
             if (!match(r, rt->path)) continue;
@@ -370,6 +370,8 @@ int hks_route_json(hks_req *r, hks_resp *resp, int classify_only) {
             }
         }
     if (!path_ok) return 0;
+    r->route = found;
+    r->routed = 1;
     r->cls = found ? found->cls : HKS_CLASS_UNKNOWN;
     r->is_write = found ? found->write : 0;
     if (classify_only) return 1;

@@ -55,6 +55,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -70,6 +71,7 @@ typedef struct hks_server {
     char studio_real[PATH_MAX]; /* realpath of o.studio_dir when it holds index.html */
     atomic_int inflight;
     atomic_int stopping;
+    atomic_int spinning; /* a connection thread is busy-polling (--busy-poll-us) */
 } hks_server;
 
 /* Per-request state kept by libmicrohttpd between calls of the access handler. */
@@ -573,10 +575,30 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
     return finish(conn, cs, method, url, &resp, c, 0);
 }
 
+/* --busy-poll-us: called on the connection's thread once a response is sent, before
+ * libmicrohttpd goes back to poll() the connection. Peeks at the socket without blocking
+ * until the next request's first bytes arrive or the time is up, so that poll() finds
+ * them ready instead of putting the thread to sleep: a sleeping thread on a virtual
+ * machine takes tens of microseconds to wake. Bounded twice: at most busy_poll_us per
+ * response, and by one thread at a time (the others sleep as usual), so it costs at most
+ * one core. The data stays in the socket for libmicrohttpd to read. */
+static void busy_poll(hks_server *s, struct MHD_Connection *conn) {
+    if (atomic_load(&s->stopping) || atomic_exchange(&s->spinning, 1)) return;
+    const union MHD_ConnectionInfo *ci =
+        MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CONNECTION_FD);
+    if (ci) {
+        double end = now_s() + s->o.busy_poll_us * 1e-6;
+        char c;
+        do {
+            ssize_t r = recv(ci->connect_fd, &c, 1, MSG_PEEK | MSG_DONTWAIT);
+            if (r >= 0 || (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR)) break;
+        } while (now_s() < end);
+    }
+    atomic_store(&s->spinning, 0);
+}
+
 static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
                          enum MHD_RequestTerminationCode toe) {
-    (void)conn;
-    (void)toe;
     hks_server *s = cls;
     conn_state *cs = *con_cls;
     if (!cs) return;
@@ -588,6 +610,7 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
     hk_buf_free(&cs->body);
     hk_free(cs);
     *con_cls = NULL;
+    if (s->o.busy_poll_us && toe == MHD_REQUEST_TERMINATED_COMPLETED_OK) busy_poll(s, conn);
 }
 
 static void mhd_log(void *cls, const char *fmt, va_list ap) {

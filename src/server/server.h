@@ -24,6 +24,10 @@ typedef struct hks_options {
     unsigned max_connections;  /* 0 = 1024 */
     const char *studio_dir;    /* the Studio's built files, served under /studio/; NULL or a
                                   directory without index.html = none (404 saying so) */
+    unsigned busy_poll_us;     /* 0 = off. Else after sending a response the connection's
+                                  thread waits for that connection's next request spinning
+                                  (non-blocking peeks) for at most this many microseconds
+                                  before it sleeps; one thread spins at a time */
 } hks_options;
 
 /* Serves db until SIGINT or SIGTERM, then stops accepting, lets the requests in flight

@@ -595,6 +595,44 @@ def test_serve_command_line(tmp):
     eq(r.rc, 1)
     contains(r.err, "nowhere")
     contains(run(["--help"]).out, "serve")
+    contains(run(["serve", "--help"]).out, "--busy-poll-us")
+    r = run(["serve", "--busy-poll-us", "20000", "--port", "0"], db=tmp("db"))
+    eq(r.rc, 2)
+    contains(r.err, "--busy-poll-us must be a number of microseconds from 0 to 10000")
+
+
+@test
+def test_busy_poll(tmp):
+    """--busy-poll-us: two clients on kept-alive connections search and write at once
+    against a server that spins for their next requests; every answer is right, and the
+    server still stops on SIGTERM at once."""
+    s = Server(tmp, tmp("db"), "--busy-poll-us", "2000")
+    try:
+        create(s, "bp", 2)
+        upsert(s, "bp", list(range(50)), [[float(i), 0.0] for i in range(50)])
+        errors = []
+
+        def client(k):
+            c = Client(s.url)
+            try:
+                for i in range(40):
+                    st, doc = c.call("POST", "/collections/bp/points/search",
+                                     {"vector": [float(i + k), 0.0], "limit": 1})
+                    if st != 200 or doc["result"][0]["id"] != i + k:
+                        errors.append("search %d/%d: %s %r" % (k, i, st, doc))
+            finally:
+                c.close()
+
+        threads = [threading.Thread(target=client, args=(k,)) for k in (0, 5)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        eq(errors, [], "search errors")
+    finally:
+        t0 = time.time()
+        eq(s.stop(), 0)
+        check(time.time() - t0 < 10, "stopping took %.1f s" % (time.time() - t0))
 
 
 if __name__ == "__main__":

@@ -11,10 +11,11 @@
  *    connection. Keep-alive is HTTP/1.1's default and libmicrohttpd's. A thread pool with
  *    epoll (MHD_USE_EPOLL_INTERNAL_THREAD, MHD_OPTION_THREAD_POOL_SIZE 2 or 4, with and
  *    without MHD_USE_TURBO) was measured against it with bench_server's load (searches at
- *    1, 16 and 100 connections, durable upserts at 1 and 100): no better at 1 and 16
- *    connections within the noise, p50 two to three times worse at 100, upserts at 100
- *    slower; and every one of those waits would block all the connections of a pool
- *    thread. The connection threads wait with poll(), not select(), so a descriptor
+ *    1, 16 and 100 connections, durable upserts at 1 and 100, three alternating runs of
+ *    each on a shared 2-core VM): at 1 and 16 connections the medians differed by less
+ *    than the spread between runs, in both directions; at 100 the pool's search p50 was
+ *    two to three times worse and its upserts slower. And every one of those waits would
+ *    block all the connections of a pool thread. The connection threads wait with poll(), not select(), so a descriptor
  *    numbered past FD_SETSIZE (1024; raised file limits, many collections) is served too.
  *  - A body over the limit is refused with 413 before it is read when Content-Length
  *    announces it, else as soon as the bytes received pass the limit (the rest is
@@ -39,6 +40,9 @@
  *    completion callback, after libmicrohttpd has sent it: the write no longer sits
  *    between a search and its answer. Numbers in the envelope and the log are written
  *    without printf (its float formatting was a measurable share of a search's time).
+ *  - --busy-poll-us (off by default): after a response the connection's thread peeks at
+ *    its socket, without sleeping, for the next request (busy_poll below), because waking
+ *    a sleeping thread on a virtual machine costs as much as a search.
  *  - Keys are compared in constant time; /healthz, /readyz, / (load balancers and Qdrant
  *    clients' version check), /openapi.json and the Studio's files (a browser loads the
  *    application before it has a key) need no key, everything else does when one is set.

@@ -122,6 +122,7 @@ static void put_time(hk_buf *b, double seconds) {
 void hks_ok(hks_resp *resp, int status, const char *result_json, size_t len, double seconds) {
     resp->status = status;
     hk_buf_reset(&resp->body);
+    hk_buf_reserve(&resp->body, len + 64); /* the envelope in one allocation */
     hk_buf_puts(&resp->body, "{\"result\":");
     hk_buf_append(&resp->body, result_json, len);
     hk_buf_puts(&resp->body, ",\"status\":\"ok\"");

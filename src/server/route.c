@@ -382,6 +382,7 @@ int hks_route_json(hks_req *r, hks_resp *resp, int classify_only) {
     q.r = r;
     q.fd = -1;
     hk_buf_init(&q.out);
+    hk_buf_reserve(&q.out, 2048); /* a search's answer without growing (a failure shows later) */
     int status;
     if (!found) status = hr_fail(&q, 405, "method %s is not allowed on %.160s", r->method, r->path);
     else status = found->fn(&q);

@@ -43,11 +43,12 @@ static const char *default_studio(char *buf, size_t size) {
 
 int cmd_serve(cli_ctx *ctx, int argc, char **argv) {
     const char *host = "127.0.0.1", *port_s = NULL, *key = NULL, *ro_key = NULL, *max_body_s = NULL,
-               *studio = NULL, *qmin_s = NULL;
+               *studio = NULL, *qmin_s = NULL, *busy_s = NULL;
     cli_opt opts[] = {{"--host", &host, NULL},        {"--port", &port_s, NULL},
                       {"--api-key", &key, NULL},      {"--read-only-key", &ro_key, NULL},
                       {"--max-body", &max_body_s, NULL}, {"--studio", &studio, NULL},
-                      {"--quantize-min-points", &qmin_s, NULL}, {NULL, NULL, NULL}};
+                      {"--quantize-min-points", &qmin_s, NULL}, {"--busy-poll-us", &busy_s, NULL},
+                      {NULL, NULL, NULL}};
     char *pos[1];
     int npos, rc = cli_parse("serve", argc, argv, opts, pos, &npos, 0);
     if (rc) return rc;
@@ -87,6 +88,9 @@ int cmd_serve(cli_ctx *ctx, int argc, char **argv) {
                              "1099511627776, not '%s'", qmin_s);
         o.quantize_min_points = n;
     }
+    if (busy_s && (!cli_parse_u32(busy_s, &o.busy_poll_us) || o.busy_poll_us > 10000))
+        return cli_usage("serve", "--busy-poll-us must be a number of microseconds from 0 to "
+                         "10000, not '%s'", busy_s);
     /* Block the stop signals before opening the database starts the worker pool, so the
      * server's threads start with them blocked (hks_serve takes them with a handler). */
     sigset_t stop;

@@ -489,7 +489,7 @@ const cli_cmd cli_commands[] = {
     {"serve", cmd_serve, "serve the database over HTTP (Qdrant-compatible REST)",
      "usage: hektor [--db DIR] serve [--host 127.0.0.1] [--port 6333] [--api-key KEY]\n"
      "                [--read-only-key KEY] [--max-body BYTES] [--studio DIR]\n"
-     "                [--quantize-min-points N]\n"
+     "                [--quantize-min-points N] [--busy-poll-us N]\n"
      "\n"
      "Serves the database over HTTP/1.1 until SIGINT or SIGTERM: Qdrant's REST API for\n"
      "collections, points, payloads, scroll, count, search, batch search, recommend and\n"
@@ -515,7 +515,12 @@ const cli_cmd cli_commands[] = {
      "  --quantize-min-points N  points a collection with a quantization_config needs\n"
      "                        before its codes are trained as a background job (default\n"
      "                        10000: 8-bit PQ's 256 centroids per sub-quantizer want about\n"
-     "                        39 training points each)\n"},
+     "                        39 training points each)\n"
+     "  --busy-poll-us N      after each response, wait for the connection's next\n"
+     "                        request spinning for at most N microseconds (0 to\n"
+     "                        10000; default 0, off) before sleeping: lower latency\n"
+     "                        at one connection for a core kept busy; one thread\n"
+     "                        spins at a time\n"},
     {"embed", cmd_embed, "turn a text into a vector with the built-in embedding",
      "usage: hektor embed --text T [--embeddings FILE]\n"
      "\n"

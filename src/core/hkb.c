@@ -229,7 +229,7 @@ static hk_status json_value(hk_buf *out, const uint8_t *v) {
     case HKB_NULL: return hk_buf_puts(out, "null");
     case HKB_FALSE: return hk_buf_puts(out, "false");
     case HKB_TRUE: return hk_buf_puts(out, "true");
-    case HKB_INT: return hk_buf_printf(out, "%lld", (long long)hkb_int(v));
+    case HKB_INT: return hj_write_int(out, hkb_int(v));
     case HKB_DOUBLE: return hj_write_double(out, hkb_double(v));
     case HKB_STRING: {
         const char *s = hkb_str(v, &len);

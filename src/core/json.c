@@ -9,12 +9,16 @@
  *  - Repeated keys are resolved when an object closes: the member keeps the position of
  *    its first occurrence and the value of its last. Small objects compare pairwise,
  *    large ones sort (key, position) so hostile input cannot make this quadratic.
- *  - Numbers are converted exactly by Clinger's fast path when it applies (short
- *    mantissa, small exponent: nearly every float in a vector), else with strtod_l in the
- *    "C" locale; doubles are printed under
+ *  - Numbers are validated and converted in one pass, exactly by Clinger's fast path when
+ *    it applies (short mantissa, small exponent: nearly every float in a vector), else
+ *    with strtod_l in the "C" locale; doubles are printed under
  *    uselocale("C"), so a host program's setlocale() cannot change what we read or write.
  *  - The writer replaces bytes that are not valid UTF-8 with U+FFFD, so whatever it is
  *    given, its output parses.
+ *  - Floats (scores, vectors in answers) are written as the first of "%.6g" to "%.9g"
+ *    that reads back as the same float, but computed with exact 128-bit integer
+ *    arithmetic instead of snprintf and strtof (about ten times faster, same bytes);
+ *    snprintf remains for subnormals and the few magnitudes that do not fit.
  */
 #include "json.h"
 
@@ -231,96 +235,120 @@ static hk_status parse_string(hj_parser *ps, const char **s, uint32_t *len) {
     return HK_OK;
 }
 
-/* Clinger's fast path for a validated number p..end (no sign): when the significant
- * digits fit 2^53 and the decimal exponent is within 22, mantissa and power of ten are
- * both exact doubles and one multiplication or division rounds correctly, as strtod
- * would. Vectors of floats in requests are nearly all such numbers; the rest go to
- * strtod. Returns 1 with *out set, or 0. */
-static int fast_double(const char *p, const char *end, int neg, double *out) {
+static const uint64_t pow10_u64[20] = {
+    1ull, 10ull, 100ull, 1000ull, 10000ull, 100000ull, 1000000ull, 10000000ull,
+    100000000ull, 1000000000ull, 10000000000ull, 100000000000ull, 1000000000000ull,
+    10000000000000ull, 100000000000000ull, 1000000000000000ull, 10000000000000000ull,
+    100000000000000000ull, 1000000000000000000ull, 10000000000000000000ull};
+
+/* Eight bytes of text as one integer (little endian: the first byte is the lowest). */
+static uint64_t load8(const char *p) {
+    uint64_t w;
+    memcpy(&w, p, sizeof w);
+    return w;
+}
+
+/* The digits at the start of the 8 bytes in w, 8 at a time (SWAR): how many there are
+ * (0 to 8), their value in *val. A byte is a digit when, xor '0', it is at most 9: adding
+ * 0x76 then sets its top bit only for 10 and above (a byte that already has the top bit
+ * set is caught by the or; its carry only disturbs later bytes). The digits are shifted to
+ * the top, zeros before them, and combined pairwise: 10a+b, then 100x+y and 10^4 u+v. */
+static int swar_digits(uint64_t w, uint32_t *val) {
+    uint64_t x = w ^ 0x3030303030303030ull;
+    uint64_t t = ((x + 0x7676767676767676ull) | x) & 0x8080808080808080ull;
+    int k = t ? __builtin_ctzll(t) >> 3 : 8;
+    if (!k) {
+        *val = 0;
+        return 0;
+    }
+    uint64_t v = x << (8 * (8 - k));
+    v = v * 10 + (v >> 8);
+    v = ((v & 0x000000FF000000FFull) * (100 + (1000000ull << 32)) +
+         ((v >> 16) & 0x000000FF000000FFull) * (1 + (10000ull << 32))) >> 32;
+    *val = (uint32_t)v;
+    return k;
+}
+
+/* Numbers are validated and converted in one pass: up to 19 significant digits are
+ * gathered into an integer mantissa on the way, eight at a time while they fit. Integers that fit int64 stay integers.
+ * Clinger's fast path: when the mantissa fits 2^53 and the decimal exponent is within 22,
+ * mantissa and power of ten are both exact doubles and one multiplication or division
+ * rounds correctly, as strtod would. Vectors of floats in requests are nearly all such
+ * numbers; the rest go to strtod. */
+static hk_status parse_number(hj_parser *ps, hj_value *out) {
     static const double pow10[] = {1e0,  1e1,  1e2,  1e3,  1e4,  1e5,  1e6,  1e7,
                                    1e8,  1e9,  1e10, 1e11, 1e12, 1e13, 1e14, 1e15,
                                    1e16, 1e17, 1e18, 1e19, 1e20, 1e21, 1e22};
+    const char *s = ps->p, *q = ps->p, *end = ps->end;
+    int neg = 0, is_int = 1, digits = 0, exp10 = 0, fast = 1;
     uint64_t mant = 0;
-    int digits = 0, exp10 = 0;
-    for (; p < end && *p >= '0' && *p <= '9'; p++) {
-        if (mant || *p != '0') digits++;
-        if (digits > 19) return 0;
-        mant = mant * 10 + (uint64_t)(*p - '0');
-    }
-    if (p < end && *p == '.')
-        for (p++; p < end && *p >= '0' && *p <= '9'; p++) {
-            if (mant || *p != '0') digits++;
-            if (digits > 19) return 0;
-            mant = mant * 10 + (uint64_t)(*p - '0');
-            exp10--;
-        }
-    if (p < end && (*p == 'e' || *p == 'E')) {
-        p++;
-        int eneg = 0, e = 0;
-        if (*p == '+' || *p == '-') eneg = *p++ == '-';
-        for (; p < end && *p >= '0' && *p <= '9'; p++) {
-            if (e > 10000) return 0;
-            e = e * 10 + (*p - '0');
-        }
-        exp10 += eneg ? -e : e;
-    }
-    if (mant > ((uint64_t)1 << 53) || exp10 < -22 || exp10 > 22) return 0;
-    double d = (double)mant;
-    d = exp10 < 0 ? d / pow10[-exp10] : d * pow10[exp10];
-    *out = neg ? -d : d;
-    return 1;
-}
-
-static hk_status parse_number(hj_parser *ps, hj_value *out) {
-    const char *s = ps->p, *q = ps->p;
-    int neg = 0, is_int = 1;
-    if (q < ps->end && *q == '-') {
+    if (q < end && *q == '-') {
         neg = 1;
         q++;
     }
-    if (q >= ps->end || *q < '0' || *q > '9') return perr_at(ps, q, "expected a digit");
+    if (q >= end || *q < '0' || *q > '9') return perr_at(ps, q, "expected a digit");
     if (*q == '0') {
         q++;
-        if (q < ps->end && *q >= '0' && *q <= '9')
-            return perr_at(ps, q, "leading zero in number");
+        if (q < end && *q >= '0' && *q <= '9') return perr_at(ps, q, "leading zero in number");
     } else {
-        while (q < ps->end && *q >= '0' && *q <= '9') q++;
+        int k = 8;
+        while (k == 8 && end - q >= 8 && digits + 8 <= 19) { /* 8 digits at a time */
+            uint32_t v;
+            k = swar_digits(load8(q), &v);
+            mant = mant * pow10_u64[k] + v;
+            digits += k;
+            q += k;
+        }
+        for (; k == 8 && q < end && *q >= '0' && *q <= '9'; q++) {
+            if (++digits > 19) fast = 0;
+            else mant = mant * 10 + (uint64_t)(*q - '0');
+        }
     }
-    const char *int_end = q;
-    if (q < ps->end && *q == '.') {
+    if (q < end && *q == '.') {
         is_int = 0;
         q++;
-        if (q >= ps->end || *q < '0' || *q > '9')
-            return perr_at(ps, q, "expected a digit after '.'");
-        while (q < ps->end && *q >= '0' && *q <= '9') q++;
+        if (q >= end || *q < '0' || *q > '9') return perr_at(ps, q, "expected a digit after '.'");
+        int k = 8;
+        while (k == 8 && end - q >= 8 && digits + 8 <= 19) {
+            uint32_t v;
+            k = swar_digits(load8(q), &v);
+            /* Zeros before the first nonzero digit are not significant; those inside
+             * this run are counted anyway, which can only send a number with close to 19
+             * digits to strtod, never change its value. */
+            digits += mant || v ? k : 0;
+            mant = mant * pow10_u64[k] + v;
+            exp10 -= k;
+            q += k;
+        }
+        for (; k == 8 && q < end && *q >= '0' && *q <= '9'; q++) {
+            if (mant || *q != '0') digits++;
+            if (digits > 19) fast = 0;
+            else mant = mant * 10 + (uint64_t)(*q - '0');
+            exp10--;
+        }
     }
-    if (q < ps->end && (*q == 'e' || *q == 'E')) {
+    if (q < end && (*q == 'e' || *q == 'E')) {
         is_int = 0;
         q++;
-        if (q < ps->end && (*q == '+' || *q == '-')) q++;
-        if (q >= ps->end || *q < '0' || *q > '9')
-            return perr_at(ps, q, "expected a digit in exponent");
-        while (q < ps->end && *q >= '0' && *q <= '9') q++;
+        int eneg = 0, e = 0;
+        if (q < end && (*q == '+' || *q == '-')) eneg = *q++ == '-';
+        if (q >= end || *q < '0' || *q > '9') return perr_at(ps, q, "expected a digit in exponent");
+        for (; q < end && *q >= '0' && *q <= '9'; q++)
+            if (e <= 10000) e = e * 10 + (*q - '0');
+        if (e > 10000) fast = 0;
+        exp10 += eneg ? -e : e;
     }
     ps->p = q;
-    if (is_int) {
-        uint64_t mag = 0, limit = neg ? (uint64_t)INT64_MAX + 1 : (uint64_t)INT64_MAX;
-        int fits = 1;
-        for (const char *d = s + neg; d < int_end && fits; d++) {
-            uint64_t digit = (uint64_t)(*d - '0');
-            if (mag > (limit - digit) / 10) fits = 0;
-            else mag = mag * 10 + digit;
-        }
-        if (fits) {
-            out->type = HJ_INT;
-            out->u.i = neg ? (int64_t)(0 - mag) : (int64_t)mag;
-            return HK_OK;
-        }
+    if (is_int && fast && mant <= (neg ? (uint64_t)INT64_MAX + 1 : (uint64_t)INT64_MAX)) {
+        out->type = HJ_INT;
+        out->u.i = neg ? (int64_t)(0 - mant) : (int64_t)mant;
+        return HK_OK;
     }
-    double fast;
-    if (fast_double(s + neg, q, neg, &fast)) {
+    if (fast && mant <= ((uint64_t)1 << 53) && exp10 >= -22 && exp10 <= 22) {
+        double d = (double)mant;
+        d = exp10 < 0 ? d / pow10[-exp10] : d * pow10[exp10];
         out->type = HJ_DOUBLE;
-        out->u.d = fast;
+        out->u.d = neg ? -d : d;
         return HK_OK;
     }
     size_t n = (size_t)(q - s);
@@ -525,6 +553,9 @@ hk_status hj_parse(const char *text, size_t len, hk_arena *arena, hj_value **out
     hk_buf_init(&ps.vals);
     hk_buf_init(&ps.mems);
     hk_buf_init(&ps.str);
+    /* Room for the values of a long array up front (an item takes at least two bytes of
+     * text): one allocation instead of a doubling series for a vector of numbers. */
+    hk_buf_reserve(&ps.vals, len < 2048 ? len * sizeof(hj_value) / 2 + 64 : 16384);
     hj_value *root = hk_arena_alloc(arena, sizeof *root);
     hk_status st = root ? HK_OK : nomem();
     if (!st) {
@@ -623,6 +654,148 @@ hk_status hj_write_string(hk_buf *out, const char *s, size_t len) {
     return st;
 }
 
+/* ---- floats: the shortest of %.6g to %.9g that reads back ---- */
+
+__extension__ typedef unsigned __int128 u128;
+
+static u128 pow10_u128(int n) { /* n <= 38 */
+    return n < 20 ? pow10_u64[n] : (u128)pow10_u64[19] * pow10_u64[n - 19];
+}
+
+/* Bits 10^n needs, rounded up (1701/512 > log2 10). */
+static int pow10_bits(int n) { return n > 0 ? (n * 1701 >> 9) + 1 : 0; }
+
+/* v = m * 2^e (m < 2^24) at decimal scale s: v * 10^s = a / b with a = m * 10^max(s,0) *
+ * 2^max(e,0) and b = 10^max(-s,0) * 2^max(-e,0), both exact. 0 when they do not fit
+ * 128 bits (with room for the comparisons below). */
+static int float_scale(uint32_t m, int e, int s, u128 *a, u128 *b, u128 *g) {
+    int sp = s > 0 ? s : 0, sn = s < 0 ? -s : 0, ep = e > 0 ? e : 0, en = e < 0 ? -e : 0;
+    if (24 + pow10_bits(sp) + ep > 125 || pow10_bits(sn) + en > 125 || sp > 38 || sn > 38) return 0;
+    *g = pow10_u128(sp) << ep;
+    *a = *g * m;
+    *b = pow10_u128(sn) << en;
+    return 1;
+}
+
+/* Writes v = (neg ? -1 : 1) * n * 10^(x - p + 1), n of exactly p digits, the way "%.*g"
+ * with precision p does: trailing zeros of the fraction dropped, exponent form when x < -4
+ * or x >= p. Returns the length. (Byte loops: the copies are a few bytes, where memcpy's
+ * string instructions cost more than the rest.) */
+static size_t format_g(char *o, int neg, uint64_t n, int p, int x) {
+    char dig[24];
+    for (int i = p - 1; i >= 0; i--, n /= 10) dig[i] = (char)('0' + n % 10);
+    int nd = p;
+    while (nd > 1 && dig[nd - 1] == '0') nd--;
+    size_t len = 0;
+    if (neg) o[len++] = '-';
+    if (x < -4 || x >= p) {
+        o[len++] = dig[0];
+        if (nd > 1) o[len++] = '.';
+        for (int i = 1; i < nd; i++) o[len++] = dig[i];
+        o[len++] = 'e';
+        o[len++] = x < 0 ? '-' : '+';
+        int ax = x < 0 ? -x : x;
+        if (ax >= 100) o[len++] = (char)('0' + ax / 100);
+        o[len++] = (char)('0' + ax / 10 % 10);
+        o[len++] = (char)('0' + ax % 10);
+    } else if (x >= 0) {
+        for (int i = 0; i <= x; i++) o[len++] = i < nd ? dig[i] : '0';
+        if (nd > x + 1) o[len++] = '.';
+        for (int i = x + 1; i < nd; i++) o[len++] = dig[i];
+    } else {
+        o[len++] = '0';
+        o[len++] = '.';
+        for (int i = -1; i > x; i--) o[len++] = '0';
+        for (int i = 0; i < nd; i++) o[len++] = dig[i];
+    }
+    return len;
+}
+
+/* The exact path of hj_write_float for a normal float (bits of its magnitude); 0 when its
+ * numbers do not fit 128 bits and the caller must use snprintf. */
+static size_t float_shortest(char *o, int neg, uint32_t bits) {
+    int bexp = (int)(bits >> 23);
+    uint32_t m = (bits & 0x7FFFFFu) | 0x800000u;
+    int e = bexp - 150;
+    /* v is in [2^(e+23), 2^(e+24)): its decimal exponent x is this or one more. */
+    int x = (int)floor((double)(e + 23) * 0.30102999566398120);
+    int lower_half = m == 0x800000u && bexp > 1; /* the float below is half as far away */
+    for (int p = 6; p <= 9; p++) {
+        u128 a, b, g, q, r;
+        for (;;) {
+            if (!float_scale(m, e, p - 1 - x, &a, &b, &g)) return 0;
+            if (p - 1 - x >= 0) { /* b is a power of two */
+                int sh = e < 0 ? -e : 0;
+                q = a >> sh;
+                r = a & (((u128)1 << sh) - 1);
+            } else {
+                q = a / b;
+                r = a % b;
+            }
+            if (q >= pow10_u64[p]) x++;
+            else if (q < pow10_u64[p - 1]) x--;
+            else break;
+        }
+        /* Round to nearest, ties to even, as printf does with the exact binary value. */
+        u128 n = q + (2 * r > b || (2 * r == b && (q & 1)));
+        int ok = p == 9;
+        if (!ok) {
+            /* n * 10^-s reads back as v when it is within half the gap to v's neighbour on
+             * its side (a tie goes to the even mantissa): in units of 1 / (b * 10^s) the
+             * distance is r or b - r and half the gap above is g / 2. */
+            int below = n == q;
+            u128 dist = below ? r : b - r;
+            u128 twice = below && lower_half ? 4 * dist : 2 * dist;
+            ok = twice < g || (twice == g && !(m & 1));
+        }
+        if (ok) {
+            int xx = x;
+            if (n == pow10_u64[p]) { /* rounded up to the next power of ten */
+                n /= 10;
+                xx++;
+            }
+            return format_g(o, neg, (uint64_t)n, p, xx);
+        }
+    }
+    return 0;
+}
+
+hk_status hj_write_float(hk_buf *out, float f) {
+    if (!isfinite(f)) return hk_buf_puts(out, "null");
+    uint32_t bits;
+    memcpy(&bits, &f, sizeof bits);
+    int neg = (int)(bits >> 31);
+    bits &= 0x7FFFFFFFu;
+    if (!bits) return hk_buf_puts(out, neg ? "-0" : "0");
+    char buf[40];
+    size_t len = bits >= 0x800000u ? float_shortest(buf, neg, bits) : 0;
+    if (len) return hk_buf_append(out, buf, len);
+    /* Subnormals, and magnitudes whose exact arithmetic would not fit 128 bits. */
+    locale_t loc = json_locale(), old = loc ? uselocale(loc) : (locale_t)0;
+    for (int prec = 6; prec <= 9; prec++) {
+        snprintf(buf, sizeof buf, "%.*g", prec, (double)f);
+        if (prec == 9 || (loc ? strtof_l(buf, NULL, loc) : strtof(buf, NULL)) == f) break;
+    }
+    if (loc) uselocale(old);
+    return hk_buf_puts(out, buf);
+}
+
+hk_status hj_write_uint(hk_buf *out, uint64_t v) {
+    char buf[20];
+    size_t i = sizeof buf;
+    do {
+        buf[--i] = (char)('0' + v % 10);
+        v /= 10;
+    } while (v);
+    return hk_buf_append(out, buf + i, sizeof buf - i);
+}
+
+hk_status hj_write_int(hk_buf *out, int64_t v) {
+    if (v >= 0) return hj_write_uint(out, (uint64_t)v);
+    hk_status st = hk_buf_putc(out, '-');
+    return st ? st : hj_write_uint(out, 0 - (uint64_t)v);
+}
+
 hk_status hj_write_double(hk_buf *out, double d) {
     if (!isfinite(d)) return hk_buf_puts(out, "null");
     char buf[40];
@@ -644,7 +817,7 @@ static hk_status write_value(hk_buf *out, const hj_value *v) {
     case HJ_NULL: return hk_buf_puts(out, "null");
     case HJ_FALSE: return hk_buf_puts(out, "false");
     case HJ_TRUE: return hk_buf_puts(out, "true");
-    case HJ_INT: return hk_buf_printf(out, "%lld", (long long)v->u.i);
+    case HJ_INT: return hj_write_int(out, v->u.i);
     case HJ_DOUBLE: return hj_write_double(out, v->u.d);
     case HJ_STRING: return hj_write_string(out, v->u.s, v->n);
     case HJ_ARRAY:

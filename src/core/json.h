@@ -87,6 +87,13 @@ hk_status hj_write_string(hk_buf *out, const char *s, size_t len);
 /* Appends a double the shortest way that reads back to the same value ("%.17g" fallback),
  * always with a '.' or exponent so it reads back as a double. */
 hk_status hj_write_double(hk_buf *out, double d);
+/* Appends a float as the first of "%.6g" to "%.9g" that reads back as the same float (the
+ * same bytes snprintf would give, without its cost: exact integer arithmetic); null when
+ * it is not finite. */
+hk_status hj_write_float(hk_buf *out, float f);
+/* Appends an integer in decimal (what "%llu" / "%lld" print). */
+hk_status hj_write_uint(hk_buf *out, uint64_t v);
+hk_status hj_write_int(hk_buf *out, int64_t v);
 
 /* ---- hkb: binary payload values ---- */
 

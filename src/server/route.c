@@ -193,19 +193,7 @@ int hr_get_filter(qctx *q, const hj_value *obj, hk_filter **f) {
 
 /* ---- response writing ---- */
 
-void hr_put_float(hk_buf *b, float v) {
-    char buf[32];
-    if (!isfinite(v)) {
-        hk_buf_puts(b, "null");
-        return;
-    }
-    for (int prec = 6; prec <= 9; prec++) {
-        snprintf(buf, sizeof buf, "%.*g", prec, (double)v);
-        if (strtof(buf, NULL) == v) break;
-    }
-    hk_buf_puts(b, buf);
-}
-
+void hr_put_float(hk_buf *b, float v) { hj_write_float(b, v); }
 
 int hr_get_psel(qctx *q, const hj_value *obj, int def, psel *p) {
     memset(p, 0, sizeof *p);
@@ -273,7 +261,8 @@ void hr_put_payload(qctx *q, const char *json, const psel *p) {
 void hr_put_record(qctx *q, const hk_result *res, size_t qi, size_t i, const psel *p,
                        int with_vector, int scored) {
     hk_buf *b = &q->out;
-    hk_buf_printf(b, "{\"id\":%llu", (unsigned long long)hk_result_id(res, qi, i));
+    hk_buf_puts(b, "{\"id\":");
+    hj_write_uint(b, hk_result_id(res, qi, i));
     if (scored) {
         hk_buf_puts(b, ",\"version\":0,\"score\":");
         hr_put_float(b, hk_result_score(res, qi, i));
@@ -368,9 +357,9 @@ int hks_route_json(hks_req *r, hks_resp *resp, int classify_only) {
         const hks_route *routes;
         const size_t *n;
     } tables[] = {{qd_routes, &qd_nroutes}, {hkr_routes, &hkr_nroutes}};
-    const hks_route *found = NULL;
-    int path_ok = 0;
-    for (size_t t = 0; t < sizeof tables / sizeof *tables && !found; t++)
+    const hks_route *found = r->route;
+    int path_ok = r->routed;
+    for (size_t t = 0; !r->routed && t < sizeof tables / sizeof *tables && !found; t++)
         for (size_t i = 0; i < *tables[t].n; i++) {
             const hks_route *rt = &tables[t].routes[i];
             if (!match(r, rt->path)) continue;
@@ -381,6 +370,8 @@ int hks_route_json(hks_req *r, hks_resp *resp, int classify_only) {
             }
         }
     if (!path_ok) return 0;
+    r->route = found;
+    r->routed = 1;
     r->cls = found ? found->cls : HKS_CLASS_UNKNOWN;
     r->is_write = found ? found->write : 0;
     if (classify_only) return 1;
@@ -391,6 +382,7 @@ int hks_route_json(hks_req *r, hks_resp *resp, int classify_only) {
     q.r = r;
     q.fd = -1;
     hk_buf_init(&q.out);
+    hk_buf_reserve(&q.out, 2048); /* a search's answer without growing (a failure shows later) */
     int status;
     if (!found) status = hr_fail(&q, 405, "method %s is not allowed on %.160s", r->method, r->path);
     else status = found->fn(&q);

@@ -30,6 +30,10 @@ typedef struct hks_options {
                                   directory without index.html = none (404 saying so) */
     uint64_t quantize_min_points; /* points before a requested quantization is trained;
                                      0 = HKS_DEFAULT_QUANTIZE_MIN_POINTS */
+    unsigned busy_poll_us;     /* 0 = off. Else after sending a response the connection's
+                                  thread waits for that connection's next request spinning
+                                  (non-blocking peeks) for at most this many microseconds
+                                  before it sleeps; one thread spins at a time */
 } hks_options;
 
 /* Serves db until SIGINT or SIGTERM, then stops accepting, lets the requests in flight

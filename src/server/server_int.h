@@ -37,6 +37,9 @@ typedef struct hks_req {
     const char *const *headers; /* without conn: request headers, the same way */
     hk_arena arena;     /* the parsed body and other per-request memory */
     hks_class cls;      /* set by the router */
+    const void *route;  /* set by the router's classifying call: the hks_route found, so
+                           the call that runs it does not match the path again */
+    int routed;         /* 1 once route is set (route may be NULL: a 405) */
     int is_write;       /* set by the router: the read-only key may not do this */
 } hks_req;
 
@@ -59,7 +62,8 @@ int hks_split_path(hks_req *r);
 
 /* The router of the JSON routes (route.c): 1 when a route's path matches, else 0. With
  * classify_only it only sets r->cls and r->is_write (so authentication can run first),
- * else it answers in resp. */
+ * else it answers in resp. The route found is kept in r (r->route, r->routed): a request
+ * is matched once, so r must start zeroed. */
 int hks_route_json(hks_req *r, hks_resp *resp, int classify_only);
 
 /* Live figures for /hektor/events (events.c). */

@@ -1,7 +1,7 @@
 """test_server.py — `hektor serve` over real HTTP: every Qdrant route with good and bad
 input, Qdrant's envelope and status codes, scores per metric against numpy, recall of
 search on clustered data against numpy brute force, request limits, API keys, metrics,
-and SIGTERM: exit 0 with every acknowledged write durable after reopening."""
+1023 connections at once (descriptors past FD_SETSIZE), and SIGTERM: exit 0 with every acknowledged write durable after reopening."""
 import json
 import os
 import re
@@ -485,6 +485,46 @@ def test_concurrent_clients(s, tmp):
 
 
 @test
+def test_descriptors_past_fd_setsize(tmp):
+    """1023 open connections at once (the default limit is 1024): the server's last
+    sockets are numbered past FD_SETSIZE (1024), which select() cannot wait on; every
+    connection is still answered."""
+    import resource
+    import socket
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    check(hard == resource.RLIM_INFINITY or hard >= 1200,
+          "this test needs a file limit of at least 1200 descriptors (hard limit %d)" % hard)
+    resource.setrlimit(resource.RLIMIT_NOFILE, (hard if hard != resource.RLIM_INFINITY else 4096, hard))
+    s = Server(tmp, tmp("db"))
+    socks = []
+    try:
+        port = int(s.url.rsplit(":", 1)[1])
+        for _ in range(1023):
+            c = socket.create_connection(("127.0.0.1", port), timeout=30)
+            socks.append(c)
+            c.sendall(b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
+        answered = 0
+        for c in socks:
+            data = b""
+            while b"ok\n" not in data:
+                try:
+                    chunk = c.recv(4096)
+                except ConnectionResetError:  # refused: counted as unanswered below
+                    break
+                if not chunk:
+                    break
+                data += chunk
+            answered += data.startswith(b"HTTP/1.1 200") and b"ok\n" in data
+        eq(answered, 1023, "connections answered")
+        check("FD_SETSIZE" not in s.stderr(), "the server refused a descriptor: " + s.stderr()[-500:])
+    finally:
+        for c in socks:
+            c.close()
+        resource.setrlimit(resource.RLIMIT_NOFILE, (soft, hard))
+        s.stop()
+
+
+@test
 def test_shutdown_under_load(tmp):
     """SIGTERM while 8 clients upsert: exit 0, and every acknowledged point is stored."""
     db = tmp("db")
@@ -555,6 +595,44 @@ def test_serve_command_line(tmp):
     eq(r.rc, 1)
     contains(r.err, "nowhere")
     contains(run(["--help"]).out, "serve")
+    contains(run(["serve", "--help"]).out, "--busy-poll-us")
+    r = run(["serve", "--busy-poll-us", "20000", "--port", "0"], db=tmp("db"))
+    eq(r.rc, 2)
+    contains(r.err, "--busy-poll-us must be a number of microseconds from 0 to 10000")
+
+
+@test
+def test_busy_poll(tmp):
+    """--busy-poll-us: two clients on kept-alive connections search and write at once
+    against a server that spins for their next requests; every answer is right, and the
+    server still stops on SIGTERM at once."""
+    s = Server(tmp, tmp("db"), "--busy-poll-us", "2000")
+    try:
+        create(s, "bp", 2)
+        upsert(s, "bp", list(range(50)), [[float(i), 0.0] for i in range(50)])
+        errors = []
+
+        def client(k):
+            c = Client(s.url)
+            try:
+                for i in range(40):
+                    st, doc = c.call("POST", "/collections/bp/points/search",
+                                     {"vector": [float(i + k), 0.0], "limit": 1})
+                    if st != 200 or doc["result"][0]["id"] != i + k:
+                        errors.append("search %d/%d: %s %r" % (k, i, st, doc))
+            finally:
+                c.close()
+
+        threads = [threading.Thread(target=client, args=(k,)) for k in (0, 5)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        eq(errors, [], "search errors")
+    finally:
+        t0 = time.time()
+        eq(s.stop(), 0)
+        check(time.time() - t0 < 10, "stopping took %.1f s" % (time.time() - t0))
 
 
 if __name__ == "__main__":

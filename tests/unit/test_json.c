@@ -1,7 +1,7 @@
 /*
  * test_json.c — the JSON parser and writer (src/core/json.c): round trips, escapes,
  * surrogates, UTF-8 validation, the depth limit, integer/double distinction, repeated keys
- * and every error the parser can report.
+ * and every error the parser can report; floats written as snprintf would write them.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -198,6 +198,9 @@ static void test_numbers(void **state) {
     expect_int("-123456789", -123456789);
     expect_int("9223372036854775807", INT64_MAX);
     expect_int("-9223372036854775808", INT64_MIN);
+    expect_int("12345678", 12345678);
+    expect_int("123456789012345678", 123456789012345678LL);
+    expect_int("1000000000000000000", 1000000000000000000LL);
     expect_double("9223372036854775808", 9223372036854775808.0);
     expect_double("-9223372036854775809", -9223372036854775808.0);
     expect_double("18446744073709551616", 18446744073709551616.0);
@@ -366,6 +369,104 @@ static void test_write_double(void **state) {
     }
 }
 
+static const char *float_text(float f) {
+    static char out[64];
+    hk_buf b;
+    hk_buf_init(&b);
+    assert_int_equal(hj_write_float(&b, f), HK_OK);
+    assert_true(b.len < sizeof out);
+    memcpy(out, b.data, b.len);
+    out[b.len] = 0;
+    hk_buf_free(&b);
+    return out;
+}
+
+/* What hj_write_float promises: the first of "%.6g" .. "%.9g" that strtof reads back. */
+static void float_reference(char *buf, size_t cap, float f) {
+    for (int prec = 6; prec <= 9; prec++) {
+        snprintf(buf, cap, "%.*g", prec, (double)f);
+        if (strtof(buf, NULL) == f) break;
+    }
+}
+
+static void expect_float(float f) {
+    char want[64];
+    float_reference(want, sizeof want, f);
+    const char *got = float_text(f);
+    uint32_t bits;
+    memcpy(&bits, &f, sizeof bits);
+    if (strcmp(got, want)) fail_msg("%.9g (bits %08x): wrote %s, snprintf gives %s", (double)f,
+                                    (unsigned)bits, got, want);
+}
+
+static void test_write_float(void **state) {
+    (void)state;
+    assert_string_equal(float_text(0.5f), "0.5");
+    assert_string_equal(float_text(0.1f), "0.1");
+    assert_string_equal(float_text(-0.0f), "-0");
+    assert_string_equal(float_text(0.0f), "0");
+    assert_string_equal(float_text(1e6f), "1e+06");
+    assert_string_equal(float_text(123456.0f), "123456");
+    assert_string_equal(float_text(1234567.0f), "1234567");
+    assert_string_equal(float_text(0.0001f), "0.0001");
+    assert_string_equal(float_text(0.00001f), "1e-05");
+    assert_string_equal(float_text(16777216.0f), "16777216");
+    assert_string_equal(float_text(3.4028235e38f), "3.4028235e+38");
+    assert_string_equal(float_text(INFINITY), "null");
+    assert_string_equal(float_text(-INFINITY), "null");
+    assert_string_equal(float_text(NAN), "null");
+    /* ties to even at 6 digits, powers of two and of ten, their neighbours, the smallest
+     * normal and subnormals (the snprintf path), and the largest floats */
+    static const float fixed[] = {1234565.0f, 1234575.0f, 9999995.0f, 0.99999994f, 1.00000012f,
+                                  1.17549435e-38f, 1.4e-45f, 1e-40f, 3.4028233e38f, 8388608.0f,
+                                  8388609.0f, 2.5f, 1e-5f, 9.99999e-5f, 1e10f, 7.0e-10f};
+    for (size_t i = 0; i < sizeof fixed / sizeof *fixed; i++) {
+        expect_float(fixed[i]);
+        expect_float(-fixed[i]);
+    }
+    for (int e = -45; e <= 38; e++) {
+        float p = (float)pow(10, e);
+        expect_float(p);
+        expect_float(nextafterf(p, 0));
+        expect_float(nextafterf(p, INFINITY));
+    }
+    for (int e = -149; e <= 127; e++) {
+        float p = ldexpf(1, e);
+        expect_float(p);
+        expect_float(nextafterf(p, 0));
+        expect_float(nextafterf(p, INFINITY));
+    }
+    /* every exponent, random mantissas; and scores' usual range */
+    for (int i = 0; i < 300000; i++) {
+        uint32_t bits = (uint32_t)rnd();
+        float f;
+        memcpy(&f, &bits, sizeof f);
+        if (!isfinite(f)) continue;
+        expect_float(f);
+        expect_float((float)((double)(rnd() >> 11) / 9007199254740992.0 * 100));
+    }
+}
+
+static void test_write_integers(void **state) {
+    (void)state;
+    static const int64_t v[] = {0, 1, -1, 9, 10, -10, 1234567890123LL, INT64_MAX, INT64_MIN};
+    char want[32];
+    hk_buf b;
+    hk_buf_init(&b);
+    for (size_t i = 0; i < sizeof v / sizeof *v; i++) {
+        hk_buf_reset(&b);
+        assert_int_equal(hj_write_int(&b, v[i]), HK_OK);
+        snprintf(want, sizeof want, "%lld", (long long)v[i]);
+        assert_int_equal(b.len, strlen(want));
+        assert_memory_equal(b.data, want, b.len);
+    }
+    hk_buf_reset(&b);
+    assert_int_equal(hj_write_uint(&b, UINT64_MAX), HK_OK);
+    assert_int_equal(b.len, 20);
+    assert_memory_equal(b.data, "18446744073709551615", 20);
+    hk_buf_free(&b);
+}
+
 static void test_write_string_repairs_utf8(void **state) {
     (void)state;
     hk_buf b;
@@ -411,7 +512,12 @@ static void test_numbers_match_strtod(void **state) {
         "0.1", "-0.0", "0.000001", "1e22", "1e23", "9007199254740993.0", "9007199254740992.5",
         "123456789012345678901", "0.1234567890123456789", "4.9e-324", "2.2250738585072014e-308",
         "1.7976931348623157e308", "-3.4028235e38", "1.00000005960464477539", "0.30000000000000004",
-        "1E-22", "1e-23", "12345678901234567e-10", "100000000000000000000e-20", "0.0000000000000000000000001"};
+        "1E-22", "1e-23", "12345678901234567e-10", "100000000000000000000e-20", "0.0000000000000000000000001",
+        /* runs of 8 digits read at once: leading zeros of fractions, runs ending at each
+         * position, more than 19 significant digits */
+        "0.00000000012345678901", "0.000000001", "-0.00000000", "12345678.12345678", "1234567.8",
+        "0.12345678", "0.123456789", "0.1234567", "12345678901234567890.5", "99999999999999999999",
+        "1234567890123456789012", "0.00000000000000000000000000000001234567890123456789"};
     char text[128];
     for (size_t i = 0; i < sizeof fixed / sizeof *fixed; i++) {
         hj_value *v = parse_ok(fixed[i]);
@@ -445,6 +551,8 @@ int main(void) {
         cmocka_unit_test_setup_teardown(test_repeated_keys, setup, teardown),
         cmocka_unit_test_setup_teardown(test_get_and_type_names, setup, teardown),
         cmocka_unit_test_setup_teardown(test_write_double, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_write_float, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_write_integers, setup, teardown),
         cmocka_unit_test_setup_teardown(test_write_string_repairs_utf8, setup, teardown),
         cmocka_unit_test_setup_teardown(test_write_appends, setup, teardown),
         cmocka_unit_test_setup_teardown(test_numbers_match_strtod, setup, teardown),

@@ -288,6 +288,31 @@ int hks_job_cancel(uint64_t id, hk_buf *b) {
     return j ? 0 : -1;
 }
 
+size_t hks_jobs_cancel_where(const char *kind, const char *collection, int (*match)(void *arg),
+                             const char *why) {
+    size_t n = 0;
+    pthread_mutex_lock(&g_mu);
+    for (size_t i = 0; i < g_njobs; i++) {
+        hks_job *j = g_jobs[i];
+        if (finished(j) || j->cancel || strcmp(j->kind, kind) || strcmp(j->collection, collection) ||
+            (match && !match(j->arg)))
+            continue;
+        j->cancel = 1;
+        n++;
+        if (j->state != HKS_JOB_QUEUED) continue; /* running: it stops at its next check */
+        hks_job **pp = &g_queue_head, *prev = NULL;
+        while (*pp && *pp != j) prev = *pp, pp = &(*pp)->next_queued;
+        if (*pp) {
+            *pp = j->next_queued;
+            if (g_queue_tail == j) g_queue_tail = prev;
+            end_job(j, HKS_JOB_CANCELLED, why, NULL);
+        }
+    }
+    if (n) pthread_cond_broadcast(&g_cv);
+    pthread_mutex_unlock(&g_mu);
+    return n;
+}
+
 void hks_jobs_cancel_all(void) {
     pthread_mutex_lock(&g_mu);
     g_stopping = 1;

@@ -314,6 +314,12 @@ static int h_update(qctx *q) {
     int disabled;
     if (get_quant_config(q, qc, qwhat, q->stats.dim, 1, &qp, &disabled)) return q->status;
     hk_status st = hk_collection_set_quant_request(q->c, disabled ? NULL : &qp, 0);
+    /* Jobs begun for the old request would install nothing now (their generation is not
+     * current): stop them rather than let them train. */
+    if (!st)
+        hkr_quantize_requested_cancel(q->r->seg[1], disabled
+                                      ? "cancelled: the quantization request was disabled"
+                                      : "cancelled: the quantization request changed");
     if (!st && disabled) {
         st = hk_collection_dequantize(q->c);
         if (st == HK_NOT_FOUND) st = HK_OK;

@@ -870,6 +870,98 @@ static void test_quant_request(void **state) {
     free(x);
 }
 
+/* Request generations (hk_quant_state, hk_collection_quantize_requested): codes trained
+ * for a request install only while it is current; a clear or a change in between (a PATCH
+ * "Disabled" during training) leaves the collection unchanged; met survives a reopen and
+ * is lost to a quantile-only change, to codes by hand and to dequantizing. */
+static void test_request_generation(void **state) {
+    (void)state;
+    enum { N = 400, D = 8 };
+    float *x = malloc((size_t)N * D * sizeof(float));
+    uint64_t s = 9;
+    for (size_t i = 0; i < (size_t)N * D; i++) x[i] = tu_gauss(&s);
+    const char *dir = tu_tmpdir("qgen");
+    hk_db *db = tu_open_db(dir, HK_OPEN_CREATE | HK_OPEN_NOSYNC);
+    hk_collection *c = make(db, "g", D, HK_INDEX_FLAT, x, N);
+    hk_quant_state qs;
+    assert_int_equal(hk_collection_quant_state(c, &qs), HK_OK);
+    assert_int_equal(qs.count, N);
+    assert_int_equal(qs.requested, 0);
+    assert_int_equal(qs.method, HK_QUANT_NONE);
+    hk_quant_params p;
+    hk_quant_params_init(&p);
+    p.sq_quantile = 0.99;
+    assert_int_equal(hk_collection_set_quant_request(c, &p, 0), HK_OK);
+    assert_int_equal(hk_collection_quant_state(c, &qs), HK_OK);
+    assert_int_equal(qs.requested, 1);
+    assert_int_equal(qs.met, 0);
+    assert_true(qs.generation != 0);
+    assert_true(qs.request.sq_quantile == 0.99);
+    uint64_t g1 = qs.generation;
+    hk_codebook *cb;
+    assert_int_equal(hk_collection_train(c, &p, NULL, NULL, &cb), HK_OK);
+    /* cleared while "training": nothing is installed */
+    assert_int_equal(hk_collection_set_quant_request(c, NULL, 0), HK_OK);
+    assert_int_equal(hk_collection_quantize_requested(c, cb, NULL, 0, g1), HK_CANCELLED);
+    assert_non_null(strstr(hk_errmsg(), "cleared"));
+    assert_int_equal(hk_collection_quant_state(c, &qs), HK_OK);
+    assert_int_equal(qs.method, HK_QUANT_NONE);
+    assert_int_equal(qs.requested, 0);
+    /* set again (the same parameters): a new generation; the old one still installs nothing */
+    assert_int_equal(hk_collection_set_quant_request(c, &p, 0), HK_OK);
+    assert_int_equal(hk_collection_quant_state(c, &qs), HK_OK);
+    assert_true(qs.generation != g1);
+    assert_int_equal(hk_collection_quantize_requested(c, cb, NULL, 0, g1), HK_CANCELLED);
+    assert_non_null(strstr(hk_errmsg(), "changed"));
+    assert_int_equal(hk_collection_quant_state(c, &qs), HK_OK);
+    assert_int_equal(qs.method, HK_QUANT_NONE);
+    assert_int_equal(hk_collection_quantize_requested(c, cb, NULL, 0, qs.generation), HK_OK);
+    assert_int_equal(hk_collection_quant_state(c, &qs), HK_OK);
+    assert_int_equal(qs.method, HK_QUANT_SQ8);
+    assert_int_equal(qs.code_bytes, D);
+    assert_int_equal(qs.met, 1);
+    /* met is kept across a reopen (QNTZ record version 4) */
+    hk_collection_close(c);
+    assert_int_equal(hk_db_close(db), HK_OK);
+    db = tu_open_db(dir, HK_OPEN_NOSYNC);
+    assert_int_equal(hk_collection_open(db, "g", &c), HK_OK);
+    assert_int_equal(hk_collection_quant_state(c, &qs), HK_OK);
+    assert_int_equal(qs.met, 1);
+    assert_int_equal(qs.method, HK_QUANT_SQ8);
+    assert_true(qs.request.sq_quantile == 0.99);
+    assert_int_equal(hk_collection_verify(c), HK_OK);
+    /* a quantile-only change: same method and size, but not met */
+    p.sq_quantile = 0.95;
+    assert_int_equal(hk_collection_set_quant_request(c, &p, 0), HK_OK);
+    assert_int_equal(hk_collection_quant_state(c, &qs), HK_OK);
+    assert_int_equal(qs.method, HK_QUANT_SQ8);
+    assert_int_equal(qs.met, 0);
+    hk_collection_close(c);
+    assert_int_equal(hk_db_close(db), HK_OK);
+    db = tu_open_db(dir, HK_OPEN_NOSYNC);
+    assert_int_equal(hk_collection_open(db, "g", &c), HK_OK);
+    assert_int_equal(hk_collection_quant_state(c, &qs), HK_OK);
+    assert_int_equal(qs.met, 0); /* and stays unmet after a reopen */
+    /* met, then codes by hand: unmet */
+    assert_int_equal(hk_collection_quantize_requested(c, cb, NULL, 0, qs.generation), HK_OK);
+    assert_int_equal(hk_collection_quant_state(c, &qs), HK_OK);
+    assert_int_equal(qs.met, 1);
+    assert_int_equal(hk_collection_quantize(c, cb, NULL, 0), HK_OK);
+    assert_int_equal(hk_collection_quant_state(c, &qs), HK_OK);
+    assert_int_equal(qs.met, 0);
+    /* met, then dequantized: unmet */
+    assert_int_equal(hk_collection_quantize_requested(c, cb, NULL, 0, qs.generation), HK_OK);
+    assert_int_equal(hk_collection_dequantize(c), HK_OK);
+    assert_int_equal(hk_collection_quant_state(c, &qs), HK_OK);
+    assert_int_equal(qs.met, 0);
+    assert_int_equal(hk_collection_quantize_requested(c, cb, NULL, 0, 0), HK_INVALID);
+    hk_codebook_free(cb);
+    hk_collection_close(c);
+    assert_int_equal(hk_db_close(db), HK_OK);
+    tu_rmrf(dir);
+    free(x);
+}
+
 /* sq_quantile fixes each component's range: at 1 an outlier is reconstructed within a
  * step, at 0.9 it is clipped to the 95th percentile. */
 static void test_sq_quantile(void **state) {
@@ -916,6 +1008,7 @@ int main(void) {
         cmocka_unit_test(test_fast_scan_collection),
         cmocka_unit_test(test_vectors_on_disk_memory),
         cmocka_unit_test(test_quant_request),
+        cmocka_unit_test(test_request_generation),
         cmocka_unit_test(test_sq_quantile),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

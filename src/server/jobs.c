@@ -32,6 +32,7 @@ struct hks_job {
     double started, finished; /* 0 = not yet */
     char *result;             /* JSON, or NULL */
     int cancel;
+    char cancel_why[160]; /* why it was cancelled (hks_jobs_cancel_where), or "" */
     hks_job_fn fn;
     void *arg;
     void (*free_arg)(void *);
@@ -115,6 +116,11 @@ static void *worker(void *unused) {
         char *result = NULL;
         hks_job_state st = j->fn(j, j->arg, g_db, msg, sizeof msg, &result);
         pthread_mutex_lock(&g_mu);
+        if (st == HKS_JOB_CANCELLED && j->cancel_why[0]) {
+            char full[sizeof msg];
+            snprintf(full, sizeof full, "%s (%s)", j->cancel_why, msg);
+            memcpy(msg, full, sizeof msg);
+        }
         end_job(j, st, msg, result);
         prune();
         pthread_cond_broadcast(&g_cv);
@@ -298,6 +304,7 @@ size_t hks_jobs_cancel_where(const char *kind, const char *collection, int (*mat
             (match && !match(j->arg)))
             continue;
         j->cancel = 1;
+        snprintf(j->cancel_why, sizeof j->cancel_why, "%s", why);
         n++;
         if (j->state != HKS_JOB_QUEUED) continue; /* running: it stops at its next check */
         hks_job **pp = &g_queue_head, *prev = NULL;

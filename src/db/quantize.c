@@ -24,9 +24,10 @@
  * codes exist and met_gen == want_gen; that is what bit 2 keeps across a reopen.
  */
 #include <dirent.h>
-#include <stdatomic.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <stdatomic.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -731,23 +732,42 @@ static hk_status cb_write(const char *root, int nosync, const char *name, const 
     }
     if ((st = fs_mkdir(dir))) goto done;
     if ((st = hk_codebook_serialize(cb, &data, &len))) goto done;
+    /* A temporary name of its own (two writers never share one), renamed into place; without
+     * replace, linked into place instead, which fails when the name exists, so of two
+     * writers racing for a new name exactly one succeeds. */
     size_t pl = strlen(path);
-    if (!(tmp = hk_malloc(pl + 5))) {
+    static const char suffix[] = ".tmp-XXXXXX";
+    if (!(tmp = hk_malloc(pl + sizeof suffix))) {
         st = hk_fail(HK_NOMEM, "out of memory");
         goto done;
     }
     memcpy(tmp, path, pl);
-    memcpy(tmp + pl, ".tmp", 5);
-    int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+    memcpy(tmp + pl, suffix, sizeof suffix);
+    int fd = mkostemp(tmp, O_CLOEXEC);
     if (fd < 0) {
         st = hk_fail(HK_IO, "%s: cannot create: %s", tmp, strerror(errno));
         goto done;
     }
-    st = fs_write_all(fd, data, len, tmp);
+    if (fchmod(fd, 0644) != 0) st = hk_fail(HK_IO, "%s: cannot chmod: %s", tmp, strerror(errno));
+    if (!st) st = fs_write_all(fd, data, len, tmp);
     if (!st && !nosync) st = fs_fsync(fd, tmp);
     close(fd);
-    if (!st && rename(tmp, path) != 0)
+    if (!st && !replace) {
+        if (link(tmp, path) != 0) {
+            int e = errno;
+            if (e == EEXIST)
+                st = hk_fail(HK_EXISTS, "codebook '%s' already exists", name);
+            else if (e != EPERM && e != ENOTSUP && e != ENOSYS)
+                st = hk_fail(HK_IO, "%s: cannot link into place: %s", path, strerror(e));
+            else if (fs_exists(path)) /* no hard links here: check, then rename */
+                st = hk_fail(HK_EXISTS, "codebook '%s' already exists", name);
+            else if (rename(tmp, path) != 0)
+                st = hk_fail(HK_IO, "%s: cannot rename into place: %s", path, strerror(errno));
+        }
+        unlink(tmp); /* linked (or failed): the temporary name goes either way */
+    } else if (!st && rename(tmp, path) != 0) {
         st = hk_fail(HK_IO, "%s: cannot rename into place: %s", path, strerror(errno));
+    }
     if (st) unlink(tmp);
     if (!st && !nosync) st = fs_fsync_dir(dir);
 done:

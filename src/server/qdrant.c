@@ -624,7 +624,14 @@ static int get_quant_search(qctx *q, const hj_value *params, uint64_t want, int 
     if (ignore) *exact = 1;
     if (!want) want = 1;
     if (!rescore) *rerank = (uint32_t)(want > 1000000 ? 1000000 : want);
-    else if (os) *rerank = (uint32_t)fmin(ceil(hj_number(os) * (double)want), 1e8);
+    else if (os) {
+        /* At most 1e6 (as the native route's rerank) and never more than the collection
+         * holds: the re-rank buffers are sized by it, and a read-only key can ask. */
+        double d = fmin(ceil(hj_number(os) * (double)want), 1e6);
+        hk_quant_state qs;
+        if (!hk_collection_quant_state(q->c, &qs)) d = fmin(d, (double)(qs.count ? qs.count : 1));
+        *rerank = (uint32_t)d; /* the library re-ranks at least want anyway */
+    }
     return 0;
 }
 

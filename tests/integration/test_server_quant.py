@@ -216,6 +216,20 @@ def test_upsert_past_threshold_restart_patch(tmp):
         check(r_codes < r_over, "re-ranking more candidates must help: %.4f vs %.4f" % (r_codes, r_over))
         check(r_over >= 0.9, "recall@10 with oversampling 4: %.4f" % r_over)
         eq(r_exact, 1.0, "ignore: exact float search")
+        # the largest limit with the largest oversampling: the re-rank depth is held to the
+        # collection's size, so the server's peak memory hardly moves
+        def peak_kb():
+            with open("/proc/%d/status" % s.proc.pid) as f:
+                return int([ln for ln in f if ln.startswith("VmHWM:")][0].split()[1])
+        before = peak_kb()
+        for coll, npts in (("later", MIN + 200), ("q", n)):  # HNSW and flat, both on codes
+            big = s.ok("POST", "/collections/%s/points/search" % coll,
+                       {"vector": queries[0].tolist(), "limit": 100000,
+                        "params": {"quantization": {"rescore": True, "oversampling": 1000}}})
+            eq(len(big), npts, "every point of %s, ranked" % coll)
+        grew = peak_kb() - before
+        print("peak memory growth of a limit 100000 x oversampling 1000 search: %d kB" % grew)
+        check(grew < 100 * 1024, "peak memory grew by %d kB" % grew)
         for bad, words in [({"oversampling": 0.5}, ["oversampling"]), ({"rescore": 1}, ["rescore"]),
                            ({"frob": True}, ["frob", "params.quantization"])]:
             s.bad("POST", "/collections/later/points/search",

@@ -434,7 +434,7 @@ def test_quantile_change_not_met(tmp):
     eq(s.stop(), 0)
 
     def again(s):
-        eq(stats(s, "u")["quantization_request"]["met"], False)
+        # (not met at start, so the start job trains it; it may be done before a first look)
         js = wait_jobs(s, "u", 1)
         eq(js[0]["state"], "done", "the job at start: %r" % js[0])
         eq(stats(s, "u")["quantization_request"]["met"], True)

@@ -118,7 +118,7 @@ static void *worker(void *unused) {
         pthread_mutex_lock(&g_mu);
         if (st == HKS_JOB_CANCELLED && j->cancel_why[0]) {
             char full[sizeof msg];
-            snprintf(full, sizeof full, "%s (%s)", j->cancel_why, msg);
+            snprintf(full, sizeof full, "%.150s (%.350s)", j->cancel_why, msg);
             memcpy(msg, full, sizeof msg);
         }
         end_job(j, st, msg, result);

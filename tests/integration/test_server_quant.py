@@ -448,6 +448,48 @@ def test_quantile_change_not_met(tmp):
 
 
 @test
+def test_failed_request_not_retried(tmp):
+    """A requested training that fails (here: the collection was emptied while its job waited
+    behind a long one) is not queued again by every upsert: the statistics say failed, and
+    only a PATCH (a new request) tries again."""
+    n, dim = 12000, 128
+    base, _ = clustered(n, dim, 1, seed=17)
+    small, _ = clustered(MIN + 50, 16, 1, seed=19)
+
+    def body(s):
+        eq(s.ok("PUT", "/collections/big", {"vectors": {"size": dim, "distance": "Euclid"},
+                                            "hnsw_config": {"m": 0}}), True)
+        for lo in range(0, n, 4000):
+            upsert(s, "big", base, lo, lo + 4000)
+        sq = {"scalar": {"type": "int8", "quantile": 0.99}}
+        eq(s.ok("PUT", "/collections/f", {"vectors": {"size": 16, "distance": "Euclid"},
+                                          "quantization_config": sq}), True)
+        long_job = s.ok("POST", "/hektor/collections/big/quantize", {"method": "pq", "pq_m": 128})["job"]
+        wait_state(s, long_job["id"], ("running",))
+        upsert(s, "f", small, 0, MIN + 50)
+        js = quant_jobs(s, "f")
+        eq(len(js), 1)
+        eq(js[0]["state"], "queued", "behind the long job: %r" % js[0])
+        r = s.ok("POST", "/collections/f/points/delete?wait=true", {"points": list(range(MIN + 50))})
+        eq(r["status"], "completed")
+        end = wait_jobs(s, "f", 1)[0]
+        eq(end["state"], "failed", "job: %r" % end)
+        check("empty" in end["message"], "message: %r" % end)
+        eq(stats(s, "f")["quantization_request"]["failed"], True)
+        upsert(s, "f", small, 0, MIN + 50)
+        upsert(s, "f", small, 0, 10)
+        time.sleep(0.2)
+        eq(len(quant_jobs(s, "f")), 1, "not retried by upserts: %r" % quant_jobs(s, "f"))
+        eq(s.ok("PATCH", "/collections/f", {"quantization_config": sq}), True)
+        js = wait_jobs(s, "f", 2)
+        eq(js[-1]["state"], "done", "after the PATCH: %r" % js[-1])
+        st = stats(s, "f")["quantization_request"]
+        eq((st["met"], st["failed"]), (True, False))
+        wait_jobs(s, "big", 1)
+    run_with(tmp, body)
+
+
+@test
 def test_import_past_threshold(tmp):
     def body(s):
         base, _ = clustered(MIN + 100, 16, 1, seed=5)

@@ -1170,7 +1170,9 @@ static int h_snap_recover(qctx *q) {
     if (st == HK_CORRUPT) return hr_fail(q, 400, "%s", hk_errmsg());
     if (st) return hr_lib_fail(q, st);
     hkr_projection_forget(q->r->seg[1]);
-    hkr_quantize_requested(q->r->db, q->r->seg[1], 0); /* a request the snapshot carries */
+    /* A request the snapshot carries (a new generation: a job running for the collection
+     * as it was installs nothing, so queue one behind it). */
+    hkr_quantize_requested(q->r->db, q->r->seg[1], 1);
     hk_buf_puts(&q->out, "true");
     return 200;
 }
@@ -1289,7 +1291,7 @@ static int h_snap_upload(qctx *q) {
     if (st) return hr_lib_fail(q, st);
     /* The collection was replaced: its projection (of the old points) goes, as on recover. */
     hkr_projection_forget(coll);
-    hkr_quantize_requested(q->r->db, coll, 0); /* a request the snapshot carries */
+    hkr_quantize_requested(q->r->db, coll, 1); /* as for recovery above */
     hk_buf_puts(&q->out, "true");
     return 200;
 }

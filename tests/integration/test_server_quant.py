@@ -397,7 +397,29 @@ def test_explicit_quantize_clears_request(tmp):
         time.sleep(0.3)
         eq(quant_jobs(s, "e"), [], "no job at start")
         eq(stats(s, "e")["quantization"]["method"], "sq8")
+        # requests again, for the command line below
+        eq(s.ok("PATCH", "/collections/e", {"quantization_config": x8}), True)
+        eq(wait_jobs(s, "e", 1)[0]["state"], "done")
+        eq(stats(s, "e")["quantization"]["method"], "pq")
+        eq(s.ok("PUT", "/collections/r2", {"vectors": {"size": dim, "distance": "Euclid"},
+                                           "quantization_config": x8}), True)
     run_with(tmp, after, db)
+
+    # `hektor quantize` by hand clears the request too (with --drop, a request alone goes)
+    from hk_test import hk_ok
+    out = hk_ok(db, "quantize", "e", "--method", "sq8").out
+    check("cleared the quantization requested for 'e'" in out, "quantize output: %r" % out)
+    out = hk_ok(db, "quantize", "r2", "--drop").out
+    check("cleared the quantization requested for 'r2'" in out and "dropped the codes" not in out,
+          "quantize --drop output: %r" % out)
+
+    def last(s):
+        time.sleep(0.3)
+        eq(quant_jobs(s, "e"), [], "no job at start after the command line's quantize")
+        eq(qconf(s, "e"), None)
+        eq(stats(s, "e")["quantization"]["method"], "sq8")
+        eq(qconf(s, "r2"), None)
+    run_with(tmp, last, db)
 
 
 @test

@@ -696,6 +696,32 @@ hk_status hk_collection_set_quant_request(hk_collection *c, const hk_quant_param
                                           uint32_t rerank);
 /* The request (rerank may be NULL), or HK_NOT_FOUND when there is none. */
 hk_status hk_collection_quant_request(hk_collection *c, hk_quant_params *p, uint32_t *rerank);
+/* A cheap look at the codes and the request, read together (no stats, no file access). */
+typedef struct hk_quant_state {
+    uint64_t count;             /* live points */
+    hk_quant_method method;     /* of the codes; HK_QUANT_NONE without codes */
+    uint32_t code_bytes;        /* of the codes, per point */
+    int requested;              /* 1: a request is set (the fields below are filled) */
+    hk_quant_params request;
+    uint32_t request_rerank;
+    /* The request's generation: it changes (in memory) with every
+     * hk_collection_set_quant_request and when the collection is opened or restored; pass
+     * it to hk_collection_quantize_requested. Never 0 while a request is set. */
+    uint64_t generation;
+    /* 1: the codes were made for this generation of the request (by
+     * hk_collection_quantize_requested); kept across reopening. Codes made by
+     * hk_collection_quantize, or for an earlier request, do not meet it. */
+    int met;
+} hk_quant_state;
+hk_status hk_collection_quant_state(hk_collection *c, hk_quant_state *out);
+/* hk_collection_quantize for the request of the given generation (hk_quant_state): the
+ * codes are installed, and the request counts as met, only if that generation is still
+ * the collection's request when they would be (checked under the collection's write
+ * lock). Otherwise HK_CANCELLED, naming the request as changed or cleared, and the
+ * collection is unchanged. */
+hk_status hk_collection_quantize_requested(hk_collection *c, const hk_codebook *cb,
+                                           const char *codebook_name, uint32_t rerank,
+                                           uint64_t generation);
 
 /* Replaces the collection's index: HK_INDEX_FLAT (exact scans), or a new HNSW graph with
  * m links per node and level (0 = 16) and ef_construction (0 = 200) built over every live

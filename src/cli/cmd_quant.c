@@ -198,6 +198,20 @@ static hk_status evalset_load(hk_collection *c, uint32_t dim, size_t sample, con
 
 /* ---- quantize ---------------------------------------------------------------------- */
 
+/* Codes made or dropped by hand are the user's last word: a requested quantization
+ * (`hektor serve`'s quantization_config) is cleared so no server trains it again. */
+static int had_request(hk_collection *c) {
+    hk_quant_state qs;
+    return !hk_collection_quant_state(c, &qs) && qs.requested;
+}
+
+static hk_status clear_request(hk_collection *c, const char *name) {
+    if (!had_request(c)) return HK_OK;
+    hk_status st = hk_collection_set_quant_request(c, NULL, 0);
+    if (!st) printf("cleared the quantization requested for '%s' (quantization_config)\n", name);
+    return st;
+}
+
 int cmd_quantize(cli_ctx *ctx, int argc, char **argv) {
     qopts qo = {0};
     const char *cb_s = NULL, *rerank_s = NULL, *save_s = NULL, *target_s = NULL,
@@ -275,6 +289,8 @@ int cmd_quantize(cli_ctx *ctx, int argc, char **argv) {
     if (drop) {
         st = hk_collection_dequantize(c);
         if (!st) printf("dropped the codes of '%s'\n", pos[0]);
+        if (st == HK_NOT_FOUND && had_request(c)) st = HK_OK; /* the request alone goes */
+        if (!st) st = clear_request(c, pos[0]);
         rc = st ? qreport(st) : 0;
         if (cli_done(db, c) && !rc) rc = EXIT_FAIL;
         return rc;
@@ -360,6 +376,7 @@ int cmd_quantize(cli_ctx *ctx, int argc, char **argv) {
         }
     }
     if (!st) st = hk_collection_quantize(c, cb, name, rerank);
+    if (!st) st = clear_request(c, pos[0]);
     if (!st && vectors_s) st = hk_collection_set_vector_storage(c, storage);
     if (!st) {
         hk_codebook_info in;

@@ -1058,6 +1058,8 @@ static hk_status adopt_image(hk_collection *c, snap_image *img) {
     }
     atomic_store(&c->sorted_dirty, 1);
     c->want = 0;
+    c->want_gen = coll_quant_next_gen(); /* whatever request the image carries is a new one to this handle */
+    c->met_gen = 0;
     if (img->quant_len) {
         st = coll_quant_adopt(c, img->quant, img->quant_len, img->codes, img->codes_len);
         img->codes = NULL;

@@ -124,6 +124,9 @@ struct hk_collection {
     int want;
     hk_quant_params want_p;
     uint32_t want_rerank;
+    /* Memory only (quantize.c, "Request generations"): want_gen changes whenever the
+     * request does; met_gen is the generation the codes were made for (0: by hand). */
+    uint64_t want_gen, met_gen;
     uint8_t *codes;
     uint8_t *fs;      /* 4-bit PQ: the codes again in the fast-scan layout (cb_fs_size(cap)) */
     size_t code_size;
@@ -174,6 +177,12 @@ hk_status coll_check_points(hk_collection *c, const hk_point *pts, size_t n);
 hk_status coll_quant_encode(const hk_collection *c, hk_buf *out);
 /* 1 when the collection keeps (or wants to keep) its vectors on disk. */
 static inline int coll_vectors_disk(const hk_collection *c) { return c->vf || c->disk_wanted; }
+/* A request generation never handed out before in this process (never 0). */
+uint64_t coll_quant_next_gen(void);
+/* 1 when the collection has codes made for its current request. */
+static inline int coll_quant_met(const hk_collection *c) {
+    return c->want && c->cb && c->met_gen && c->met_gen == c->want_gen;
+}
 /* 1 when a QNTZ record says the vectors are kept on disk (checked again on adoption). */
 int coll_quant_on_disk(const uint8_t *rec, size_t len);
 /* Parses a QNTZ record and adopts codes (n * code size bytes, or NULL to encode the

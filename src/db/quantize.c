@@ -13,13 +13,21 @@
  * length, name bytes, u64 codebook length (0: no codes), codebook (the HKCB file form, with
  * its own checksum), then with flag bit 1 the request (40 bytes): u32 method, u32 pq_m,
  * u32 pq_bits, u32 curve, f64 curve_param, f64 sq_quantile, u32 train_size, u32 rerank.
- * Version 1 had no flags word and always a codebook; version 2 no request. Each record is
- * written with the lowest version that holds it, so databases without a request stay
- * readable by the builds that predate it.
+ * Version 4 adds flag bit 2: the codes were made for that request (it is met); it needs bit
+ * 1 and a codebook. Version 1 had no flags word and always a codebook; version 2 no
+ * request; version 3 no bit 2. Each record is written with the lowest version that holds
+ * it, so databases without a request stay readable by the builds that predate it.
+ *
+ * Request generations (memory only, unique in the process): want_gen changes with every
+ * request set or cleared (and at load); met_gen is the generation the codes were made for
+ * (hk_collection_quantize_requested), 0 for codes made by hand. The request is met when
+ * codes exist and met_gen == want_gen; that is what bit 2 keeps across a reopen.
  */
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <stdatomic.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -27,12 +35,18 @@
 #include "../store/fsutil.h"
 #include "collection.h"
 
-#define QREC_VERSION 3u
+#define QREC_VERSION 4u
 #define QREC_ON_DISK 1u
 #define QREC_WANT 2u
+#define QREC_MET 4u
 #define QREC_WANT_LEN 40u
 
 /* ---- the snapshot record ----------------------------------------------------------- */
+
+/* Generations are unique in the process (not only per collection), so a front end may key
+ * what it remembers about a request (a failed training, say) by the generation alone. */
+static _Atomic uint64_t g_req_gen;
+uint64_t coll_quant_next_gen(void) { return atomic_fetch_add(&g_req_gen, 1) + 1; }
 
 hk_status coll_quant_encode(const hk_collection *c, hk_buf *out) {
     uint8_t *cbdata = NULL;
@@ -40,10 +54,11 @@ hk_status coll_quant_encode(const hk_collection *c, hk_buf *out) {
     hk_status st = c->cb ? hk_codebook_serialize(c->cb, &cbdata, &cblen) : HK_OK;
     if (st) return st;
     uint32_t nl = c->cb && c->cb_name ? (uint32_t)strlen(c->cb_name) : 0;
-    uint32_t flags = (coll_vectors_disk(c) ? QREC_ON_DISK : 0) | (c->want ? QREC_WANT : 0);
+    uint32_t flags = (coll_vectors_disk(c) ? QREC_ON_DISK : 0) | (c->want ? QREC_WANT : 0) |
+                     (coll_quant_met(c) ? QREC_MET : 0);
     /* Without flags the record is written as version 1, which builds that predate
      * version 2 read: quantizing never makes a database unreadable to them. */
-    st = hk_buf_put_u32(out, (flags & QREC_WANT) ? 3u : flags ? 2u : 1u);
+    st = hk_buf_put_u32(out, (flags & QREC_MET) ? 4u : (flags & QREC_WANT) ? 3u : flags ? 2u : 1u);
     if (!st) st = hk_buf_put_u32(out, c->cb ? c->rerank : 0);
     if (!st && flags) st = hk_buf_put_u32(out, flags);
     if (!st) st = hk_buf_put_u32(out, nl);
@@ -81,16 +96,21 @@ static hk_status qrec_parse(const uint8_t *rec, size_t len, qrec *q) {
     memset(q, 0, sizeof *q);
     uint32_t ver = len >= 4 ? hk_load_u32(rec) : 0;
     size_t head = ver == 1 ? 12 : 16; /* version, rerank, [flags,] name length */
-    if ((ver != 1 && ver != 2 && ver != QREC_VERSION) || len < head + 8)
+    if (ver < 1 || ver > QREC_VERSION || len < head + 8)
         return hk_fail(HK_CORRUPT, "quantizer section: unknown record version or too short");
     q->rerank = hk_load_u32(rec + 4);
     q->flags = ver == 1 ? 0 : hk_load_u32(rec + 8);
     q->nl = hk_load_u32(rec + head - 4);
-    if (q->flags & ~(ver == 3 ? QREC_ON_DISK | QREC_WANT : QREC_ON_DISK))
+    uint32_t known = ver == 4 ? QREC_ON_DISK | QREC_WANT | QREC_MET
+                     : ver == 3 ? QREC_ON_DISK | QREC_WANT : QREC_ON_DISK;
+    if (q->flags & ~known)
         return hk_fail(HK_CORRUPT, "quantizer section: unknown flags %#x", q->flags);
-    if ((ver == 3) != !!(q->flags & QREC_WANT))
+    if ((ver >= 3) != !!(q->flags & QREC_WANT))
         return hk_fail(HK_CORRUPT, "quantizer section: version %u record %s a request", ver,
-                       ver == 3 ? "without" : "with");
+                       ver >= 3 ? "without" : "with");
+    if ((ver == 4) != !!(q->flags & QREC_MET))
+        return hk_fail(HK_CORRUPT, "quantizer section: version %u record %s the met flag", ver,
+                       ver == 4 ? "without" : "with");
     size_t wl = (q->flags & QREC_WANT) ? QREC_WANT_LEN : 0;
     if (len < head + 8 + wl)
         return hk_fail(HK_CORRUPT, "quantizer section: too short for its request");
@@ -104,8 +124,8 @@ static hk_status qrec_parse(const uint8_t *rec, size_t len, qrec *q) {
     if (q->cblen != len - head - q->nl - 8)
         return hk_fail(HK_CORRUPT, "quantizer section: codebook length %llu does not match the "
                        "section", (unsigned long long)q->cblen);
-    if (ver == 1 && !q->cblen)
-        return hk_fail(HK_CORRUPT, "quantizer section: version 1 record without a codebook");
+    if ((ver == 1 || ver == 4) && !q->cblen)
+        return hk_fail(HK_CORRUPT, "quantizer section: version %u record without a codebook", ver);
     if (ver == 2 && !q->flags)
         return hk_fail(HK_CORRUPT, "quantizer section: a version 2 record without flags (written "
                        "as version 1)");
@@ -196,6 +216,7 @@ hk_status coll_quant_adopt(hk_collection *c, const uint8_t *rec, size_t len, uin
     c->rerank = q.rerank;
     c->codes = codes;
     c->code_size = cs;
+    c->met_gen = (q.flags & QREC_MET) ? c->want_gen : 0;
     return HK_OK;
 fail:
     hk_codebook_free(cb);
@@ -272,8 +293,11 @@ static void enc_task(void *arg, size_t task, unsigned worker) {
         __atomic_store_n(&j->st, HK_NOMEM, __ATOMIC_RELAXED);
 }
 
-hk_status hk_collection_quantize(hk_collection *c, const hk_codebook *src, const char *name,
-                                 uint32_t rerank) {
+/* gen NULL: codes by hand; else codes for request generation *gen, made only while that
+ * is still the collection's request (checked under write_mu, which every request change
+ * takes, and held until the codes are installed). */
+static hk_status quantize_impl(hk_collection *c, const hk_codebook *src, const char *name,
+                               uint32_t rerank, const uint64_t *gen) {
     if (!c || !src) return hk_fail(HK_INVALID, "quantize: NULL argument");
     if (name && db_check_name(name, "codebook")) return HK_INVALID;
     if (!c->cfg.dim) return hk_fail(HK_INVALID, "collection '%s' is text-only: it has no vectors to quantize", c->name);
@@ -296,6 +320,14 @@ hk_status hk_collection_quantize(hk_collection *c, const hk_codebook *src, const
         hk_codebook_free(cb);
         hk_free(nm);
         return st;
+    }
+    if (gen && (!c->want || c->want_gen != *gen)) {
+        hk_codebook_free(cb);
+        hk_free(nm);
+        pthread_mutex_unlock(&c->write_mu);
+        return hk_fail(HK_CANCELLED, "the quantization request of collection '%s' was %s after "
+                       "this training began; the collection is unchanged", c->name,
+                       c->want ? "changed" : "cleared");
     }
     /* Writers hold write_mu, so the vectors stay as they are while we encode them beside
      * readers; the swap takes the write side of rw. */
@@ -329,16 +361,19 @@ hk_status hk_collection_quantize(hk_collection *c, const hk_codebook *src, const
     uint8_t *old_codes = c->codes, *old_fs = c->fs;
     size_t old_cs = c->code_size;
     uint32_t old_rerank = c->rerank;
+    uint64_t old_met = c->met_gen;
     c->cb = cb;
     c->cb_name = nm;
     c->codes = codes;
     c->fs = fs;
     c->code_size = cs;
     c->rerank = rerank;
+    c->met_gen = gen ? *gen : 0;
     pthread_rwlock_unlock(&c->rw);
     st = coll_checkpoint_force(c);
     pthread_rwlock_wrlock(&c->rw);
     if (st) { /* not durable: put everything back */
+        c->met_gen = old_met;
         c->cb = old_cb;
         c->cb_name = old_name;
         c->codes = old_codes;
@@ -358,6 +393,18 @@ hk_status hk_collection_quantize(hk_collection *c, const hk_codebook *src, const
     hk_free(old_codes);
     hk_free(old_fs);
     return st;
+}
+
+hk_status hk_collection_quantize(hk_collection *c, const hk_codebook *src, const char *name,
+                                 uint32_t rerank) {
+    return quantize_impl(c, src, name, rerank, NULL);
+}
+
+hk_status hk_collection_quantize_requested(hk_collection *c, const hk_codebook *cb,
+                                           const char *codebook_name, uint32_t rerank,
+                                           uint64_t generation) {
+    if (!generation) return hk_fail(HK_INVALID, "quantize_requested: generation 0 is no request");
+    return quantize_impl(c, cb, codebook_name, rerank, &generation);
 }
 
 hk_status hk_collection_dequantize(hk_collection *c) {
@@ -416,9 +463,11 @@ hk_status hk_collection_set_quant_request(hk_collection *c, const hk_quant_param
     int old = c->want;
     hk_quant_params old_p = c->want_p;
     uint32_t old_rerank = c->want_rerank;
+    uint64_t old_gen = c->want_gen;
     c->want = p != NULL;
     if (p) c->want_p = *p;
     c->want_rerank = p ? rerank : 0;
+    c->want_gen = coll_quant_next_gen(); /* a training begun for the old request may not install its codes */
     pthread_rwlock_unlock(&c->rw);
     st = coll_checkpoint_force(c);
     if (st) { /* not durable: as it was */
@@ -426,6 +475,7 @@ hk_status hk_collection_set_quant_request(hk_collection *c, const hk_quant_param
         c->want = old;
         c->want_p = old_p;
         c->want_rerank = old_rerank;
+        c->want_gen = old_gen;
         pthread_rwlock_unlock(&c->rw);
     }
     pthread_mutex_unlock(&c->write_mu);
@@ -444,6 +494,25 @@ hk_status hk_collection_quant_request(hk_collection *c, hk_quant_params *p, uint
     }
     coll_read_end(c);
     return st;
+}
+
+hk_status hk_collection_quant_state(hk_collection *c, hk_quant_state *out) {
+    if (!c || !out) return hk_fail(HK_INVALID, "quant_state: NULL argument");
+    memset(out, 0, sizeof *out);
+    hk_status st = coll_read_begin(c);
+    if (st) return st;
+    out->count = c->count;
+    out->method = c->cb ? c->cb->method : HK_QUANT_NONE;
+    out->code_bytes = c->cb ? (uint32_t)c->code_size : 0;
+    out->requested = c->want;
+    if (c->want) {
+        out->request = c->want_p;
+        out->request_rerank = c->want_rerank;
+        out->generation = c->want_gen;
+        out->met = coll_quant_met(c);
+    }
+    coll_read_end(c);
+    return HK_OK;
 }
 
 /* ---- vector storage ---------------------------------------------------------------- */
@@ -663,23 +732,42 @@ static hk_status cb_write(const char *root, int nosync, const char *name, const 
     }
     if ((st = fs_mkdir(dir))) goto done;
     if ((st = hk_codebook_serialize(cb, &data, &len))) goto done;
+    /* A temporary name of its own (two writers never share one), renamed into place; without
+     * replace, linked into place instead, which fails when the name exists, so of two
+     * writers racing for a new name exactly one succeeds. */
     size_t pl = strlen(path);
-    if (!(tmp = hk_malloc(pl + 5))) {
+    static const char suffix[] = ".tmp-XXXXXX";
+    if (!(tmp = hk_malloc(pl + sizeof suffix))) {
         st = hk_fail(HK_NOMEM, "out of memory");
         goto done;
     }
     memcpy(tmp, path, pl);
-    memcpy(tmp + pl, ".tmp", 5);
-    int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+    memcpy(tmp + pl, suffix, sizeof suffix);
+    int fd = mkostemp(tmp, O_CLOEXEC);
     if (fd < 0) {
         st = hk_fail(HK_IO, "%s: cannot create: %s", tmp, strerror(errno));
         goto done;
     }
-    st = fs_write_all(fd, data, len, tmp);
+    if (fchmod(fd, 0644) != 0) st = hk_fail(HK_IO, "%s: cannot chmod: %s", tmp, strerror(errno));
+    if (!st) st = fs_write_all(fd, data, len, tmp);
     if (!st && !nosync) st = fs_fsync(fd, tmp);
     close(fd);
-    if (!st && rename(tmp, path) != 0)
+    if (!st && !replace) {
+        if (link(tmp, path) != 0) {
+            int e = errno;
+            if (e == EEXIST)
+                st = hk_fail(HK_EXISTS, "codebook '%s' already exists", name);
+            else if (e != EPERM && e != ENOTSUP && e != ENOSYS)
+                st = hk_fail(HK_IO, "%s: cannot link into place: %s", path, strerror(e));
+            else if (fs_exists(path)) /* no hard links here: check, then rename */
+                st = hk_fail(HK_EXISTS, "codebook '%s' already exists", name);
+            else if (rename(tmp, path) != 0)
+                st = hk_fail(HK_IO, "%s: cannot rename into place: %s", path, strerror(errno));
+        }
+        unlink(tmp); /* linked (or failed): the temporary name goes either way */
+    } else if (!st && rename(tmp, path) != 0) {
         st = hk_fail(HK_IO, "%s: cannot rename into place: %s", path, strerror(errno));
+    }
     if (st) unlink(tmp);
     if (!st && !nosync) st = fs_fsync_dir(dir);
 done:

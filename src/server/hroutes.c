@@ -106,18 +106,27 @@ static uint64_t g_quant_min_points = HKS_DEFAULT_QUANTIZE_MIN_POINTS;
 
 void hkr_set_quantize_min_points(uint64_t n) { g_quant_min_points = n ? n : 1; }
 
-/* 1 when the collection's codes (their method and size, from its statistics: no codebook
- * copy on the write path) are not those its request p asks for. */
-static int request_unmet(hk_collection *c, const hk_quant_params *p) {
-    hk_collection_stats s;
-    if (hk_collection_stats_get(c, &s) || s.quant != p->method) return 1;
-    if (p->method == HK_QUANT_PQ || p->method == HK_QUANT_OPQ) {
-        uint32_t bits = p->pq_bits ? p->pq_bits : 8;
-        return p->pq_m && s.code_bytes != (p->pq_m * bits + 7) / 8;
-    }
-    return 0;
+/* Requested trainings that failed, by request generation (unique in the process): such a
+ * request is not queued again on every write, only once it changes (a PATCH gives it a new
+ * generation) or the server restarts. A small ring: the oldest failures are forgotten. */
+#define FAILED_KEPT 64
+static pthread_mutex_t g_failed_mu = PTHREAD_MUTEX_INITIALIZER;
+static uint64_t g_failed[FAILED_KEPT];
+static size_t g_failed_next;
+
+static void request_failed_note(uint64_t gen) {
+    pthread_mutex_lock(&g_failed_mu);
+    g_failed[g_failed_next++ % FAILED_KEPT] = gen;
+    pthread_mutex_unlock(&g_failed_mu);
 }
 
+static int request_failed(uint64_t gen) {
+    int hit = 0;
+    pthread_mutex_lock(&g_failed_mu);
+    for (size_t i = 0; i < FAILED_KEPT && !hit; i++) hit = gen && g_failed[i] == gen;
+    pthread_mutex_unlock(&g_failed_mu);
+    return hit;
+}
 
 static int h_stats(qctx *q) {
     if (hr_open_coll(q) || hr_full_stats(q)) return q->status;
@@ -164,16 +173,17 @@ static int h_stats(qctx *q) {
         hk_buf_puts(b, "null");
     }
     /* The quantization asked for (Qdrant's quantization_config), met or not yet. */
-    hk_quant_params rp;
-    uint32_t rr;
+    hk_quant_state qs;
+    const hk_quant_params *rp = &qs.request;
     hk_buf_puts(b, ",\"quantization_request\":");
-    if (!hk_collection_quant_request(q->c, &rp, &rr)) {
+    if (!hk_collection_quant_state(q->c, &qs) && qs.requested) {
         hk_buf_printf(b, "{\"method\":\"%s\",\"pq_m\":%u,\"pq_bits\":%u,\"quantile\":",
-                      hk_quant_method_name(rp.method), rp.pq_m, rp.pq_bits);
-        if (rp.sq_quantile > 0) hk_buf_printf(b, "%.9g", rp.sq_quantile);
+                      hk_quant_method_name(rp->method), rp->pq_m, rp->pq_bits);
+        if (rp->sq_quantile > 0) hk_buf_printf(b, "%.9g", rp->sq_quantile);
         else hk_buf_puts(b, "null");
-        hk_buf_printf(b, ",\"min_points\":%llu,\"met\":%s}", (unsigned long long)g_quant_min_points,
-                      request_unmet(q->c, &rp) ? "false" : "true");
+        hk_buf_printf(b, ",\"min_points\":%llu,\"met\":%s,\"failed\":%s}",
+                      (unsigned long long)g_quant_min_points, qs.met ? "true" : "false",
+                      !qs.met && request_failed(qs.generation) ? "true" : "false");
     } else {
         hk_buf_puts(b, "null");
     }
@@ -780,7 +790,6 @@ typedef struct quant_job {
     uint32_t rerank;
     int replace;
     int requested; /* train what the collection requests (read when the job runs) */
-    int force;     /* requested: even when the codes already have the requested method */
     int autosel;   /* "auto": choose the method first (hk_collection_quant_auto) */
     hk_quant_target target;
     uint32_t sample, nq, k;
@@ -873,13 +882,18 @@ static hks_job_state quant_run(hks_job *j, void *arg, hk_db *db, char *msg, size
     hk_collection *c = NULL;
     hk_codebook *cb = NULL;
     hk_status st = hk_collection_open(db, qj->name, &c);
+    uint64_t gen = 0;
     if (!st && qj->requested) {
-        /* The request as it is now: a PATCH may have changed or dropped it since. */
-        st = hk_collection_quant_request(c, &qj->p, &qj->rerank);
-        const char *skip = st == HK_NOT_FOUND ? "the collection requests no quantization any more"
-                           : !st && !qj->force && !request_unmet(c, &qj->p)
-                               ? "the collection has the requested codes already"
-                               : NULL;
+        /* The request as it is now: a PATCH may have changed or dropped it since. Its
+         * generation goes with the codes: they are installed only if it is still current. */
+        hk_quant_state qs;
+        st = hk_collection_quant_state(c, &qs);
+        const char *skip = !st && !qs.requested ? "the collection requests no quantization any more"
+                           : !st && qs.met ? "the collection has the requested codes already"
+                                           : NULL;
+        qj->p = qs.request;
+        qj->rerank = qs.request_rerank;
+        gen = qs.generation;
         if (skip) {
             hk_collection_close(c);
             snprintf(msg, msg_size, "%s", skip);
@@ -894,7 +908,9 @@ static hks_job_state quant_run(hks_job *j, void *arg, hk_db *db, char *msg, size
     if (!st && qj->codebook[0]) st = hk_db_codebook_save(db, qj->codebook, cb, qj->replace);
     if (!st && hks_job_progress(j, 900, 1000, "encoding the points"))
         st = hk_fail(HK_CANCELLED, "cancelled after training; the collection is unchanged");
-    if (!st) st = hk_collection_quantize(c, cb, qj->codebook[0] ? qj->codebook : NULL, qj->rerank);
+    if (!st && gen) st = hk_collection_quantize_requested(c, cb, NULL, qj->rerank, gen);
+    else if (!st) st = hk_collection_quantize(c, cb, qj->codebook[0] ? qj->codebook : NULL, qj->rerank);
+    if (st && st != HK_CANCELLED && gen) request_failed_note(gen);
     hk_codebook_info info;
     if (!st) st = hk_codebook_info_get(cb, &info);
     hk_codebook_free(cb);
@@ -931,10 +947,9 @@ static hks_job_state quant_run(hks_job *j, void *arg, hk_db *db, char *msg, size
 uint64_t hkr_quantize_requested(hk_db *db, const char *name, int force) {
     hk_collection *c;
     if (hk_collection_open(db, name, &c)) return 0;
-    hk_quant_params p;
-    hk_collection_stats s;
-    int due = !hk_collection_quant_request(c, &p, NULL) && !hk_collection_stats_get(c, &s) &&
-              s.count >= g_quant_min_points && (force || request_unmet(c, &p));
+    hk_quant_state qs;
+    int due = !hk_collection_quant_state(c, &qs) && qs.requested && !qs.met &&
+              qs.count >= g_quant_min_points && !request_failed(qs.generation);
     hk_collection_close(c);
     if (!due) return 0;
     quant_job *qj = hk_malloc(sizeof *qj);
@@ -942,11 +957,19 @@ uint64_t hkr_quantize_requested(hk_db *db, const char *name, int force) {
     memset(qj, 0, sizeof *qj);
     snprintf(qj->name, sizeof qj->name, "%s", name);
     qj->requested = 1;
-    qj->force = force;
+    /* A queued requested job reads the request when it runs, so joining it is enough; a
+     * running one may have begun from an older request (it then installs nothing), so
+     * after a request change (force) a new one is queued behind it. */
     uint64_t id = 0;
     hk_status st = hks_job_submit_unique("quantize", qj->name, force ? 1 : 2, quant_run, qj,
                                          quant_free, &id);
     return st && st != HK_EXISTS ? 0 : id;
+}
+
+static int is_requested_job(void *arg) { return arg && ((quant_job *)arg)->requested; }
+
+size_t hkr_quantize_requested_cancel(const char *name, const char *why) {
+    return hks_jobs_cancel_where("quantize", name, is_requested_job, why);
 }
 
 void hkr_quantize_requested_all(hk_db *db) {
@@ -955,6 +978,18 @@ void hkr_quantize_requested_all(hk_db *db) {
     if (hk_db_list(db, &names, &n)) return;
     for (size_t i = 0; i < n; i++) hkr_quantize_requested(db, names[i], 0);
     hk_strings_free(names, n);
+}
+
+/* Clears the collection's requested quantization, if any, and stops its jobs. */
+static hk_status clear_request(qctx *q) {
+    hk_quant_state qs;
+    hk_status st = hk_collection_quant_state(q->c, &qs);
+    if (st || !qs.requested) return st;
+    st = hk_collection_set_quant_request(q->c, NULL, 0);
+    if (!st)
+        hkr_quantize_requested_cancel(q->r->seg[2], "cancelled: the quantization request was "
+                                      "cleared by an explicit quantize or dequantize");
+    return st;
 }
 
 static int h_quantize(qctx *q) {
@@ -1050,18 +1085,31 @@ static int h_quantize(qctx *q) {
     qj->replace = replace;
     snprintf(qj->name, sizeof qj->name, "%s", q->r->seg[2]);
     if (cbname) snprintf(qj->codebook, sizeof qj->codebook, "%s", cbname);
+    /* Codes asked for by hand are the user's last word: the collection's request (Qdrant's
+     * quantization_config) is cleared, so no later write or restart trains it again. */
+    hk_status st = clear_request(q);
+    if (st) {
+        hk_free(qj);
+        return hr_lib_fail(q, st);
+    }
     uint64_t id;
     if (hks_job_submit("quantize", qj->name, quant_run, qj, quant_free, &id))
         return hr_fail(q, 503, "cannot start the quantization: %s", hk_errmsg());
     return write_job_or_404(q, id, wait);
 }
 
+/* DELETE drops the codes and the request alike (see h_quantize). */
 static int h_dequantize(qctx *q) {
     if (hr_open_coll(q) || hr_full_stats(q)) return q->status;
-    if (q->stats.quant == HK_QUANT_NONE)
-        return hr_fail(q, 404, "collection '%s' has no codes", q->r->seg[2]);
-    hk_status st = hk_collection_dequantize(q->c);
+    hk_quant_state qs;
+    hk_status st = hk_collection_quant_state(q->c, &qs);
     if (st) return hr_lib_fail(q, st);
+    if (q->stats.quant == HK_QUANT_NONE && !qs.requested)
+        return hr_fail(q, 404, "collection '%s' has no codes and requests none", q->r->seg[2]);
+    if ((st = clear_request(q))) return hr_lib_fail(q, st);
+    if (q->stats.quant != HK_QUANT_NONE && (st = hk_collection_dequantize(q->c)) &&
+        st != HK_NOT_FOUND)
+        return hr_lib_fail(q, st);
     hk_buf_puts(&q->out, "true");
     return 200;
 }

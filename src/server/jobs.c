@@ -32,6 +32,7 @@ struct hks_job {
     double started, finished; /* 0 = not yet */
     char *result;             /* JSON, or NULL */
     int cancel;
+    char cancel_why[160]; /* why it was cancelled (hks_jobs_cancel_where), or "" */
     hks_job_fn fn;
     void *arg;
     void (*free_arg)(void *);
@@ -115,6 +116,11 @@ static void *worker(void *unused) {
         char *result = NULL;
         hks_job_state st = j->fn(j, j->arg, g_db, msg, sizeof msg, &result);
         pthread_mutex_lock(&g_mu);
+        if (st == HKS_JOB_CANCELLED && j->cancel_why[0]) {
+            char full[sizeof msg];
+            snprintf(full, sizeof full, "%.150s (%.350s)", j->cancel_why, msg);
+            memcpy(msg, full, sizeof msg);
+        }
         end_job(j, st, msg, result);
         prune();
         pthread_cond_broadcast(&g_cv);
@@ -286,6 +292,32 @@ int hks_job_cancel(uint64_t id, hk_buf *b) {
     if (j) write_job(b, j);
     pthread_mutex_unlock(&g_mu);
     return j ? 0 : -1;
+}
+
+size_t hks_jobs_cancel_where(const char *kind, const char *collection, int (*match)(void *arg),
+                             const char *why) {
+    size_t n = 0;
+    pthread_mutex_lock(&g_mu);
+    for (size_t i = 0; i < g_njobs; i++) {
+        hks_job *j = g_jobs[i];
+        if (finished(j) || j->cancel || strcmp(j->kind, kind) || strcmp(j->collection, collection) ||
+            (match && !match(j->arg)))
+            continue;
+        j->cancel = 1;
+        snprintf(j->cancel_why, sizeof j->cancel_why, "%s", why);
+        n++;
+        if (j->state != HKS_JOB_QUEUED) continue; /* running: it stops at its next check */
+        hks_job **pp = &g_queue_head, *prev = NULL;
+        while (*pp && *pp != j) prev = *pp, pp = &(*pp)->next_queued;
+        if (*pp) {
+            *pp = j->next_queued;
+            if (g_queue_tail == j) g_queue_tail = prev;
+            end_job(j, HKS_JOB_CANCELLED, why, NULL);
+        }
+    }
+    if (n) pthread_cond_broadcast(&g_cv);
+    pthread_mutex_unlock(&g_mu);
+    return n;
 }
 
 void hks_jobs_cancel_all(void) {

@@ -43,6 +43,11 @@ int hks_job_write(hk_buf *b, uint64_t id, int wait);
 void hks_jobs_write(hk_buf *b, double recent_s);
 /* Asks the job to stop and writes it as it is then; -1 when unknown. */
 int hks_job_cancel(uint64_t id, hk_buf *b);
+/* Cancels the unfinished jobs of this kind for this collection whose arg match accepts
+ * (match NULL: all): queued ones end at once with the message why, running ones stop at
+ * their next progress check. Returns how many were asked to stop. */
+size_t hks_jobs_cancel_where(const char *kind, const char *collection, int (*match)(void *arg),
+                             const char *why);
 /* At shutdown: refuse new jobs and cancel the others (waiters wake as they end)... */
 void hks_jobs_cancel_all(void);
 /* ...then wait for the worker and free the registry. */

@@ -314,6 +314,12 @@ static int h_update(qctx *q) {
     int disabled;
     if (get_quant_config(q, qc, qwhat, q->stats.dim, 1, &qp, &disabled)) return q->status;
     hk_status st = hk_collection_set_quant_request(q->c, disabled ? NULL : &qp, 0);
+    /* Jobs begun for the old request would install nothing now (their generation is not
+     * current): stop them rather than let them train. */
+    if (!st)
+        hkr_quantize_requested_cancel(q->r->seg[1], disabled
+                                      ? "cancelled: the quantization request was disabled"
+                                      : "cancelled: the quantization request changed");
     if (!st && disabled) {
         st = hk_collection_dequantize(q->c);
         if (st == HK_NOT_FOUND) st = HK_OK;
@@ -618,7 +624,14 @@ static int get_quant_search(qctx *q, const hj_value *params, uint64_t want, int 
     if (ignore) *exact = 1;
     if (!want) want = 1;
     if (!rescore) *rerank = (uint32_t)(want > 1000000 ? 1000000 : want);
-    else if (os) *rerank = (uint32_t)fmin(ceil(hj_number(os) * (double)want), 1e8);
+    else if (os) {
+        /* At most 1e6 (as the native route's rerank) and never more than the collection
+         * holds: the re-rank buffers are sized by it, and a read-only key can ask. */
+        double d = fmin(ceil(hj_number(os) * (double)want), 1e6);
+        hk_quant_state qs;
+        if (!hk_collection_quant_state(q->c, &qs)) d = fmin(d, (double)(qs.count ? qs.count : 1));
+        *rerank = (uint32_t)d; /* the library re-ranks at least want anyway */
+    }
     return 0;
 }
 
@@ -1157,7 +1170,9 @@ static int h_snap_recover(qctx *q) {
     if (st == HK_CORRUPT) return hr_fail(q, 400, "%s", hk_errmsg());
     if (st) return hr_lib_fail(q, st);
     hkr_projection_forget(q->r->seg[1]);
-    hkr_quantize_requested(q->r->db, q->r->seg[1], 0); /* a request the snapshot carries */
+    /* A request the snapshot carries (a new generation: a job running for the collection
+     * as it was installs nothing, so queue one behind it). */
+    hkr_quantize_requested(q->r->db, q->r->seg[1], 1);
     hk_buf_puts(&q->out, "true");
     return 200;
 }
@@ -1276,7 +1291,7 @@ static int h_snap_upload(qctx *q) {
     if (st) return hr_lib_fail(q, st);
     /* The collection was replaced: its projection (of the old points) goes, as on recover. */
     hkr_projection_forget(coll);
-    hkr_quantize_requested(q->r->db, coll, 0); /* a request the snapshot carries */
+    hkr_quantize_requested(q->r->db, coll, 1); /* as for recovery above */
     hk_buf_puts(&q->out, "true");
     return 200;
 }

@@ -42,11 +42,16 @@ extern const size_t hkr_nroutes;
 /* Releases what hroutes.c keeps between requests (the text embedder); at shutdown. */
 void hkr_shutdown(void);
 /* Collections asking for a quantization (hk_collection_set_quant_request, Qdrant's
- * quantization_config) get a "quantize" job once they hold the minimum of points: when
- * force, or when their codes are not the requested ones, and no such job is queued (or,
- * without force, running). Returns the job's id, 0 when none is due. */
+ * quantization_config) get a "quantize" job once they hold the minimum of points, when
+ * their codes were not made for the current request (hk_quant_state.met), a training for
+ * that request has not failed already, and no such job is queued (or, without force,
+ * running: force is for a request just changed). Returns the job's id, 0 when none is
+ * due. */
 void hkr_set_quantize_min_points(uint64_t n);
 uint64_t hkr_quantize_requested(hk_db *db, const char *name, int force);
+/* Cancels the collection's queued and running requested "quantize" jobs (not those asked
+ * for by POST .../quantize); returns how many. */
+size_t hkr_quantize_requested_cancel(const char *name, const char *why);
 /* The same for every collection (at server start). */
 void hkr_quantize_requested_all(hk_db *db);
 /* The projection routes (projection.c; their entries are in hkr_routes). */

@@ -216,6 +216,20 @@ def test_upsert_past_threshold_restart_patch(tmp):
         check(r_codes < r_over, "re-ranking more candidates must help: %.4f vs %.4f" % (r_codes, r_over))
         check(r_over >= 0.9, "recall@10 with oversampling 4: %.4f" % r_over)
         eq(r_exact, 1.0, "ignore: exact float search")
+        # the largest limit with the largest oversampling: the re-rank depth is held to the
+        # collection's size, so the server's peak memory hardly moves
+        def peak_kb():
+            with open("/proc/%d/status" % s.proc.pid) as f:
+                return int([ln for ln in f if ln.startswith("VmHWM:")][0].split()[1])
+        before = peak_kb()
+        for coll, npts in (("later", MIN + 200), ("q", n)):  # HNSW and flat, both on codes
+            big = s.ok("POST", "/collections/%s/points/search" % coll,
+                       {"vector": queries[0].tolist(), "limit": 100000,
+                        "params": {"quantization": {"rescore": True, "oversampling": 1000}}})
+            eq(len(big), npts, "every point of %s, ranked" % coll)
+        grew = peak_kb() - before
+        print("peak memory growth of a limit 100000 x oversampling 1000 search: %d kB" % grew)
+        check(grew < 100 * 1024, "peak memory grew by %d kB" % grew)
         for bad, words in [({"oversampling": 0.5}, ["oversampling"]), ({"rescore": 1}, ["rescore"]),
                            ({"frob": True}, ["frob", "params.quantization"])]:
             s.bad("POST", "/collections/later/points/search",
@@ -262,6 +276,239 @@ def test_upsert_past_threshold_restart_patch(tmp):
     eq(info["quantization_request"], {"method": "pq", "pq_m": 8, "pq_bits": 8, "quantile": None})
     check("requested     pq (m 8, 8 bits)" in hk_ok(db, "info", "later").out, "info shows the request")
     check("quantization_request" not in _json.loads(hk_ok(db, "info", "q", "--json").out), "none for q")
+
+
+def wait_state(s, job_id, states):
+    deadline = time.time() + 120 * SLOW
+    while time.time() < deadline:
+        j = s.ok("GET", "/hektor/jobs/" + job_id)["job"]
+        if j["state"] in states:
+            return j
+        time.sleep(0.005)
+    raise AssertionError("job %s never reached %r" % (job_id, states))
+
+
+@test
+def test_disabled_during_training(tmp):
+    """PATCH "Disabled" while the requested job trains: the job installs nothing (it is
+    cancelled, or its request generation is stale at commit), the codes stay absent and the
+    request cleared, also after a restart. A PATCH to another config during training ends
+    with the new config's codes, not the old one's."""
+    db = tmp("db")
+    n, dim = 12000, 128
+    base, _ = clustered(n, dim, 1, seed=7)
+    x4 = {"product": {"compression": "x4"}}  # 128 sub-quantizers of 256 centroids: seconds
+
+    def body(s):
+        eq(s.ok("PUT", "/collections/d", {"vectors": {"size": dim, "distance": "Euclid"},
+                                          "hnsw_config": {"m": 0}}), True)
+        for lo in range(0, n, 4000):
+            upsert(s, "d", base, lo, lo + 4000)
+        eq(s.ok("PATCH", "/collections/d", {"quantization_config": x4}), True)
+        js = quant_jobs(s, "d")
+        eq(len(js), 1, "the PATCH queued a job: %r" % js)
+        running = wait_state(s, js[0]["id"], ("running", "done", "failed", "cancelled"))
+        caught = running["state"] == "running"
+        eq(s.ok("PATCH", "/collections/d", {"quantization_config": "Disabled"}), True)
+        end = wait_jobs(s, "d", 1)[0]
+        print("Disabled %s training; job: %s %r" % ("during" if caught else "after", end["state"],
+                                                    end["message"]))
+        check(caught, "the job should still have been training when the PATCH came: %r" % end)
+        eq(end["state"], "cancelled", "job: %r" % end)
+        check("disabled" in end["message"] or "cleared" in end["message"], "message: %r" % end)
+        eq(stats(s, "d")["quantization"], None, "no codes after Disabled")
+        eq(stats(s, "d")["quantization_request"], None)
+        upsert(s, "d", base, 0, 10)
+        time.sleep(0.2)
+        eq(len(quant_jobs(s, "d")), 1, "no job without a request")
+        # a change of config during training: the old one's codes never land
+        eq(s.ok("PATCH", "/collections/d", {"quantization_config": x4}), True)
+        first = [j for j in quant_jobs(s, "d") if j["state"] in ("queued", "running")]
+        eq(len(first), 1)
+        wait_state(s, first[0]["id"], ("running",))
+        sq = {"scalar": {"type": "int8", "quantile": 0.99}}
+        eq(s.ok("PATCH", "/collections/d", {"quantization_config": sq}), True)
+        js = wait_jobs(s, "d", 3)
+        old = [j for j in js if j["id"] == first[0]["id"]][0]
+        eq(old["state"], "cancelled", "the job for the old config: %r" % old)
+        eq(js[-1]["state"], "done", "the job for the new config: %r" % js[-1])
+        st = stats(s, "d")
+        eq(st["quantization"]["method"], "sq8")
+        eq(st["quantization_request"]["met"], True)
+        eq(qconf(s, "d"), {"scalar": {"type": "int8", "quantile": 0.99, "always_ram": True}})
+        eq(s.ok("PATCH", "/collections/d", {"quantization_config": "Disabled"}), True)
+    run_with(tmp, body, db)
+
+    def after(s):
+        eq(stats(s, "d")["quantization"], None)
+        eq(qconf(s, "d"), None)
+        time.sleep(0.2)
+        eq(quant_jobs(s, "d"), [], "no job at start")
+    run_with(tmp, after, db)
+
+
+@test
+def test_explicit_quantize_clears_request(tmp):
+    """DELETE or POST /hektor/collections/{name}/quantize by hand: the collection's request is
+    cleared, so neither the next upsert nor a restart trains the requested codes again."""
+    db = tmp("db")
+    dim = 32
+    base, _ = clustered(MIN + 400, dim, 1, seed=11)
+    x8 = {"product": {"compression": "x8"}}
+
+    def body(s):
+        eq(s.ok("PUT", "/collections/e", {"vectors": {"size": dim, "distance": "Euclid"},
+                                          "quantization_config": x8}), True)
+        upsert(s, "e", base, 0, MIN + 100)
+        eq(wait_jobs(s, "e", 1)[0]["state"], "done")
+        eq(stats(s, "e")["quantization"]["method"], "pq")
+        # DELETE: codes and request go; an upsert queues nothing
+        eq(s.ok("DELETE", "/hektor/collections/e/quantize"), True)
+        eq(stats(s, "e")["quantization"], None)
+        eq(stats(s, "e")["quantization_request"], None)
+        eq(qconf(s, "e"), None)
+        upsert(s, "e", base, MIN + 100, MIN + 200)
+        time.sleep(0.2)
+        eq(len(quant_jobs(s, "e")), 1, "no job after DELETE: %r" % quant_jobs(s, "e"))
+        s.bad("DELETE", "/hektor/collections/e/quantize", None, 404, ["no codes"])
+        # a request again, then codes by hand with another method: the hand-made ones stay
+        eq(s.ok("PATCH", "/collections/e", {"quantization_config": x8}), True)
+        eq(wait_jobs(s, "e", 2)[-1]["state"], "done")
+        j = s.ok("POST", "/hektor/collections/e/quantize?wait=true", {"method": "sq8"})["job"]
+        eq(j["state"], "done", "job: %r" % j)
+        eq(stats(s, "e")["quantization"]["method"], "sq8")
+        eq(stats(s, "e")["quantization_request"], None)
+        eq(qconf(s, "e"), None)
+        upsert(s, "e", base, MIN + 200, MIN + 300)
+        time.sleep(0.2)
+        eq(len(quant_jobs(s, "e")), 3, "no requested job after POST quantize: %r" % quant_jobs(s, "e"))
+        eq(stats(s, "e")["quantization"]["method"], "sq8")
+        # DELETE with only a request (no codes yet) clears it
+        eq(s.ok("PUT", "/collections/r", {"vectors": {"size": dim, "distance": "Euclid"},
+                                          "quantization_config": x8}), True)
+        eq(s.ok("DELETE", "/hektor/collections/r/quantize"), True)
+        eq(qconf(s, "r"), None)
+        upsert(s, "r", base, 0, MIN + 10)
+        time.sleep(0.2)
+        eq(quant_jobs(s, "r"), [])
+    run_with(tmp, body, db)
+
+    def after(s):
+        time.sleep(0.3)
+        eq(quant_jobs(s, "e"), [], "no job at start")
+        eq(stats(s, "e")["quantization"]["method"], "sq8")
+        # requests again, for the command line below
+        eq(s.ok("PATCH", "/collections/e", {"quantization_config": x8}), True)
+        eq(wait_jobs(s, "e", 1)[0]["state"], "done")
+        eq(stats(s, "e")["quantization"]["method"], "pq")
+        eq(s.ok("PUT", "/collections/r2", {"vectors": {"size": dim, "distance": "Euclid"},
+                                           "quantization_config": x8}), True)
+    run_with(tmp, after, db)
+
+    # `hektor quantize` by hand clears the request too (with --drop, a request alone goes)
+    from hk_test import hk_ok
+    out = hk_ok(db, "quantize", "e", "--method", "sq8").out
+    check("cleared the quantization requested for 'e'" in out, "quantize output: %r" % out)
+    out = hk_ok(db, "quantize", "r2", "--drop").out
+    check("cleared the quantization requested for 'r2'" in out and "dropped the codes" not in out,
+          "quantize --drop output: %r" % out)
+
+    def last(s):
+        time.sleep(0.3)
+        eq(quant_jobs(s, "e"), [], "no job at start after the command line's quantize")
+        eq(qconf(s, "e"), None)
+        eq(stats(s, "e")["quantization"]["method"], "sq8")
+        eq(qconf(s, "r2"), None)
+    run_with(tmp, last, db)
+
+
+@test
+def test_quantile_change_not_met(tmp):
+    """A quantile-only PATCH whose job does not run (this server's threshold is above the
+    collection) is not reported as met by the old codes of the same method and size; the
+    next server (lower threshold) trains it at start, and it is met afterwards and after a
+    restart."""
+    db = tmp("db")
+    dim = 16
+    base, _ = clustered(MIN + 100, dim, 1, seed=13)
+
+    def body(s):
+        eq(s.ok("PUT", "/collections/u", {"vectors": {"size": dim, "distance": "Euclid"},
+                 "quantization_config": {"scalar": {"type": "int8", "quantile": 0.99}}}), True)
+        upsert(s, "u", base, 0, MIN + 100)
+        eq(wait_jobs(s, "u", 1)[0]["state"], "done")
+        eq(stats(s, "u")["quantization_request"]["met"], True)
+    run_with(tmp, body, db)
+    s = Server(tmp, db, "--quantize-min-points", str(10 * MIN))
+    try:
+        eq(stats(s, "u")["quantization_request"]["met"], True, "met across a restart")
+        eq(s.ok("PATCH", "/collections/u",
+                {"quantization_config": {"scalar": {"type": "int8", "quantile": 0.9}}}), True)
+        time.sleep(0.2)
+        eq(quant_jobs(s, "u"), [], "below this server's threshold")
+        st = stats(s, "u")
+        eq(st["quantization"]["method"], "sq8")
+        eq(st["quantization_request"]["quantile"], 0.9)
+        eq(st["quantization_request"]["met"], False, "codes made for quantile 0.99")
+    except BaseException:
+        s.kill()
+        raise
+    eq(s.stop(), 0)
+
+    def again(s):
+        # (not met at start, so the start job trains it; it may be done before a first look)
+        js = wait_jobs(s, "u", 1)
+        eq(js[0]["state"], "done", "the job at start: %r" % js[0])
+        eq(stats(s, "u")["quantization_request"]["met"], True)
+    run_with(tmp, again, db)
+
+    def third(s):
+        eq(stats(s, "u")["quantization_request"]["met"], True)
+        time.sleep(0.2)
+        eq(quant_jobs(s, "u"), [])
+    run_with(tmp, third, db)
+
+
+@test
+def test_failed_request_not_retried(tmp):
+    """A requested training that fails (here: the collection was emptied while its job waited
+    behind a long one) is not queued again by every upsert: the statistics say failed, and
+    only a PATCH (a new request) tries again."""
+    n, dim = 12000, 128
+    base, _ = clustered(n, dim, 1, seed=17)
+    small, _ = clustered(MIN + 50, 16, 1, seed=19)
+
+    def body(s):
+        eq(s.ok("PUT", "/collections/big", {"vectors": {"size": dim, "distance": "Euclid"},
+                                            "hnsw_config": {"m": 0}}), True)
+        for lo in range(0, n, 4000):
+            upsert(s, "big", base, lo, lo + 4000)
+        sq = {"scalar": {"type": "int8", "quantile": 0.99}}
+        eq(s.ok("PUT", "/collections/f", {"vectors": {"size": 16, "distance": "Euclid"},
+                                          "quantization_config": sq}), True)
+        long_job = s.ok("POST", "/hektor/collections/big/quantize", {"method": "pq", "pq_m": 128})["job"]
+        wait_state(s, long_job["id"], ("running",))
+        upsert(s, "f", small, 0, MIN + 50)
+        js = quant_jobs(s, "f")
+        eq(len(js), 1)
+        eq(js[0]["state"], "queued", "behind the long job: %r" % js[0])
+        r = s.ok("POST", "/collections/f/points/delete?wait=true", {"points": list(range(MIN + 50))})
+        eq(r["status"], "completed")
+        end = wait_jobs(s, "f", 1)[0]
+        eq(end["state"], "failed", "job: %r" % end)
+        check("empty" in end["message"], "message: %r" % end)
+        eq(stats(s, "f")["quantization_request"]["failed"], True)
+        upsert(s, "f", small, 0, MIN + 50)
+        upsert(s, "f", small, 0, 10)
+        time.sleep(0.2)
+        eq(len(quant_jobs(s, "f")), 1, "not retried by upserts: %r" % quant_jobs(s, "f"))
+        eq(s.ok("PATCH", "/collections/f", {"quantization_config": sq}), True)
+        js = wait_jobs(s, "f", 2)
+        eq(js[-1]["state"], "done", "after the PATCH: %r" % js[-1])
+        st = stats(s, "f")["quantization_request"]
+        eq((st["met"], st["failed"]), (True, False))
+        wait_jobs(s, "big", 1)
+    run_with(tmp, body)
 
 
 @test

@@ -9,7 +9,9 @@
 #include <stddef.h>
 #include <cmocka.h>
 #include <limits.h>
+#include <dirent.h>
 #include <math.h>
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -870,6 +872,202 @@ static void test_quant_request(void **state) {
     free(x);
 }
 
+/* Request generations (hk_quant_state, hk_collection_quantize_requested): codes trained
+ * for a request install only while it is current; a clear or a change in between (a PATCH
+ * "Disabled" during training) leaves the collection unchanged; met survives a reopen and
+ * is lost to a quantile-only change, to codes by hand and to dequantizing. */
+static void test_request_generation(void **state) {
+    (void)state;
+    enum { N = 400, D = 8 };
+    float *x = malloc((size_t)N * D * sizeof(float));
+    uint64_t s = 9;
+    for (size_t i = 0; i < (size_t)N * D; i++) x[i] = tu_gauss(&s);
+    const char *dir = tu_tmpdir("qgen");
+    hk_db *db = tu_open_db(dir, HK_OPEN_CREATE | HK_OPEN_NOSYNC);
+    hk_collection *c = make(db, "g", D, HK_INDEX_FLAT, x, N);
+    hk_quant_state qs;
+    assert_int_equal(hk_collection_quant_state(c, &qs), HK_OK);
+    assert_int_equal(qs.count, N);
+    assert_int_equal(qs.requested, 0);
+    assert_int_equal(qs.method, HK_QUANT_NONE);
+    hk_quant_params p;
+    hk_quant_params_init(&p);
+    p.sq_quantile = 0.99;
+    assert_int_equal(hk_collection_set_quant_request(c, &p, 0), HK_OK);
+    assert_int_equal(hk_collection_quant_state(c, &qs), HK_OK);
+    assert_int_equal(qs.requested, 1);
+    assert_int_equal(qs.met, 0);
+    assert_true(qs.generation != 0);
+    assert_true(qs.request.sq_quantile == 0.99);
+    uint64_t g1 = qs.generation;
+    hk_codebook *cb;
+    assert_int_equal(hk_collection_train(c, &p, NULL, NULL, &cb), HK_OK);
+    /* cleared while "training": nothing is installed */
+    assert_int_equal(hk_collection_set_quant_request(c, NULL, 0), HK_OK);
+    assert_int_equal(hk_collection_quantize_requested(c, cb, NULL, 0, g1), HK_CANCELLED);
+    assert_non_null(strstr(hk_errmsg(), "cleared"));
+    assert_int_equal(hk_collection_quant_state(c, &qs), HK_OK);
+    assert_int_equal(qs.method, HK_QUANT_NONE);
+    assert_int_equal(qs.requested, 0);
+    /* set again (the same parameters): a new generation; the old one still installs nothing */
+    assert_int_equal(hk_collection_set_quant_request(c, &p, 0), HK_OK);
+    assert_int_equal(hk_collection_quant_state(c, &qs), HK_OK);
+    assert_true(qs.generation != g1);
+    assert_int_equal(hk_collection_quantize_requested(c, cb, NULL, 0, g1), HK_CANCELLED);
+    assert_non_null(strstr(hk_errmsg(), "changed"));
+    assert_int_equal(hk_collection_quant_state(c, &qs), HK_OK);
+    assert_int_equal(qs.method, HK_QUANT_NONE);
+    assert_int_equal(hk_collection_quantize_requested(c, cb, NULL, 0, qs.generation), HK_OK);
+    assert_int_equal(hk_collection_quant_state(c, &qs), HK_OK);
+    assert_int_equal(qs.method, HK_QUANT_SQ8);
+    assert_int_equal(qs.code_bytes, D);
+    assert_int_equal(qs.met, 1);
+    /* met is kept across a reopen (QNTZ record version 4) */
+    hk_collection_close(c);
+    assert_int_equal(hk_db_close(db), HK_OK);
+    db = tu_open_db(dir, HK_OPEN_NOSYNC);
+    assert_int_equal(hk_collection_open(db, "g", &c), HK_OK);
+    assert_int_equal(hk_collection_quant_state(c, &qs), HK_OK);
+    assert_int_equal(qs.met, 1);
+    assert_int_equal(qs.method, HK_QUANT_SQ8);
+    assert_true(qs.request.sq_quantile == 0.99);
+    assert_int_equal(hk_collection_verify(c), HK_OK);
+    /* a quantile-only change: same method and size, but not met */
+    p.sq_quantile = 0.95;
+    assert_int_equal(hk_collection_set_quant_request(c, &p, 0), HK_OK);
+    assert_int_equal(hk_collection_quant_state(c, &qs), HK_OK);
+    assert_int_equal(qs.method, HK_QUANT_SQ8);
+    assert_int_equal(qs.met, 0);
+    hk_collection_close(c);
+    assert_int_equal(hk_db_close(db), HK_OK);
+    db = tu_open_db(dir, HK_OPEN_NOSYNC);
+    assert_int_equal(hk_collection_open(db, "g", &c), HK_OK);
+    assert_int_equal(hk_collection_quant_state(c, &qs), HK_OK);
+    assert_int_equal(qs.met, 0); /* and stays unmet after a reopen */
+    /* met, then codes by hand: unmet */
+    assert_int_equal(hk_collection_quantize_requested(c, cb, NULL, 0, qs.generation), HK_OK);
+    assert_int_equal(hk_collection_quant_state(c, &qs), HK_OK);
+    assert_int_equal(qs.met, 1);
+    assert_int_equal(hk_collection_quantize(c, cb, NULL, 0), HK_OK);
+    assert_int_equal(hk_collection_quant_state(c, &qs), HK_OK);
+    assert_int_equal(qs.met, 0);
+    /* met, then dequantized: unmet */
+    assert_int_equal(hk_collection_quantize_requested(c, cb, NULL, 0, qs.generation), HK_OK);
+    assert_int_equal(hk_collection_dequantize(c), HK_OK);
+    assert_int_equal(hk_collection_quant_state(c, &qs), HK_OK);
+    assert_int_equal(qs.met, 0);
+    assert_int_equal(hk_collection_quantize_requested(c, cb, NULL, 0, 0), HK_INVALID);
+    hk_codebook_free(cb);
+    hk_collection_close(c);
+    assert_int_equal(hk_db_close(db), HK_OK);
+    tu_rmrf(dir);
+    free(x);
+}
+
+/* Codebook saves racing (hk_db_codebook_save, the server's PUT /hektor/codebooks/{name}):
+ * of two writers of a new name without replace exactly one wins and the other gets
+ * HK_EXISTS; writers with replace never leave mixed bytes in place (each load is one of the
+ * two whole codebooks). */
+typedef struct cb_racer {
+    hk_db *db;
+    const hk_codebook *cb;
+    int replace, rounds;
+    pthread_barrier_t *bar;
+    hk_status st[64];
+} cb_racer;
+
+static void *cb_race(void *arg) {
+    cb_racer *r = arg;
+    for (int i = 0; i < r->rounds; i++) {
+        pthread_barrier_wait(r->bar);
+        r->st[i] = hk_db_codebook_save(r->db, "race", r->cb, r->replace);
+        pthread_barrier_wait(r->bar);
+        pthread_barrier_wait(r->bar); /* the main thread checks and removes */
+    }
+    return NULL;
+}
+
+static void test_codebook_save_race(void **state) {
+    (void)state;
+    enum { N = 3000, D = 64, ROUNDS = 24 };
+    float *x = malloc((size_t)N * D * sizeof(float));
+    uint64_t s = 21;
+    for (size_t i = 0; i < (size_t)N * D; i++) x[i] = tu_gauss(&s);
+    hk_codebook *cb[2];
+    hk_quant_params p;
+    hk_quant_params_init(&p);
+    p.method = HK_QUANT_PQ;
+    p.pq_m = 32;
+    p.iterations = 2;
+    for (int k = 0; k < 2; k++) {
+        p.seed = 100 + (uint64_t)k;
+        assert_int_equal(hk_codebook_train(x, N, D, HK_METRIC_L2, &p, NULL, NULL, &cb[k]), HK_OK);
+    }
+    uint8_t *ser[2];
+    size_t slen[2];
+    for (int k = 0; k < 2; k++) assert_int_equal(hk_codebook_serialize(cb[k], &ser[k], &slen[k]), HK_OK);
+    assert_true(slen[0] == slen[1] && memcmp(ser[0], ser[1], slen[0]) != 0);
+    const char *dir = tu_tmpdir("cbrace");
+    hk_db *db = tu_open_db(dir, HK_OPEN_CREATE | HK_OPEN_NOSYNC);
+    for (int replace = 0; replace < 2; replace++) {
+        pthread_barrier_t bar;
+        pthread_barrier_init(&bar, NULL, 3);
+        cb_racer r[2];
+        pthread_t th[2];
+        for (int k = 0; k < 2; k++) {
+            r[k] = (cb_racer){.db = db, .cb = cb[k], .replace = replace, .rounds = ROUNDS, .bar = &bar};
+            assert_int_equal(pthread_create(&th[k], NULL, cb_race, &r[k]), 0);
+        }
+        for (int i = 0; i < ROUNDS; i++) {
+            pthread_barrier_wait(&bar);
+            pthread_barrier_wait(&bar);
+            int ok = (r[0].st[i] == HK_OK) + (r[1].st[i] == HK_OK);
+            if (replace) {
+                assert_int_equal(ok, 2);
+            } else {
+                assert_int_equal(ok, 1);
+                assert_int_equal(r[0].st[i] == HK_OK ? r[1].st[i] : r[0].st[i], HK_EXISTS);
+            }
+            hk_codebook *got;
+            assert_int_equal(hk_db_codebook_load(db, "race", &got), HK_OK);
+            uint8_t *g;
+            size_t gl;
+            assert_int_equal(hk_codebook_serialize(got, &g, &gl), HK_OK);
+            int which = gl == slen[0] && !memcmp(g, ser[0], gl) ? 0 : gl == slen[1] && !memcmp(g, ser[1], gl) ? 1 : -1;
+            assert_true(which >= 0);
+            if (!replace) assert_int_equal(r[which].st[i], HK_OK); /* the winner's bytes */
+            hk_free(g);
+            hk_codebook_free(got);
+            if (!replace) assert_int_equal(hk_db_codebook_remove(db, "race"), HK_OK);
+            pthread_barrier_wait(&bar);
+        }
+        for (int k = 0; k < 2; k++) pthread_join(th[k], NULL);
+        pthread_barrier_destroy(&bar);
+    }
+    /* no temporary files are left beside the codebook */
+    char **names;
+    size_t n;
+    assert_int_equal(hk_db_codebook_list(db, &names, &n), HK_OK);
+    assert_int_equal(n, 1);
+    hk_strings_free(names, n);
+    char cbdir[4200];
+    snprintf(cbdir, sizeof cbdir, "%s/codebooks", dir);
+    DIR *d = opendir(cbdir);
+    assert_non_null(d);
+    int files = 0;
+    for (struct dirent *e; (e = readdir(d));)
+        if (e->d_name[0] != '.') files++;
+    closedir(d);
+    assert_int_equal(files, 1);
+    assert_int_equal(hk_db_close(db), HK_OK);
+    tu_rmrf(dir);
+    for (int k = 0; k < 2; k++) {
+        hk_free(ser[k]);
+        hk_codebook_free(cb[k]);
+    }
+    free(x);
+}
+
 /* sq_quantile fixes each component's range: at 1 an outlier is reconstructed within a
  * step, at 0.9 it is clipped to the 95th percentile. */
 static void test_sq_quantile(void **state) {
@@ -916,6 +1114,8 @@ int main(void) {
         cmocka_unit_test(test_fast_scan_collection),
         cmocka_unit_test(test_vectors_on_disk_memory),
         cmocka_unit_test(test_quant_request),
+        cmocka_unit_test(test_request_generation),
+        cmocka_unit_test(test_codebook_save_race),
         cmocka_unit_test(test_sq_quantile),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -541,6 +541,10 @@ const char *hk_quant_method_name(hk_quant_method m);      /* "none", "sq8", "sq4
 hk_status hk_quant_method_parse(const char *s, hk_quant_method *out);
 const char *hk_curve_name(hk_curve c);                    /* "none", "st2084", "hlg", ... */
 hk_status hk_curve_parse(const char *s, hk_curve *out);
+/* A short label for a configuration, written into buf (always NUL-terminated, cut to len):
+ * "sq8", "sq4-mulaw", "pq32x8", "opq16x4", "int8". Returns buf. */
+const char *hk_quant_label(hk_quant_method m, uint32_t pq_m, uint32_t pq_bits, hk_curve curve,
+                           char *buf, size_t len);
 
 typedef struct hk_codebook hk_codebook;
 

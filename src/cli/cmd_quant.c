@@ -111,12 +111,7 @@ static int parse_params(const char *cmd, const qopts *o, hk_quant_params *p) {
 
 /* "sq8", "sq4-mulaw", "pq32x8", "opq16x4" */
 static void method_label(const hk_codebook_info *in, char *buf, size_t len) {
-    if (in->method == HK_QUANT_PQ || in->method == HK_QUANT_OPQ)
-        snprintf(buf, len, "%s%ux%u", hk_quant_method_name(in->method), in->pq_m, in->pq_bits);
-    else if (in->curve != HK_CURVE_NONE)
-        snprintf(buf, len, "%s-%s", hk_quant_method_name(in->method), hk_curve_name(in->curve));
-    else
-        snprintf(buf, len, "%s", hk_quant_method_name(in->method));
+    hk_quant_label(in->method, in->pq_m, in->pq_bits, in->curve, buf, len);
 }
 
 static void print_quality_row(const hk_quality *q, const char *label, int with_search) {

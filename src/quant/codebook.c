@@ -15,6 +15,7 @@
 #include "quant.h"
 
 #include <math.h>
+#include <stdio.h>
 #include <string.h>
 #include <time.h>
 
@@ -41,6 +42,18 @@ hk_status hk_quant_method_parse(const char *s, hk_quant_method *out) {
 }
 
 const char *hk_curve_name(hk_curve c) { return (unsigned)c < 6 ? curve_names[c] : "unknown"; }
+
+const char *hk_quant_label(hk_quant_method m, uint32_t pq_m, uint32_t pq_bits, hk_curve curve,
+                           char *buf, size_t len) {
+    if (!buf || !len) return buf;
+    if (m == HK_QUANT_PQ || m == HK_QUANT_OPQ)
+        snprintf(buf, len, "%s%ux%u", hk_quant_method_name(m), pq_m, pq_bits);
+    else if (curve != HK_CURVE_NONE)
+        snprintf(buf, len, "%s-%s", hk_quant_method_name(m), hk_curve_name(curve));
+    else
+        snprintf(buf, len, "%s", hk_quant_method_name(m));
+    return buf;
+}
 
 hk_status hk_curve_parse(const char *s, hk_curve *out) {
     for (unsigned i = 0; s && i < 6; i++)

@@ -813,13 +813,7 @@ static int quant_progress(void *ud, const char *phase, double fraction) {
 }
 
 static const char *params_label(const hk_quant_params *p, char *buf, size_t len) {
-    if (p->method == HK_QUANT_PQ || p->method == HK_QUANT_OPQ)
-        snprintf(buf, len, "%s%ux%u", hk_quant_method_name(p->method), p->pq_m, p->pq_bits);
-    else if (p->curve != HK_CURVE_NONE)
-        snprintf(buf, len, "%s-%s", hk_quant_method_name(p->method), hk_curve_name(p->curve));
-    else
-        snprintf(buf, len, "%s", hk_quant_method_name(p->method));
-    return buf;
+    return hk_quant_label(p->method, p->pq_m, p->pq_bits, p->curve, buf, len);
 }
 
 /* "auto": every candidate evaluated on the collection, the chosen one's parameters (with

@@ -260,6 +260,11 @@ static void test_int8(void **state) {
     assert_int_equal(hk_quant_method_parse("int8", &m), HK_OK);
     assert_int_equal(m, HK_QUANT_INT8);
     assert_string_equal(hk_quant_method_name(HK_QUANT_INT8), "int8");
+    char label[16];
+    assert_string_equal(hk_quant_label(HK_QUANT_INT8, 0, 0, HK_CURVE_NONE, label, sizeof label), "int8");
+    assert_string_equal(hk_quant_label(HK_QUANT_PQ, 32, 8, HK_CURVE_NONE, label, sizeof label), "pq32x8");
+    assert_string_equal(hk_quant_label(HK_QUANT_SQ4, 0, 0, HK_CURVE_MULAW, label, sizeof label), "sq4-mulaw");
+    assert_string_equal(hk_quant_label(HK_QUANT_OPQ, 16, 4, HK_CURVE_NONE, label, 4), "opq");
     /* a stored int8 codebook with two different half-ranges is refused */
     cb = train(x, 50, 8, HK_METRIC_L2, HK_QUANT_INT8, 0, 0, HK_CURVE_NONE);
     uint8_t *data;

@@ -115,7 +115,7 @@ static size_t size_arg(const char *flag, const char *v) {
 int main(int argc, char **argv) {
     size_t req = 1600, resp = 900, warmup = 200;
     double seconds = 3;
-    for (int i = 1; i < argc; i++) {
+    for (int i = 1; i < argc; i += 2) { /* every option takes a value */
         const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
         if (!v) {
             fprintf(stderr, "tcp_pingpong: %s needs a value\n", a);
@@ -136,7 +136,6 @@ int main(int argc, char **argv) {
                             "[--warmup N]\n");
             return 2;
         }
-        i++;
     }
     int ls = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
     if (ls < 0) die("socket");

@@ -241,10 +241,13 @@ static const uint64_t pow10_u64[20] = {
     10000000000000ull, 100000000000000ull, 1000000000000000ull, 10000000000000000ull,
     100000000000000000ull, 1000000000000000000ull, 10000000000000000000ull};
 
-/* Eight bytes of text as one integer (little endian: the first byte is the lowest). */
+/* Eight bytes of text as one integer, the first byte the lowest on any host. */
 static uint64_t load8(const char *p) {
     uint64_t w;
     memcpy(&w, p, sizeof w);
+#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_BIG_ENDIAN__
+    w = __builtin_bswap64(w);
+#endif
     return w;
 }
 
@@ -300,8 +303,13 @@ static hk_status parse_number(hj_parser *ps, hj_value *out) {
             q += k;
         }
         for (; k == 8 && q < end && *q >= '0' && *q <= '9'; q++) {
-            if (++digits > 19) fast = 0;
-            else mant = mant * 10 + (uint64_t)(*q - '0');
+            if (digits >= 19) { /* held at 20: a count of a huge literal must not overflow */
+                digits = 20;
+                fast = 0;
+            } else {
+                digits++;
+                mant = mant * 10 + (uint64_t)(*q - '0');
+            }
         }
     }
     if (q < end && *q == '.') {
@@ -309,7 +317,7 @@ static hk_status parse_number(hj_parser *ps, hj_value *out) {
         q++;
         if (q >= end || *q < '0' || *q > '9') return perr_at(ps, q, "expected a digit after '.'");
         int k = 8;
-        while (k == 8 && end - q >= 8 && digits + 8 <= 19) {
+        while (k == 8 && end - q >= 8 && digits + 8 <= 19 && exp10 > -100000) {
             uint32_t v;
             k = swar_digits(load8(q), &v);
             /* Zeros before the first nonzero digit are not significant; those inside
@@ -321,10 +329,13 @@ static hk_status parse_number(hj_parser *ps, hj_value *out) {
             q += k;
         }
         for (; k == 8 && q < end && *q >= '0' && *q <= '9'; q++) {
-            if (mant || *q != '0') digits++;
+            /* digits and exp10 are held in range however long the fraction: past them
+             * the number goes to strtod anyway */
+            if ((mant || *q != '0') && digits <= 19) digits++;
             if (digits > 19) fast = 0;
             else mant = mant * 10 + (uint64_t)(*q - '0');
-            exp10--;
+            if (exp10 > -100000) exp10--;
+            else fast = 0;
         }
     }
     if (q < end && (*q == 'e' || *q == 'E')) {

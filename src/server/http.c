@@ -83,6 +83,7 @@ typedef struct conn_state {
     hk_buf body;
     double t0;
     int too_large;
+    int closing;    /* the connection closes after this response: no busy polling */
     size_t log_len; /* the request log's line, written once the response is sent */
     char log[1024];
 } conn_state;
@@ -502,6 +503,7 @@ static enum MHD_Result finish(struct MHD_Connection *conn, conn_state *cs, const
     cs->log_len = log_line(cs->log, sizeof cs->log, method, url, resp->status, secs * 1e3);
     if (!cs->log_len)
         fprintf(stderr, "hektor: %s %s %d %.3f ms\n", method, url, resp->status, secs * 1e3);
+    if (close_after) cs->closing = 1;
     enum MHD_Result ret = send_resp(conn, resp, close_after);
     hk_buf_free(&resp->body);
     return ret;
@@ -511,7 +513,6 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
                                   const char *method, const char *version,
                                   const char *upload_data, size_t *upload_data_size,
                                   void **con_cls) {
-    (void)version;
     hks_server *s = cls;
     conn_state *cs = *con_cls;
     if (!cs) {
@@ -519,6 +520,11 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
         memset(cs, 0, sizeof *cs);
         hk_buf_init(&cs->body);
         cs->t0 = now_s();
+        if (s->o.busy_poll_us) { /* HTTP/1.0 or "Connection: close": no next request */
+            const char *ch = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONNECTION);
+            cs->closing = !version || strcmp(version, MHD_HTTP_VERSION_1_1) != 0 ||
+                          (ch && strcasestr(ch, "close"));
+        }
         atomic_fetch_add(&s->inflight, 1);
         *con_cls = cs;
         if (atomic_load(&s->stopping)) {
@@ -539,8 +545,13 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
             hks_error(&resp, 413, msg, now_s() - cs->t0);
             return finish(conn, cs, method, url, &resp, HKS_CLASS_UNKNOWN, 1);
         }
-        /* The announced body in one allocation (a failure here shows at the append). */
-        if (cl) hk_buf_reserve(&cs->body, (size_t)strtoull(cl, NULL, 10));
+        /* The announced body in one allocation (a failure here shows at the append), up
+         * to 1 MiB: beyond that it grows as bytes arrive, so a header alone (before
+         * authentication) cannot make the server reserve max_body per connection. */
+        if (cl) {
+            unsigned long long want = strtoull(cl, NULL, 10);
+            hk_buf_reserve(&cs->body, (size_t)(want < (1u << 20) ? want : (1u << 20)));
+        }
         return MHD_YES;
     }
     if (*upload_data_size) {
@@ -611,11 +622,12 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
         ssize_t w = write(STDERR_FILENO, cs->log, cs->log_len); /* stderr is unbuffered */
         (void)w;
     }
+    int closing = cs->closing;
     atomic_fetch_sub(&s->inflight, 1);
     hk_buf_free(&cs->body);
     hk_free(cs);
     *con_cls = NULL;
-    if (s->o.busy_poll_us && toe == MHD_REQUEST_TERMINATED_COMPLETED_OK) busy_poll(s, conn);
+    if (s->o.busy_poll_us && !closing && toe == MHD_REQUEST_TERMINATED_COMPLETED_OK) busy_poll(s, conn);
 }
 
 static void mhd_log(void *cls, const char *fmt, va_list ap) {

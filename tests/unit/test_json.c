@@ -212,6 +212,30 @@ static void test_numbers(void **state) {
     expect_double("0.1", 0.1);
     expect_double("2.2250738585072014e-308", 2.2250738585072014e-308);
     expect_double("1e-400", 0.0); /* underflow is not an error */
+    {
+        /* a fraction with more leading zeros than the exponent's clamp (100,000), and an
+         * integer part of 300 digits: counts held in range, values from strtod */
+        size_t nz = 100050, n = 2 + nz + 4;
+        char *t = malloc(n + 1);
+        assert_non_null(t);
+        memcpy(t, "0.", 2);
+        memset(t + 2, '0', nz);
+        memcpy(t + 2 + nz, "1e10", 4);
+        t[n] = 0;
+        hj_value *v = parse_ok(t);
+        assert_int_equal(v->type, HJ_DOUBLE);
+        assert_true(v->u.d == 0.0);
+        memcpy(t + 2 + nz - 3, "1e99", 4); /* 0.000...1e99 with 100,046 zeros: tiny */
+        t[2 + nz + 1] = 0;
+        v = parse_ok(t);
+        assert_true(v->u.d == 0.0);
+        memset(t, '9', 300);
+        t[300] = 0;
+        v = parse_ok(t);
+        assert_int_equal(v->type, HJ_DOUBLE);
+        assert_true(v->u.d > 9.9e299 && v->u.d <= 1e300);
+        free(t);
+    }
     expect_double("1.7976931348623157e308", 1.7976931348623157e308);
     expect_double("123456789012345678901234567890123456789012345678901234567890123456789012345678",
                   1.2345678901234568e77);

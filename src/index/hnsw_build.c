@@ -135,8 +135,12 @@ static void add_link(const hnsw *g, const flat_matrix *m, hnsw_ctx *c, uint32_t 
         hnsw_set_count(links, n + 1);
     } else if (!present) {
         flat_hit cand[2 * HNSW_MAX_M + 1];
-        for (uint32_t i = 0; i < n; i++)
-            cand[i] = (flat_hit){hnsw_ndist(g, m, e, links[1 + i]), links[1 + i]};
+        float d0[2 * HNSW_MAX_M];
+        if (hnsw_on_codes(m))
+            for (uint32_t i = 0; i < n; i++) d0[i] = hnsw_ndist(g, m, e, links[1 + i]);
+        else
+            hnsw_dist_ids(g, m, hnsw_row(m, e), links + 1, n, d0);
+        for (uint32_t i = 0; i < n; i++) cand[i] = (flat_hit){d0[i], links[1 + i]};
         /* on codes, d came from q's prepared query: measure e -> q as the others */
         cand[n] = (flat_hit){hnsw_on_codes(m) ? hnsw_ndist(g, m, e, q) : d, q};
         qsort(cand, n + 1, sizeof(flat_hit), hnsw_hit_cmp);

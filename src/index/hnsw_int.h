@@ -53,6 +53,7 @@ typedef struct hnsw_ctx {
     flat_hit *res;           /* max-heap of the ef best, capacity ef */
     size_t nres, ef;
     flat_hit *out;           /* sorted layer results, capacity ef */
+    uint8_t *done;           /* beside out in an unfiltered search: expanded */
     flat_hit *eps;           /* entry points of the next layer, capacity ef */
     flat_hit *pick;          /* neighbour selection, capacity M0 */
     uint32_t *nbuf;          /* a copied list, capacity M0 */
@@ -112,6 +113,17 @@ static inline float hnsw_qdist(const hnsw *g, const flat_matrix *m, const float 
         return m->codes->dist(m->codes->ctx, m->qbuf, m->qbias,
                               m->codes->codes + (size_t)s * m->codes->code_size);
     return hnsw_dist(g, q, hnsw_row(m, s));
+}
+/* Distances from q to the rows ids[0..n) (no codes involved): what hnsw_dist gives for
+ * each, measured by the gather kernel so the rows' cache misses overlap. */
+static inline void hnsw_dist_ids(const hnsw *g, const flat_matrix *m, const float *q,
+                                 const uint32_t *ids, size_t n, float *out) {
+    if (g->metric == HK_METRIC_L2) {
+        g->kern->l2sq_ids(q, m->rows, ids, n, m->dim, out);
+    } else {
+        g->kern->dot_ids(q, m->rows, ids, n, m->dim, out);
+        for (size_t i = 0; i < n; i++) out[i] = -out[i];
+    }
 }
 static inline int hnsw_hit_less(flat_hit a, flat_hit b) {
     return a.dist < b.dist || (a.dist == b.dist && a.slot < b.slot);

@@ -10,7 +10,11 @@
  *    is taken without the node's stripe lock, with an acquire load of the count that the
  *    writer (who holds the lock) stores last: a walker may see a list half-rewritten, but
  *    every entry it sees is a node, which is all a walk needs, and it never waits for a
- *    lock. Unvisited neighbours' rows are prefetched before any distance is computed.
+ *    lock. Unvisited neighbours' rows are prefetched before any distance is computed, and
+ *    measured together by the gather kernel (vec_kernels.l2sq_ids), whose loads from
+ *    several rows miss the cache at once rather than one row after another.
+ *  - The unfiltered layer search keeps one sorted pool (pool_search) instead of two heaps,
+ *    and while it expands one node it prefetches the rows of the next one's neighbours.
  *  - Filters follow the "traverse all, admit allowed" rule: every node may guide the
  *    walk, only allowed ones enter the ef results. That walk degrades as the filter gets
  *    selective (it must touch about ef / selectivity nodes), so filters allowing fewer
@@ -46,7 +50,9 @@ hk_status hnsw_ctx_init(hnsw_ctx *c, const hnsw *g, size_t ef) {
     c->eps = hk_calloc(ef + 1, sizeof(flat_hit));
     c->pick = hk_calloc(g->M0 + 1, sizeof(flat_hit));
     c->nbuf = hk_calloc(g->M0 + 1, sizeof(uint32_t));
-    if (!c->visited || !c->touched || !c->cand || !c->res || !c->out || !c->eps || !c->pick || !c->nbuf) {
+    c->done = hk_calloc(ef + 1, 1);
+    if (!c->visited || !c->touched || !c->cand || !c->res || !c->out || !c->eps || !c->pick || !c->nbuf ||
+        !c->done) {
         hnsw_ctx_free(c);
         return hk_fail(HK_NOMEM, "hnsw: out of memory for search scratch (ef %zu)", ef);
     }
@@ -62,6 +68,7 @@ void hnsw_ctx_free(hnsw_ctx *c) {
     hk_free(c->eps);
     hk_free(c->pick);
     hk_free(c->nbuf);
+    hk_free(c->done);
     hk_free(c->qbuf);
     memset(c, 0, sizeof *c);
 }
@@ -80,21 +87,18 @@ uint32_t hnsw_copy_links(const hnsw *g, hnsw_ctx *c, uint32_t s, int l, int lock
     return n;
 }
 
-/* Rows (codes) are prefetched whole, this many neighbours ahead of the one measured:
- * enough to hide memory latency behind the distances, few enough that the loads in
- * flight fit the core's miss buffers. */
+/* Codes are measured one at a time, prefetched whole this many neighbours ahead of the
+ * one measured: enough to hide memory latency behind the distances, few enough that the
+ * loads in flight fit the core's miss buffers. Float rows go to the gather kernel
+ * (hnsw_dist_ids), which overlaps their misses itself, with only their first lines
+ * prefetched. */
 #define HNSW_PREFETCH_AHEAD 3
 
-static void prefetch_row(const flat_matrix *m, uint32_t s) {
-    if (m->qbuf) {
-        /* the whole code: an int8 code of 512 dimensions is 8 lines, read at once */
-        size_t cs = m->codes->code_size;
-        const char *cp = (const char *)(m->codes->codes + (size_t)s * cs);
-        for (size_t off = 0; off < cs && off < 1024; off += 64) __builtin_prefetch(cp + off);
-        return;
-    }
-    const char *p = (const char *)hnsw_row(m, s);
-    for (size_t off = 0; off < m->dim * sizeof(float) && off < 4096; off += 64) __builtin_prefetch(p + off);
+static void prefetch_code(const flat_matrix *m, uint32_t s) {
+    /* an int8 code of 512 dimensions is 8 lines, read at once */
+    size_t cs = m->codes->code_size;
+    const char *cp = (const char *)(m->codes->codes + (size_t)s * cs);
+    for (size_t off = 0; off < cs && off < 1024; off += 64) __builtin_prefetch(cp + off);
 }
 
 /* The first line of a row (code): the random access that misses; the rest streams. */
@@ -110,9 +114,16 @@ void hnsw_descend(const hnsw *g, const flat_matrix *m, hnsw_ctx *c, const float 
         while (changed) {
             changed = 0;
             uint32_t n = hnsw_copy_links(g, c, cur->slot, l, lock);
-            for (uint32_t i = 0; i < n; i++) prefetch_row(m, c->nbuf[i]);
+            float dist[2 * HNSW_MAX_M];
+            if (m->qbuf) {
+                for (uint32_t i = 0; i < n; i++) prefetch_code(m, c->nbuf[i]);
+                for (uint32_t i = 0; i < n; i++) dist[i] = hnsw_qdist(g, m, q, c->nbuf[i]);
+            } else {
+                for (uint32_t i = 0; i < n; i++) prefetch_head(m, c->nbuf[i]);
+                hnsw_dist_ids(g, m, q, c->nbuf, n, dist);
+            }
             for (uint32_t i = 0; i < n; i++) {
-                flat_hit h = {hnsw_qdist(g, m, q, c->nbuf[i]), c->nbuf[i]};
+                flat_hit h = {dist[i], c->nbuf[i]};
                 if (hnsw_hit_less(h, *cur)) {
                     *cur = h;
                     changed = 1;
@@ -205,10 +216,109 @@ static int admitted(const roaring_bitmap_t *allow, uint32_t s) {
     return !allow || roaring_bitmap_contains(allow, s);
 }
 
+/* Inserts h into the pool (ascending, at most ef, done[] flagging expanded entries),
+ * dropping the worst when full; h must beat the worst of a full pool. Returns where it
+ * went. */
+static inline size_t pool_insert(flat_hit *p, uint8_t *done, size_t *n, size_t ef, flat_hit h) {
+    /* branch-free binary search: the comparisons are unpredictable */
+    size_t lo = 0, len = *n;
+    while (len > 0) {
+        size_t half = len / 2;
+        flat_hit b = p[lo + half];
+        int after = (b.dist < h.dist) | ((b.dist == h.dist) & (b.slot < h.slot));
+        lo = after ? lo + half + 1 : lo;
+        len = after ? len - half - 1 : half;
+    }
+    size_t move = *n - lo - (*n == ef);
+    memmove(p + lo + 1, p + lo, move * sizeof(flat_hit));
+    memmove(done + lo + 1, done + lo, move);
+    p[lo] = h;
+    done[lo] = 0;
+    if (*n < ef) (*n)++;
+    return lo;
+}
+
+/* Starts loading the rows of s's unvisited neighbours, s being the entry expected to be
+ * expanded after the current one: the walk then finds them in cache (if the guess holds;
+ * a better candidate found meanwhile is expanded first, and the loads are wasted). The
+ * list is read as a walker reads it (hnsw_copy_links) and nothing is marked visited. */
+static void prefetch_following(const hnsw *g, const flat_matrix *m, const hnsw_ctx *c, uint32_t s, int l) {
+    const uint32_t *links = hnsw_links(g, s, l);
+    uint32_t cnt = __atomic_load_n(&links[0], __ATOMIC_ACQUIRE), mmax = hnsw_mmax(g, l);
+    if (cnt > mmax) cnt = mmax;
+    for (uint32_t i = 0; i < cnt; i++) {
+        uint32_t t = __atomic_load_n(&links[1 + i], __ATOMIC_RELAXED);
+        if (!(c->visited[t >> 6] & ((uint64_t)1 << (t & 63)))) prefetch_head(m, t);
+    }
+}
+
+/* The unfiltered layer search keeps one sorted pool, the ef best seen so far with a flag
+ * on those expanded, in c->out, instead of a candidate heap beside a result heap: it
+ * expands the nearest unexpanded entry until none is left. That is the same walk (a
+ * candidate the heaps would expand is exactly an unexpanded one among the ef best, and
+ * the heap search stops when the nearest candidate falls outside them), without the
+ * heap traffic, and the output needs no sorting. */
+static size_t pool_search(const hnsw *g, const flat_matrix *m, hnsw_ctx *c, const float *q,
+                          const flat_hit *eps, size_t nep, size_t ef, int l, int lock) {
+    flat_hit *p = c->out;
+    uint8_t *done = c->done;
+    size_t n = 0, next = 0; /* no entry below next is unexpanded */
+    if (ef == 0) return 0;
+    for (size_t i = 0; i < nep; i++) {
+        if (hnsw_seen(c, eps[i].slot)) continue;
+        if (n == ef && !hnsw_hit_less(eps[i], p[n - 1])) continue;
+        pool_insert(p, done, &n, ef, eps[i]);
+    }
+    uint32_t fresh[2 * HNSW_MAX_M];
+    float dist[2 * HNSW_MAX_M];
+    for (;;) {
+        while (next < n && done[next]) next++;
+        if (next == n) break;
+        uint32_t top = p[next].slot;
+        done[next] = 1;
+        /* the list expanded next is likely the following unexpanded one's */
+        uint32_t after = HNSW_NONE;
+        for (size_t j = next + 1; j < n; j++)
+            if (!done[j]) {
+                after = p[j].slot;
+                __builtin_prefetch(hnsw_links(g, after, l));
+                break;
+            }
+        uint32_t cnt = hnsw_copy_links(g, c, top, l, lock), nf = 0;
+        for (uint32_t i = 0; i < cnt; i++) {
+            uint32_t s = c->nbuf[i];
+            if (hnsw_seen(c, s)) continue;
+            if (m->qbuf && nf < HNSW_PREFETCH_AHEAD) prefetch_code(m, s);
+            else prefetch_head(m, s);
+            fresh[nf++] = s;
+        }
+        if (after != HNSW_NONE) prefetch_following(g, m, c, after, l);
+        if (m->qbuf) { /* codes: one at a time, whole codes prefetched a few ahead */
+            for (uint32_t i = 0; i < nf; i++) {
+                if (i + HNSW_PREFETCH_AHEAD < nf) prefetch_code(m, fresh[i + HNSW_PREFETCH_AHEAD]);
+                dist[i] = hnsw_qdist(g, m, q, fresh[i]);
+            }
+        } else {
+            hnsw_dist_ids(g, m, q, fresh, nf, dist);
+        }
+        for (uint32_t i = 0; i < nf; i++) {
+            flat_hit h = {dist[i], fresh[i]};
+            if (n == ef && !hnsw_hit_less(h, p[n - 1])) continue;
+            size_t at = pool_insert(p, done, &n, ef, h);
+            if (at < next) next = at;
+        }
+    }
+    return n;
+}
+
 size_t hnsw_search_layer(const hnsw *g, const flat_matrix *m, hnsw_ctx *c, const float *q,
                          const flat_hit *eps, size_t nep, size_t ef, int l,
                          const roaring_bitmap_t *allow, uint32_t exclude, int lock) {
     hnsw_visited_reset(c);
+    if (!allow) {
+        if (exclude != HNSW_NONE) hnsw_seen(c, exclude);
+        return pool_search(g, m, c, q, eps, nep, ef, l, lock);
+    }
     c->ncand = c->nres = 0;
     if (exclude != HNSW_NONE) hnsw_seen(c, exclude);
     for (size_t i = 0; i < nep; i++) {
@@ -217,6 +327,7 @@ size_t hnsw_search_layer(const hnsw *g, const flat_matrix *m, hnsw_ctx *c, const
         if (admitted(allow, eps[i].slot)) res_push(c, ef, eps[i]);
     }
     uint32_t fresh[2 * HNSW_MAX_M];
+    float dist[2 * HNSW_MAX_M];
     while (c->ncand) {
         flat_hit top = cand_pop(c);
         if (c->nres == ef && hnsw_hit_less(c->res[0], top)) break;
@@ -226,13 +337,20 @@ size_t hnsw_search_layer(const hnsw *g, const flat_matrix *m, hnsw_ctx *c, const
         for (uint32_t i = 0; i < n; i++) {
             uint32_t s = c->nbuf[i];
             if (hnsw_seen(c, s)) continue;
-            if (nf < HNSW_PREFETCH_AHEAD) prefetch_row(m, s);
+            if (m->qbuf && nf < HNSW_PREFETCH_AHEAD) prefetch_code(m, s);
             else prefetch_head(m, s);
             fresh[nf++] = s;
         }
+        if (m->qbuf) {
+            for (uint32_t i = 0; i < nf; i++) {
+                if (i + HNSW_PREFETCH_AHEAD < nf) prefetch_code(m, fresh[i + HNSW_PREFETCH_AHEAD]);
+                dist[i] = hnsw_qdist(g, m, q, fresh[i]);
+            }
+        } else {
+            hnsw_dist_ids(g, m, q, fresh, nf, dist);
+        }
         for (uint32_t i = 0; i < nf; i++) {
-            if (i + HNSW_PREFETCH_AHEAD < nf) prefetch_row(m, fresh[i + HNSW_PREFETCH_AHEAD]);
-            flat_hit h = {hnsw_qdist(g, m, q, fresh[i]), fresh[i]};
+            flat_hit h = {dist[i], fresh[i]};
             if (c->nres == ef && !hnsw_hit_less(h, c->res[0])) continue;
             if (cand_push(c, h) != 0) break;
             if (admitted(allow, h.slot)) res_push(c, ef, h);

@@ -84,12 +84,30 @@ static void scalar_dot_many(const float *q, const float *base, size_t n, size_t 
     }
 }
 
+static void scalar_l2sq_ids(const float *q, const float *base, const uint32_t *ids, size_t n,
+                            size_t dim, float *out) {
+    for (size_t i = 0; i < n; i++) {
+        if (i + PREFETCH_ROWS < n) prefetch_row(base + (size_t)ids[i + PREFETCH_ROWS] * dim, dim);
+        out[i] = scalar_l2sq(q, base + (size_t)ids[i] * dim, dim);
+    }
+}
+
+static void scalar_dot_ids(const float *q, const float *base, const uint32_t *ids, size_t n,
+                           size_t dim, float *out) {
+    for (size_t i = 0; i < n; i++) {
+        if (i + PREFETCH_ROWS < n) prefetch_row(base + (size_t)ids[i + PREFETCH_ROWS] * dim, dim);
+        out[i] = scalar_dot(q, base + (size_t)ids[i] * dim, dim);
+    }
+}
+
 static const vec_kernels vec_kernels_scalar = {
     .name = "scalar",
     .l2sq = scalar_l2sq,
     .dot = scalar_dot,
     .l2sq_many = scalar_l2sq_many,
     .dot_many = scalar_dot_many,
+    .l2sq_ids = scalar_l2sq_ids,
+    .dot_ids = scalar_dot_ids,
 };
 
 const vec_kernels *vec_by_name(const char *name) {

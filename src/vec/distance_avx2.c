@@ -106,12 +106,30 @@ AVX2_FN static void avx2_dot_many(const float *q, const float *base, size_t n, s
     }
 }
 
+AVX2_FN static void avx2_l2sq_ids(const float *q, const float *base, const uint32_t *ids, size_t n,
+                                  size_t dim, float *out) {
+    for (size_t i = 0; i < n; i++) {
+        if (i + PREFETCH_ROWS < n) avx2_prefetch_row(base + (size_t)ids[i + PREFETCH_ROWS] * dim, dim);
+        out[i] = avx2_l2sq_inl(q, base + (size_t)ids[i] * dim, dim);
+    }
+}
+
+AVX2_FN static void avx2_dot_ids(const float *q, const float *base, const uint32_t *ids, size_t n,
+                                 size_t dim, float *out) {
+    for (size_t i = 0; i < n; i++) {
+        if (i + PREFETCH_ROWS < n) avx2_prefetch_row(base + (size_t)ids[i + PREFETCH_ROWS] * dim, dim);
+        out[i] = avx2_dot_inl(q, base + (size_t)ids[i] * dim, dim);
+    }
+}
+
 const vec_kernels vec_kernels_avx2 = {
     .name = "avx2",
     .l2sq = avx2_l2sq,
     .dot = avx2_dot,
     .l2sq_many = avx2_l2sq_many,
     .dot_many = avx2_dot_many,
+    .l2sq_ids = avx2_l2sq_ids,
+    .dot_ids = avx2_dot_ids,
 };
 
 #endif

@@ -97,12 +97,65 @@ AVX512_FN static void avx512_dot_many(const float *q, const float *base, size_t 
     }
 }
 
+/* Four rows at a time, each with the pair kernel's own accumulators and order (four
+ * over 64-float steps, the 16-float steps into the first, the masked tail into the
+ * second, the same final sum), so every result equals avx512_l2sq's / avx512_dot's for
+ * that row; the four rows' loads are issued together and their misses overlap. */
+#define AVX512_IDS_KERNEL(NAME, SINGLE, TERM)                                                  \
+    AVX512_FN static void NAME(const float *q, const float *base, const uint32_t *ids, size_t n, \
+                               size_t dim, float *out) {                                       \
+        size_t r = 0;                                                                          \
+        for (; r + 4 <= n; r += 4) {                                                           \
+            const float *b[4];                                                                 \
+            __m512 s[4][4];                                                                    \
+            _Pragma("GCC unroll 4") for (int k = 0; k < 4; k++) {                              \
+                b[k] = base + (size_t)ids[r + k] * dim;                                        \
+                s[k][0] = s[k][1] = s[k][2] = s[k][3] = _mm512_setzero_ps();                   \
+            }                                                                                  \
+            size_t i = 0;                                                                      \
+            for (; i + 64 <= dim; i += 64) {                                                   \
+                _Pragma("GCC unroll 4") for (int j = 0; j < 4; j++) {                          \
+                    __m512 a = _mm512_loadu_ps(q + i + 16 * j);                                \
+                    _Pragma("GCC unroll 4") for (int k = 0; k < 4; k++)                        \
+                        s[k][j] = TERM(a, _mm512_loadu_ps(b[k] + i + 16 * j), s[k][j]);        \
+                }                                                                              \
+            }                                                                                  \
+            for (; i + 16 <= dim; i += 16) {                                                   \
+                __m512 a = _mm512_loadu_ps(q + i);                                             \
+                _Pragma("GCC unroll 4") for (int k = 0; k < 4; k++)                            \
+                    s[k][0] = TERM(a, _mm512_loadu_ps(b[k] + i), s[k][0]);                     \
+            }                                                                                  \
+            if (i < dim) {                                                                     \
+                __mmask16 m = avx512_tail_mask(dim - i);                                       \
+                __m512 a = _mm512_maskz_loadu_ps(m, q + i);                                    \
+                _Pragma("GCC unroll 4") for (int k = 0; k < 4; k++)                            \
+                    s[k][1] = TERM(a, _mm512_maskz_loadu_ps(m, b[k] + i), s[k][1]);            \
+            }                                                                                  \
+            _Pragma("GCC unroll 4") for (int k = 0; k < 4; k++)                                \
+                out[r + k] = _mm512_reduce_add_ps(                                             \
+                    _mm512_add_ps(_mm512_add_ps(s[k][0], s[k][1]), _mm512_add_ps(s[k][2], s[k][3]))); \
+        }                                                                                      \
+        for (; r < n; r++) out[r] = SINGLE(q, base + (size_t)ids[r] * dim, dim);               \
+    }
+
+AVX512_FN static inline __m512 avx512_l2_term(__m512 a, __m512 b, __m512 s) {
+    __m512 d = _mm512_sub_ps(a, b);
+    return _mm512_fmadd_ps(d, d, s);
+}
+AVX512_FN static inline __m512 avx512_dot_term(__m512 a, __m512 b, __m512 s) {
+    return _mm512_fmadd_ps(a, b, s);
+}
+AVX512_IDS_KERNEL(avx512_l2sq_ids, avx512_l2sq_inl, avx512_l2_term)
+AVX512_IDS_KERNEL(avx512_dot_ids, avx512_dot_inl, avx512_dot_term)
+
 const vec_kernels vec_kernels_avx512 = {
     .name = "avx512",
     .l2sq = avx512_l2sq,
     .dot = avx512_dot,
     .l2sq_many = avx512_l2sq_many,
     .dot_many = avx512_dot_many,
+    .l2sq_ids = avx512_l2sq_ids,
+    .dot_ids = avx512_dot_ids,
 };
 
 #endif

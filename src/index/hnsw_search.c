@@ -13,8 +13,9 @@
  *    lock. Unvisited neighbours' rows are prefetched before any distance is computed, and
  *    measured together by the gather kernel (vec_kernels.l2sq_ids), whose loads from
  *    several rows miss the cache at once rather than one row after another.
- *  - The unfiltered layer search keeps one sorted pool (pool_search) instead of two heaps,
- *    and while it expands one node it prefetches the rows of the next one's neighbours.
+ *  - The unfiltered layer search keeps one sorted pool (pool_search) instead of two heaps.
+ *    (Prefetching the rows of the next node's neighbours while expanding one was tried:
+ *    with the gather kernel it cost more than it saved, 10-20% of a build.)
  *  - Filters follow the "traverse all, admit allowed" rule: every node may guide the
  *    walk, only allowed ones enter the ef results. That walk degrades as the filter gets
  *    selective (it must touch about ef / selectivity nodes), so filters allowing fewer
@@ -238,20 +239,6 @@ static inline size_t pool_insert(flat_hit *p, uint8_t *done, size_t *n, size_t e
     return lo;
 }
 
-/* Starts loading the rows of s's unvisited neighbours, s being the entry expected to be
- * expanded after the current one: the walk then finds them in cache (if the guess holds;
- * a better candidate found meanwhile is expanded first, and the loads are wasted). The
- * list is read as a walker reads it (hnsw_copy_links) and nothing is marked visited. */
-static void prefetch_following(const hnsw *g, const flat_matrix *m, const hnsw_ctx *c, uint32_t s, int l) {
-    const uint32_t *links = hnsw_links(g, s, l);
-    uint32_t cnt = __atomic_load_n(&links[0], __ATOMIC_ACQUIRE), mmax = hnsw_mmax(g, l);
-    if (cnt > mmax) cnt = mmax;
-    for (uint32_t i = 0; i < cnt; i++) {
-        uint32_t t = __atomic_load_n(&links[1 + i], __ATOMIC_RELAXED);
-        if (!(c->visited[t >> 6] & ((uint64_t)1 << (t & 63)))) prefetch_head(m, t);
-    }
-}
-
 /* The unfiltered layer search keeps one sorted pool, the ef best seen so far with a flag
  * on those expanded, in c->out, instead of a candidate heap beside a result heap: it
  * expands the nearest unexpanded entry until none is left. That is the same walk (a
@@ -277,11 +264,9 @@ static size_t pool_search(const hnsw *g, const flat_matrix *m, hnsw_ctx *c, cons
         uint32_t top = p[next].slot;
         done[next] = 1;
         /* the list expanded next is likely the following unexpanded one's */
-        uint32_t after = HNSW_NONE;
         for (size_t j = next + 1; j < n; j++)
             if (!done[j]) {
-                after = p[j].slot;
-                __builtin_prefetch(hnsw_links(g, after, l));
+                __builtin_prefetch(hnsw_links(g, p[j].slot, l));
                 break;
             }
         uint32_t cnt = hnsw_copy_links(g, c, top, l, lock), nf = 0;
@@ -292,7 +277,6 @@ static size_t pool_search(const hnsw *g, const flat_matrix *m, hnsw_ctx *c, cons
             else prefetch_head(m, s);
             fresh[nf++] = s;
         }
-        if (after != HNSW_NONE) prefetch_following(g, m, c, after, l);
         if (m->qbuf) { /* codes: one at a time, whole codes prefetched a few ahead */
             for (uint32_t i = 0; i < nf; i++) {
                 if (i + HNSW_PREFETCH_AHEAD < nf) prefetch_code(m, fresh[i + HNSW_PREFETCH_AHEAD]);

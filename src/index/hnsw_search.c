@@ -44,7 +44,7 @@ hk_status hnsw_ctx_init(hnsw_ctx *c, const hnsw *g, size_t ef) {
     c->capcand = ef < 64 ? 64 : ef;
     c->visited = hk_calloc(c->vwords ? c->vwords : 1, sizeof(uint64_t));
     c->captouched = c->vwords / 8 > 64 ? c->vwords / 8 : 64;
-    c->touched = hk_malloc(c->captouched * sizeof(uint32_t));
+    c->touched = hk_malloc((c->captouched + 2 * HNSW_MAX_M) * sizeof(uint32_t)); /* take_fresh */
     c->cand = hk_calloc(c->capcand, sizeof(flat_hit));
     c->res = hk_calloc(ef + 1, sizeof(flat_hit));
     c->out = hk_calloc(ef + 1, sizeof(flat_hit));
@@ -226,9 +226,10 @@ static inline size_t pool_insert(flat_hit *p, uint8_t *done, size_t *n, size_t e
     while (len > 0) {
         size_t half = len / 2;
         flat_hit b = p[lo + half];
-        int after = (b.dist < h.dist) | ((b.dist == h.dist) & (b.slot < h.slot));
-        lo = after ? lo + half + 1 : lo;
-        len = after ? len - half - 1 : half;
+        size_t after = (size_t)((b.dist < h.dist) | ((b.dist == h.dist) & (b.slot < h.slot)));
+        size_t mask = (size_t)0 - after; /* masks, not ?:, which compilers turn into branches */
+        lo += (half + 1) & mask;
+        len = half - (after & ~len & 1); /* after: len - half - 1 */
     }
     size_t move = *n - lo - (*n == ef);
     memmove(p + lo + 1, p + lo, move * sizeof(flat_hit));
@@ -237,6 +238,32 @@ static inline size_t pool_insert(flat_hit *p, uint8_t *done, size_t *n, size_t e
     done[lo] = 0;
     if (*n < ef) (*n)++;
     return lo;
+}
+
+/* Copies the entries of list[0..n) not visited yet to fresh, marking them visited;
+ * returns their count. hnsw_seen without its branches, which mispredict about as often
+ * as they go either way: the touched word is recorded unconditionally and kept when it
+ * was empty (c->touched has room for one list past captouched). */
+static inline uint32_t take_fresh(hnsw_ctx *c, const uint32_t *list, uint32_t n, uint32_t *fresh) {
+    uint64_t *vis = c->visited;
+    uint32_t *touched = c->touched;
+    size_t nt = c->ntouched;
+    uint32_t nf = 0;
+    for (uint32_t i = 0; i < n; i++) {
+        uint32_t s = list[i];
+        uint64_t w = vis[s >> 6], bit = (uint64_t)1 << (s & 63);
+        vis[s >> 6] = w | bit;
+        touched[nt] = s >> 6;
+        nt += w == 0;
+        fresh[nf] = s;
+        nf += (w & bit) == 0;
+    }
+    if (nt >= c->captouched) {
+        c->touched_all = 1;
+        nt = c->captouched;
+    }
+    c->ntouched = nt;
+    return nf;
 }
 
 /* The unfiltered layer search keeps one sorted pool, the ef best seen so far with a flag
@@ -269,13 +296,11 @@ static size_t pool_search(const hnsw *g, const flat_matrix *m, hnsw_ctx *c, cons
                 __builtin_prefetch(hnsw_links(g, p[j].slot, l));
                 break;
             }
-        uint32_t cnt = hnsw_copy_links(g, c, top, l, lock), nf = 0;
-        for (uint32_t i = 0; i < cnt; i++) {
-            uint32_t s = c->nbuf[i];
-            if (hnsw_seen(c, s)) continue;
-            if (m->qbuf && nf < HNSW_PREFETCH_AHEAD) prefetch_code(m, s);
-            else prefetch_head(m, s);
-            fresh[nf++] = s;
+        uint32_t cnt = hnsw_copy_links(g, c, top, l, lock);
+        uint32_t nf = take_fresh(c, c->nbuf, cnt, fresh);
+        for (uint32_t i = 0; i < nf; i++) {
+            if (m->qbuf && i < HNSW_PREFETCH_AHEAD) prefetch_code(m, fresh[i]);
+            else prefetch_head(m, fresh[i]);
         }
         if (m->qbuf) { /* codes: one at a time, whole codes prefetched a few ahead */
             for (uint32_t i = 0; i < nf; i++) {

@@ -45,6 +45,7 @@ import datetime
 import json
 import os
 import shutil
+import shlex
 import subprocess
 import sys
 import time
@@ -557,9 +558,8 @@ def block(info, results, args, started, elapsed):
          "(`make bench` runs it after `bench/bench.py`, which keeps this block as it is)"
          + (", here with `--quick`: smaller sizes, a smoke run, not the reference numbers"
             if args.quick else "")
-         + (f", with `--large --large-data {args.large_data}`"
-            + (f" --large-efc {args.large_efc}" if args.large_efc != EF_CONSTRUCTION else "")
-            if args.large else "") + ".", "",
+         + (f"; this run: `/usr/bin/python3 bench/bench_hnsw.py {shlex.join(sys.argv[1:])}`"
+            if len(sys.argv) > 1 else "") + ".", "",
          f"Run {started} UTC, {elapsed:.0f} s in all, at commit `{info['commit']}`, on "
          f"{info['cpu']} ({info['cores']} cores, {info['memory']}, hypervisor {info['hypervisor']}). Other work on "
          f"the machine during the run: {100 * info['other_busy']:.0f}% of all cores; load average "

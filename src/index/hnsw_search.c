@@ -250,7 +250,7 @@ static inline uint32_t take_fresh(hnsw_ctx *c, const uint32_t *list, uint32_t n,
     size_t nt = c->ntouched;
     uint32_t nf = 0;
     for (uint32_t i = 0; i < n; i++) {
-        uint32_t s = list[i];
+        uint32_t s = __atomic_load_n(&list[i], __ATOMIC_RELAXED); /* see hnsw_set_link */
         uint64_t w = vis[s >> 6], bit = (uint64_t)1 << (s & 63);
         vis[s >> 6] = w | bit;
         touched[nt] = s >> 6;
@@ -285,6 +285,7 @@ static size_t pool_search(const hnsw *g, const flat_matrix *m, hnsw_ctx *c, cons
     }
     uint32_t fresh[2 * HNSW_MAX_M];
     float dist[2 * HNSW_MAX_M];
+    uint32_t mmax = hnsw_mmax(g, l);
     for (;;) {
         while (next < n && done[next]) next++;
         if (next == n) break;
@@ -296,8 +297,11 @@ static size_t pool_search(const hnsw *g, const flat_matrix *m, hnsw_ctx *c, cons
                 __builtin_prefetch(hnsw_links(g, p[j].slot, l));
                 break;
             }
-        uint32_t cnt = hnsw_copy_links(g, c, top, l, lock);
-        uint32_t nf = take_fresh(c, c->nbuf, cnt, fresh);
+        /* the list is read in place, as hnsw_copy_links reads it */
+        const uint32_t *links = hnsw_links(g, top, l);
+        uint32_t cnt = __atomic_load_n(&links[0], __ATOMIC_ACQUIRE);
+        if (cnt > mmax) cnt = mmax;
+        uint32_t nf = take_fresh(c, links + 1, cnt, fresh);
         for (uint32_t i = 0; i < nf; i++) {
             if (m->qbuf && i < HNSW_PREFETCH_AHEAD) prefetch_code(m, fresh[i]);
             else prefetch_head(m, fresh[i]);
@@ -377,11 +381,29 @@ size_t hnsw_search_layer(const hnsw *g, const flat_matrix *m, hnsw_ctx *c, const
 size_t hnsw_select(const hnsw *g, const flat_matrix *m, hnsw_ctx *c, const flat_hit *cand,
                    size_t n, size_t mmax, int keep_pruned) {
     size_t np = 0;
-    for (size_t i = 0; i < n && np < mmax; i++) {
-        int keep = 1;
-        for (size_t j = 0; j < np && keep; j++)
-            if (hnsw_ndist(g, m, cand[i].slot, c->pick[j].slot) < cand[i].dist) keep = 0;
-        if (keep) c->pick[np++] = cand[i];
+    if (!hnsw_on_codes(m)) {
+        /* on the rows, four kept ones at a time through the gather kernel */
+        uint32_t kept[2 * HNSW_MAX_M];
+        for (size_t i = 0; i < n && np < mmax; i++) {
+            int keep = 1;
+            for (size_t j = 0; j < np && keep; j += 4) {
+                float d[4];
+                size_t b = np - j < 4 ? np - j : 4;
+                hnsw_dist_ids(g, m, hnsw_row(m, cand[i].slot), kept + j, b, d);
+                for (size_t t = 0; t < b; t++) keep &= !(d[t] < cand[i].dist);
+            }
+            if (keep) {
+                kept[np] = cand[i].slot;
+                c->pick[np++] = cand[i];
+            }
+        }
+    } else {
+        for (size_t i = 0; i < n && np < mmax; i++) {
+            int keep = 1;
+            for (size_t j = 0; j < np && keep; j++)
+                if (hnsw_ndist(g, m, cand[i].slot, c->pick[j].slot) < cand[i].dist) keep = 0;
+            if (keep) c->pick[np++] = cand[i];
+        }
     }
     for (size_t i = 0; keep_pruned && i < n && np < mmax; i++) {
         size_t j = 0;

@@ -14,9 +14,12 @@
  * its own checksum), then with flag bit 1 the request (40 bytes): u32 method, u32 pq_m,
  * u32 pq_bits, u32 curve, f64 curve_param, f64 sq_quantile, u32 train_size, u32 rerank.
  * Version 4 adds flag bit 2: the codes were made for that request (it is met); it needs bit
- * 1 and a codebook. Version 1 had no flags word and always a codebook; version 2 no
- * request; version 3 no bit 2. Each record is written with the lowest version that holds
- * it, so databases without a request stay readable by the builds that predate it.
+ * 1 and a codebook. Version 5 adds flag bit 3 (with bit 1): the request's training
+ * settings, 16 more bytes after its 40: u32 iterations, u32 opq_iterations, u64 seed;
+ * written only when one of them is not 0 (the default). Version 1 had no flags word and
+ * always a codebook; version 2 no request; version 3 no bit 2; version 4 no bit 3. Each
+ * record is written with the lowest version that holds it, so databases without a request
+ * stay readable by the builds that predate it.
  *
  * Request generations (memory only, unique in the process): want_gen changes with every
  * request set or cleared (and at load); met_gen is the generation the codes were made for
@@ -35,11 +38,13 @@
 #include "../store/fsutil.h"
 #include "collection.h"
 
-#define QREC_VERSION 4u
+#define QREC_VERSION 5u
 #define QREC_ON_DISK 1u
 #define QREC_WANT 2u
 #define QREC_MET 4u
+#define QREC_TRAIN 8u
 #define QREC_WANT_LEN 40u
+#define QREC_TRAIN_LEN 16u
 
 /* ---- the snapshot record ----------------------------------------------------------- */
 
@@ -54,11 +59,13 @@ hk_status coll_quant_encode(const hk_collection *c, hk_buf *out) {
     hk_status st = c->cb ? hk_codebook_serialize(c->cb, &cbdata, &cblen) : HK_OK;
     if (st) return st;
     uint32_t nl = c->cb && c->cb_name ? (uint32_t)strlen(c->cb_name) : 0;
+    int train = c->want && (c->want_p.iterations || c->want_p.opq_iterations || c->want_p.seed);
     uint32_t flags = (coll_vectors_disk(c) ? QREC_ON_DISK : 0) | (c->want ? QREC_WANT : 0) |
-                     (coll_quant_met(c) ? QREC_MET : 0);
+                     (coll_quant_met(c) ? QREC_MET : 0) | (train ? QREC_TRAIN : 0);
     /* Without flags the record is written as version 1, which builds that predate
      * version 2 read: quantizing never makes a database unreadable to them. */
-    st = hk_buf_put_u32(out, (flags & QREC_MET) ? 4u : (flags & QREC_WANT) ? 3u : flags ? 2u : 1u);
+    st = hk_buf_put_u32(out, (flags & QREC_TRAIN) ? 5u
+                             : (flags & QREC_MET) ? 4u : (flags & QREC_WANT) ? 3u : flags ? 2u : 1u);
     if (!st) st = hk_buf_put_u32(out, c->cb ? c->rerank : 0);
     if (!st && flags) st = hk_buf_put_u32(out, flags);
     if (!st) st = hk_buf_put_u32(out, nl);
@@ -81,6 +88,13 @@ hk_status coll_quant_encode(const hk_collection *c, hk_buf *out) {
         hk_store_u32(w + 32, p->train_size);
         hk_store_u32(w + 36, c->want_rerank);
         st = hk_buf_append(out, w, sizeof w);
+        if (!st && train) {
+            uint8_t t[QREC_TRAIN_LEN];
+            hk_store_u32(t, p->iterations);
+            hk_store_u32(t + 4, p->opq_iterations);
+            hk_store_u64(t + 8, p->seed);
+            st = hk_buf_append(out, t, sizeof t);
+        }
     }
     return st;
 }
@@ -89,6 +103,7 @@ hk_status coll_quant_encode(const hk_collection *c, hk_buf *out) {
 typedef struct qrec {
     uint32_t rerank, flags, nl;
     const uint8_t *name, *cb, *want; /* want: QREC_WANT_LEN bytes or NULL */
+    const uint8_t *train;            /* QREC_TRAIN_LEN bytes after want, or NULL */
     uint64_t cblen;
 } qrec;
 
@@ -101,21 +116,27 @@ static hk_status qrec_parse(const uint8_t *rec, size_t len, qrec *q) {
     q->rerank = hk_load_u32(rec + 4);
     q->flags = ver == 1 ? 0 : hk_load_u32(rec + 8);
     q->nl = hk_load_u32(rec + head - 4);
-    uint32_t known = ver == 4 ? QREC_ON_DISK | QREC_WANT | QREC_MET
+    uint32_t known = ver == 5   ? QREC_ON_DISK | QREC_WANT | QREC_MET | QREC_TRAIN
+                     : ver == 4 ? QREC_ON_DISK | QREC_WANT | QREC_MET
                      : ver == 3 ? QREC_ON_DISK | QREC_WANT : QREC_ON_DISK;
     if (q->flags & ~known)
         return hk_fail(HK_CORRUPT, "quantizer section: unknown flags %#x", q->flags);
     if ((ver >= 3) != !!(q->flags & QREC_WANT))
         return hk_fail(HK_CORRUPT, "quantizer section: version %u record %s a request", ver,
                        ver >= 3 ? "without" : "with");
-    if ((ver == 4) != !!(q->flags & QREC_MET))
+    if (ver <= 4 && (ver == 4) != !!(q->flags & QREC_MET))
         return hk_fail(HK_CORRUPT, "quantizer section: version %u record %s the met flag", ver,
                        ver == 4 ? "without" : "with");
+    if ((ver == 5) != !!(q->flags & QREC_TRAIN))
+        return hk_fail(HK_CORRUPT, "quantizer section: version %u record %s training settings",
+                       ver, ver == 5 ? "without" : "with");
     size_t wl = (q->flags & QREC_WANT) ? QREC_WANT_LEN : 0;
-    if (len < head + 8 + wl)
+    size_t tl = (q->flags & QREC_TRAIN) ? QREC_TRAIN_LEN : 0;
+    if (len < head + 8 + wl + tl)
         return hk_fail(HK_CORRUPT, "quantizer section: too short for its request");
-    len -= wl;
+    len -= wl + tl;
     if (wl) q->want = rec + len;
+    if (tl) q->train = rec + len + wl;
     if (q->nl > HK_MAX_NAME || head + (size_t)q->nl + 8 > len)
         return hk_fail(HK_CORRUPT, "quantizer section: codebook name length %u is invalid", q->nl);
     q->name = rec + head;
@@ -124,7 +145,7 @@ static hk_status qrec_parse(const uint8_t *rec, size_t len, qrec *q) {
     if (q->cblen != len - head - q->nl - 8)
         return hk_fail(HK_CORRUPT, "quantizer section: codebook length %llu does not match the "
                        "section", (unsigned long long)q->cblen);
-    if ((ver == 1 || ver == 4) && !q->cblen)
+    if ((ver == 1 || (q->flags & QREC_MET)) && !q->cblen)
         return hk_fail(HK_CORRUPT, "quantizer section: version %u record without a codebook", ver);
     if (ver == 2 && !q->flags)
         return hk_fail(HK_CORRUPT, "quantizer section: a version 2 record without flags (written "
@@ -160,6 +181,11 @@ hk_status coll_quant_adopt(hk_collection *c, const uint8_t *rec, size_t len, uin
         bits = hk_load_u64(q.want + 24);
         memcpy(&p.sq_quantile, &bits, 8);
         p.train_size = hk_load_u32(q.want + 32);
+        if (q.train) {
+            p.iterations = hk_load_u32(q.train);
+            p.opq_iterations = hk_load_u32(q.train + 4);
+            p.seed = hk_load_u64(q.train + 8);
+        }
         if ((st = cb_params_check(&p, c->cfg.dim))) {
             st = hk_fail_prefix(HK_CORRUPT, "quantizer section: the requested quantization");
             goto fail;

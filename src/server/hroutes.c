@@ -966,11 +966,11 @@ size_t hkr_quantize_requested_cancel(const char *name, const char *why) {
     return hks_jobs_cancel_where("quantize", name, is_requested_job, why);
 }
 
-void hkr_quantize_requested_all(hk_db *db) {
+void hkr_quantize_requested_all(hk_db *db, atomic_int *stop) {
     char **names;
     size_t n;
     if (hk_db_list(db, &names, &n)) return;
-    for (size_t i = 0; i < n; i++) hkr_quantize_requested(db, names[i], 0);
+    for (size_t i = 0; i < n && !atomic_load(stop); i++) hkr_quantize_requested(db, names[i], 0);
     hk_strings_free(names, n);
 }
 

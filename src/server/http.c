@@ -636,6 +636,17 @@ static void mhd_log(void *cls, const char *fmt, va_list ap) {
     vfprintf(stderr, fmt, ap);
 }
 
+typedef struct requested_arg {
+    hk_db *db;
+    atomic_int *stop;
+} requested_arg;
+
+static void *requested_main(void *arg) {
+    requested_arg *ra = arg;
+    hkr_quantize_requested_all(ra->db, ra->stop);
+    return NULL;
+}
+
 int hks_serve(hk_db *db, const hks_options *opt) {
     hks_server s;
     memset(&s, 0, sizeof s);
@@ -673,7 +684,6 @@ int hks_serve(hk_db *db, const hks_options *opt) {
     hks_jobs_init(db);
     hkr_set_quantize_min_points(s.o.quantize_min_points ? s.o.quantize_min_points
                                                         : HKS_DEFAULT_QUANTIZE_MIN_POINTS);
-    hkr_quantize_requested_all(db);
     if (s.o.studio_dir) {
         char index[PATH_MAX + 16];
         struct stat sb;
@@ -718,6 +728,12 @@ int hks_serve(hk_db *db, const hks_options *opt) {
         pthread_sigmask(SIG_UNBLOCK, &stop, NULL);
         return 1;
     }
+    /* Requested quantizations are queued once the server listens, from a thread of its own
+     * (it opens every collection), started while the stop signals are still blocked. */
+    requested_arg ra = {db, &s.stopping};
+    pthread_t rq;
+    int rq_started = pthread_create(&rq, NULL, requested_main, &ra) == 0;
+    if (!rq_started) requested_main(&ra);
     const union MHD_DaemonInfo *info = MHD_get_daemon_info(d, MHD_DAEMON_INFO_BIND_PORT);
     unsigned port = info ? info->port : s.o.port;
     printf("hektor: serving http://%s%s%s:%u\n", addr->sa_family == AF_INET6 ? "[" : "",
@@ -730,6 +746,7 @@ int hks_serve(hk_db *db, const hks_options *opt) {
     atomic_store(&s.stopping, 1);
     fprintf(stderr, "hektor: %s received: finishing requests in flight\n",
             sig == SIGINT ? "SIGINT" : "SIGTERM");
+    if (rq_started) pthread_join(rq, NULL); /* it stops at the next collection */
     /* Event streams end and jobs stop at their next check (requests waiting for a job
      * then answer with it cancelled), so neither holds the shutdown. */
     hks_events_stop();

@@ -7,6 +7,8 @@
 #ifndef HK_SERVER_ROUTE_H
 #define HK_SERVER_ROUTE_H
 
+#include <stdatomic.h>
+
 #include "server_int.h"
 
 typedef struct qctx {
@@ -52,8 +54,9 @@ uint64_t hkr_quantize_requested(hk_db *db, const char *name, int force);
 /* Cancels the collection's queued and running requested "quantize" jobs (not those asked
  * for by POST .../quantize); returns how many. */
 size_t hkr_quantize_requested_cancel(const char *name, const char *why);
-/* The same for every collection (at server start). */
-void hkr_quantize_requested_all(hk_db *db);
+/* The same for every collection (at server start, on a thread of its own: opening every
+ * collection of a large database takes a while), until *stop becomes nonzero. */
+void hkr_quantize_requested_all(hk_db *db, atomic_int *stop);
 /* The projection routes (projection.c; their entries are in hkr_routes). */
 int hkr_h_project(qctx *q);
 int hkr_h_projection(qctx *q);

@@ -824,7 +824,24 @@ static void test_quant_request(void **state) {
     assert_int_equal(got.method, HK_QUANT_PQ);
     assert_int_equal(got.pq_m, 4);
     assert_int_equal(rr, 77);
+    assert_int_equal(got.iterations, 0);
+    assert_int_equal(got.seed, 0);
     assert_int_equal(hk_collection_verify(c), HK_OK);
+    /* the training settings are kept too (record version 5) */
+    p.iterations = 7;
+    p.opq_iterations = 3;
+    p.seed = 0x123456789abcull;
+    assert_int_equal(hk_collection_set_quant_request(c, &p, 77), HK_OK);
+    hk_collection_close(c);
+    assert_int_equal(hk_db_close(db), HK_OK);
+    db = tu_open_db(dir, HK_OPEN_NOSYNC);
+    assert_int_equal(hk_collection_open(db, "r", &c), HK_OK);
+    assert_int_equal(hk_collection_quant_request(c, &got, &rr), HK_OK);
+    assert_int_equal(got.method, HK_QUANT_PQ);
+    assert_int_equal(got.iterations, 7);
+    assert_int_equal(got.opq_iterations, 3);
+    assert_true(got.seed == 0x123456789abcull);
+    assert_int_equal(rr, 77);
     /* a scalar request with a quantile, beside vectors on disk and codes */
     hk_quant_params_init(&p);
     p.sq_quantile = 0.3;

@@ -26,8 +26,8 @@ typedef struct vec_kernels {
     void (*dot_many)(const float *q, const float *base, size_t n, size_t dim, float *out);
     /* One query against the rows ids[0..n) of base (row stride = dim floats): out[i], bit
      * for bit what l2sq / dot return for that row. The rows are scattered (a graph's
-     * neighbours), so the wide kernels measure several at once: their loads miss the
-     * cache together instead of one row after another. */
+     * neighbours): AVX-512 measures four at once, so their loads miss the cache together
+     * instead of one row after another; the others prefetch rows a few ahead. */
     void (*l2sq_ids)(const float *q, const float *base, const uint32_t *ids, size_t n, size_t dim,
                      float *out);
     void (*dot_ids)(const float *q, const float *base, const uint32_t *ids, size_t n, size_t dim,

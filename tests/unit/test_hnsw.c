@@ -7,7 +7,9 @@
  * M 16, ef_construction 200: after a build, after more inserts, after deleting half and
  * refilling the freed slots (against a fresh build of the same final set), under filters
  * from 50% to 0.1% selectivity, after a parallel build, and after a write/load round
- * trip (which must give identical results). Every mutation phase ends in hnsw_validate.
+ * trip (which must give identical results). The unfiltered layer search (one sorted
+ * pool) must return exactly what the filtered one (two heaps) does under a filter that
+ * admits every node. Every mutation phase ends in hnsw_validate.
  * Corrupt blobs (every truncation, bit flips, and structural damage with a repaired
  * checksum) must fail with HK_CORRUPT. Sizes stay small enough for ASan runs.
  */
@@ -25,6 +27,7 @@
 #include "core.h"
 #include "index/flat.h"
 #include "index/hnsw.h"
+#include "index/hnsw_int.h"
 #include "vec/distance.h"
 
 #define K 10
@@ -211,6 +214,81 @@ static void test_parallel_matches_sequential(void **state) {
     hnsw_free(gp);
     free(q);
     data_free(d);
+}
+
+/* One layer search's results, checked: sorted by (dist, slot), each dist bit for bit the
+ * pair kernel's, exclude absent. Returns the count, copied to out. */
+static size_t layer(const hnsw *g, const data *d, hnsw_ctx *c, const float *qv, const flat_hit *eps,
+                    size_t nep, size_t ef, int l, const roaring_bitmap_t *allow, uint32_t exclude,
+                    flat_hit *out) {
+    size_t n = hnsw_search_layer(g, &d->m, c, qv, eps, nep, ef, l, allow, exclude, 0);
+    assert_true(n <= ef);
+    assert_false(c->nomem);
+    for (size_t a = 0; a < n; a++) {
+        out[a] = c->out[a];
+        if (a) assert_true(hnsw_hit_less(out[a - 1], out[a]));
+        assert_true(out[a].slot != exclude);
+        float want = hnsw_dist(g, qv, d->rows + (size_t)out[a].slot * d->dim);
+        assert_memory_equal(&out[a].dist, &want, sizeof want);
+    }
+    return n;
+}
+
+/* The unfiltered layer search (one sorted pool) and the filtered one (two heaps) are the
+ * same walk: with a filter that admits every node they must return the same hits, bit
+ * for bit and in the same order, with exclude left out, from one entry point or from
+ * many (construction passes a level's results down), for ef from 1 to the scratch's
+ * own, on level 0 and above. Duplicated rows make ties that only the slot breaks. */
+static void test_pool_matches_heaps(void **state) {
+    enum { EFMAX = 200 };
+    for (int mt = 0; mt < 2; mt++) {
+        size_t n = 1500, dim = 16;
+        data *d = data_new(n, n, dim, (hk_metric)mt, 4242 + mt);
+        for (size_t s = 7; s < n; s += 7) {
+            memcpy(d->rows + s * dim, d->rows + (s - 1) * dim, dim * sizeof(float));
+            d->norms[s] = d->norms[s - 1];
+        }
+        hnsw *g = build(d, 0, 5);
+        roaring_bitmap_t *all = roaring_bitmap_create();
+        roaring_bitmap_add_range(all, 0, n);
+        hnsw_ctx c;
+        assert_int_equal(hnsw_ctx_init(&c, g, EFMAX), HK_OK);
+        float *q = queries_new(d, NQ);
+        static flat_hit a[EFMAX], b[EFMAX], eps[EFMAX];
+        const size_t efs[] = {1, 2, 10, 64, EFMAX};
+        size_t ties = 0;
+        for (size_t i = 0; i < NQ; i++) {
+            /* half the queries are rows of the graph: distance 0 to it and its twin */
+            const float *qv = i % 2 ? q + i * dim : d->rows + (i * 13 % n) * dim;
+            uint32_t exclude = i % 3 == 0 ? (uint32_t)(i * 13 % n) : HNSW_NONE;
+            if (exclude == g->entry) exclude = HNSW_NONE;
+            flat_hit ep = {hnsw_dist(g, qv, d->rows + (size_t)g->entry * dim), g->entry};
+            for (int l = 0; l <= (g->max_level > 0 ? 1 : 0); l++) {
+                for (size_t e = 0; e < sizeof efs / sizeof efs[0]; e++) {
+                    size_t ef = efs[e];
+                    size_t na = layer(g, d, &c, qv, &ep, 1, ef, l, NULL, exclude, a);
+                    size_t nb = layer(g, d, &c, qv, &ep, 1, ef, l, all, exclude, b);
+                    assert_int_equal(na, nb);
+                    assert_memory_equal(a, b, na * sizeof(flat_hit));
+                    if (l == 0) assert_int_equal(na, ef); /* 1500 connected nodes: ef found */
+                    for (size_t j = 1; j < na; j++) ties += a[j].dist == a[j - 1].dist;
+                    /* many entry points, as a level's results are passed to the next */
+                    memcpy(eps, a, na * sizeof(flat_hit));
+                    size_t ef2 = ef * 2 > EFMAX ? EFMAX : ef * 2;
+                    na = layer(g, d, &c, qv, eps, na, ef2, l, NULL, exclude, a);
+                    nb = layer(g, d, &c, qv, eps, nb, ef2, l, all, exclude, b);
+                    assert_int_equal(na, nb);
+                    assert_memory_equal(a, b, na * sizeof(flat_hit));
+                }
+            }
+        }
+        assert_true(ties > 0); /* the duplicates did make ties */
+        hnsw_ctx_free(&c);
+        roaring_bitmap_free(all);
+        free(q);
+        hnsw_free(g);
+        data_free(d);
+    }
 }
 
 /* Delete half, refill the freed slots with new vectors; compare with a fresh build. */
@@ -486,6 +564,7 @@ int main(void) {
         cmocka_unit_test(test_recall_metrics_5k),
         cmocka_unit_test(test_recall_metrics_parallel),
         cmocka_unit_test(test_parallel_matches_sequential),
+        cmocka_unit_test(test_pool_matches_heaps),
         cmocka_unit_test(test_delete_and_reuse),
         cmocka_unit_test(test_delete_all),
         cmocka_unit_test(test_write_load),

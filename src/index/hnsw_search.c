@@ -242,6 +242,21 @@ static inline size_t pool_insert(flat_hit *p, uint8_t *done, size_t *n, size_t e
     return lo;
 }
 
+/* Distances from q to a node's fresh neighbours (their first lines, and the first codes
+ * whole, already prefetched): codes one at a time, whole codes prefetched a few ahead;
+ * rows through the gather kernel. */
+static void measure_fresh(const hnsw *g, const flat_matrix *m, const float *q,
+                          const uint32_t *fresh, uint32_t nf, float *dist) {
+    if (m->qbuf) {
+        for (uint32_t i = 0; i < nf; i++) {
+            if (i + HNSW_PREFETCH_AHEAD < nf) prefetch_code(m, fresh[i + HNSW_PREFETCH_AHEAD]);
+            dist[i] = hnsw_qdist(g, m, q, fresh[i]);
+        }
+    } else {
+        hnsw_dist_ids(g, m, q, fresh, nf, dist);
+    }
+}
+
 /* Copies the entries of list[0..n) not visited yet to fresh, marking them visited;
  * returns their count. hnsw_seen without its branches, which mispredict about as often
  * as they go either way: the touched word is recorded unconditionally and kept when it
@@ -313,14 +328,7 @@ static size_t pool_search(const hnsw *g, const flat_matrix *m, hnsw_ctx *c, cons
             if (m->qbuf && i < HNSW_PREFETCH_AHEAD) prefetch_code(m, fresh[i]);
             else prefetch_head(m, fresh[i]);
         }
-        if (m->qbuf) { /* codes: one at a time, whole codes prefetched a few ahead */
-            for (uint32_t i = 0; i < nf; i++) {
-                if (i + HNSW_PREFETCH_AHEAD < nf) prefetch_code(m, fresh[i + HNSW_PREFETCH_AHEAD]);
-                dist[i] = hnsw_qdist(g, m, q, fresh[i]);
-            }
-        } else {
-            hnsw_dist_ids(g, m, q, fresh, nf, dist);
-        }
+        measure_fresh(g, m, q, fresh, nf, dist);
         for (uint32_t i = 0; i < nf; i++) {
             flat_hit h = {dist[i], fresh[i]};
             if (n == ef && !hnsw_hit_less(h, p[n - 1])) continue;
@@ -361,14 +369,7 @@ size_t hnsw_search_layer(const hnsw *g, const flat_matrix *m, hnsw_ctx *c, const
             else prefetch_head(m, s);
             fresh[nf++] = s;
         }
-        if (m->qbuf) {
-            for (uint32_t i = 0; i < nf; i++) {
-                if (i + HNSW_PREFETCH_AHEAD < nf) prefetch_code(m, fresh[i + HNSW_PREFETCH_AHEAD]);
-                dist[i] = hnsw_qdist(g, m, q, fresh[i]);
-            }
-        } else {
-            hnsw_dist_ids(g, m, q, fresh, nf, dist);
-        }
+        measure_fresh(g, m, q, fresh, nf, dist);
         for (uint32_t i = 0; i < nf; i++) {
             flat_hit h = {dist[i], fresh[i]};
             if (c->nres == ef && !hnsw_hit_less(h, c->res[0])) continue;
